@@ -1,0 +1,63 @@
+"""The Keras callback that feeds the collector once per epoch and flushes it to the sink."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from recs_pipeline.collector import MetricsCollector, weight_bin_edges, weight_statistics
+from recs_pipeline.metrics_schema import TOWERS
+from recs_pipeline.sink import MetricsSink
+from recs_pipeline.tf_runtime import keras
+
+log = logging.getLogger(__name__)
+
+
+def tower_weights(tower: keras.Model) -> np.ndarray:
+    """All trainable weights of a tower as one flat vector (a host copy, once per epoch)."""
+    return np.concatenate([np.ravel(w.numpy()) for w in tower.trainable_weights])
+
+
+class MetricsCallback(keras.callbacks.Callback):
+    """At each epoch end: read the on-device gradient statistics, compute weight statistics, append
+    the epoch to the history and flush history + status. Nothing happens per batch."""
+
+    def __init__(self, collector: MetricsCollector, sink: MetricsSink, histogram_bins: int):
+        super().__init__()
+        self.collector = collector
+        self.sink = sink
+        self.histogram_bins = histogram_bins
+        self._epoch_started = 0.0
+
+    def on_train_begin(self, logs=None) -> None:
+        self.sink.flush(self.collector.serialise(), "training", self.collector.epochs_done)
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self._epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        seconds = time.perf_counter() - self._epoch_started
+        model = self.model
+        towers = {"query": model.query_tower, "candidate": model.candidate_tower}
+        values = {name: tower_weights(towers[name]) for name in TOWERS}
+        edges = {}
+        for name in TOWERS:
+            existing = self.collector.history["weight_stats"][name]["histogram"]["bin_edges"]
+            edges[name] = existing or weight_bin_edges(values[name], self.histogram_bins)
+        weights = {name: weight_statistics(values[name], edges[name]) for name in TOWERS}
+        gradients = model.gradient_statistics.read_and_reset()
+        self.collector.log_epoch(
+            epoch=epoch,
+            logs={k: float(v) for k, v in (logs or {}).items()},
+            seconds=seconds,
+            gradients=gradients,
+            weights=weights,
+            weight_edges=edges,
+            gradient_edges=model.gradient_statistics.bin_edges,
+        )
+        self.sink.flush(self.collector.serialise(), "training", self.collector.epochs_done)
+        loss = (logs or {}).get("loss", float("nan"))
+        val_loss = (logs or {}).get("val_loss", float("nan"))
+        log.info("epoch %d/%d  loss=%.4f  val_loss=%.4f  %.1fs  (history flushed)", epoch + 1, self.sink.epochs_total, loss, val_loss, seconds)

@@ -1,0 +1,77 @@
+"""Declarative settings of each step; the pipeline parameters, CLI flags and `params` all come from here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+OPTIMIZERS = ("adagrad", "adam", "sgd")
+RECALL_KS = (5, 10, 50, 100)
+
+
+@dataclass(frozen=True)
+class PrepConfig:
+    """How to read, clean and split an interaction table."""
+
+    user_column: str = "customer_id"
+    item_column: str = "product_id"
+    timestamp_column: str = "timestamp"
+    user_features: tuple[str, ...] = ("segment", "country")
+    item_features: tuple[str, ...] = ("category", "price_band")
+    test_fraction: float = 0.1
+    val_fraction: float = 0.1
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        for name in ("test_fraction", "val_fraction"):
+            value = getattr(self, name)
+            if not 0.0 < value < 0.5:
+                raise ValueError(f"{name}={value} must be in (0, 0.5)")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every hyper-parameter of the two-tower model; all of them land in `params`."""
+
+    epochs: int = 8
+    batch_size: int = 4096
+    learning_rate: float = 0.1
+    optimizer: str = "adagrad"
+    embedding_dim: int = 64
+    feature_embedding_dim: int = 16
+    l2_regularization: float = 0.0
+    temperature: float = 0.05
+    remove_accidental_hits: bool = True
+    histogram_bins: int = 30
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer={self.optimizer!r} must be one of {OPTIMIZERS}")
+        for name in ("epochs", "batch_size", "embedding_dim", "feature_embedding_dim", "histogram_bins"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+        for name in ("learning_rate", "temperature"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be positive")
+        if self.l2_regularization < 0:
+            raise ValueError(f"l2_regularization={self.l2_regularization} must be >= 0")
+
+    def as_params(self) -> dict[str, Any]:
+        """The `params` block of training_metrics.json."""
+        return asdict(self)
+
+
+def from_mapping(cls: type, values: dict[str, Any]) -> Any:
+    """Build a config dataclass from a mapping, refusing unknown keys by name."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} settings: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**values)
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    """'a, b' -> ('a', 'b'); '' -> ()."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+

@@ -1,0 +1,92 @@
+"""The evaluate step's body: the model and the baselines on the same test split, by the same ranker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recs_pipeline import data_prep, evaluation
+from recs_pipeline.config import RECALL_KS, TrainConfig
+from recs_pipeline.tf_runtime import tf, tfrs
+
+EVALUATION_FILE = "evaluation.json"
+BASELINES = ("popularity", "repeat_purchase")
+
+
+def embed_entities(tower, table, inputs: list[str], batch_size: int = 8192) -> np.ndarray:
+    """Run a tower over every row of an entity table (all users or the whole catalog)."""
+    columns = {name: table[name].to_numpy(np.int32) for name in inputs}
+    return tower.predict(columns, batch_size=batch_size, verbose=0).astype(np.float32)
+
+
+def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray, prepared: data_prep.PreparedData, params: dict[str, Any]) -> float:
+    """The training objective (in-batch softmax, same batch size and temperature) on the test split."""
+    config = TrainConfig(**params)
+    task = tfrs.tasks.Retrieval(
+        loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True, reduction="sum_over_batch_size"),
+        temperature=config.temperature,
+        remove_accidental_hits=config.remove_accidental_hits,
+    )
+    test = prepared.splits["test"]
+    users = test["user_idx"].to_numpy()
+    items = test["item_idx"].to_numpy()
+    losses, weights = [], []
+    for start in range(0, len(test), config.batch_size):
+        stop = start + config.batch_size
+        loss = task(
+            tf.constant(user_embeddings[users[start:stop]]),
+            tf.constant(item_embeddings[items[start:stop]]),
+            candidate_ids=tf.constant(items[start:stop]),
+            compute_metrics=False,
+        )
+        losses.append(float(loss))
+        weights.append(len(users[start:stop]))
+    return float(np.average(losses, weights=weights))
+
+
+def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -> dict[str, Any]:
+    """Writes evaluation.json: model metrics, baseline metrics, test loss; returns the same dict."""
+    from recs_pipeline.train import load_towers, model_info
+
+    prepared = data_prep.load(prepared_dir)
+    info = model_info(model_dir)
+    params = json.loads(Path(history_file).read_text())["params"]
+    query, candidate = load_towers(model_dir)
+    user_embeddings = embed_entities(query, prepared.users, info["query_inputs"])
+    item_embeddings = embed_entities(candidate, prepared.items, info["candidate_inputs"])
+    num_items = len(prepared.items)
+    test = prepared.splits["test"]
+    train = prepared.splits["train"]
+
+    model_metrics = evaluation.evaluate_scorer(evaluation.embedding_scorer(user_embeddings, item_embeddings), test, num_items)
+    baselines = {
+        "popularity": evaluation.evaluate_scorer(evaluation.popularity_scorer(train, num_items), test, num_items),
+        "repeat_purchase": evaluation.evaluate_scorer(evaluation.repeat_purchase_scorer(train, num_items), test, num_items),
+    }
+    result = {
+        "test_rows": int(len(test)),
+        "catalog_size": num_items,
+        "ks": list(RECALL_KS),
+        "model": {"test_loss": in_batch_test_loss(user_embeddings, item_embeddings, prepared, params), **model_metrics.values},
+        "baselines": {name: metrics.values for name, metrics in baselines.items()},
+    }
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / EVALUATION_FILE).write_text(json.dumps(result, indent=1))
+    return result
+
+
+def verdicts(result: dict[str, Any], k: int = 10) -> list[str]:
+    """Plain sentences saying whether the model beats each baseline at recall@k."""
+    model = result["model"][f"recall_at_{k}"]
+    lines = []
+    for name, metrics in result["baselines"].items():
+        base = metrics[f"recall_at_{k}"]
+        if model > base:
+            lines.append(f"model beats {name} at recall@{k}: {model:.4f} vs {base:.4f}")
+        else:
+            lines.append(f"MODEL DOES NOT BEAT {name} at recall@{k}: {model:.4f} vs {base:.4f}")
+    return lines

@@ -1,0 +1,135 @@
+"""The train step's body: probe the sink, fit the two towers with the collector, export, finish."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recs_pipeline import data_prep
+from recs_pipeline.callbacks import MetricsCallback
+from recs_pipeline.collector import MetricsCollector
+from recs_pipeline.config import TrainConfig
+from recs_pipeline.model import TwoTowerModel, build_tower, make_optimizer
+from recs_pipeline.sink import MetricsSink
+from recs_pipeline.tf_runtime import keras, tf
+
+QUERY_TOWER_DIR = "query_tower"
+CANDIDATE_TOWER_DIR = "candidate_tower"
+MODEL_INFO_FILE = "model_info.json"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    epochs_done: int
+    final_loss: float
+    final_val_loss: float
+
+
+def run(
+    prepared_dir: str,
+    model_dir: str,
+    history_dir: str,
+    config: TrainConfig,
+    run_id: str,
+    metrics_uri: str = "",
+) -> TrainResult:
+    """Train and export; the history reaches every sink target each epoch, or the step fails."""
+    sink = MetricsSink([history_dir, metrics_uri], run_id=run_id, epochs_total=config.epochs)
+    sink.probe()
+    collector = MetricsCollector(run_id, config.as_params())
+    try:
+        prepared = data_prep.load(prepared_dir)
+        model = _fit(prepared, config, collector, sink)
+        _export(model, prepared, model_dir)
+        losses = collector.history["loss"]
+        collector.set_final_metrics({"final_loss": losses["loss"][-1], "final_val_loss": losses["val_loss"][-1]})
+        sink.flush(collector.serialise(), "completed", collector.epochs_done)
+    except BaseException as error:
+        sink.record_failure(collector.epochs_done, error)
+        raise
+    final = collector.history["final_metrics"]
+    return TrainResult(collector.epochs_done, final["final_loss"], final["final_val_loss"])
+
+
+def model_inputs(split: pd.DataFrame, prepared: data_prep.PreparedData) -> dict[str, np.ndarray]:
+    """The integer columns both towers read, as int32 arrays."""
+    names = ["user_idx", "item_idx", *(f"{f}_idx" for f in prepared.user_features + prepared.item_features)]
+    return {name: split[name].to_numpy(np.int32) for name in names}
+
+
+def make_dataset(columns: dict[str, np.ndarray], batch_size: int, seed: int, shuffle: bool) -> tf.data.Dataset:
+    """Shuffle row indices, batch them, gather whole batches: no per-example Python or string work."""
+    tensors = {name: tf.constant(values) for name, values in columns.items()}
+    rows = len(next(iter(columns.values())))
+    indices = tf.data.Dataset.range(rows)
+    if shuffle:
+        indices = indices.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
+    return (
+        indices.batch(batch_size)
+        .map(lambda idx: {name: tf.gather(t, idx) for name, t in tensors.items()}, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def build_model(prepared: data_prep.PreparedData, config: TrainConfig, collect_gradients: bool = True) -> TwoTowerModel:
+    vocab = prepared.vocabularies
+    query = build_tower(
+        "query_tower", "user_idx", len(vocab["user_id"]), {f: len(v) for f, v in vocab["user_features"].items()}, config
+    )
+    candidate = build_tower(
+        "candidate_tower", "item_idx", len(vocab["item_id"]), {f: len(v) for f, v in vocab["item_features"].items()}, config
+    )
+    model = TwoTowerModel(query, candidate, config, collect_gradients=collect_gradients)
+    model.compile(optimizer=make_optimizer(config))
+    return model
+
+
+def _fit(prepared: data_prep.PreparedData, config: TrainConfig, collector: MetricsCollector, sink: MetricsSink) -> TwoTowerModel:
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(prepared, config)
+    train = make_dataset(model_inputs(prepared.splits["train"], prepared), config.batch_size, config.seed, shuffle=True)
+    val = make_dataset(model_inputs(prepared.splits["val"], prepared), config.batch_size, config.seed, shuffle=False)
+    log.info("training on %d rows, validating on %d", len(prepared.splits["train"]), len(prepared.splits["val"]))
+    model.fit(
+        train,
+        validation_data=val,
+        epochs=config.epochs,
+        verbose=0,
+        callbacks=[MetricsCallback(collector, sink, config.histogram_bins)],
+    )
+    return model
+
+
+def _export(model: TwoTowerModel, prepared: data_prep.PreparedData, model_dir: str) -> None:
+    """Each tower as its own SavedModel, plus what a reader needs to feed them."""
+    out = Path(model_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.query_tower.save(str(out / QUERY_TOWER_DIR), include_optimizer=False)
+    model.candidate_tower.save(str(out / CANDIDATE_TOWER_DIR), include_optimizer=False)
+    info: dict[str, Any] = {
+        "query_inputs": sorted(model.query_tower.input.keys()),
+        "candidate_inputs": sorted(model.candidate_tower.input.keys()),
+        "num_users": len(prepared.vocabularies["user_id"]),
+        "num_items": len(prepared.vocabularies["item_id"]),
+    }
+    (out / MODEL_INFO_FILE).write_text(json.dumps(info, indent=1))
+
+
+def model_info(model_dir: str) -> dict[str, Any]:
+    return json.loads((Path(model_dir) / MODEL_INFO_FILE).read_text())
+
+
+def load_towers(model_dir: str) -> tuple[keras.Model, keras.Model]:
+    """The exported towers, ready to embed users and items."""
+    base = Path(model_dir)
+    query = keras.models.load_model(str(base / QUERY_TOWER_DIR), compile=False)
+    candidate = keras.models.load_model(str(base / CANDIDATE_TOWER_DIR), compile=False)
+    return query, candidate
