@@ -30,9 +30,12 @@ def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray,
         temperature=config.temperature,
         remove_accidental_hits=config.remove_accidental_hits,
     )
+    from recs_pipeline.train import item_probabilities
+
     test = prepared.splits["test"]
     users = test["user_idx"].to_numpy()
     items = test["item_idx"].to_numpy()
+    probabilities = item_probabilities(prepared)[items] if config.logq_correction else None
     losses, weights = [], []
     for start in range(0, len(test), config.batch_size):
         stop = start + config.batch_size
@@ -40,6 +43,7 @@ def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray,
             tf.constant(user_embeddings[users[start:stop]]),
             tf.constant(item_embeddings[items[start:stop]]),
             candidate_ids=tf.constant(items[start:stop]),
+            candidate_sampling_probability=None if probabilities is None else tf.constant(probabilities[start:stop]),
             compute_metrics=False,
         )
         losses.append(float(loss))

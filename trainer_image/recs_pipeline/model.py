@@ -55,7 +55,13 @@ class TwoTowerModel(tfrs.Model):
     def compute_loss(self, features: dict, training: bool = False) -> tf.Tensor:
         query = self.query_tower({k: features[k] for k in self.query_tower.input})
         candidate = self.candidate_tower({k: features[k] for k in self.candidate_tower.input})
-        return self.task(query, candidate, candidate_ids=features["item_idx"], compute_metrics=False)
+        return self.task(
+            query,
+            candidate,
+            candidate_ids=features["item_idx"],
+            candidate_sampling_probability=features.get("item_probability"),
+            compute_metrics=False,
+        )
 
     def train_step(self, features: dict) -> dict:
         query_variables = self.query_tower.trainable_variables

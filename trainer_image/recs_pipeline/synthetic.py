@@ -29,8 +29,8 @@ class SyntheticConfig:
     num_products: int = 2_000
     num_categories: int = 24
     latent_dim: int = 8
-    affinity_strength: float = 2.5
-    popularity_exponent: float = 1.0
+    affinity_strength: float = 5.0
+    popularity_exponent: float = 0.7
     repeat_probability: float = 0.35
     seed: int = 42
 

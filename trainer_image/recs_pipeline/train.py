@@ -59,10 +59,20 @@ def run(
     return TrainResult(collector.epochs_done, final["final_loss"], final["final_val_loss"])
 
 
-def model_inputs(split: pd.DataFrame, prepared: data_prep.PreparedData) -> dict[str, np.ndarray]:
-    """The integer columns both towers read, as int32 arrays."""
+def model_inputs(split: pd.DataFrame, prepared: data_prep.PreparedData, config: TrainConfig) -> dict[str, np.ndarray]:
+    """The integer columns both towers read, as int32 arrays, and (for the logQ correction of
+    in-batch negatives) each row's item sampling probability, its share of training purchases."""
     names = ["user_idx", "item_idx", *(f"{f}_idx" for f in prepared.user_features + prepared.item_features)]
-    return {name: split[name].to_numpy(np.int32) for name in names}
+    columns = {name: split[name].to_numpy(np.int32) for name in names}
+    if config.logq_correction:
+        columns["item_probability"] = item_probabilities(prepared)[columns["item_idx"]]
+    return columns
+
+
+def item_probabilities(prepared: data_prep.PreparedData) -> np.ndarray:
+    """How often each item appears as an in-batch negative: its share of training rows."""
+    counts = np.bincount(prepared.splits["train"]["item_idx"].to_numpy(), minlength=len(prepared.items))
+    return (counts / counts.sum()).astype(np.float32)
 
 
 def make_dataset(columns: dict[str, np.ndarray], batch_size: int, seed: int, shuffle: bool) -> tf.data.Dataset:
@@ -95,8 +105,8 @@ def build_model(prepared: data_prep.PreparedData, config: TrainConfig, collect_g
 def _fit(prepared: data_prep.PreparedData, config: TrainConfig, collector: MetricsCollector, sink: MetricsSink) -> TwoTowerModel:
     keras.utils.set_random_seed(config.seed)
     model = build_model(prepared, config)
-    train = make_dataset(model_inputs(prepared.splits["train"], prepared), config.batch_size, config.seed, shuffle=True)
-    val = make_dataset(model_inputs(prepared.splits["val"], prepared), config.batch_size, config.seed, shuffle=False)
+    train = make_dataset(model_inputs(prepared.splits["train"], prepared, config), config.batch_size, config.seed, shuffle=True)
+    val = make_dataset(model_inputs(prepared.splits["val"], prepared, config), config.batch_size, config.seed, shuffle=False)
     log.info("training on %d rows, validating on %d", len(prepared.splits["train"]), len(prepared.splits["val"]))
     model.fit(
         train,
