@@ -1,0 +1,1 @@
+"""The pipeline definition and its entry points (compile, local run)."""

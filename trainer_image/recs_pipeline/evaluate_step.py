@@ -74,7 +74,7 @@ def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -
         "test_rows": int(len(test)),
         "catalog_size": num_items,
         "ks": list(RECALL_KS),
-        "model": {"test_loss": in_batch_test_loss(user_embeddings, item_embeddings, prepared, params), **model_metrics.values},
+        "model": {"loss": in_batch_test_loss(user_embeddings, item_embeddings, prepared, params), **model_metrics.values},
         "baselines": {name: metrics.values for name, metrics in baselines.items()},
     }
     out = Path(output_dir)

@@ -1,0 +1,24 @@
+"""evaluate: recall@K, NDCG@K and MRR over the whole catalog, for the model and the baselines."""
+
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
+
+def evaluate(
+    prepared_data: Input[Dataset],
+    model: Input[Model],
+    training_history: Input[Artifact],
+    evaluation: Output[Artifact],
+):
+    """Exact brute-force ranking of the test split; baselines scored by the same ranker."""
+    import os
+
+    from recs_pipeline import evaluate_step
+
+    result = evaluate_step.run(
+        prepared_dir=prepared_data.path,
+        model_dir=model.path,
+        history_file=os.path.join(training_history.path, "training_metrics.json"),
+        output_dir=evaluation.path,
+    )
+    for line in evaluate_step.verdicts(result):
+        print(line)

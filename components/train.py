@@ -1,0 +1,43 @@
+"""train: the two-tower model, its exported towers, and its training history written as it goes."""
+
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
+
+def train(
+    prepared_data: Input[Dataset],
+    model: Output[Model],
+    training_history: Output[Artifact],
+    epochs: int = 5,
+    batch_size: int = 1024,
+    learning_rate: float = 0.005,
+    optimizer: str = "adam",
+    embedding_dim: int = 64,
+    temperature: float = 0.05,
+    seed: int = 42,
+    metrics_uri: str = "",
+    run_id: str = "",
+    pipeline_job_name: str = "",
+):
+    """Fit and export; training_metrics.json and training_status.json are flushed every epoch."""
+    from recs_pipeline import train as trainer
+    from recs_pipeline.config import TrainConfig
+
+    config = TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+        embedding_dim=embedding_dim,
+        temperature=temperature,
+        seed=seed,
+    )
+    result = trainer.run(
+        prepared_dir=prepared_data.path,
+        model_dir=model.path,
+        history_dir=training_history.path,
+        config=config,
+        run_id=run_id or pipeline_job_name or "local",
+        metrics_uri=metrics_uri,
+    )
+    model.metadata.update({"framework": "tensorflow-recommenders", "epochs": result.epochs_done})
+    training_history.metadata.update({"epochs_done": result.epochs_done, "final_loss": result.final_loss})

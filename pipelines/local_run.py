@@ -1,0 +1,85 @@
+"""Run the compiled pipeline on this machine with kfp.local (SubprocessRunner, no Docker).
+
+The YAML that Vertex would run is compiled first and loaded back, so the local run executes the
+same pipeline spec, task by task, each in its own process in the current environment.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recs_pipeline.pipelines.pipeline import compile_pipeline
+
+COPIED_FILES = {
+    "training_metrics.json": ("publish-metrics", "training_metrics", None),
+    "training_status.json": ("train", "training_history", "training_status.json"),
+    "report.html": ("publish-metrics", "report", None),
+}
+MANIFEST_FILE = "run_manifest.json"
+
+
+class LocalRunError(RuntimeError):
+    """A task of the local run failed; the message names it."""
+
+
+@dataclass(frozen=True)
+class LocalRunResult:
+    output_dir: Path
+    run_dir: Path
+    artifacts: dict[str, str]
+    training_metrics: dict[str, Any]
+
+
+def run_local(output_dir: str, arguments: dict[str, Any]) -> LocalRunResult:
+    """Compile, run every task, copy the main files into `output_dir` and write the manifest."""
+    from kfp import components, local
+
+    out = Path(output_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    pipeline_root = out / "pipeline_root"
+    yaml_path = compile_pipeline(str(out / "pipeline.yaml"))
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
+    pipeline = components.load_component_from_file(yaml_path)
+    before = set(pipeline_root.glob("*")) if pipeline_root.exists() else set()
+    with warnings.catch_warnings():
+        # kfp.local warns when an image name lacks "python"; tasks run in this environment anyway.
+        warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+        warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
+        try:
+            pipeline(**arguments)
+        except RuntimeError as error:
+            raise LocalRunError(str(error)) from error
+    run_dir = _new_run_dir(pipeline_root, before)
+    artifacts = _collect_artifacts(run_dir)
+    for name, (task, output, inner) in COPIED_FILES.items():
+        source = Path(artifacts[f"{task}.{output}"])
+        if inner:
+            source = source / inner
+        shutil.copyfile(source, out / name)
+    artifacts["pipeline_yaml"] = yaml_path
+    (out / MANIFEST_FILE).write_text(json.dumps({"run_dir": str(run_dir), "artifacts": artifacts}, indent=1))
+    metrics = json.loads((out / "training_metrics.json").read_text())
+    return LocalRunResult(output_dir=out, run_dir=run_dir, artifacts=artifacts, training_metrics=metrics)
+
+
+def _new_run_dir(pipeline_root: Path, before: set[Path]) -> Path:
+    created = sorted(set(pipeline_root.glob("*")) - before, key=lambda p: p.stat().st_mtime)
+    if not created:
+        raise LocalRunError(f"the local run wrote nothing under {pipeline_root}")
+    return created[-1]
+
+
+def _collect_artifacts(run_dir: Path) -> dict[str, str]:
+    """Every output artifact of the run: '<task>.<output>' → local path (pipeline_root/<run>/<task>/<output>)."""
+    artifacts = {}
+    for task_dir in sorted(p for p in run_dir.iterdir() if p.is_dir()):
+        for output in sorted(task_dir.iterdir()):
+            if output.name == "executor_output.json":
+                continue
+            artifacts[f"{task_dir.name}.{output.name}"] = str(output)
+    return artifacts

@@ -1,0 +1,156 @@
+"""`recs-pipeline`: run the pipeline locally, compile it, prepare data, inspect and report metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from recs_pipeline.config import RECALL_KS
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are the input's fault: shown as one clear line and exit code 1, no traceback."""
+    from recs_pipeline.data_prep import DataError
+    from recs_pipeline.metrics_schema import MetricsValidationError
+    from recs_pipeline.pipelines.local_run import LocalRunError
+    from recs_pipeline.sink import SinkUnwritableError
+    from recs_pipeline.storage import StorageError
+
+    return (DataError, MetricsValidationError, LocalRunError, SinkUnwritableError, StorageError, FileNotFoundError, ValueError)
+
+
+class FriendlyGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except _user_errors() as error:
+            raise click.ClickException(str(error)) from error
+
+
+@click.group(cls=FriendlyGroup)
+@click.version_option(package_name="recs-pipeline")
+def main() -> None:
+    """Two-tower retrieval training on Kubeflow Pipelines / Vertex AI Pipelines."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+
+@main.command("run-local")
+@click.option("--output-dir", required=True, type=click.Path(file_okay=False), help="Where the run's files go.")
+@click.option("--input", "input_uri", default="", help="CSV or Parquet (local or gs://); default: the embedded synthetic data.")
+@click.option("--epochs", type=int, default=5, show_default=True)
+@click.option("--batch-size", type=int, default=1024, show_default=True)
+@click.option("--learning-rate", type=float, default=0.005, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--metrics-uri", default="", help="Also write training_metrics.json and training_status.json here (gs:// or folder).")
+@click.option("--run-id", default="", help="Identifies the run in its history (default: the pipeline job name).")
+@click.option("--synthetic-purchases", type=int, default=200000, show_default=True)
+@click.option("--synthetic-customers", type=int, default=5000, show_default=True)
+@click.option("--synthetic-products", type=int, default=2000, show_default=True)
+def run_local_command(output_dir: str, input_uri: str, **options) -> None:
+    """Compile the pipeline and run it here with kfp.local (no Docker, no cloud account)."""
+    from recs_pipeline.pipelines.local_run import run_local
+
+    arguments = {"input_uri": input_uri, **{k: v for k, v in options.items()}}
+    result = run_local(output_dir, arguments)
+    click.echo("\n" + recall_summary(result.training_metrics))
+    click.echo(f"\nfiles in {result.output_dir}:")
+    for name in ("training_metrics.json", "training_status.json", "report.html", "run_manifest.json"):
+        click.echo(f"  {result.output_dir / name}")
+
+
+def recall_summary(document: dict) -> str:
+    """Recall@K of the model beside every baseline, as a text table."""
+    from recs_pipeline.report import recall_table_rows
+
+    rows = recall_table_rows(document)
+    header = f"{'':18s}" + "".join(f"{f'recall@{k}':>12s}" for k in RECALL_KS)
+    lines = [header]
+    for name, figures in rows.items():
+        lines.append(f"{name:18s}" + "".join(f"{v:12.4f}" if v is not None else f"{'—':>12s}" for v in figures.values()))
+    return "\n".join(lines)
+
+
+@main.command("compile")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="Pipeline YAML to write.")
+@click.option("--image", default=None, help="Trainer image for every task (default: the pinned release image).")
+def compile_command(output: str, image: str | None) -> None:
+    """Write the pipeline YAML for Vertex AI Pipelines."""
+    from recs_pipeline.image import TRAINER_IMAGE
+    from recs_pipeline.pipelines.pipeline import compile_pipeline
+
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    compile_pipeline(output, image or TRAINER_IMAGE)
+    click.echo(f"wrote {output} (image {image or TRAINER_IMAGE})")
+
+
+@main.command("prepare")
+@click.option("--input", "input_uri", default="", help="CSV or Parquet (local or gs://); default: the embedded synthetic data.")
+@click.option("--output-dir", required=True, type=click.Path(file_okay=False))
+@click.option("--user-column", default="customer_id", show_default=True)
+@click.option("--item-column", default="product_id", show_default=True)
+@click.option("--timestamp-column", default="timestamp", show_default=True)
+@click.option("--user-features", default="segment,country", show_default=True)
+@click.option("--item-features", default="category,price_band", show_default=True)
+@click.option("--test-fraction", type=float, default=0.1, show_default=True)
+@click.option("--val-fraction", type=float, default=0.1, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+def prepare_command(input_uri: str, output_dir: str, seed: int, **settings) -> None:
+    """Run data prep alone: splits, vocabularies and stats into OUTPUT_DIR."""
+    from recs_pipeline import prep_step
+
+    stats = prep_step.run(output_dir, input_uri, {**settings, "seed": seed}, {"seed": seed})
+    click.echo(json.dumps(stats, indent=1))
+
+
+@main.group("metrics")
+def metrics_group() -> None:
+    """Inspect a training_metrics.json (local path or gs://)."""
+
+
+@metrics_group.command("validate")
+@click.argument("uri")
+def validate_command(uri: str) -> None:
+    """Check a file against the schema; names the first bad field."""
+    from recs_pipeline.reader import load_training_metrics
+
+    metrics = load_training_metrics(uri)
+    click.echo(f"valid: run {metrics.run_id}, {len(metrics.epochs)} epoch(s)")
+
+
+@metrics_group.command("show")
+@click.argument("uri")
+def show_command(uri: str) -> None:
+    """Print epochs, last losses and final metrics beside the baselines."""
+    from recs_pipeline.reader import load_training_metrics
+
+    metrics = load_training_metrics(uri)
+    click.echo(f"run {metrics.run_id}: {len(metrics.epochs)} epoch(s)")
+    for name, values in metrics.loss.items():
+        last = values[-1] if values else None
+        click.echo(f"  {name:26s} {last if last is not None else '—'}")
+    if metrics.final_metrics:
+        click.echo("final metrics:")
+        for name, value in sorted(metrics.final_metrics.items()):
+            click.echo(f"  {name:26s} {value}")
+    if metrics.baselines:
+        click.echo("\n" + recall_summary(metrics.raw))
+
+
+@main.command("report")
+@click.argument("uri")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="HTML file to write.")
+def report_command(uri: str, output: str) -> None:
+    """Rebuild the HTML report from any training_metrics.json."""
+    from recs_pipeline.reader import load_training_metrics
+    from recs_pipeline.report import html_report
+
+    Path(output).write_text(html_report(load_training_metrics(uri).raw))
+    click.echo(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The publish_metrics step's body: merge history and evaluation into the final training_metrics.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from recs_pipeline import report, storage
+from recs_pipeline.collector import MetricsCollector
+from recs_pipeline.data_prep import STATS_FILE
+from recs_pipeline.evaluate_step import EVALUATION_FILE
+from recs_pipeline.sink import METRICS_FILE
+
+
+def final_document(history: dict[str, Any], evaluation: dict[str, Any], data_stats: dict[str, Any]) -> dict[str, Any]:
+    """The history with test figures in final_metrics, the baselines beside them, and the data stats."""
+    document = dict(history)
+    model = evaluation["model"]
+    document["final_metrics"] = {**history["final_metrics"], **{f"test_{name}": value for name, value in model.items()}}
+    document["baselines"] = {
+        name: {f"test_{metric}": value for metric, value in figures.items()} for name, figures in evaluation["baselines"].items()
+    }
+    document["data_stats"] = data_stats
+    return document
+
+
+def run(
+    prepared_dir: str,
+    history_dir: str,
+    evaluation_dir: str,
+    training_metrics_path: str,
+    summary_path: str,
+    report_path: str,
+    metrics_uri: str = "",
+) -> dict[str, Any]:
+    """Write the final JSON (artifact and metrics URI), the Markdown summary and the HTML report."""
+    history = json.loads((Path(history_dir) / METRICS_FILE).read_text())
+    evaluation = json.loads((Path(evaluation_dir) / EVALUATION_FILE).read_text())
+    data_stats = json.loads((Path(prepared_dir) / STATS_FILE).read_text())
+    collector = MetricsCollector(history["run_id"], history["params"], history=final_document(history, evaluation, data_stats))
+    payload = collector.serialise()
+    storage.write_bytes(training_metrics_path, payload)
+    if metrics_uri:
+        storage.write_bytes(storage.join(storage.check_uri(metrics_uri), METRICS_FILE), payload)
+    final = json.loads(payload)
+    storage.write_bytes(summary_path, report.markdown_summary(final).encode(), content_type="text/markdown")
+    storage.write_bytes(report_path, report.html_report(final).encode(), content_type="text/html")
+    return final
+
+
+def scalar_metrics(document: dict[str, Any]) -> dict[str, float]:
+    """What the Vertex console shows and compares across runs: final metrics and baseline recall."""
+    scalars = {name: value for name, value in document["final_metrics"].items() if value is not None}
+    for baseline, figures in document.get("baselines", {}).items():
+        for name, value in figures.items():
+            if name.startswith("test_recall_at_") and value is not None:
+                scalars[f"{baseline}_{name.removeprefix('test_')}"] = value
+    return scalars
