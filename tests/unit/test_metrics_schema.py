@@ -1,0 +1,132 @@
+import json
+import math
+
+import numpy as np
+import pytest
+
+from recs_pipeline import storage
+from recs_pipeline.collector import MetricsCollector, empty_history, weight_bin_edges, weight_statistics
+from recs_pipeline.metrics_schema import MetricsValidationError, to_plain, validate
+from recs_pipeline.sink import MetricsSink, SinkUnwritableError
+
+EDGES = [-1.0, 0.0, 1.0]
+
+
+def one_epoch(collector: MetricsCollector, epoch: int, loss: float = 1.0) -> None:
+    tower_grads = {"mean": 0.0, "std": 1.0, "min": -1.0, "max": 1.0, "norm": 2.0, "histogram": [1, 1]}
+    collector.log_epoch(
+        epoch=epoch,
+        logs={"loss": loss, "val_loss": 2.0, "total_loss": loss, "val_total_loss": 2.0, "regularization_loss": 0.0, "val_regularization_loss": 0.0},
+        seconds=0.5,
+        gradients={"query": tower_grads, "candidate": tower_grads, "total_norm": 2.8},
+        weights={t: weight_statistics(np.array([-0.5, 0.5, 0.25]), EDGES) for t in ("query", "candidate")},
+        weight_edges={"query": EDGES, "candidate": EDGES},
+        gradient_edges=EDGES,
+    )
+
+
+def test_empty_and_grown_histories_are_valid():
+    collector = MetricsCollector("run-1", {"epochs": 2})
+    validate(json.loads(collector.serialise()))
+    one_epoch(collector, 0)
+    one_epoch(collector, 1)
+    document = json.loads(collector.serialise())
+    assert document["epochs"] == [0, 1]
+    assert document["weight_stats"]["query"]["histogram"]["counts"] == [[1, 2], [1, 2]]
+    assert document["loss"]["val_loss"] == [2.0, 2.0]
+
+
+def test_appendix_fields_are_all_there():
+    document = empty_history("r", {})
+    assert set(document["loss"]) == {"loss", "val_loss", "total_loss", "val_total_loss", "regularization_loss", "val_regularization_loss"}
+    assert set(document["gradient"]) == {"total", "query", "candidate"}
+    assert set(document["gradient_stats"]["query"]) == {"mean", "std", "min", "max", "norm", "histogram"}
+    assert {"saved_at", "available", "epochs", "final_metrics", "params", "schema_version", "run_id", "epoch_seconds"} <= set(document)
+
+
+def test_nan_and_inf_become_null_and_are_counted():
+    collector = MetricsCollector("run-1", {})
+    one_epoch(collector, 0, loss=float("nan"))
+    collector.set_final_metrics({"test_loss": float("inf"), "final_loss": np.float32(0.5)})
+    raw = collector.serialise()
+    assert b"NaN" not in raw and b"Infinity" not in raw
+    document = json.loads(raw)
+    assert document["loss"]["loss"] == [None]
+    assert document["final_metrics"] == {"test_loss": None, "final_loss": 0.5}
+    assert document["non_finite_values"] == 3  # loss, total_loss, test_loss
+
+
+def test_numpy_types_become_plain():
+    plain, count = to_plain({"a": np.int64(3), "b": np.array([1.5, np.nan]), "c": np.bool_(True)})
+    assert plain == {"a": 3, "b": [1.5, None], "c": True} and count == 1
+    assert type(plain["a"]) is int
+
+
+def test_epochs_must_arrive_in_order():
+    collector = MetricsCollector("run-1", {})
+    one_epoch(collector, 0)
+    with pytest.raises(ValueError, match="gap or a duplicate"):
+        one_epoch(collector, 0)
+
+
+@pytest.mark.parametrize(
+    "breakage, field",
+    [
+        (lambda d: d["loss"].pop("val_loss"), "loss"),
+        (lambda d: d["loss"]["loss"].append("x"), "loss.loss[1]"),
+        (lambda d: d["loss"]["loss"].append(1.0), "loss.loss"),
+        (lambda d: d.update(epochs=[1]), "epochs"),
+        (lambda d: d["weight_stats"]["candidate"]["histogram"]["counts"][0].append(4), "weight_stats.candidate.histogram.counts[0]"),
+        (lambda d: d.update(schema_version=99), "schema_version"),
+    ],
+)
+def test_broken_documents_name_the_field(breakage, field):
+    collector = MetricsCollector("run-1", {})
+    one_epoch(collector, 0)
+    document = json.loads(collector.serialise())
+    breakage(document)
+    with pytest.raises(MetricsValidationError) as caught:
+        validate(document)
+    assert caught.value.field == field
+
+
+def test_weight_edges_cover_growth_and_clip_outliers():
+    edges = weight_bin_edges(np.array([-0.2, 0.1]), bins=4)
+    assert edges[0] == pytest.approx(-0.3) and edges[-1] == pytest.approx(0.3)
+    stats = weight_statistics(np.array([-5.0, 0.0, 5.0]), edges)
+    assert sum(stats["histogram"]) == 3 and stats["histogram"][0] == 1 and stats["histogram"][-1] == 1
+    assert math.isclose(stats["max"], 5.0)
+
+
+def test_sink_probe_and_flush_write_both_files(tmp_path):
+    sink = MetricsSink([str(tmp_path / "a"), str(tmp_path / "b")], run_id="r", epochs_total=3)
+    sink.probe()
+    assert json.loads((tmp_path / "b" / "training_status.json").read_text())["stage"] == "initializing"
+    sink.flush(b'{"x": 1}', "training", 1)
+    for target in ("a", "b"):
+        status = json.loads((tmp_path / target / "training_status.json").read_text())
+        assert status["stage"] == "training" and status["epochs_done"] == 1
+        assert (tmp_path / target / "training_metrics.json").read_bytes() == b'{"x": 1}'
+
+
+def test_unwritable_local_sink_fails_the_probe(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    sink = MetricsSink([str(blocker / "metrics")], run_id="r", epochs_total=1)
+    with pytest.raises(SinkUnwritableError, match="file/metrics is not writable"):
+        sink.probe()
+
+
+def test_other_schemes_are_refused():
+    with pytest.raises(storage.StorageError, match="unsupported URI 'http://x/y'"):
+        storage.check_uri("http://x/y")
+    with pytest.raises(storage.StorageError):
+        storage.check_uri("gs:///no-bucket")
+
+
+def test_local_writes_replace_whole_files(tmp_path):
+    target = tmp_path / "deep" / "f.json"
+    storage.write_bytes(str(target), b"one")
+    storage.write_bytes(str(target), b"two")
+    assert target.read_bytes() == b"two"
+    assert [p.name for p in target.parent.iterdir()] == ["f.json"]  # no temp files left
