@@ -75,11 +75,16 @@ def _new_run_dir(pipeline_root: Path, before: set[Path]) -> Path:
 
 
 def _collect_artifacts(run_dir: Path) -> dict[str, str]:
-    """Every output artifact of the run: '<task>.<output>' → local path (pipeline_root/<run>/<task>/<output>)."""
+    """Every output artifact of the run, '<task>.<output>' → local path, from each task's executor
+    output. Metrics artifacts live only as metadata; they are written out as JSON at their path so
+    every entry of the manifest is a file that can be opened."""
     artifacts = {}
-    for task_dir in sorted(p for p in run_dir.iterdir() if p.is_dir()):
-        for output in sorted(task_dir.iterdir()):
-            if output.name == "executor_output.json":
-                continue
-            artifacts[f"{task_dir.name}.{output.name}"] = str(output)
+    for output_file in sorted(run_dir.glob("*/executor_output.json")):
+        task = output_file.parent.name
+        for name, entry in json.loads(output_file.read_text()).get("artifacts", {}).items():
+            for artifact in entry["artifacts"]:
+                path = Path(artifact["uri"])
+                if not path.exists():
+                    path.write_text(json.dumps(artifact.get("metadata", {}), indent=1))
+                artifacts[f"{task}.{name}"] = str(path)
     return artifacts

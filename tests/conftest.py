@@ -9,9 +9,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from recs_pipeline import data_prep, synthetic
+from recs_pipeline.collector import MetricsCollector, weight_statistics
 from recs_pipeline.config import PrepConfig
 
 TINY = synthetic.SyntheticConfig(num_purchases=4000, num_customers=150, num_products=80, seed=7)
@@ -88,3 +90,25 @@ def bucket(gcs_emulator, request) -> str:
     name = "b-" + request.node.name.lower().replace("_", "-")[:50].strip("-")
     storage.gcs_client().create_bucket(name)
     return name
+
+
+EDGES = [-1.0, 0.0, 1.0]
+
+
+def _log_fake_epoch(collector: MetricsCollector, epoch: int, loss: float = 1.0) -> None:
+    """Append an epoch of fixed, hand-checkable figures (weights -0.5, 0.5, 0.25 in every tower)."""
+    tower_grads = {"mean": 0.0, "std": 1.0, "min": -1.0, "max": 1.0, "norm": 2.0, "histogram": [1, 1]}
+    collector.log_epoch(
+        epoch=epoch,
+        logs={"loss": loss, "val_loss": 2.0, "total_loss": loss, "val_total_loss": 2.0, "regularization_loss": 0.0, "val_regularization_loss": 0.0},
+        seconds=0.5,
+        gradients={"query": tower_grads, "candidate": tower_grads, "total_norm": 2.8},
+        weights={t: weight_statistics(np.array([-0.5, 0.5, 0.25]), EDGES) for t in ("query", "candidate")},
+        weight_edges={"query": EDGES, "candidate": EDGES},
+        gradient_edges=EDGES,
+    )
+
+
+@pytest.fixture
+def one_epoch():
+    return _log_fake_epoch

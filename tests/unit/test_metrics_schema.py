@@ -9,23 +9,7 @@ from recs_pipeline.collector import MetricsCollector, empty_history, weight_bin_
 from recs_pipeline.metrics_schema import MetricsValidationError, to_plain, validate
 from recs_pipeline.sink import MetricsSink, SinkUnwritableError
 
-EDGES = [-1.0, 0.0, 1.0]
-
-
-def one_epoch(collector: MetricsCollector, epoch: int, loss: float = 1.0) -> None:
-    tower_grads = {"mean": 0.0, "std": 1.0, "min": -1.0, "max": 1.0, "norm": 2.0, "histogram": [1, 1]}
-    collector.log_epoch(
-        epoch=epoch,
-        logs={"loss": loss, "val_loss": 2.0, "total_loss": loss, "val_total_loss": 2.0, "regularization_loss": 0.0, "val_regularization_loss": 0.0},
-        seconds=0.5,
-        gradients={"query": tower_grads, "candidate": tower_grads, "total_norm": 2.8},
-        weights={t: weight_statistics(np.array([-0.5, 0.5, 0.25]), EDGES) for t in ("query", "candidate")},
-        weight_edges={"query": EDGES, "candidate": EDGES},
-        gradient_edges=EDGES,
-    )
-
-
-def test_empty_and_grown_histories_are_valid():
+def test_empty_and_grown_histories_are_valid(one_epoch):
     collector = MetricsCollector("run-1", {"epochs": 2})
     validate(json.loads(collector.serialise()))
     one_epoch(collector, 0)
@@ -44,7 +28,7 @@ def test_appendix_fields_are_all_there():
     assert {"saved_at", "available", "epochs", "final_metrics", "params", "schema_version", "run_id", "epoch_seconds"} <= set(document)
 
 
-def test_nan_and_inf_become_null_and_are_counted():
+def test_nan_and_inf_become_null_and_are_counted(one_epoch):
     collector = MetricsCollector("run-1", {})
     one_epoch(collector, 0, loss=float("nan"))
     collector.set_final_metrics({"test_loss": float("inf"), "final_loss": np.float32(0.5)})
@@ -62,7 +46,7 @@ def test_numpy_types_become_plain():
     assert type(plain["a"]) is int
 
 
-def test_epochs_must_arrive_in_order():
+def test_epochs_must_arrive_in_order(one_epoch):
     collector = MetricsCollector("run-1", {})
     one_epoch(collector, 0)
     with pytest.raises(ValueError, match="gap or a duplicate"):
@@ -80,7 +64,7 @@ def test_epochs_must_arrive_in_order():
         (lambda d: d.update(schema_version=99), "schema_version"),
     ],
 )
-def test_broken_documents_name_the_field(breakage, field):
+def test_broken_documents_name_the_field(one_epoch, breakage, field):
     collector = MetricsCollector("run-1", {})
     one_epoch(collector, 0)
     document = json.loads(collector.serialise())

@@ -1,0 +1,78 @@
+"""The train step on tiny data: history flushed per epoch, towers exported, failures recorded."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recs_pipeline import train
+from recs_pipeline.config import TrainConfig
+from recs_pipeline.metrics_schema import validate
+from recs_pipeline.sink import SinkUnwritableError
+
+TINY_TRAINING = TrainConfig(epochs=2, batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_bins=10)
+
+
+@pytest.fixture(scope="module")
+def trained(prepared_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained")
+    result = train.run(prepared_dir, str(out / "model"), str(out / "history"), TINY_TRAINING, run_id="tiny", metrics_uri=str(out / "sink"))
+    return result, out
+
+
+def test_history_is_complete_and_valid_in_every_target(trained):
+    result, out = trained
+    assert result.epochs_done == 2
+    for target in ("history", "sink"):
+        document = json.loads((out / target / "training_metrics.json").read_text())
+        validate(document)
+        assert document["epochs"] == [0, 1]
+        assert document["params"] == TINY_TRAINING.as_params()
+        assert document["final_metrics"]["final_loss"] == document["loss"]["loss"][-1]
+        status = json.loads((out / target / "training_status.json").read_text())
+        assert status["stage"] == "completed" and status["epochs_done"] == 2 and status["error"] is None
+
+
+def test_gradient_and_weight_statistics_are_real(trained):
+    _, out = trained
+    document = json.loads((out / "history" / "training_metrics.json").read_text())
+    for tower in ("query", "candidate"):
+        gradients = document["gradient_stats"][tower]
+        assert all(n > 0 for n in gradients["norm"])
+        assert len(gradients["histogram"]["counts"]) == 2 and sum(gradients["histogram"]["counts"][0]) > 0
+        weights = document["weight_stats"][tower]
+        assert len(weights["histogram"]["bin_edges"]) == TINY_TRAINING.histogram_bins + 1
+        assert weights["std"][1] > 0
+    assert all(t > 0 for t in document["gradient"]["total"])
+
+
+def test_exported_towers_embed_users_and_items(trained, prepared_dir):
+    from recs_pipeline import data_prep
+    from recs_pipeline.evaluate_step import embed_entities
+
+    _, out = trained
+    prepared = data_prep.load(prepared_dir)
+    info = train.model_info(str(out / "model"))
+    query, candidate = train.load_towers(str(out / "model"))
+    users = embed_entities(query, prepared.users, info["query_inputs"])
+    items = embed_entities(candidate, prepared.items, info["candidate_inputs"])
+    assert users.shape == (len(prepared.users), 8) and items.shape == (len(prepared.items), 8)
+    assert np.isfinite(users).all() and np.isfinite(items).all()
+
+
+def test_unwritable_sink_stops_before_training(prepared_dir, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with pytest.raises(SinkUnwritableError, match="not-a-folder/sink is not writable"):
+        train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), TINY_TRAINING, run_id="x", metrics_uri=str(blocker / "sink"))
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_failure_during_training_is_recorded_and_raised(prepared_dir, tmp_path):
+    bad_prepared = tmp_path / "prepared"
+    bad_prepared.mkdir()
+    with pytest.raises(FileNotFoundError):
+        train.run(str(bad_prepared), str(tmp_path / "model"), str(tmp_path / "history"), TINY_TRAINING, run_id="x")
+    status = json.loads((tmp_path / "history" / "training_status.json").read_text())
+    assert status["stage"] == "failed" and "FileNotFoundError" in status["error"]
