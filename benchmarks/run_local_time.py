@@ -1,0 +1,41 @@
+"""Wall time of `recs-pipeline run-local` on the embedded default data, against the 3-minute budget.
+
+Runs the real command in a subprocess (fresh interpreter, as a user would) and reads the epoch
+timings back from the run's training_metrics.json. Usage: python benchmarks/run_local_time.py
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BUDGET_S = 180.0
+
+
+def main() -> None:
+    out = Path(tempfile.mkdtemp(prefix="run-local-bench-"))
+    command = [str(Path(sys.executable).with_name("recs-pipeline")), "run-local", "--output-dir", str(out)]
+    started = time.perf_counter()
+    completed = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if completed.returncode != 0:
+        sys.stderr.write(completed.stdout[-4000:] + completed.stderr[-4000:])
+        raise SystemExit(f"run-local failed with exit code {completed.returncode}")
+    history = json.loads((out / "training_metrics.json").read_text())
+    epochs = history["epoch_seconds"]
+    final = history["final_metrics"]
+    print(f"rows: {history['data_stats']['rows_in']}, epochs: {len(epochs)}")
+    print(f"run_local_wall_s: {wall:.1f}")
+    print(f"training_epochs_s: {sum(epochs):.1f} ({', '.join(f'{s:.1f}' for s in epochs)})")
+    print(f"test_recall_at_10: {final['test_recall_at_10']:.4f}  test_recall_at_100: {final['test_recall_at_100']:.4f}")
+    print(f"budget_ratio: {wall / BUDGET_S:.2f} (wall / {BUDGET_S:.0f} s)")
+    shutil.rmtree(out)
+
+
+if __name__ == "__main__":
+    main()
