@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -24,11 +25,18 @@ class MetricsCallback(keras.callbacks.Callback):
     """At each epoch end: read the on-device gradient statistics, compute weight statistics, append
     the epoch to the history and flush history + status. Nothing happens per batch."""
 
-    def __init__(self, collector: MetricsCollector, sink: MetricsSink, histogram_bins: int):
+    def __init__(
+        self,
+        collector: MetricsCollector,
+        sink: MetricsSink,
+        histogram_bins: int,
+        save_checkpoint: Callable[[int], None] | None = None,
+    ):
         super().__init__()
         self.collector = collector
         self.sink = sink
         self.histogram_bins = histogram_bins
+        self.save_checkpoint = save_checkpoint
         self._epoch_started = 0.0
 
     def on_train_begin(self, logs=None) -> None:
@@ -57,7 +65,12 @@ class MetricsCallback(keras.callbacks.Callback):
             weight_edges=edges,
             gradient_edges=model.gradient_statistics.bin_edges,
         )
-        self.sink.flush(self.collector.serialise(), "training", self.collector.epochs_done)
+        # History, then checkpoint, then status: the status never claims an epoch the checkpoint lacks.
+        done = self.collector.epochs_done
+        self.sink.write_history(self.collector.serialise())
+        if self.save_checkpoint is not None:
+            self.save_checkpoint(done)
+        self.sink.write_status(self.sink.status("training", done))
         loss = (logs or {}).get("loss", float("nan"))
         val_loss = (logs or {}).get("val_loss", float("nan"))
         log.info("epoch %d/%d  loss=%.4f  val_loss=%.4f  %.1fs  (history flushed)", epoch + 1, self.sink.epochs_total, loss, val_loss, seconds)

@@ -106,6 +106,27 @@ def prepare_command(input_uri: str, output_dir: str, seed: int, **settings) -> N
     click.echo(json.dumps(stats, indent=1))
 
 
+@main.command("train")
+@click.option("--prepared-dir", required=True, type=click.Path(file_okay=False, exists=True), help="Output of `prepare`.")
+@click.option("--model-dir", required=True, type=click.Path(file_okay=False))
+@click.option("--history-dir", required=True, type=click.Path(file_okay=False), help="Local folder for the history and status.")
+@click.option("--metrics-uri", default="", help="Also write history, status and checkpoints here (gs:// or folder).")
+@click.option("--run-id", required=True, help="Rerunning with the same id resumes after the last finished epoch.")
+@click.option("--epochs", type=int, default=5, show_default=True)
+@click.option("--batch-size", type=int, default=1024, show_default=True)
+@click.option("--learning-rate", type=float, default=0.005, show_default=True)
+@click.option("--optimizer", type=click.Choice(["adam", "adagrad", "sgd"]), default="adam", show_default=True)
+@click.option("--embedding-dim", type=int, default=64, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+def train_command(prepared_dir: str, model_dir: str, history_dir: str, metrics_uri: str, run_id: str, **settings) -> None:
+    """Run the train step alone (what the pipeline's train task runs)."""
+    from recs_pipeline import train
+    from recs_pipeline.config import TrainConfig
+
+    result = train.run(prepared_dir, model_dir, history_dir, TrainConfig(**settings), run_id=run_id, metrics_uri=metrics_uri)
+    click.echo(f"trained {result.epochs_done} epoch(s); final loss {result.final_loss:.4f}, val loss {result.final_val_loss:.4f}")
+
+
 @main.group("metrics")
 def metrics_group() -> None:
     """Inspect a training_metrics.json (local path or gs://)."""

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recs_pipeline import data_prep
+from recs_pipeline import data_prep, resume
 from recs_pipeline.callbacks import MetricsCallback
 from recs_pipeline.collector import MetricsCollector
 from recs_pipeline.config import TrainConfig
@@ -41,13 +41,22 @@ def run(
     run_id: str,
     metrics_uri: str = "",
 ) -> TrainResult:
-    """Train and export; the history reaches every sink target each epoch, or the step fails."""
+    """Train and export; the history reaches every sink target each epoch, or the step fails.
+
+    A run whose id already has a history and checkpoint at the durable target (the metrics URI,
+    else the artifact folder, which a restarted Vertex worker gets back) continues from there.
+    """
+    durable = metrics_uri or history_dir
     sink = MetricsSink([history_dir, metrics_uri], run_id=run_id, epochs_total=config.epochs)
     sink.probe()
     collector = MetricsCollector(run_id, config.as_params())
     try:
+        resume_point = resume.find_resume_point(durable, run_id, config.as_params())
+        if resume_point is not None:
+            history = {**resume_point.history, "params": config.as_params()}  # `epochs` may have grown
+            collector = MetricsCollector(run_id, config.as_params(), history=history)
         prepared = data_prep.load(prepared_dir)
-        model = _fit(prepared, config, collector, sink)
+        model = _fit(prepared, config, collector, sink, durable, resume_point is not None)
         _export(model, prepared, model_dir)
         losses = collector.history["loss"]
         collector.set_final_metrics({"final_loss": losses["loss"][-1], "final_val_loss": losses["val_loss"][-1]})
@@ -102,9 +111,24 @@ def build_model(prepared: data_prep.PreparedData, config: TrainConfig, collect_g
     return model
 
 
-def _fit(prepared: data_prep.PreparedData, config: TrainConfig, collector: MetricsCollector, sink: MetricsSink) -> TwoTowerModel:
+def _fit(
+    prepared: data_prep.PreparedData,
+    config: TrainConfig,
+    collector: MetricsCollector,
+    sink: MetricsSink,
+    checkpoint_target: str,
+    resuming: bool,
+) -> TwoTowerModel:
     keras.utils.set_random_seed(config.seed)
     model = build_model(prepared, config)
+    checkpoint = tf.train.Checkpoint(query_tower=model.query_tower, candidate_tower=model.candidate_tower, optimizer=model.optimizer)
+    initial_epoch = collector.epochs_done
+    if resuming:
+        # Create the optimizer's slots now (same variable order as the train step), so the restore
+        # fills them at once rather than deferred to a first step after the files are gone.
+        model.optimizer.build(model.query_tower.trainable_variables + model.candidate_tower.trainable_variables)
+        resume.restore_checkpoint(checkpoint_target, checkpoint)
+        log.info("resuming run %s after %d finished epoch(s)", collector.history["run_id"], initial_epoch)
     train = make_dataset(model_inputs(prepared.splits["train"], prepared, config), config.batch_size, config.seed, shuffle=True)
     val = make_dataset(model_inputs(prepared.splits["val"], prepared, config), config.batch_size, config.seed, shuffle=False)
     log.info("training on %d rows, validating on %d", len(prepared.splits["train"]), len(prepared.splits["val"]))
@@ -112,8 +136,13 @@ def _fit(prepared: data_prep.PreparedData, config: TrainConfig, collector: Metri
         train,
         validation_data=val,
         epochs=config.epochs,
+        initial_epoch=initial_epoch,
         verbose=0,
-        callbacks=[MetricsCallback(collector, sink, config.histogram_bins)],
+        callbacks=[
+            MetricsCallback(
+                collector, sink, config.histogram_bins, lambda done: resume.save_checkpoint(checkpoint_target, checkpoint, done)
+            )
+        ],
     )
     return model
 
