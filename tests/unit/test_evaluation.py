@@ -46,3 +46,26 @@ def test_baselines_through_the_same_ranker():
     metrics = evaluation.evaluate_scorer(evaluation.repeat_purchase_scorer(train_frame(), 4), test, 4).values
     assert metrics["recall_at_5"] == 1.0
     assert metrics["mrr"] == pytest.approx((1 + 1 / 4) / 2)
+
+
+def test_coverage_counts_items_in_any_top_k(monkeypatch):
+    users = np.array([[1.0, 0.0], [0.0, 1.0]])
+    items = np.array([[3.0, 0.0], [2.0, 1.0], [0.0, 5.0], [1.0, 1.5]])
+    score = evaluation.embedding_scorer(users, items)
+    # top-1: user 0 -> item 0, user 1 -> item 2 ; top-2 adds item 1 (user 0) and item 3 (user 1)
+    assert evaluation.catalog_coverage(score, np.array([0, 1]), 4, ks=(1, 2)) == {"coverage_at_1": 0.5, "coverage_at_2": 1.0}
+    monkeypatch.setattr(evaluation, "CANDIDATE_BLOCK", 1)
+    assert evaluation.catalog_coverage(score, np.array([0]), 4, ks=(1, 2)) == {"coverage_at_1": 0.25, "coverage_at_2": 0.5}
+
+
+def test_own_item_never_outranks_itself():
+    """Scores that differ in the last bit between shapes must not move an item below itself."""
+
+    def jittery(users, low, high):
+        block = np.zeros((len(users), high - low))
+        if high - low == 1:  # the positive's own score, computed alone, comes out a hair lower
+            block -= 1e-12
+        return block
+
+    ranks = evaluation.positive_ranks(jittery, np.array([0, 1]), np.array([0, 3]), num_items=4)
+    assert ranks.tolist() == [3, 3]  # the three other items (0.0) are above -1e-12; the item itself is not counted

@@ -30,7 +30,9 @@ class RankingMetrics:
 
 
 def positive_ranks(score: ScoreFn, users: np.ndarray, items: np.ndarray, num_items: int) -> np.ndarray:
-    """Rank (0 = top) of each row's purchased item among all `num_items` candidates."""
+    """Rank (0 = top) of each row's purchased item among all `num_items` candidates: the number of
+    other items scored strictly above it. The item itself is left out of the count explicitly, so a
+    last-bit difference between two matrix-product shapes can never push it below itself."""
     ranks = np.zeros(len(users), dtype=np.int64)
     for start in range(0, len(users), ROW_BLOCK):
         block_users = users[start : start + ROW_BLOCK]
@@ -39,9 +41,35 @@ def positive_ranks(score: ScoreFn, users: np.ndarray, items: np.ndarray, num_ite
         higher = np.zeros(len(block_users), dtype=np.int64)
         for low in range(0, num_items, CANDIDATE_BLOCK):
             high = min(low + CANDIDATE_BLOCK, num_items)
-            higher += (score(block_users, low, high) > positive[:, None]).sum(axis=1)
+            above = score(block_users, low, high) > positive[:, None]
+            inside = np.flatnonzero((block_items >= low) & (block_items < high))
+            above[inside, block_items[inside] - low] = False
+            higher += above.sum(axis=1)
         ranks[start : start + ROW_BLOCK] = higher
     return ranks
+
+
+def catalog_coverage(score: ScoreFn, users: np.ndarray, num_items: int, ks: tuple[int, ...] = (10, 100)) -> dict[str, float]:
+    """Share of the catalog that appears in at least one of these users' top-K lists."""
+    k_max = min(max(ks), num_items)
+    shown = {k: np.zeros(num_items, dtype=bool) for k in ks}
+    for start in range(0, len(users), ROW_BLOCK):
+        block_users = users[start : start + ROW_BLOCK]
+        best_scores = np.full((len(block_users), 0), -np.inf)
+        best_items = np.zeros((len(block_users), 0), dtype=np.int64)
+        for low in range(0, num_items, CANDIDATE_BLOCK):
+            high = min(low + CANDIDATE_BLOCK, num_items)
+            best_scores = np.concatenate([best_scores, score(block_users, low, high)], axis=1)
+            best_items = np.concatenate([best_items, np.broadcast_to(np.arange(low, high), (len(block_users), high - low))], axis=1)
+            if best_scores.shape[1] > k_max:
+                keep = np.argpartition(-best_scores, k_max - 1, axis=1)[:, :k_max]
+                best_scores = np.take_along_axis(best_scores, keep, axis=1)
+                best_items = np.take_along_axis(best_items, keep, axis=1)
+        order = np.argsort(-best_scores, axis=1, kind="stable")
+        ranked = np.take_along_axis(best_items, order, axis=1)
+        for k in ks:
+            shown[k][ranked[:, :k].ravel()] = True
+    return {f"coverage_at_{k}": float(shown[k].mean()) for k in ks}
 
 
 def _positive_scores(score: ScoreFn, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -114,6 +142,9 @@ def repeat_purchase_scorer(train: pd.DataFrame, num_items: int) -> ScoreFn:
 
 
 def evaluate_scorer(score: ScoreFn, test: pd.DataFrame, num_items: int) -> RankingMetrics:
+    """recall@K, NDCG@K, MRR over every test row; catalog coverage over the test customers."""
     users = test["user_idx"].to_numpy(np.int64)
     items = test["item_idx"].to_numpy(np.int64)
-    return ranking_metrics(positive_ranks(score, users, items, num_items))
+    metrics = ranking_metrics(positive_ranks(score, users, items, num_items)).values
+    metrics.update(catalog_coverage(score, np.unique(users), num_items))
+    return RankingMetrics(metrics)

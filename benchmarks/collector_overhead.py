@@ -1,0 +1,72 @@
+"""Wall time of the same fit with and without the metrics collector, side by side in one run.
+
+"without": the two-tower model with no gradient statistics and no callback.
+"collector": on-device gradient statistics in the train step, weight statistics and a flush of
+history + status to a local folder after every epoch.
+"collector+checkpoint": the same plus the per-epoch model/optimizer checkpoint used to resume.
+Each variant runs REPEATS times, interleaved, on the embedded default data. The ratio compares
+the fastest run of each (the least disturbed by anything else on the machine); medians are
+printed beside it.
+Usage: python benchmarks/collector_overhead.py [--epochs 3] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+from recs_pipeline import data_prep, resume, synthetic, train
+from recs_pipeline.callbacks import MetricsCallback
+from recs_pipeline.collector import MetricsCollector
+from recs_pipeline.config import PrepConfig, TrainConfig
+from recs_pipeline.sink import MetricsSink
+from recs_pipeline.tf_runtime import keras, tf
+
+
+def fit_once(prepared: data_prep.PreparedData, config: TrainConfig, variant: str) -> float:
+    keras.utils.set_random_seed(config.seed)
+    model = train.build_model(prepared, config, collect_gradients=variant != "without")
+    data = train.make_dataset(train.model_inputs(prepared.splits["train"], prepared, config), config.batch_size, config.seed, True)
+    val = train.make_dataset(train.model_inputs(prepared.splits["val"], prepared, config), config.batch_size, config.seed, False)
+    callbacks = []
+    with tempfile.TemporaryDirectory() as folder:
+        if variant != "without":
+            sink = MetricsSink([folder], run_id="bench", epochs_total=config.epochs)
+            sink.probe()
+            save = None
+            if variant == "collector+checkpoint":
+                checkpoint = tf.train.Checkpoint(query_tower=model.query_tower, candidate_tower=model.candidate_tower, optimizer=model.optimizer)
+                save = lambda done: resume.save_checkpoint(folder, checkpoint, done)  # noqa: E731
+            callbacks.append(MetricsCallback(MetricsCollector("bench", config.as_params()), sink, config.histogram_bins, save))
+        started = time.perf_counter()
+        model.fit(data, validation_data=val, epochs=config.epochs, verbose=0, callbacks=callbacks)
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    prepared = data_prep.prepare(synthetic.generate().purchases, PrepConfig(), "synthetic")
+    config = TrainConfig(epochs=args.epochs)
+    variants = ("without", "collector", "collector+checkpoint")
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    fit_once(prepared, config, "without")  # warm-up: first-use costs (tracing, allocator) paid by nobody
+    for _ in range(args.repeats):
+        for variant in variants:
+            times[variant].append(fit_once(prepared, config, variant))
+    print(f"rows: {len(prepared.splits['train'])} train, epochs: {args.epochs}, repeats: {args.repeats}")
+    for variant in variants:
+        runs = ", ".join(f"{t:.2f}" for t in times[variant])
+        print(f"{variant:22s} min {min(times[variant]):6.2f} s  median {statistics.median(times[variant]):6.2f} s  runs {runs}")
+    for variant in variants[1:]:
+        best = min(times[variant]) / min(times["without"])
+        typical = statistics.median(times[variant]) / statistics.median(times["without"])
+        print(f"overhead_ratio[{variant}]: {best:.3f} (medians: {typical:.3f})")
+
+
+if __name__ == "__main__":
+    main()

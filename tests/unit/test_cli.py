@@ -1,0 +1,49 @@
+"""The CLI's inspection commands and its clear, traceback-free errors."""
+
+import json
+
+import pandas as pd
+from click.testing import CliRunner
+
+from recs_pipeline.cli import main
+from recs_pipeline.collector import MetricsCollector
+
+
+def history_file(tmp_path, one_epoch):
+    collector = MetricsCollector("cli-run", {"epochs": 2})
+    one_epoch(collector, 0, loss=3.0)
+    one_epoch(collector, 1, loss=2.5)
+    path = tmp_path / "training_metrics.json"
+    path.write_bytes(collector.serialise())
+    return path
+
+
+def test_validate_accepts_a_good_file_and_names_the_bad_field(tmp_path, one_epoch):
+    path = history_file(tmp_path, one_epoch)
+    good = CliRunner().invoke(main, ["metrics", "validate", str(path)])
+    assert good.exit_code == 0 and "valid: run cli-run, 2 epoch(s)" in good.output
+    document = json.loads(path.read_text())
+    document["gradient_stats"]["query"]["norm"] = [1.0]
+    path.write_text(json.dumps(document))
+    bad = CliRunner().invoke(main, ["metrics", "validate", str(tmp_path)])  # a folder means the file inside
+    assert bad.exit_code == 1
+    assert "gradient_stats.query.norm: has 1 entries for 2 epochs" in bad.output
+    assert "Traceback" not in bad.output
+
+
+def test_show_and_report(tmp_path, one_epoch):
+    path = history_file(tmp_path, one_epoch)
+    shown = CliRunner().invoke(main, ["metrics", "show", str(path)])
+    assert shown.exit_code == 0 and "run cli-run: 2 epoch(s)" in shown.output and "2.5" in shown.output
+    output = tmp_path / "report.html"
+    made = CliRunner().invoke(main, ["report", str(path), "--output", str(output)])
+    assert made.exit_code == 0 and output.read_text().count("<svg") >= 4
+
+
+def test_prepare_names_a_missing_column_without_a_traceback(tmp_path):
+    csv = tmp_path / "orders.csv"
+    pd.DataFrame({"customer_id": ["a", "b"], "sku": ["x", "y"], "timestamp": ["2025-01-01", "2025-01-02"]}).to_csv(csv, index=False)
+    result = CliRunner().invoke(main, ["prepare", "--input", str(csv), "--output-dir", str(tmp_path / "out"), "--user-features", "", "--item-features", ""])
+    assert result.exit_code == 1
+    assert "missing column(s) product_id; columns found: customer_id, sku, timestamp" in result.output
+    assert "Traceback" not in result.output
