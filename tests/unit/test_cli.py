@@ -47,3 +47,22 @@ def test_prepare_names_a_missing_column_without_a_traceback(tmp_path):
     assert result.exit_code == 1
     assert "missing column(s) product_id; columns found: customer_id, sku, timestamp" in result.output
     assert "Traceback" not in result.output
+
+
+def test_compare_marks_differences(tmp_path, one_epoch):
+    paths = []
+    for index, (run_id, lr) in enumerate((("run-a", 0.01), ("run-b", 0.05))):
+        collector = MetricsCollector(run_id, {"learning_rate": lr, "epochs": 1})
+        one_epoch(collector, 0, loss=2.0 + index)
+        collector.set_final_metrics({"test_recall_at_10": 0.1 * (index + 1)})
+        paths.append(tmp_path / f"{run_id}.json")
+        paths[-1].write_bytes(collector.serialise())
+    html = tmp_path / "compare.html"
+    result = CliRunner().invoke(main, ["compare", *map(str, paths), "--html", str(html)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(line.startswith("* param learning_rate") for line in lines)
+    assert any(line.startswith("  param epochs") for line in lines)
+    assert any(line.startswith("* test_recall_at_10") for line in lines)
+    page = html.read_text()
+    assert page.count("<svg") == 3 and 'class="diff"' in page

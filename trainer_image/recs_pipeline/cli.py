@@ -173,5 +173,22 @@ def report_command(uri: str, output: str) -> None:
     click.echo(f"wrote {output}")
 
 
+@main.command("compare")
+@click.argument("uris", nargs=-1, required=True)
+@click.option("--html", "html_output", default=None, type=click.Path(dir_okay=False), help="Also write the comparison as HTML.")
+def compare_command(uris: tuple[str, ...], html_output: str | None) -> None:
+    """Several runs side by side: params and final metrics (differences marked), curves, recall."""
+    from recs_pipeline.compare import comparison_html, comparison_text
+    from recs_pipeline.reader import load_training_metrics
+
+    if len(uris) < 2:
+        raise click.UsageError("give at least two runs to compare")
+    runs = [load_training_metrics(uri) for uri in uris]
+    click.echo(comparison_text(runs))
+    if html_output:
+        Path(html_output).write_text(comparison_html(runs))
+        click.echo(f"\nwrote {html_output}")
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,7 +24,7 @@ def symlog_edges(smallest: float = 1e-9, largest: float = 10.0, per_decade: int 
 
 
 def _values(gradients: list) -> list[tf.Tensor]:
-    """Each gradient as a flat float32 tensor (reshape is free: no concatenated copy is made)."""
+    """Each gradient as a flat float32 tensor."""
     out = []
     for gradient in gradients:
         if gradient is None:
@@ -34,74 +34,72 @@ def _values(gradients: list) -> list[tf.Tensor]:
     return out
 
 
+@tf.function(jit_compile=True)
+def _step_statistics(values: list, inner_edges: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """One step's [count, sum, sum of squares, norm, 1], [-min, max] and histogram counts.
+
+    Compiled with XLA, so the reductions fuse into a few passes over the values instead of dozens
+    of small kernels (at this size the kernel count, not the arithmetic, is the cost).
+    """
+    size = tf.cast(tf.add_n([tf.size(v) for v in values]), tf.float32)
+    squares = tf.add_n([tf.reduce_sum(v * v) for v in values])
+    total = tf.add_n([tf.reduce_sum(v) for v in values])
+    moments = tf.stack([size, total, squares, tf.sqrt(squares), 1.0])
+    lowest = tf.reduce_max(tf.stack([-tf.reduce_min(v) for v in values]))
+    highest = tf.reduce_max(tf.stack([tf.reduce_max(v) for v in values]))
+    sample = tf.concat([v[::HISTOGRAM_STRIDE] for v in values], axis=0)
+    buckets = tf.reduce_sum(tf.cast(sample[:, None] >= inner_edges[None, :], tf.int32), axis=1)
+    counts = tf.reduce_sum(tf.one_hot(buckets, tf.size(inner_edges) + 1, dtype=tf.int64), axis=0)
+    return moments, tf.stack([lowest, highest]), counts
+
+
 class GradientAccumulator:
-    """Running statistics of one tower's gradients over the current epoch."""
+    """Running statistics of one tower's gradients over the current epoch, in three variables.
+
+    `moments` holds [count, sum, sum of squares, sum of per-step norms, steps] (float64, so a
+    long epoch does not lose precision); `extremes` holds [-min, max]; `histogram` the counts.
+    Few variables means few ops per step: at this size the op count, not the arithmetic, is the cost.
+    """
 
     def __init__(self, name: str, bin_edges: list[float]):
         self.name = name
         self.bin_edges = list(bin_edges)
         self._inner_edges = self.bin_edges[1:-1]
-        bins = len(self.bin_edges) - 1
-
-        def variable(value, dtype, suffix):
-            return tf.Variable(value, dtype=dtype, trainable=False, name=f"{name}_{suffix}")
-
-        self.count = variable(0.0, tf.float64, "count")
-        self.total = variable(0.0, tf.float64, "sum")
-        self.total_squares = variable(0.0, tf.float64, "sum_squares")
-        self.minimum = variable(np.inf, tf.float32, "min")
-        self.maximum = variable(-np.inf, tf.float32, "max")
-        self.norm_total = variable(0.0, tf.float64, "norm_sum")
-        self.steps = variable(0.0, tf.float64, "steps")
-        self.histogram = variable(tf.zeros([bins], tf.int64), tf.int64, "histogram")
+        self.moments = tf.Variable(tf.zeros([5], tf.float64), trainable=False, name=f"{name}_moments")
+        self.extremes = tf.Variable(tf.fill([2], -np.inf), trainable=False, dtype=tf.float32, name=f"{name}_extremes")
+        self.histogram = tf.Variable(tf.zeros([len(self.bin_edges) - 1], tf.int64), trainable=False, name=f"{name}_histogram")
 
     def update(self, gradients: list) -> tf.Tensor:
         """Add one step's gradients; returns the step's global norm of this tower.
 
-        Per tensor, four float32 reductions (sum, sum of squares, min, max); the norm comes from
-        the sum of squares. The histogram takes every HISTOGRAM_STRIDE-th value of each tensor
-        (a prime stride, so it walks across embedding columns): bucketing every value would cost
+        Per tensor: sum, sum of squares (a dot product), min and max, with no concatenated copy;
+        the norm comes from the sum of squares. The histogram takes every HISTOGRAM_STRIDE-th value (a
+        prime stride, so it walks across embedding columns): bucketing every value would cost
         more than the rest of the statistics together, and a 1-in-17 sample keeps the shape.
         """
-        values = _values(gradients)
-        step_sum = tf.add_n([tf.reduce_sum(v) for v in values])
-        step_squares = tf.add_n([tf.tensordot(v, v, 1) for v in values])
-        step_min = tf.reduce_min(tf.stack([tf.reduce_min(v) for v in values]))
-        step_max = tf.reduce_max(tf.stack([tf.reduce_max(v) for v in values]))
-        size = tf.add_n([tf.size(v) for v in values])
-        norm = tf.sqrt(step_squares)
-        self.count.assign_add(tf.cast(size, tf.float64))
-        self.total.assign_add(tf.cast(step_sum, tf.float64))
-        self.total_squares.assign_add(tf.cast(step_squares, tf.float64))
-        self.minimum.assign(tf.minimum(self.minimum, step_min))
-        self.maximum.assign(tf.maximum(self.maximum, step_max))
-        self.norm_total.assign_add(tf.cast(norm, tf.float64))
-        self.steps.assign_add(1.0)
-        sample = tf.concat([v[::HISTOGRAM_STRIDE] for v in values], axis=0)
-        buckets = tf.raw_ops.Bucketize(input=sample, boundaries=self._inner_edges)
-        bins = len(self.bin_edges) - 1
-        self.histogram.assign_add(tf.math.bincount(buckets, minlength=bins, maxlength=bins, dtype=tf.int64))
-        return norm
+        moments, extremes, counts = _step_statistics(_values(gradients), tf.constant(self._inner_edges, tf.float32))
+        self.moments.assign_add(tf.cast(moments, tf.float64))
+        self.extremes.assign(tf.maximum(self.extremes, extremes))
+        self.histogram.assign_add(counts)
+        return moments[3]
 
     def read_and_reset(self) -> dict:
         """The epoch's statistics (one host read), then zero the accumulators for the next epoch."""
-        count = float(self.count.numpy())
-        steps = float(self.steps.numpy())
-        mean = float(self.total.numpy()) / count if count else float("nan")
-        variance = float(self.total_squares.numpy()) / count - mean * mean if count else float("nan")
+        count, total, total_squares, norm_total, steps = self.moments.numpy().tolist()
+        negative_min, maximum = self.extremes.numpy().tolist()
+        nan = float("nan")
+        mean = total / count if count else nan
+        variance = total_squares / count - mean * mean if count else nan
         result = {
             "mean": mean,
-            "std": float(np.sqrt(max(variance, 0.0))) if count else float("nan"),
-            "min": float(self.minimum.numpy()) if count else float("nan"),
-            "max": float(self.maximum.numpy()) if count else float("nan"),
-            "norm": float(self.norm_total.numpy()) / steps if steps else float("nan"),
+            "std": float(np.sqrt(max(variance, 0.0))) if count else nan,
+            "min": -negative_min if count else nan,
+            "max": maximum if count else nan,
+            "norm": norm_total / steps if steps else nan,
             "histogram": self.histogram.numpy().tolist(),
         }
-        for variable, value in (
-            (self.count, 0.0), (self.total, 0.0), (self.total_squares, 0.0), (self.norm_total, 0.0),
-            (self.steps, 0.0), (self.minimum, np.inf), (self.maximum, -np.inf),
-        ):
-            variable.assign(value)
+        self.moments.assign(tf.zeros_like(self.moments))
+        self.extremes.assign(tf.fill([2], -np.inf))
         self.histogram.assign(tf.zeros_like(self.histogram))
         return result
 
