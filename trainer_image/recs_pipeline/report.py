@@ -57,7 +57,7 @@ def line_chart(title: str, series: dict[str, Sequence[Any]], x_label: str = "epo
     return _figure(title, parts, list(series))
 
 
-def _axes(low: float, high: float, length: int, x_label: str) -> str:
+def _axes(low: float, high: float, length: int, x_label: str, x_ticks: bool = True) -> str:
     bottom, right = HEIGHT - PAD, WIDTH - PAD
     ticks = []
     for i in range(5):
@@ -65,7 +65,8 @@ def _axes(low: float, high: float, length: int, x_label: str) -> str:
         y = bottom - (HEIGHT - 2 * PAD) * i / 4
         ticks.append(f'<text x="{PAD - 4}" y="{y + 4:.1f}" text-anchor="end">{value:.3g}</text>')
         ticks.append(f'<line x1="{PAD}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
-    ticks.append(f'<text x="{PAD}" y="{bottom + 16}">0</text><text x="{right}" y="{bottom + 16}" text-anchor="end">{length - 1}</text>')
+    if x_ticks:
+        ticks.append(f'<text x="{PAD}" y="{bottom + 16}">0</text><text x="{right}" y="{bottom + 16}" text-anchor="end">{length - 1}</text>')
     ticks.append(f'<text x="{WIDTH / 2}" y="{HEIGHT - 8}" text-anchor="middle">{escape(x_label)}</text>')
     ticks.append(f'<path d="M{PAD},{PAD} V{bottom} H{right}" fill="none" stroke="#555"/>')
     return "".join(ticks)
@@ -112,7 +113,7 @@ def bar_chart(title: str, groups: dict[str, dict[str, Any]], keys: Sequence[str]
     high = max(values, default=0.0) or 1.0
     slot = (WIDTH - 2 * PAD) / max(len(keys), 1)
     bar = slot * 0.8 / max(len(groups), 1)
-    parts = [_axes(0.0, high, 1, "")]
+    parts = [_axes(0.0, high, 1, "", x_ticks=False)]
     for k_index, key in enumerate(keys):
         x0 = PAD + slot * k_index + slot * 0.1
         parts.append(f'<text x="{x0 + slot * 0.4:.1f}" y="{HEIGHT - PAD + 16}" text-anchor="middle">{escape(key)}</text>')
@@ -193,7 +194,7 @@ def html_report(document: dict[str, Any]) -> str:
     ]
     for kind in ("weight_stats", "gradient_stats"):
         for tower in ("query", "candidate"):
-            label = "Weights" if kind == "weight_stats" else "Gradients"
+            label = "Weights" if kind == "weight_stats" else "Gradients (symmetric log bins)"
             sections.append(heatmap(f"{label} histogram over epochs — {tower} tower", document[kind][tower]["histogram"]))
     sections += [
         "<h2>Final metrics</h2>",
