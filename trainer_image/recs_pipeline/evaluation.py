@@ -19,7 +19,7 @@ from recs_pipeline.config import RECALL_KS
 ScoreFn = Callable[[np.ndarray, int, int], np.ndarray]
 
 ROW_BLOCK = 1024
-CANDIDATE_BLOCK = 65536
+CANDIDATE_BLOCK = 16384
 
 
 @dataclass(frozen=True)
