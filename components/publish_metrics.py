@@ -12,6 +12,10 @@ def publish_metrics(
     summary: Output[Markdown],
     report: Output[HTML],
     metrics_uri: str = "",
+    experiment: str = "",
+    experiment_tensorboard: str = "",
+    project: str = "",
+    location: str = "",
 ):
     """Reads the JSON files themselves (artifact metadata can be lost around CustomJobs, kfp #7234)."""
     from recs_pipeline import publish_step
@@ -24,6 +28,10 @@ def publish_metrics(
         summary_path=summary.path,
         report_path=report.path,
         metrics_uri=metrics_uri,
+        experiment=experiment,
+        experiment_tensorboard=experiment_tensorboard,
+        project=project,
+        location=location,
     )
     for name, value in publish_step.scalar_metrics(final).items():
         metrics.log_metric(name, value)

@@ -50,6 +50,10 @@ def build_pipeline(image: str = TRAINER_IMAGE):
         seed: int = 42,
         metrics_uri: str = "",
         run_id: str = "",
+        experiment: str = "",
+        experiment_tensorboard: str = "",
+        project: str = "",
+        location: str = "",
     ):
         prep = data_prep_op(
             input_uri=input_uri,
@@ -89,6 +93,10 @@ def build_pipeline(image: str = TRAINER_IMAGE):
             training_history=trained.outputs["training_history"],
             evaluation=evaluated.outputs["evaluation"],
             metrics_uri=metrics_uri,
+            experiment=experiment,
+            experiment_tensorboard=experiment_tensorboard,
+            project=project,
+            location=location,
         ).set_display_name("publish_metrics")
 
     return two_tower_pipeline

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from recs_pipeline import report, storage
+from recs_pipeline import experiments, report, storage
 from recs_pipeline.collector import MetricsCollector
 from recs_pipeline.data_prep import STATS_FILE
 from recs_pipeline.evaluate_step import EVALUATION_FILE
@@ -33,8 +33,13 @@ def run(
     summary_path: str,
     report_path: str,
     metrics_uri: str = "",
+    experiment: str = "",
+    experiment_tensorboard: str = "",
+    project: str = "",
+    location: str = "",
 ) -> dict[str, Any]:
-    """Write the final JSON (artifact and metrics URI), the Markdown summary and the HTML report."""
+    """Write the final JSON (artifact and metrics URI), the Markdown summary and the HTML report;
+    with `experiment`, also log the run to Vertex AI Experiments."""
     history = json.loads((Path(history_dir) / METRICS_FILE).read_text())
     evaluation = json.loads((Path(evaluation_dir) / EVALUATION_FILE).read_text())
     data_stats = json.loads((Path(prepared_dir) / STATS_FILE).read_text())
@@ -46,6 +51,8 @@ def run(
     final = json.loads(payload)
     storage.write_bytes(summary_path, report.markdown_summary(final).encode(), content_type="text/markdown")
     storage.write_bytes(report_path, report.html_report(final).encode(), content_type="text/html")
+    if experiment:
+        experiments.send(experiments.plan(final, experiment), project, location, experiment_tensorboard)
     return final
 
 
