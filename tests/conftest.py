@@ -32,7 +32,7 @@ def tiny_data() -> synthetic.SyntheticData:
 @pytest.fixture(scope="session")
 def prepared_dir(tmp_path_factory, tiny_data) -> str:
     folder = tmp_path_factory.mktemp("prepared")
-    data_prep.save(data_prep.prepare(tiny_data.purchases, PrepConfig(), "tiny"), str(folder))
+    data_prep.prepare_frame(tiny_data.purchases, PrepConfig(), str(folder), "tiny")
     return str(folder)
 
 

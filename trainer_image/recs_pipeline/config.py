@@ -21,12 +21,25 @@ class PrepConfig:
     test_fraction: float = 0.1
     val_fraction: float = 0.1
     seed: int = 42
+    split: str = "temporal"  # or "random"
+    test_start: str = ""  # a date: rows from then on are the test split (temporal only)
+    where: str = ""  # a SQL condition rows must meet, e.g. "Quantity > 0"
+    dedupe: bool = False  # keep only the first purchase of each (user, item)
+    timestamp_format: str = ""  # strptime format; empty: ISO and common formats are tried
+    delimiter: str = ""  # CSV delimiter; empty: detected
+    encoding: str = "utf-8"
 
     def __post_init__(self) -> None:
         for name in ("test_fraction", "val_fraction"):
             value = getattr(self, name)
             if not 0.0 < value < 0.5:
                 raise ValueError(f"{name}={value} must be in (0, 0.5)")
+        if self.split not in ("temporal", "random"):
+            raise ValueError(f"split={self.split!r} must be 'temporal' or 'random'")
+        if self.test_start and (self.split != "temporal" or not self.timestamp_column):
+            raise ValueError("test_start needs a temporal split and a timestamp column")
+        if ";" in self.where:
+            raise ValueError(f"where={self.where!r}: one condition, no ';'")
 
 
 @dataclass(frozen=True)

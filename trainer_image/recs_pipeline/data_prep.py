@@ -1,8 +1,9 @@
-"""Interaction table in, clean integer-indexed splits and vocabularies out.
+"""Interaction table in, clean integer-indexed splits and vocabularies out, in one DuckDB pass.
 
-Ids are strings ("17850.0" and "17850" are one customer); the split is temporal so the test set
-is the future; validation and test rows whose user or item is unseen in training are dropped
-and counted (cold start is reported, never mixed into recall).
+The file is read once into a narrow table (ids as strings, "17850.0" == "17850", timestamps
+parsed, the user's row filter applied); splits, vocabularies and entity tables are SQL over that
+table, written straight to Parquet. Validation and test rows whose user or item is unseen in
+training are dropped and counted: cold start is reported, never mixed into recall.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from recs_pipeline.config import PrepConfig
@@ -21,6 +21,8 @@ SPLITS = ("train", "val", "test")
 USER, ITEM, TIME = "user_id", "item_id", "timestamp"
 STATS_FILE = "data_stats.json"
 VOCAB_FILE = "vocabularies.json"
+TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y")
+MEMORY_LIMIT = "3GB"
 
 
 class DataError(ValueError):
@@ -46,69 +48,261 @@ class PreparedData:
         return list(self.vocabularies["item_features"])
 
 
-def read_interactions(path: str) -> pd.DataFrame:
-    """Read one CSV or Parquet file; a missing or unreadable file is a DataError naming it."""
-    source = Path(path)
-    if not source.exists():
-        raise DataError(f"input not found: {path}")
+def connect():
+    """An in-memory DuckDB bounded in memory (it spills to disk beyond) and in threads."""
+    import duckdb
+
+    return duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False})
+
+
+def _q(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    """A quoted SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def prepare_frame(frame: pd.DataFrame, config: PrepConfig, output_dir: str, source: str = "<data frame>") -> dict[str, Any]:
+    """Prepare an in-memory table (the embedded synthetic data, or tests)."""
+    con = connect()
+    con.register("input_frame", frame)
+    return _prepare(con, "input_frame", config, output_dir, source)
+
+
+def prepare_files(files: list[str], file_format: str, config: PrepConfig, output_dir: str, source: str) -> dict[str, Any]:
+    """Prepare CSV or Parquet files (already local)."""
+    import duckdb
+
+    con = connect()
+    listing = "[" + ", ".join(_lit(f) for f in files) + "]"
+    if file_format == "parquet":
+        reader = f"read_parquet({listing}, union_by_name = true)"
+    else:
+        options = ["header = true", f"encoding = {_lit(config.encoding)}", "sample_size = 100000"]
+        if config.delimiter:
+            options.append(f"delim = {_lit(config.delimiter)}")
+        reader = f"read_csv({listing}, {', '.join(options)})"
     try:
-        if source.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(source)
-        return pd.read_csv(source, dtype=str, keep_default_na=True)
-    except (ValueError, OSError, UnicodeDecodeError) as error:
-        raise DataError(f"cannot read {path}: {error}") from error
+        con.execute(f"CREATE VIEW input_files AS SELECT * FROM {reader}")
+        con.execute("SELECT * FROM input_files LIMIT 0")
+    except duckdb.Error as error:
+        raise DataError(f"cannot read {source}: {_first_line(error)}{_encoding_hint(error, config)}") from error
+    return _prepare(con, "input_files", config, output_dir, source)
 
 
-def prepare(frame: pd.DataFrame, config: PrepConfig, source: str = "<input>") -> PreparedData:
-    """Clean, split by time, index ids and features; every dropped row is counted in the stats."""
-    _require_columns(frame, config, source)
-    stats: dict[str, Any] = {"source": source, "rows_in": int(len(frame))}
-    frame = _normalise(frame, config, source, stats)
-    train, val, test = _temporal_split(frame, config)
-    user_vocab = np.sort(train[USER].unique())
-    item_vocab = np.sort(train[ITEM].unique())
-    if len(user_vocab) < 2 or len(item_vocab) < 2:
-        raise DataError(
-            f"{source}: training split has {len(user_vocab)} user(s) and {len(item_vocab)} item(s); "
-            "a retrieval model needs at least 2 of each"
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0]
+
+
+def _encoding_hint(error: BaseException, config: PrepConfig) -> str:
+    text = str(error).lower()
+    if "unicode" in text or "utf-8" in text or "encoding" in text:
+        return f" (the file is not {config.encoding} text: pass --encoding, e.g. latin-1)"
+    return ""
+
+
+def _prepare(con, table: str, config: PrepConfig, output_dir: str, source: str) -> dict[str, Any]:
+    import duckdb
+
+    columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
+    _require_columns(columns, config, source)
+    stats: dict[str, Any] = {"source": source}
+    try:
+        stats["rows_in"] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        _clean(con, table, config, source, stats)
+        _split(con, config, source, stats)
+        vocabularies = _vocabularies(con, config, source)
+        _index_and_write(con, config, output_dir, stats, vocabularies)
+    except duckdb.Error as error:
+        raise DataError(f"{source}: {_first_line(error)}{_encoding_hint(error, config)}") from error
+    Path(output_dir, VOCAB_FILE).write_text(json.dumps(vocabularies))
+    Path(output_dir, STATS_FILE).write_text(json.dumps(stats, indent=2))
+    return stats
+
+
+def _require_columns(columns: list[str], config: PrepConfig, source: str) -> None:
+    wanted = [config.user_column, config.item_column, *([config.timestamp_column] if config.timestamp_column else []),
+              *config.user_features, *config.item_features]
+    missing = [name for name in wanted if name not in columns]
+    if missing:
+        found = ", ".join(columns) or "(none)"
+        hint = ""
+        if len(columns) == 1 and any(sep in columns[0] for sep in (";", "\t", "|", ",")):
+            hint = " (one column whose name contains a separator: is --delimiter wrong?)"
+        raise DataError(f"{source}: missing column(s) {', '.join(missing)}; columns found: {found}{hint}")
+
+
+def _id_sql(column: str) -> str:
+    """Ids as trimmed strings, integer-like floats without their '.0'; empty means missing."""
+    return f"nullif(regexp_replace(trim(CAST({_q(column)} AS VARCHAR)), '^(-?[0-9]+)\\.0+$', '\\1'), '')"
+
+
+def _time_sql(column: str, config: PrepConfig, typed: bool) -> str:
+    if typed:
+        return f"CAST({_q(column)} AS TIMESTAMP)"
+    formats = [config.timestamp_format] if config.timestamp_format else list(TIMESTAMP_FORMATS)
+    text = f"trim(CAST({_q(column)} AS VARCHAR))"
+    return f"coalesce(TRY_CAST({text} AS TIMESTAMP), try_strptime({text}, [{', '.join(map(_lit, formats))}]))"
+
+
+def _clean(con, table: str, config: PrepConfig, source: str, stats: dict[str, Any]) -> None:
+    """One pass over the input: filter, normalise ids, parse time, keep only the columns used."""
+    features = [*config.user_features, *config.item_features]
+    types = dict((row[0], row[1]) for row in con.execute(f"DESCRIBE {table}").fetchall())
+    time_column = config.timestamp_column
+    typed_time = bool(time_column) and (types[time_column].startswith("TIMESTAMP") or types[time_column] == "DATE")
+    time_select = _time_sql(time_column, config, typed_time) if time_column else "CAST(NULL AS TIMESTAMP)"
+    raw_time = f"CAST({_q(time_column)} AS VARCHAR)" if time_column else "NULL"
+    feature_select = "".join(f", coalesce(CAST({_q(name)} AS VARCHAR), '') AS {_q(name)}" for name in features)
+    where = f"WHERE ({config.where})" if config.where else ""
+    import duckdb
+
+    try:
+        con.execute(
+            f"CREATE TABLE filtered AS SELECT {_id_sql(config.user_column)} AS user_id, {_id_sql(config.item_column)} AS item_id, "
+            f"{time_select} AS timestamp, {raw_time} AS raw_time{feature_select} FROM {table} {where}"
         )
-    val, stats["val_rows_dropped_cold_start"] = _drop_cold_start(val, user_vocab, item_vocab)
-    test, stats["test_rows_dropped_cold_start"] = _drop_cold_start(test, user_vocab, item_vocab)
-    if test.empty:
-        raise DataError(f"{source}: the test split is empty after dropping cold-start rows; use more data or a larger test fraction")
-    if val.empty:
-        raise DataError(f"{source}: the validation split is empty after dropping cold-start rows")
+    except duckdb.Error as error:
+        if config.where:  # most likely the user's condition: name it
+            raise DataError(f"{source}: cannot apply --where {config.where!r}: {_first_line(error)}") from error
+        raise
+    stats["rows_filtered_out"] = stats["rows_in"] - con.execute("SELECT count(*) FROM filtered").fetchone()[0]
+    counts = con.execute(
+        "SELECT count(*) FILTER (WHERE user_id IS NULL), count(*) FILTER (WHERE user_id IS NOT NULL AND item_id IS NULL), "
+        "count(*) FILTER (WHERE user_id IS NOT NULL AND item_id IS NOT NULL) FROM filtered"
+    ).fetchone()
+    stats["rows_dropped_null_user"], stats["rows_dropped_null_item"], kept = counts
+    if kept == 0:
+        raise DataError(f"{source}: no rows left after filtering and dropping rows with an empty user or item")
+    if time_column:
+        _check_times(con, table, config, source)
+    dedupe = "QUALIFY row_number() OVER (PARTITION BY user_id, item_id ORDER BY timestamp) = 1" if config.dedupe else ""
+    columns = ", ".join(["user_id", "item_id", "timestamp", *map(_q, features)])
+    con.execute(f"CREATE TABLE clean AS SELECT {columns} FROM filtered WHERE user_id IS NOT NULL AND item_id IS NOT NULL {dedupe}")
+    con.execute("DROP TABLE filtered")
+    stats["rows_dropped_duplicate"] = kept - con.execute("SELECT count(*) FROM clean").fetchone()[0]
 
-    vocabularies = {
-        "user_id": user_vocab.tolist(),
-        "item_id": item_vocab.tolist(),
-        "user_features": {name: _feature_vocab(train[name]) for name in config.user_features},
-        "item_features": {name: _feature_vocab(train[name]) for name in config.item_features},
+
+def _check_times(con, table: str, config: PrepConfig, source: str) -> None:
+    """An unparseable timestamp stops the run, showing its value and its row in the input."""
+    bad = con.execute("SELECT raw_time FROM filtered WHERE timestamp IS NULL AND user_id IS NOT NULL AND item_id IS NOT NULL LIMIT 1").fetchone()
+    if bad is None:
+        return
+    value = bad[0]
+    row = con.execute(
+        f"SELECT n FROM (SELECT row_number() OVER () AS n, CAST({_q(config.timestamp_column)} AS VARCHAR) AS v FROM {table}) "
+        f"WHERE v IS NOT DISTINCT FROM {('NULL' if value is None else _lit(value))} LIMIT 1"
+    ).fetchone()
+    where = f"row {row[0]}" if row else "a row"
+    shown = "an empty value" if value is None or not value.strip() else repr(value)
+    hint = "" if config.timestamp_format else " (pass --timestamp-format, e.g. '%d/%m/%Y %H:%M')"
+    raise DataError(f"{source}: column {config.timestamp_column!r}, {where}: cannot parse timestamp {shown}{hint}")
+
+
+def _split(con, config: PrepConfig, source: str, stats: dict[str, Any]) -> None:
+    """Temporal (by --test-start, or the time quantile of --test-fraction; validation is the end of
+    train by time) or random (seeded, by a hash of the row, so it is the same on every machine)."""
+    if config.split == "random" or not config.timestamp_column:
+        draw = f"hash(user_id, item_id, coalesce(CAST(timestamp AS VARCHAR), ''), {int(config.seed)}) % 1000000 / 1000000.0"
+        val_bound = config.test_fraction + config.val_fraction * (1 - config.test_fraction)
+        con.execute(f"CREATE TABLE labelled AS SELECT *, {draw} < {config.test_fraction} AS is_test, {draw} < {val_bound} AS is_val FROM clean")
+    else:
+        cutoff = f"{_lit(config.test_start)}::TIMESTAMP" if config.test_start else f"(SELECT quantile_disc(timestamp, {1 - config.test_fraction}) FROM clean)"
+        con.execute(f"CREATE TABLE flagged AS SELECT *, timestamp >= {cutoff} AS is_test FROM clean")
+        val_cut = f"(SELECT quantile_disc(timestamp, {1 - config.val_fraction}) FROM flagged WHERE NOT is_test)"
+        con.execute(f"CREATE TABLE labelled AS SELECT *, timestamp >= {val_cut} AS is_val FROM flagged")
+        con.execute("DROP TABLE flagged")
+    con.execute(
+        "CREATE TABLE part AS SELECT * EXCLUDE (is_test, is_val), "
+        "CASE WHEN is_test THEN 'test' WHEN is_val THEN 'val' ELSE 'train' END AS split FROM labelled"
+    )
+    con.execute("DROP TABLE labelled")
+    con.execute("DROP TABLE clean")
+    if con.execute("SELECT count(*) FROM part WHERE split = 'train'").fetchone()[0] == 0:
+        raise DataError(f"{source}: the training split is empty; is --test-start before all the data?")
+
+
+def _vocabularies(con, config: PrepConfig, source: str) -> dict[str, Any]:
+    con.execute("CREATE TABLE users AS SELECT user_id, CAST(row_number() OVER (ORDER BY user_id) - 1 AS INTEGER) AS user_idx "
+                "FROM (SELECT DISTINCT user_id FROM part WHERE split = 'train')")
+    con.execute("CREATE TABLE items AS SELECT item_id, CAST(row_number() OVER (ORDER BY item_id) - 1 AS INTEGER) AS item_idx "
+                "FROM (SELECT DISTINCT item_id FROM part WHERE split = 'train')")
+    users = [row[0] for row in con.execute("SELECT user_id FROM users ORDER BY user_idx").fetchall()]
+    items = [row[0] for row in con.execute("SELECT item_id FROM items ORDER BY item_idx").fetchall()]
+    if len(users) < 2 or len(items) < 2:
+        raise DataError(f"{source}: training split has {len(users)} user(s) and {len(items)} item(s); a retrieval model needs at least 2 of each")
+
+    def feature_vocab(name: str) -> list[str]:
+        values = con.execute(f"SELECT DISTINCT {_q(name)} FROM part WHERE split = 'train' AND {_q(name)} <> '' ORDER BY 1").fetchall()
+        return ["", *(row[0] for row in values)]  # index 0: empty or unseen
+
+    return {
+        "user_id": users,
+        "item_id": items,
+        "user_features": {name: feature_vocab(name) for name in config.user_features},
+        "item_features": {name: feature_vocab(name) for name in config.item_features},
     }
-    splits = {
-        name: _index(split, user_vocab, item_vocab, vocabularies)
-        for name, split in zip(SPLITS, (train, val, test))
-    }
-    users = _entity_table(splits["train"], "user", vocabularies["user_features"], len(user_vocab), user_vocab)
-    items = _entity_table(splits["train"], "item", vocabularies["item_features"], len(item_vocab), item_vocab)
-    stats.update(_summary(splits, len(user_vocab), len(item_vocab)))
-    return PreparedData(splits=splits, users=users, items=items, vocabularies=vocabularies, stats=stats)
 
 
-def save(prepared: PreparedData, folder: str) -> None:
-    """Write splits and entity tables as Parquet, vocabularies and stats as JSON."""
-    out = Path(folder)
+def _feature_index_sql(name: str, vocab: list[str]) -> str:
+    lookup = f"list_position([{', '.join(map(_lit, vocab[1:]))}]::VARCHAR[], {_q(name)})" if len(vocab) > 1 else "NULL"
+    return f"CAST(coalesce({lookup}, 0) AS INTEGER) AS {_q(name + '_idx')}"
+
+
+def _index_and_write(con, config: PrepConfig, output_dir: str, stats: dict[str, Any], vocabularies: dict[str, Any]) -> None:
+    """Join indices, drop cold-start rows (counted), write splits and entity tables as Parquet."""
+    out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for name, split in prepared.splits.items():
-        split.to_parquet(out / f"{name}.parquet", index=False)
-    prepared.users.to_parquet(out / "users.parquet", index=False)
-    prepared.items.to_parquet(out / "items.parquet", index=False)
-    (out / VOCAB_FILE).write_text(json.dumps(prepared.vocabularies))
-    (out / STATS_FILE).write_text(json.dumps(prepared.stats, indent=2))
+    features = {**vocabularies["user_features"], **vocabularies["item_features"]}
+    feature_columns = "".join(f", {_q(name)}" for name in features)
+    feature_indices = "".join(f", {_feature_index_sql(name, vocab)}" for name, vocab in features.items())
+    con.execute(
+        f"CREATE TABLE indexed AS SELECT p.split, p.user_id, p.item_id, p.timestamp{feature_columns}, u.user_idx, i.item_idx{feature_indices} "
+        "FROM part p JOIN users u USING (user_id) JOIN items i USING (item_id)"
+    )
+    kept = dict(con.execute("SELECT split, count(*) FROM indexed GROUP BY split").fetchall())
+    total = dict(con.execute("SELECT split, count(*) FROM part GROUP BY split").fetchall())
+    for name in ("val", "test"):
+        stats[f"{name}_rows_dropped_cold_start"] = total.get(name, 0) - kept.get(name, 0)
+        if kept.get(name, 0) == 0:
+            raise DataError(f"{stats['source']}: the {name} split is empty after dropping cold-start rows; use more data or a larger {name} fraction")
+    for name in SPLITS:
+        con.execute(f"COPY (SELECT * EXCLUDE (split) FROM indexed WHERE split = '{name}' ORDER BY timestamp, user_idx) "
+                    f"TO {_lit(str(out / f'{name}.parquet'))} (FORMAT parquet)")
+        stats[f"{name}_rows"] = kept.get(name, 0)
+    _write_entities(con, "user", vocabularies["user_features"], out)
+    _write_entities(con, "item", vocabularies["item_features"], out)
+    summary = con.execute("SELECT min(timestamp), max(timestamp), min(timestamp) FILTER (WHERE split = 'test') FROM indexed").fetchone()
+    stats.update(
+        {
+            "users": len(vocabularies["user_id"]),
+            "items": len(vocabularies["item_id"]),
+            "density": stats["train_rows"] / float(len(vocabularies["user_id"]) * len(vocabularies["item_id"])),
+            "date_min": summary[0].isoformat() if summary[0] else None,
+            "date_max": summary[1].isoformat() if summary[1] else None,
+            "test_start": summary[2].isoformat() if summary[2] else None,
+        }
+    )
+
+
+def _write_entities(con, kind: str, features: dict[str, list[str]], out: Path) -> None:
+    """One row per user or item: its latest feature indices in training (0 when it has none)."""
+    index, ident = f"{kind}_idx", f"{kind}_id"
+    columns = [_q(f"{name}_idx") for name in features]
+    latest = "".join(f", arg_max({c}, timestamp) AS {c}" for c in columns)
+    chosen = "".join(f", CAST(coalesce(l.{c}, 0) AS INTEGER) AS {c}" for c in columns)
+    con.execute(
+        f"COPY (SELECT e.{index}, e.{ident}{chosen} FROM {kind}s e "
+        f"LEFT JOIN (SELECT {index}{latest} FROM indexed WHERE split = 'train' GROUP BY {index}) l USING ({index}) "
+        f"ORDER BY e.{index}) TO {_lit(str(out / f'{kind}s.parquet'))} (FORMAT parquet)"
+    )
 
 
 def load(folder: str) -> PreparedData:
-    """Read back what `save` wrote."""
+    """Read back what the prepare functions wrote."""
     src = Path(folder)
     return PreparedData(
         splits={name: pd.read_parquet(src / f"{name}.parquet") for name in SPLITS},
@@ -117,110 +311,3 @@ def load(folder: str) -> PreparedData:
         vocabularies=json.loads((src / VOCAB_FILE).read_text()),
         stats=json.loads((src / STATS_FILE).read_text()),
     )
-
-
-def normalise_ids(values: pd.Series) -> pd.Series:
-    """Ids as strings; integer-like floats lose their '.0' so '17850.0' == '17850'."""
-    text = values.astype("string").str.strip()
-    return text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
-
-
-def _require_columns(frame: pd.DataFrame, config: PrepConfig, source: str) -> None:
-    wanted = [config.user_column, config.item_column, config.timestamp_column, *config.user_features, *config.item_features]
-    missing = [name for name in wanted if name not in frame.columns]
-    if missing:
-        found = ", ".join(map(str, frame.columns)) or "(none)"
-        raise DataError(f"{source}: missing column(s) {', '.join(missing)}; columns found: {found}")
-
-
-def _normalise(frame: pd.DataFrame, config: PrepConfig, source: str, stats: dict[str, Any]) -> pd.DataFrame:
-    out = pd.DataFrame(
-        {
-            USER: normalise_ids(frame[config.user_column]),
-            ITEM: normalise_ids(frame[config.item_column]),
-            TIME: _parse_time(frame[config.timestamp_column], config.timestamp_column, source),
-        }
-    )
-    for name in (*config.user_features, *config.item_features):
-        out[name] = frame[name].astype("string").fillna("")
-    empty_user = out[USER].isna() | (out[USER] == "")
-    empty_item = out[ITEM].isna() | (out[ITEM] == "")
-    stats["rows_dropped_null_user"] = int(empty_user.sum())
-    stats["rows_dropped_null_item"] = int((empty_item & ~empty_user).sum())
-    out = out[~(empty_user | empty_item)]
-    if out.empty:
-        raise DataError(f"{source}: no rows left after dropping rows with an empty user or item")
-    out[USER] = out[USER].astype(str)
-    out[ITEM] = out[ITEM].astype(str)
-    return out.sort_values(TIME, kind="stable").reset_index(drop=True)
-
-
-def _parse_time(values: pd.Series, column: str, source: str) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = values
-    else:
-        parsed = pd.to_datetime(values, errors="coerce", utc=False, format="mixed")
-    bad = parsed.isna() & values.notna()
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{source}: column {column!r}, row {row + 1}: cannot parse timestamp {values.iloc[row]!r}")
-    if parsed.isna().any():
-        row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-        raise DataError(f"{source}: column {column!r}, row {row + 1}: empty timestamp")
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed.astype("datetime64[us]")
-
-
-def _temporal_split(frame: pd.DataFrame, config: PrepConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Rows are time-sorted: the last test_fraction is test, the last val_fraction of the rest is val."""
-    test_start = int(round(len(frame) * (1.0 - config.test_fraction)))
-    rest, test = frame.iloc[:test_start], frame.iloc[test_start:]
-    val_start = int(round(len(rest) * (1.0 - config.val_fraction)))
-    return rest.iloc[:val_start], rest.iloc[val_start:], test
-
-
-def _drop_cold_start(split: pd.DataFrame, users: np.ndarray, items: np.ndarray) -> tuple[pd.DataFrame, int]:
-    known = split[USER].isin(users) & split[ITEM].isin(items)
-    return split[known], int((~known).sum())
-
-
-def _feature_vocab(values: pd.Series) -> list[str]:
-    """Index 0 is reserved for empty or unseen values."""
-    seen = sorted(value for value in values.unique() if value != "")
-    return ["", *seen]
-
-
-def _index(split: pd.DataFrame, users: np.ndarray, items: np.ndarray, vocabularies: dict[str, Any]) -> pd.DataFrame:
-    out = split.reset_index(drop=True).copy()
-    out["user_idx"] = np.searchsorted(users, out[USER].to_numpy()).astype(np.int32)
-    out["item_idx"] = np.searchsorted(items, out[ITEM].to_numpy()).astype(np.int32)
-    for group in ("user_features", "item_features"):
-        for name, vocab in vocabularies[group].items():
-            lookup = {value: index for index, value in enumerate(vocab)}
-            out[f"{name}_idx"] = out[name].map(lookup).fillna(0).astype(np.int32)
-    return out
-
-
-def _entity_table(train: pd.DataFrame, kind: str, features: dict[str, list[str]], size: int, ids: np.ndarray) -> pd.DataFrame:
-    """One row per user or item: its latest feature values in training."""
-    index_column = f"{kind}_idx"
-    table = pd.DataFrame({index_column: np.arange(size, dtype=np.int32), f"{kind}_id": ids})
-    if features:
-        latest = train.groupby(index_column, sort=True)[[f"{name}_idx" for name in features]].last()
-        table = table.join(latest, on=index_column)
-    return table
-
-
-def _summary(splits: dict[str, pd.DataFrame], num_users: int, num_items: int) -> dict[str, Any]:
-    rows = {f"{name}_rows": int(len(split)) for name, split in splits.items()}
-    all_times = pd.concat([split[TIME] for split in splits.values()])
-    return {
-        **rows,
-        "users": num_users,
-        "items": num_items,
-        "density": rows["train_rows"] / float(num_users * num_items),
-        "date_min": all_times.min().isoformat(),
-        "date_max": all_times.max().isoformat(),
-        "test_start": splits["test"][TIME].min().isoformat(),
-    }

@@ -1,63 +1,50 @@
-"""The data_prep step's body: pick the source (a file or the embedded synthetic data), prepare, save."""
+"""The data_prep step's body: pick the source (files or the embedded synthetic data), prepare, save."""
 
 from __future__ import annotations
 
-import io
 import logging
+import tempfile
 from typing import Any
 
-import pandas as pd
-
-from recs_pipeline import data_prep, storage, synthetic
+from recs_pipeline import data_prep, data_sources, synthetic
 from recs_pipeline.config import PrepConfig, split_list
 
 log = logging.getLogger(__name__)
 SYNTHETIC_SOURCE = "embedded synthetic B2B purchases"
+SYNTHETIC_COLUMNS = {
+    "user_column": "customer_id",
+    "item_column": "product_id",
+    "timestamp_column": "timestamp",
+    "user_features": ("segment", "country"),
+    "item_features": ("category", "price_band"),
+}
+
+
+def prep_config(settings: dict[str, Any]) -> PrepConfig:
+    """A PrepConfig from flat settings (feature lists may be 'a,b' strings, as pipeline parameters are)."""
+    values = dict(settings)
+    for key in ("user_features", "item_features"):
+        if isinstance(values.get(key), str):
+            values[key] = split_list(values[key])
+    return PrepConfig(**values)
 
 
 def run(output_dir: str, input_uri: str, prep_settings: dict[str, Any], synthetic_settings: dict[str, Any]) -> dict[str, Any]:
     """Prepare `input_uri`, or the synthetic default when it is empty; returns the data stats."""
-    settings = dict(prep_settings)
-    for key in ("user_features", "item_features"):
-        if isinstance(settings.get(key), str):
-            settings[key] = split_list(settings[key])
-    config = PrepConfig(**settings)
-    if input_uri:
-        frame, source = load_input(input_uri), input_uri
-    else:
-        config = PrepConfig(**{**settings, **_synthetic_columns()})
+    config = prep_config(prep_settings)
+    if not input_uri:
+        config = prep_config({**prep_settings, **SYNTHETIC_COLUMNS})
         frame = synthetic.generate(synthetic.SyntheticConfig(**synthetic_settings)).purchases
         source = f"{SYNTHETIC_SOURCE} (seed {synthetic_settings.get('seed')})"
-    log.info("preparing %d rows from %s", len(frame), source)
-    prepared = data_prep.prepare(frame, config, source)
-    data_prep.save(prepared, output_dir)
-    return prepared.stats
-
-
-def load_input(uri: str) -> pd.DataFrame:
-    """One CSV or Parquet file, local or gs://."""
-    if not storage.is_gcs(uri):
-        return data_prep.read_interactions(uri)
-    try:
-        payload = storage.read_bytes(uri)
-    except FileNotFoundError as error:
-        raise data_prep.DataError(f"input not found: {uri}") from error
-    try:
-        if uri.lower().endswith((".parquet", ".pq")):
-            return pd.read_parquet(io.BytesIO(payload))
-        return pd.read_csv(io.BytesIO(payload), dtype=str)
-    except (ValueError, OSError, UnicodeDecodeError) as error:
-        raise data_prep.DataError(f"cannot read {uri}: {error}") from error
-
-
-def _synthetic_columns() -> dict[str, Any]:
-    return {
-        "user_column": "customer_id",
-        "item_column": "product_id",
-        "timestamp_column": "timestamp",
-        "user_features": ("segment", "country"),
-        "item_features": ("category", "price_band"),
-    }
+        log.info("preparing %d rows from %s", len(frame), source)
+        return data_prep.prepare_frame(frame, config, output_dir, source)
+    with tempfile.TemporaryDirectory(prefix="recs-input-") as scratch:
+        try:
+            files = data_sources.resolve(input_uri, scratch)
+        except data_sources.SourceError as error:
+            raise data_prep.DataError(str(error)) from error
+        log.info("preparing %d %s file(s) from %s", len(files.files), files.format, input_uri)
+        return data_prep.prepare_files(files.files, files.format, config, output_dir, input_uri)
 
 
 def numeric_stats(stats: dict[str, Any]) -> dict[str, float]:

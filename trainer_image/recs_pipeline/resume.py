@@ -33,28 +33,52 @@ class ResumePoint:
     history: dict[str, Any]
 
 
+CHECKPOINT_FILES = (PREFIX + ".index", PREFIX + ".data-00000-of-00001")
+
+
+def _epoch_folder(epochs_done: int) -> str:
+    return f"epoch-{epochs_done:05d}"
+
+
 def save_checkpoint(target: str, checkpoint: tf.train.Checkpoint, epochs_done: int) -> None:
-    """Write model + optimizer state as whole objects under target/checkpoint/, `latest.json` last."""
+    """Write model + optimizer state into a folder of its own, then point `latest.json` at it.
+
+    A kill mid-write leaves `latest.json` on the previous, complete folder (files of one checkpoint
+    are never mixed with another's). The folder two epochs back is then removed.
+    """
+    folder = _epoch_folder(epochs_done)
     with tempfile.TemporaryDirectory() as scratch:
         checkpoint.write(str(Path(scratch) / PREFIX))
-        for path in sorted(Path(scratch).iterdir(), key=lambda p: p.suffix == ".index"):
-            storage.write_bytes(storage.join(target, CHECKPOINT_DIR, path.name), path.read_bytes(), "application/octet-stream")
-    storage.write_bytes(storage.join(target, CHECKPOINT_DIR, LATEST_FILE), json.dumps({"epochs_done": epochs_done}).encode())
+        for name in CHECKPOINT_FILES:
+            data = (Path(scratch) / name).read_bytes()
+            storage.write_bytes(storage.join(target, CHECKPOINT_DIR, folder, name), data, "application/octet-stream")
+    latest = {"epochs_done": epochs_done, "folder": folder}
+    storage.write_bytes(storage.join(target, CHECKPOINT_DIR, LATEST_FILE), json.dumps(latest).encode())
+    if epochs_done >= 2:
+        for name in CHECKPOINT_FILES:
+            storage.delete(storage.join(target, CHECKPOINT_DIR, _epoch_folder(epochs_done - 2), name))
 
 
-def checkpoint_epochs(target: str) -> int | None:
+def _latest(target: str) -> dict[str, Any] | None:
     try:
-        return int(json.loads(storage.read_bytes(storage.join(target, CHECKPOINT_DIR, LATEST_FILE)))["epochs_done"])
+        return json.loads(storage.read_bytes(storage.join(target, CHECKPOINT_DIR, LATEST_FILE)))
     except FileNotFoundError:
         return None
 
 
+def checkpoint_epochs(target: str) -> int | None:
+    latest = _latest(target)
+    return None if latest is None else int(latest["epochs_done"])
+
+
 def restore_checkpoint(target: str, checkpoint: tf.train.Checkpoint) -> None:
-    """Download the checkpoint files and restore model and optimizer state from them."""
+    """Download the latest complete checkpoint and restore model and optimizer state from it."""
+    latest = _latest(target)
+    if latest is None:
+        raise FileNotFoundError(f"no checkpoint under {storage.join(target, CHECKPOINT_DIR)}")
     with tempfile.TemporaryDirectory() as scratch:
-        for suffix in (".index", ".data-00000-of-00001"):
-            name = PREFIX + suffix
-            (Path(scratch) / name).write_bytes(storage.read_bytes(storage.join(target, CHECKPOINT_DIR, name)))
+        for name in CHECKPOINT_FILES:
+            (Path(scratch) / name).write_bytes(storage.read_bytes(storage.join(target, CHECKPOINT_DIR, latest["folder"], name)))
         checkpoint.read(str(Path(scratch) / PREFIX)).assert_consumed()
 
 

@@ -88,6 +88,23 @@ def read_bytes(uri: str) -> bytes:
     return path.read_bytes()
 
 
+def delete(uri: str) -> None:
+    """Remove one object or file; one that is already gone is fine (deletion is for housekeeping)."""
+    check_uri(uri)
+    if not is_gcs(uri):
+        Path(uri).unlink(missing_ok=True)
+        return
+    from google.api_core import exceptions
+
+    location = parse_gcs(uri)
+    try:
+        gcs_client().bucket(location.bucket).blob(location.name).delete(retry=upload_retry())
+    except exceptions.NotFound:
+        return
+    except exceptions.GoogleAPICallError as error:
+        raise StorageError(f"cannot delete {uri}: {error}") from error
+
+
 def _local_write(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
