@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -87,7 +88,7 @@ def bucket(gcs_emulator, request) -> str:
     """A fresh bucket per test; returns its name."""
     from recs_pipeline import storage
 
-    name = "b-" + request.node.name.lower().replace("_", "-")[:50].strip("-")
+    name = ("b-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()))[:60].strip("-")
     storage.gcs_client().create_bucket(name)
     return name
 

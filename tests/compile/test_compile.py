@@ -46,3 +46,18 @@ def test_pipeline_parameters_cover_data_and_training(tmp_path):
     parameters = compile_with(tmp_path)["root"]["inputDefinitions"]["parameters"]
     assert {"input_uri", "epochs", "batch_size", "learning_rate", "seed", "metrics_uri", "run_id"} <= set(parameters)
     assert parameters["epochs"]["defaultValue"] == 5
+
+
+def test_data_options_are_the_same_everywhere(tmp_path):
+    """Every PrepConfig setting is a pipeline parameter and a flag of both `prepare` and `run-local`."""
+    import dataclasses
+
+    from recs_pipeline.config import PrepConfig
+
+    settings = {f.name for f in dataclasses.fields(PrepConfig)}
+    parameters = set(compile_with(tmp_path)["root"]["inputDefinitions"]["parameters"])
+    assert settings <= parameters
+    for command in ("prepare", "run-local"):
+        flags = {p.name for p in main.commands[command].params}
+        assert settings <= flags | {"seed"}, settings - flags
+        assert "input_uri" in flags

@@ -31,6 +31,31 @@ class FriendlyGroup(click.Group):
             raise click.ClickException(str(error)) from error
 
 
+DATA_OPTIONS = [
+    click.option("--input", "input_uri", default="", help="CSV or Parquet: a file, glob or folder, local or gs://. Default: the embedded synthetic data."),
+    click.option("--user-column", default="customer_id", show_default=True),
+    click.option("--item-column", default="product_id", show_default=True),
+    click.option("--timestamp-column", default="timestamp", show_default=True, help="Empty: no timestamps (random split)."),
+    click.option("--user-features", default="segment,country", show_default=True, help="Comma-separated customer feature columns."),
+    click.option("--item-features", default="category,price_band", show_default=True, help="Comma-separated product feature columns."),
+    click.option("--where", default="", help='SQL condition rows must meet, e.g. "Quantity > 0".'),
+    click.option("--dedupe", is_flag=True, help="Keep only the first purchase of each customer-product pair."),
+    click.option("--split", type=click.Choice(["temporal", "random"]), default="temporal", show_default=True),
+    click.option("--test-start", default="", help="Date from which rows are the test split (temporal)."),
+    click.option("--test-fraction", type=float, default=0.1, show_default=True),
+    click.option("--val-fraction", type=float, default=0.1, show_default=True),
+    click.option("--timestamp-format", default="", help="strptime format of the timestamp column, e.g. '%m/%d/%Y %H:%M'."),
+    click.option("--delimiter", default="", help="CSV delimiter (default: detected)."),
+    click.option("--encoding", default="utf-8", show_default=True, help="CSV text encoding, e.g. latin-1."),
+]
+
+def data_options(command):
+    """The data prep options, the same on `prepare` and `run-local` (and as pipeline parameters)."""
+    for option in reversed(DATA_OPTIONS):
+        command = option(command)
+    return command
+
+
 @click.group(cls=FriendlyGroup)
 @click.version_option(package_name="recs-pipeline")
 def main() -> None:
@@ -40,7 +65,7 @@ def main() -> None:
 
 @main.command("run-local")
 @click.option("--output-dir", required=True, type=click.Path(file_okay=False), help="Where the run's files go.")
-@click.option("--input", "input_uri", default="", help="CSV or Parquet (local or gs://); default: the embedded synthetic data.")
+@data_options
 @click.option("--epochs", type=int, default=5, show_default=True)
 @click.option("--batch-size", type=int, default=1024, show_default=True)
 @click.option("--learning-rate", type=float, default=0.005, show_default=True)
@@ -58,7 +83,7 @@ def run_local_command(output_dir: str, input_uri: str, **options) -> None:
     """Compile the pipeline and run it here with kfp.local (no Docker, no cloud account)."""
     from recs_pipeline.pipelines.local_run import run_local
 
-    arguments = {"input_uri": input_uri, **{k: v for k, v in options.items()}}
+    arguments = {"input_uri": input_uri, **options}
     result = run_local(output_dir, arguments)
     click.echo("\n" + recall_summary(result.training_metrics))
     click.echo(f"\nfiles in {result.output_dir}:")
@@ -92,15 +117,8 @@ def compile_command(output: str, image: str | None) -> None:
 
 
 @main.command("prepare")
-@click.option("--input", "input_uri", default="", help="CSV or Parquet (local or gs://); default: the embedded synthetic data.")
 @click.option("--output-dir", required=True, type=click.Path(file_okay=False))
-@click.option("--user-column", default="customer_id", show_default=True)
-@click.option("--item-column", default="product_id", show_default=True)
-@click.option("--timestamp-column", default="timestamp", show_default=True)
-@click.option("--user-features", default="segment,country", show_default=True)
-@click.option("--item-features", default="category,price_band", show_default=True)
-@click.option("--test-fraction", type=float, default=0.1, show_default=True)
-@click.option("--val-fraction", type=float, default=0.1, show_default=True)
+@data_options
 @click.option("--seed", type=int, default=42, show_default=True)
 def prepare_command(input_uri: str, output_dir: str, seed: int, **settings) -> None:
     """Run data prep alone: splits, vocabularies and stats into OUTPUT_DIR."""
