@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from recs_pipeline.config import PrepConfig
@@ -107,15 +108,14 @@ def _encoding_hint(error: BaseException, config: PrepConfig) -> str:
 def _prepare(con, table: str, config: PrepConfig, output_dir: str, source: str) -> dict[str, Any]:
     import duckdb
 
-    columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
-    _require_columns(columns, config, source)
+    types = {row[0]: row[1] for row in con.execute(f"DESCRIBE {table}").fetchall()}
+    _require_columns(list(types), config, source)
     stats: dict[str, Any] = {"source": source}
     try:
-        stats["rows_in"] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        _clean(con, table, config, source, stats)
-        _split(con, config, source, stats)
+        _load(con, table, types, config, source, stats)
+        _label_splits(con, config, source)
         vocabularies = _vocabularies(con, config, source)
-        _index_and_write(con, config, output_dir, stats, vocabularies)
+        _write(con, config, output_dir, stats, vocabularies)
     except duckdb.Error as error:
         raise DataError(f"{source}: {_first_line(error)}{_encoding_hint(error, config)}") from error
     Path(output_dir, VOCAB_FILE).write_text(json.dumps(vocabularies))
@@ -135,94 +135,107 @@ def _require_columns(columns: list[str], config: PrepConfig, source: str) -> Non
         raise DataError(f"{source}: missing column(s) {', '.join(missing)}; columns found: {found}{hint}")
 
 
-def _id_sql(column: str) -> str:
-    """Ids as trimmed strings, integer-like floats without their '.0'; empty means missing."""
-    return f"nullif(regexp_replace(trim(CAST({_q(column)} AS VARCHAR)), '^(-?[0-9]+)\\.0+$', '\\1'), '')"
+INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
 
 
-def _time_sql(column: str, config: PrepConfig, typed: bool) -> str:
-    if typed:
+def _id_sql(column: str, column_type: str) -> str:
+    """Ids as trimmed strings; integer-like floats lose their '.0' ("17850.0" == "17850"); empty is missing.
+
+    Chosen by the column's type, so the common cases need no regular expression per row."""
+    value = _q(column)
+    if column_type in INTEGER_TYPES:
+        return f"CAST({value} AS VARCHAR)"
+    if column_type in ("DOUBLE", "FLOAT") or column_type.startswith("DECIMAL"):
+        return (f"CASE WHEN {value} = trunc({value}) AND abs({value}) < 1e15 THEN CAST(CAST({value} AS BIGINT) AS VARCHAR) "
+                f"ELSE CAST({value} AS VARCHAR) END")
+    text = f"trim(CAST({value} AS VARCHAR))"
+    return f"nullif(CASE WHEN contains({text}, '.') THEN regexp_replace({text}, '^(-?[0-9]+)\\.0+$', '\\1') ELSE {text} END, '')"
+
+
+def _time_sql(column: str, column_type: str, config: PrepConfig) -> str:
+    if column_type.startswith("TIMESTAMP") or column_type == "DATE":
         return f"CAST({_q(column)} AS TIMESTAMP)"
     formats = [config.timestamp_format] if config.timestamp_format else list(TIMESTAMP_FORMATS)
     text = f"trim(CAST({_q(column)} AS VARCHAR))"
     return f"coalesce(TRY_CAST({text} AS TIMESTAMP), try_strptime({text}, [{', '.join(map(_lit, formats))}]))"
 
 
-def _clean(con, table: str, config: PrepConfig, source: str, stats: dict[str, Any]) -> None:
-    """One pass over the input: filter, normalise ids, parse time, keep only the columns used."""
-    features = [*config.user_features, *config.item_features]
-    types = dict((row[0], row[1]) for row in con.execute(f"DESCRIBE {table}").fetchall())
-    time_column = config.timestamp_column
-    typed_time = bool(time_column) and (types[time_column].startswith("TIMESTAMP") or types[time_column] == "DATE")
-    time_select = _time_sql(time_column, config, typed_time) if time_column else "CAST(NULL AS TIMESTAMP)"
-    raw_time = f"CAST({_q(time_column)} AS VARCHAR)" if time_column else "NULL"
-    feature_select = "".join(f", coalesce(CAST({_q(name)} AS VARCHAR), '') AS {_q(name)}" for name in features)
-    where = f"WHERE ({config.where})" if config.where else ""
+def _load(con, table: str, types: dict[str, str], config: PrepConfig, source: str, stats: dict[str, Any]) -> None:
+    """The one pass over the input: ids normalised, time parsed, the user's filter as a flag, only
+    the columns used kept. Everything after works on this narrow table."""
     import duckdb
 
+    features = [*config.user_features, *config.item_features]
+    time_sql = _time_sql(config.timestamp_column, types[config.timestamp_column], config) if config.timestamp_column else "CAST(NULL AS TIMESTAMP)"
+    feature_sql = "".join(f", coalesce(CAST({_q(name)} AS VARCHAR), '') AS {_q(name)}" for name in features)
+    passes = f"coalesce(({config.where}), false)" if config.where else "true"
     try:
         con.execute(
-            f"CREATE TABLE filtered AS SELECT {_id_sql(config.user_column)} AS user_id, {_id_sql(config.item_column)} AS item_id, "
-            f"{time_select} AS timestamp, {raw_time} AS raw_time{feature_select} FROM {table} {where}"
+            f"CREATE TABLE loaded AS SELECT {_id_sql(config.user_column, types[config.user_column])} AS user_id, "
+            f"{_id_sql(config.item_column, types[config.item_column])} AS item_id, {time_sql} AS timestamp{feature_sql}, "
+            f"{passes} AS passes FROM {table}"
         )
     except duckdb.Error as error:
         if config.where:  # most likely the user's condition: name it
             raise DataError(f"{source}: cannot apply --where {config.where!r}: {_first_line(error)}") from error
         raise
-    stats["rows_filtered_out"] = stats["rows_in"] - con.execute("SELECT count(*) FROM filtered").fetchone()[0]
-    counts = con.execute(
-        "SELECT count(*) FILTER (WHERE user_id IS NULL), count(*) FILTER (WHERE user_id IS NOT NULL AND item_id IS NULL), "
-        "count(*) FILTER (WHERE user_id IS NOT NULL AND item_id IS NOT NULL) FROM filtered"
+    rows_in, filtered_out, null_user, null_item, bad_time = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE NOT passes), count(*) FILTER (WHERE passes AND user_id IS NULL), "
+        "count(*) FILTER (WHERE passes AND user_id IS NOT NULL AND item_id IS NULL), "
+        "count(*) FILTER (WHERE passes AND user_id IS NOT NULL AND item_id IS NOT NULL AND timestamp IS NULL) FROM loaded"
     ).fetchone()
-    stats["rows_dropped_null_user"], stats["rows_dropped_null_item"], kept = counts
+    stats.update(rows_in=rows_in, rows_filtered_out=filtered_out, rows_dropped_null_user=null_user, rows_dropped_null_item=null_item)
+    kept = rows_in - filtered_out - null_user - null_item
     if kept == 0:
         raise DataError(f"{source}: no rows left after filtering and dropping rows with an empty user or item")
-    if time_column:
-        _check_times(con, table, config, source)
-    dedupe = "QUALIFY row_number() OVER (PARTITION BY user_id, item_id ORDER BY timestamp) = 1" if config.dedupe else ""
-    columns = ", ".join(["user_id", "item_id", "timestamp", *map(_q, features)])
-    con.execute(f"CREATE TABLE clean AS SELECT {columns} FROM filtered WHERE user_id IS NOT NULL AND item_id IS NOT NULL {dedupe}")
-    con.execute("DROP TABLE filtered")
+    if config.timestamp_column and bad_time:
+        _report_bad_time(con, table, types, config, source)
+    keep = "passes AND user_id IS NOT NULL AND item_id IS NOT NULL"
+    if config.dedupe:
+        dedupe = "QUALIFY row_number() OVER (PARTITION BY user_id, item_id ORDER BY timestamp) = 1"
+        con.execute(f"CREATE TABLE clean AS SELECT * EXCLUDE (passes) FROM loaded WHERE {keep} {dedupe}")
+        con.execute("DROP TABLE loaded")
+    else:  # a view: the rows are labelled in the same pass that filters them
+        con.execute(f"CREATE VIEW clean AS SELECT * EXCLUDE (passes) FROM loaded WHERE {keep}")
     stats["rows_dropped_duplicate"] = kept - con.execute("SELECT count(*) FROM clean").fetchone()[0]
 
 
-def _check_times(con, table: str, config: PrepConfig, source: str) -> None:
-    """An unparseable timestamp stops the run, showing its value and its row in the input."""
-    bad = con.execute("SELECT raw_time FROM filtered WHERE timestamp IS NULL AND user_id IS NOT NULL AND item_id IS NOT NULL LIMIT 1").fetchone()
-    if bad is None:
-        return
-    value = bad[0]
+def _report_bad_time(con, table: str, types: dict[str, str], config: PrepConfig, source: str) -> None:
+    """Find the first unparseable timestamp in the input and stop, showing its value and row."""
+    column = config.timestamp_column
     row = con.execute(
-        f"SELECT n FROM (SELECT row_number() OVER () AS n, CAST({_q(config.timestamp_column)} AS VARCHAR) AS v FROM {table}) "
-        f"WHERE v IS NOT DISTINCT FROM {('NULL' if value is None else _lit(value))} LIMIT 1"
+        f"SELECT n, raw FROM (SELECT row_number() OVER () AS n, CAST({_q(column)} AS VARCHAR) AS raw, "
+        f"{_time_sql(column, types[column], config)} AS parsed FROM {table}) WHERE parsed IS NULL ORDER BY n LIMIT 1"
     ).fetchone()
-    where = f"row {row[0]}" if row else "a row"
+    where, value = (f"row {row[0]}", row[1]) if row else ("a row", None)
     shown = "an empty value" if value is None or not value.strip() else repr(value)
     hint = "" if config.timestamp_format else " (pass --timestamp-format, e.g. '%d/%m/%Y %H:%M')"
-    raise DataError(f"{source}: column {config.timestamp_column!r}, {where}: cannot parse timestamp {shown}{hint}")
+    raise DataError(f"{source}: column {column!r}, {where}: cannot parse timestamp {shown}{hint}")
 
 
-def _split(con, config: PrepConfig, source: str, stats: dict[str, Any]) -> None:
+def _label_splits(con, config: PrepConfig, source: str) -> None:
     """Temporal (by --test-start, or the time quantile of --test-fraction; validation is the end of
-    train by time) or random (seeded, by a hash of the row, so it is the same on every machine)."""
+    train by time) or random (seeded, by a hash of the row, so it is the same on every machine).
+    Cut-offs are computed first, then every row is labelled in one pass."""
     if config.split == "random" or not config.timestamp_column:
-        draw = f"hash(user_id, item_id, coalesce(CAST(timestamp AS VARCHAR), ''), {int(config.seed)}) % 1000000 / 1000000.0"
+        draw = f"(hash(user_id, item_id, coalesce(CAST(timestamp AS VARCHAR), ''), {int(config.seed)}) % 1000000) / 1000000.0"
         val_bound = config.test_fraction + config.val_fraction * (1 - config.test_fraction)
-        con.execute(f"CREATE TABLE labelled AS SELECT *, {draw} < {config.test_fraction} AS is_test, {draw} < {val_bound} AS is_val FROM clean")
+        label = f"CASE WHEN {draw} < {config.test_fraction} THEN 'test' WHEN {draw} < {val_bound} THEN 'val' ELSE 'train' END"
     else:
-        cutoff = f"{_lit(config.test_start)}::TIMESTAMP" if config.test_start else f"(SELECT quantile_disc(timestamp, {1 - config.test_fraction}) FROM clean)"
-        con.execute(f"CREATE TABLE flagged AS SELECT *, timestamp >= {cutoff} AS is_test FROM clean")
-        val_cut = f"(SELECT quantile_disc(timestamp, {1 - config.val_fraction}) FROM flagged WHERE NOT is_test)"
-        con.execute(f"CREATE TABLE labelled AS SELECT *, timestamp >= {val_cut} AS is_val FROM flagged")
-        con.execute("DROP TABLE flagged")
-    con.execute(
-        "CREATE TABLE part AS SELECT * EXCLUDE (is_test, is_val), "
-        "CASE WHEN is_test THEN 'test' WHEN is_val THEN 'val' ELSE 'train' END AS split FROM labelled"
-    )
-    con.execute("DROP TABLE labelled")
-    con.execute("DROP TABLE clean")
+        if config.test_start:
+            test_cut = con.execute(f"SELECT {_lit(config.test_start)}::TIMESTAMP").fetchone()[0]
+        else:
+            test_cut = con.execute(f"SELECT quantile_disc(timestamp, {1 - config.test_fraction}) FROM clean").fetchone()[0]
+        val_cut = con.execute(f"SELECT quantile_disc(timestamp, {1 - config.val_fraction}) FROM clean WHERE timestamp < $1", [test_cut]).fetchone()[0]
+        if val_cut is None:
+            raise DataError(f"{source}: the training split is empty; is --test-start before all the data?")
+        label = f"CASE WHEN timestamp >= {_lit(str(test_cut))}::TIMESTAMP THEN 'test' WHEN timestamp >= {_lit(str(val_cut))}::TIMESTAMP THEN 'val' ELSE 'train' END"
+    con.execute(f"CREATE TABLE part AS SELECT *, {label} AS split FROM clean")
+    kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'clean'").fetchone()[0]
+    con.execute("DROP VIEW clean" if kind == "VIEW" else "DROP TABLE clean")
+    con.execute("DROP TABLE IF EXISTS loaded")
     if con.execute("SELECT count(*) FROM part WHERE split = 'train'").fetchone()[0] == 0:
-        raise DataError(f"{source}: the training split is empty; is --test-start before all the data?")
+        raise DataError(f"{source}: the training split is empty")
 
 
 def _vocabularies(con, config: PrepConfig, source: str) -> dict[str, Any]:
@@ -252,60 +265,67 @@ def _feature_index_sql(name: str, vocab: list[str]) -> str:
     return f"CAST(coalesce({lookup}, 0) AS INTEGER) AS {_q(name + '_idx')}"
 
 
-def _index_and_write(con, config: PrepConfig, output_dir: str, stats: dict[str, Any], vocabularies: dict[str, Any]) -> None:
-    """Join indices, drop cold-start rows (counted), write splits and entity tables as Parquet."""
+def _write(con, config: PrepConfig, output_dir: str, stats: dict[str, Any], vocabularies: dict[str, Any]) -> None:
+    """Per split: join the indices (inner joins drop cold-start rows, counted) and write Parquet.
+
+    Row order in the files is whatever the threads produced (keeping insertion order costs a third
+    of the run); `load` puts rows in a canonical order."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     features = {**vocabularies["user_features"], **vocabularies["item_features"]}
-    feature_columns = "".join(f", {_q(name)}" for name in features)
+    feature_columns = "".join(f", p.{_q(name)}" for name in features)
     feature_indices = "".join(f", {_feature_index_sql(name, vocab)}" for name, vocab in features.items())
-    con.execute(
-        f"CREATE TABLE indexed AS SELECT p.split, p.user_id, p.item_id, p.timestamp{feature_columns}, u.user_idx, i.item_idx{feature_indices} "
-        "FROM part p JOIN users u USING (user_id) JOIN items i USING (item_id)"
-    )
-    kept = dict(con.execute("SELECT split, count(*) FROM indexed GROUP BY split").fetchall())
-    total = dict(con.execute("SELECT split, count(*) FROM part GROUP BY split").fetchall())
-    for name in ("val", "test"):
-        stats[f"{name}_rows_dropped_cold_start"] = total.get(name, 0) - kept.get(name, 0)
-        if kept.get(name, 0) == 0:
-            raise DataError(f"{stats['source']}: the {name} split is empty after dropping cold-start rows; use more data or a larger {name} fraction")
+    totals = dict(con.execute("SELECT split, count(*) FROM part GROUP BY split").fetchall())
     for name in SPLITS:
-        con.execute(f"COPY (SELECT * EXCLUDE (split) FROM indexed WHERE split = '{name}' ORDER BY timestamp, user_idx) "
-                    f"TO {_lit(str(out / f'{name}.parquet'))} (FORMAT parquet)")
-        stats[f"{name}_rows"] = kept.get(name, 0)
+        written = con.execute(
+            f"COPY (SELECT p.user_id, p.item_id, p.timestamp{feature_columns}, u.user_idx, i.item_idx{feature_indices} "
+            f"FROM part p JOIN users u USING (user_id) JOIN items i USING (item_id) WHERE p.split = '{name}') "
+            f"TO {_lit(str(out / f'{name}.parquet'))} (FORMAT parquet)"
+        ).fetchone()[0]
+        stats[f"{name}_rows"] = written
+        if name != "train":
+            stats[f"{name}_rows_dropped_cold_start"] = totals.get(name, 0) - written
+            if written == 0:
+                raise DataError(f"{stats['source']}: the {name} split is empty after dropping cold-start rows; use more data or a larger {name} fraction")
     _write_entities(con, "user", vocabularies["user_features"], out)
     _write_entities(con, "item", vocabularies["item_features"], out)
-    summary = con.execute("SELECT min(timestamp), max(timestamp), min(timestamp) FILTER (WHERE split = 'test') FROM indexed").fetchone()
+    low, high, test_start = con.execute("SELECT min(timestamp), max(timestamp), min(timestamp) FILTER (WHERE split = 'test') FROM part").fetchone()
     stats.update(
-        {
-            "users": len(vocabularies["user_id"]),
-            "items": len(vocabularies["item_id"]),
-            "density": stats["train_rows"] / float(len(vocabularies["user_id"]) * len(vocabularies["item_id"])),
-            "date_min": summary[0].isoformat() if summary[0] else None,
-            "date_max": summary[1].isoformat() if summary[1] else None,
-            "test_start": summary[2].isoformat() if summary[2] else None,
-        }
+        users=len(vocabularies["user_id"]),
+        items=len(vocabularies["item_id"]),
+        density=stats["train_rows"] / float(len(vocabularies["user_id"]) * len(vocabularies["item_id"])),
+        date_min=low.isoformat() if low else None,
+        date_max=high.isoformat() if high else None,
+        test_start=test_start.isoformat() if test_start else None,
     )
 
 
 def _write_entities(con, kind: str, features: dict[str, list[str]], out: Path) -> None:
-    """One row per user or item: its latest feature indices in training (0 when it has none)."""
+    """One row per user or item: its latest feature values in training, as indices (0 when none)."""
     index, ident = f"{kind}_idx", f"{kind}_id"
-    columns = [_q(f"{name}_idx") for name in features]
-    latest = "".join(f", arg_max({c}, timestamp) AS {c}" for c in columns)
-    chosen = "".join(f", CAST(coalesce(l.{c}, 0) AS INTEGER) AS {c}" for c in columns)
+    latest = "".join(f", arg_max({_q(name)}, timestamp) AS {_q(name)}" for name in features)
+    indices = "".join(f", {_feature_index_sql(name, vocab)}" for name, vocab in features.items())
     con.execute(
-        f"COPY (SELECT e.{index}, e.{ident}{chosen} FROM {kind}s e "
-        f"LEFT JOIN (SELECT {index}{latest} FROM indexed WHERE split = 'train' GROUP BY {index}) l USING ({index}) "
+        f"COPY (SELECT e.{index}, e.{ident}{indices} FROM {kind}s e "
+        f"LEFT JOIN (SELECT {ident}{latest} FROM part WHERE split = 'train' GROUP BY {ident}) l USING ({ident}) "
         f"ORDER BY e.{index}) TO {_lit(str(out / f'{kind}s.parquet'))} (FORMAT parquet)"
     )
 
 
+def _in_canonical_order(split: pd.DataFrame) -> pd.DataFrame:
+    """Rows by (timestamp, user, item): the files' row order depends on DuckDB's threads, and the
+    trainer's seeded shuffle must see the same order every time to give the same model."""
+    keys = [split["item_idx"].to_numpy(), split["user_idx"].to_numpy()]
+    if split["timestamp"].notna().all():
+        keys.append(split["timestamp"].to_numpy())
+    return split.take(np.lexsort(keys)).reset_index(drop=True)
+
+
 def load(folder: str) -> PreparedData:
-    """Read back what the prepare functions wrote."""
+    """Read back what the prepare functions wrote, in canonical row order."""
     src = Path(folder)
     return PreparedData(
-        splits={name: pd.read_parquet(src / f"{name}.parquet") for name in SPLITS},
+        splits={name: _in_canonical_order(pd.read_parquet(src / f"{name}.parquet")) for name in SPLITS},
         users=pd.read_parquet(src / "users.parquet"),
         items=pd.read_parquet(src / "items.parquet"),
         vocabularies=json.loads((src / VOCAB_FILE).read_text()),

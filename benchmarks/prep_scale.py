@@ -1,0 +1,92 @@
+"""data_prep at scale: a 10M-row purchase CSV prepared on this machine, against pyarrow reading it.
+
+Writes a synthetic invoice-line CSV (10M rows by default, ~450 MB), then, each in a fresh
+process, times (a) `pyarrow.csv.read_csv` of the file and (b) `prep_step.run` on it (read, clean,
+temporal split, vocabularies, entity tables, Parquet out), and reports both wall times, their
+ratio and each process's peak resident memory.
+Usage: python benchmarks/prep_scale.py [--rows 10000000] [--keep FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+PYARROW_READ = """
+import resource, time, pyarrow.csv as pacsv
+started = time.perf_counter()
+table = pacsv.read_csv({path!r})
+print({{"wall_s": time.perf_counter() - started, "rows": table.num_rows,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}})
+"""
+
+PREPARE = """
+import resource, time
+from recs_pipeline import prep_step
+settings = dict(user_column="CustomerID", item_column="StockCode", timestamp_column="InvoiceDate",
+                user_features="Country", item_features="", where="Quantity > 0")
+started = time.perf_counter()
+stats = prep_step.run({out!r}, {path!r}, settings, {{}})
+print({{"wall_s": time.perf_counter() - started, "rows": stats["rows_in"], "train_rows": stats["train_rows"],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}})
+"""
+
+
+def write_csv(path: Path, rows: int, seed: int = 7) -> None:
+    """Invoice lines in the shape of a retail export (ids as integer-like floats, as Excel leaves them)."""
+    rng = np.random.default_rng(seed)
+    chunk = 2_000_000
+    with pacsv.CSVWriter(str(path), pa.schema([("InvoiceNo", pa.int64()), ("StockCode", pa.string()), ("Quantity", pa.int64()),
+                                               ("InvoiceDate", pa.string()), ("CustomerID", pa.string()), ("Country", pa.string())])) as writer:
+        for start in range(0, rows, chunk):
+            n = min(chunk, rows - start)
+            customers = rng.zipf(1.3, n) % 200_000
+            products = rng.zipf(1.2, n) % 50_000
+            seconds = np.sort(rng.integers(0, 365 * 86400, n)) + 1_704_067_200
+            dates = np.datetime_as_string(seconds.astype("datetime64[s]"), unit="s")
+            writer.write_table(pa.table({
+                "InvoiceNo": np.arange(start, start + n),
+                "StockCode": pa.array(np.char.add("SKU", products.astype(str))),
+                "Quantity": rng.integers(-2, 50, n),
+                "InvoiceDate": pa.array(np.char.replace(dates, "T", " ")),
+                "CustomerID": pa.array(np.char.add(customers.astype(str), ".0")),
+                "Country": pa.array(np.array(["DE", "PL", "FR", "NL", "GB"])[customers % 5]),
+            }))
+
+
+def measure(code: str) -> dict:
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise SystemExit(completed.stderr[-3000:])
+    return eval(completed.stdout.strip().splitlines()[-1])  # noqa: S307 - our own child's dict literal
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--keep", default="", help="Reuse or keep the CSV at this path.")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(args.keep) if args.keep else Path(scratch) / "orders.csv"
+        if not path.exists():
+            write_csv(path, args.rows)
+        size_mb = path.stat().st_size / 1e6
+        pyarrow_run = measure(PYARROW_READ.format(path=str(path)))
+        prepare_run = measure(PREPARE.format(path=str(path), out=str(Path(scratch) / "prepared")))
+    print(f"csv: {args.rows} rows, {size_mb:.0f} MB")
+    print(f"pyarrow_read_s: {pyarrow_run['wall_s']:.2f}  peak_rss_mb: {pyarrow_run['peak_rss_mb']:.0f}")
+    print(f"prepare_s: {prepare_run['wall_s']:.2f}  peak_rss_mb: {prepare_run['peak_rss_mb']:.0f}  train_rows: {prepare_run['train_rows']}")
+    print(f"time_ratio: {prepare_run['wall_s'] / pyarrow_run['wall_s']:.2f} (prepare / pyarrow read)")
+    print(json.dumps({"prepare_peak_rss_mb": round(prepare_run["peak_rss_mb"])}))
+
+
+if __name__ == "__main__":
+    main()
