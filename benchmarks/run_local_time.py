@@ -32,7 +32,9 @@ def main() -> None:
     print(f"rows: {history['data_stats']['rows_in']}, epochs: {len(epochs)}")
     print(f"run_local_wall_s: {wall:.1f}")
     print(f"training_epochs_s: {sum(epochs):.1f} ({', '.join(f'{s:.1f}' for s in epochs)})")
-    print(f"test_recall_at_10: {final['test_recall_at_10']:.4f}  test_recall_at_100: {final['test_recall_at_100']:.4f}")
+    print(f"model            recall@10 {final['test_recall_at_10']:.4f}  recall@100 {final['test_recall_at_100']:.4f}")
+    for name, figures in history["baselines"].items():
+        print(f"{name:16s} recall@10 {figures['test_recall_at_10']:.4f}  recall@100 {figures['test_recall_at_100']:.4f}")
     print(f"budget_ratio: {wall / BUDGET_S:.2f} (wall / {BUDGET_S:.0f} s)")
     shutil.rmtree(out)
 
