@@ -1,0 +1,30 @@
+"""What can be checked of the trainer image without a Docker engine."""
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_runtime_dependency_is_pinned_for_the_image():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = {}
+    for line in (ROOT / "trainer_image" / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name.lower().replace("_", "-")] = version
+    for requirement in project["dependencies"]:
+        name = re.split(r"[<>=!~\[ ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        assert name in pins, f"{name} is a dependency but not pinned in trainer_image/constraints.txt"
+
+
+def test_dockerfile_installs_the_package_as_non_root_with_legacy_keras():
+    dockerfile = (ROOT / "trainer_image" / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:\d+\.\d+\.\d+-slim", dockerfile, re.M)  # an exact base version
+    assert "pip install -c trainer_image/constraints.txt" in dockerfile
+    assert "TF_USE_LEGACY_KERAS=1" in dockerfile
+    assert re.search(r"^USER 10001$", dockerfile, re.M)
+    for folder in ("trainer_image/recs_pipeline", "components", "pipelines"):
+        assert f"COPY {folder} {folder}" in dockerfile
+    assert "pip install -U" not in dockerfile and ":latest" not in dockerfile
