@@ -61,3 +61,19 @@ def test_data_options_are_the_same_everywhere(tmp_path):
         flags = {p.name for p in main.commands[command].params}
         assert settings <= flags | {"seed"}, settings - flags
         assert "input_uri" in flags
+
+
+def test_pipeline_defaults_equal_the_config_defaults(tmp_path):
+    """KFP needs literal defaults in the signatures; they must not drift from the config classes."""
+    import dataclasses
+
+    from recs_pipeline.config import PrepConfig, TrainConfig
+
+    parameters = compile_with(tmp_path)["root"]["inputDefinitions"]["parameters"]
+    for config in (PrepConfig(), TrainConfig()):
+        for field in dataclasses.fields(config):
+            if field.name in parameters and "defaultValue" in parameters[field.name]:
+                expected = getattr(config, field.name)
+                if isinstance(expected, tuple):
+                    expected = ",".join(expected)
+                assert parameters[field.name]["defaultValue"] == expected, field.name
