@@ -50,7 +50,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    prepared = data_prep.prepare(synthetic.generate().purchases, PrepConfig(), "synthetic")
+    with tempfile.TemporaryDirectory() as folder:
+        data_prep.prepare_frame(synthetic.generate().purchases, PrepConfig(), folder, "synthetic")
+        prepared = data_prep.load(folder)
     config = TrainConfig(epochs=args.epochs)
     variants = ("without", "collector", "collector+checkpoint")
     times: dict[str, list[float]] = {v: [] for v in variants}

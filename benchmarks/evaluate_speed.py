@@ -32,9 +32,9 @@ def tfrs_recall(user_embeddings: np.ndarray, item_embeddings: np.ndarray, users:
 
 
 def main() -> None:
-    prepared = data_prep.prepare(synthetic.generate().purchases, PrepConfig(), "synthetic")
     with tempfile.TemporaryDirectory() as folder:
-        data_prep.save(prepared, f"{folder}/prepared")
+        data_prep.prepare_frame(synthetic.generate().purchases, PrepConfig(), f"{folder}/prepared", "synthetic")
+        prepared = data_prep.load(f"{folder}/prepared")
         train.run(f"{folder}/prepared", f"{folder}/model", f"{folder}/history", TrainConfig(epochs=1), run_id="bench")
         query, candidate = train.load_towers(f"{folder}/model")
         info = train.model_info(f"{folder}/model")
