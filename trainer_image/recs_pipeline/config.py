@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 OPTIMIZERS = ("adagrad", "adam", "sgd")
@@ -77,15 +77,6 @@ class TrainConfig:
     def as_params(self) -> dict[str, Any]:
         """The `params` block of training_metrics.json."""
         return asdict(self)
-
-
-def from_mapping(cls: type, values: dict[str, Any]) -> Any:
-    """Build a config dataclass from a mapping, refusing unknown keys by name."""
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} settings: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return cls(**values)
 
 
 def split_list(text: str) -> tuple[str, ...]:
