@@ -114,3 +114,13 @@ def test_local_writes_replace_whole_files(tmp_path):
     storage.write_bytes(str(target), b"two")
     assert target.read_bytes() == b"two"
     assert [p.name for p in target.parent.iterdir()] == ["f.json"]  # no temp files left
+
+
+def test_non_finite_count_survives_a_reload(one_epoch):
+    collector = MetricsCollector("run-1", {})
+    one_epoch(collector, 0, loss=float("nan"))
+    saved = json.loads(collector.serialise())
+    assert saved["non_finite_values"] == 2
+    reloaded = MetricsCollector("run-1", {}, history=saved)
+    reloaded.set_final_metrics({"test_loss": float("nan")})
+    assert json.loads(reloaded.serialise())["non_finite_values"] == 3

@@ -67,6 +67,8 @@ class MetricsCollector:
 
     def __init__(self, run_id: str, params: dict[str, Any], history: dict[str, Any] | None = None):
         self.history = history if history is not None else empty_history(run_id, params)
+        # A history read back from JSON already holds its NaN/Inf as null: keep their count.
+        self._earlier_non_finite = int(self.history.get("non_finite_values", 0)) if history is not None else 0
 
     @property
     def epochs_done(self) -> int:
@@ -111,6 +113,6 @@ class MetricsCollector:
         """Stamp, sanitise and validate; what is returned is exactly what a reader will load."""
         self.history["saved_at"] = utc_now()
         clean, non_finite = to_plain(self.history)
-        clean["non_finite_values"] = non_finite
+        clean["non_finite_values"] = self._earlier_non_finite + non_finite
         validate(clean)
         return encode(clean)
