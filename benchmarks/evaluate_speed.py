@@ -16,7 +16,7 @@ import numpy as np
 
 from recs_pipeline import data_prep, evaluation, synthetic, train
 from recs_pipeline.config import RECALL_KS, PrepConfig, TrainConfig
-from recs_pipeline.evaluate_step import embed_entities
+from recs_pipeline.train import embed_entities
 from recs_pipeline.tf_runtime import tf, tfrs
 
 

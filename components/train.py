@@ -1,5 +1,6 @@
 """train: the two-tower model, its exported towers, and its training history written as it goes."""
 
+from google_cloud_pipeline_components.types.artifact_types import UnmanagedContainerModel
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
 
@@ -7,6 +8,7 @@ def train(
     prepared_data: Input[Dataset],
     model: Output[Model],
     training_history: Output[Artifact],
+    serving_model: Output[UnmanagedContainerModel],
     epochs: int = 5,
     batch_size: int = 1024,
     learning_rate: float = 0.005,
@@ -17,8 +19,10 @@ def train(
     metrics_uri: str = "",
     run_id: str = "",
     pipeline_job_name: str = "",
+    serving_image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest",
 ):
-    """Fit and export; training_metrics.json and training_status.json are flushed every epoch."""
+    """Fit and export; training_metrics.json and training_status.json are flushed every epoch.
+    serving_model is the retrieval SavedModel, ready for ModelUploadOp with `serving_image`."""
     from recs_pipeline import train as trainer
     from recs_pipeline.config import TrainConfig
 
@@ -38,6 +42,8 @@ def train(
         config=config,
         run_id=run_id or pipeline_job_name or "local",
         metrics_uri=metrics_uri,
+        serving_dir=serving_model.path,
     )
+    serving_model.metadata["containerSpec"] = {"imageUri": serving_image}
     model.metadata.update({"framework": "tensorflow-recommenders", "epochs": result.epochs_done})
     training_history.metadata.update({"epochs_done": result.epochs_done, "final_loss": result.final_loss})

@@ -67,6 +67,14 @@ def run_local(output_dir: str, arguments: dict[str, Any]) -> LocalRunResult:
     return LocalRunResult(output_dir=out, run_dir=run_dir, artifacts=artifacts, training_metrics=metrics)
 
 
+def serving_model_dir(folder: str) -> str:
+    """A retrieval model folder as given, or the one a run-local output folder's manifest names."""
+    manifest = Path(folder) / MANIFEST_FILE
+    if manifest.exists():
+        return json.loads(manifest.read_text())["artifacts"]["train.serving_model"]
+    return folder
+
+
 def _new_run_dir(pipeline_root: Path, before: set[Path]) -> Path:
     created = sorted(set(pipeline_root.glob("*")) - before, key=lambda p: p.stat().st_mtime)
     if not created:

@@ -4,13 +4,17 @@ No `from __future__ import annotations` here or in components/: KFP reads the re
 """
 
 
+from google_cloud_pipeline_components._placeholders import LOCATION_PLACEHOLDER
+from google_cloud_pipeline_components.v1.model import ModelUploadOp
 from kfp import dsl
 
 from recs_pipeline.components.data_prep import data_prep
 from recs_pipeline.components.evaluate import evaluate
 from recs_pipeline.components.publish_metrics import publish_metrics
+from recs_pipeline.components.registry_entry import registry_entry
 from recs_pipeline.components.train import train
 from recs_pipeline.image import TRAINER_IMAGE
+from recs_pipeline.registry import DEFAULT_SERVING_IMAGE
 
 PIPELINE_NAME = "two-tower-retrieval"
 
@@ -27,6 +31,7 @@ def build_pipeline(image: str = TRAINER_IMAGE):
     train_op = bind(train, image)
     evaluate_op = bind(evaluate, image)
     publish_op = bind(publish_metrics, image)
+    registry_entry_op = bind(registry_entry, image)
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Train and evaluate a TFRS two-tower retrieval model for B2B recommendations.")
     def two_tower_pipeline(
@@ -61,6 +66,9 @@ def build_pipeline(image: str = TRAINER_IMAGE):
         experiment_tensorboard: str = "",
         project: str = "",
         location: str = "",
+        register_model: bool = False,
+        model_display_name: str = "two-tower-retrieval",
+        serving_image: str = DEFAULT_SERVING_IMAGE,
     ):
         prep = data_prep_op(
             input_uri=input_uri,
@@ -95,6 +103,7 @@ def build_pipeline(image: str = TRAINER_IMAGE):
             metrics_uri=metrics_uri,
             run_id=run_id,
             pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+            serving_image=serving_image,
         ).set_display_name("train")
         trained.set_caching_options(False)
         evaluated = evaluate_op(
@@ -102,7 +111,7 @@ def build_pipeline(image: str = TRAINER_IMAGE):
             model=trained.outputs["model"],
             training_history=trained.outputs["training_history"],
         ).set_display_name("evaluate")
-        publish_op(
+        published = publish_op(
             prepared_data=prep.outputs["prepared_data"],
             training_history=trained.outputs["training_history"],
             evaluation=evaluated.outputs["evaluation"],
@@ -112,6 +121,23 @@ def build_pipeline(image: str = TRAINER_IMAGE):
             project=project,
             location=location,
         ).set_display_name("publish_metrics")
+        # Off by default (and in the local run): uploading needs Vertex AI. The entry is made after
+        # publish, so only a model whose history was published is registered.
+        with dsl.If(register_model == True, name="register-model"):  # noqa: E712 (a KFP condition)
+            entry = registry_entry_op(
+                training_metrics=published.outputs["training_metrics"],
+                display_name=model_display_name,
+                run_id=run_id,
+                pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+                metrics_uri=metrics_uri,
+            ).set_display_name("registry_entry")
+            ModelUploadOp(
+                display_name=entry.outputs["display_name"],
+                description=entry.outputs["description"],
+                labels=entry.outputs["labels"],
+                unmanaged_container_model=trained.outputs["serving_model"],
+                location=LOCATION_PLACEHOLDER,
+            ).set_display_name("model_upload")
 
     return two_tower_pipeline
 

@@ -28,6 +28,17 @@ def test_run_local_writes_every_file_and_a_valid_history(tmp_path):
         assert f"test_recall_at_{k}" in document["baselines"]["repeat_purchase"]
     assert document["final_metrics"]["test_recall_at_100"] >= document["final_metrics"]["test_recall_at_5"]
     assert json.loads((out / "training_status.json").read_text())["stage"] == "completed"
+
+    # The retrieval model is there to try; the registry upload stayed off.
+    manifest = json.loads((out / "run_manifest.json").read_text())
+    assert (Path(manifest["artifacts"]["train.serving_model"]) / "saved_model.pb").is_file()
+    assert not any(name.startswith(("registry-entry", "model-upload")) for name in manifest["artifacts"])
+    customer = json.loads((Path(manifest["artifacts"]["data-prep.prepared_data"]) / "vocabularies.json").read_text())["user_id"][0]
+    answer = CliRunner().invoke(main, ["recommend", "--model", str(out), "--customer", customer, "--customer", "nobody", "-k", "3"])
+    assert answer.exit_code == 0, answer.output
+    assert f"customer {customer}: top 3" in answer.output
+    assert "customer nobody is not in the training data; popularity fallback" in answer.output
+    assert len([line for line in answer.output.splitlines() if line.startswith("    ")]) == 6
     manifest = json.loads((out / "run_manifest.json").read_text())["artifacts"]
     expected = {"data-prep.prepared_data", "data-prep.data_stats", "train.model", "train.training_history", "evaluate.evaluation",
                 "publish-metrics.training_metrics", "publish-metrics.metrics", "publish-metrics.summary", "publish-metrics.report"}

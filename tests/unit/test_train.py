@@ -49,7 +49,7 @@ def test_gradient_and_weight_statistics_are_real(trained):
 
 def test_exported_towers_embed_users_and_items(trained, prepared_dir):
     from recs_pipeline import data_prep
-    from recs_pipeline.evaluate_step import embed_entities
+    from recs_pipeline.train import embed_entities
 
     _, out = trained
     prepared = data_prep.load(prepared_dir)

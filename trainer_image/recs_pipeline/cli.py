@@ -89,6 +89,8 @@ def run_local_command(output_dir: str, input_uri: str, **options) -> None:
     click.echo(f"\nfiles in {result.output_dir}:")
     for name in ("training_metrics.json", "training_status.json", "report.html", "run_manifest.json"):
         click.echo(f"  {result.output_dir / name}")
+    click.echo(f"retrieval model: {result.artifacts['train.serving_model']}")
+    click.echo(f"try it: recs-pipeline recommend --model {result.output_dir} --customer <id>")
 
 
 def recall_summary(document: dict) -> str:
@@ -147,6 +149,27 @@ def train_command(prepared_dir: str, model_dir: str, history_dir: str, metrics_u
 
     result = train.run(prepared_dir, model_dir, history_dir, TrainConfig(**settings), run_id=run_id, metrics_uri=metrics_uri)
     click.echo(f"trained {result.epochs_done} epoch(s); final loss {result.final_loss:.4f}, val loss {result.final_val_loss:.4f}")
+
+
+@main.command("recommend")
+@click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False, exists=True),
+              help="A retrieval model folder (the train step's serving_model), or a run-local --output-dir.")
+@click.option("--customer", "customers", required=True, multiple=True, help="Customer id; repeat for several.")
+@click.option("-k", "k", type=int, default=10, show_default=True, help="How many products to show.")
+def recommend_command(model_dir: str, customers: tuple[str, ...], k: int) -> None:
+    """Top products for customers, through the exported retrieval SavedModel."""
+    from recs_pipeline import retrieval
+    from recs_pipeline.pipelines.local_run import serving_model_dir
+
+    serve = retrieval.load(serving_model_dir(model_dir))
+    for answer in retrieval.recommend(serve, list(customers), k):
+        if answer.known_customer:
+            click.echo(f"customer {answer.customer_id}: top {k}")
+        else:
+            click.echo(f"customer {answer.customer_id} is not in the training data; "
+                       f"popularity fallback: the {k} most bought products (score = share of purchases)")
+        for rank, (product, score) in enumerate(zip(answer.product_ids, answer.scores), start=1):
+            click.echo(f"  {rank:3d}  {product:24s} {score:10.4f}")
 
 
 @main.group("metrics")

@@ -321,13 +321,21 @@ def _in_canonical_order(split: pd.DataFrame) -> pd.DataFrame:
     return split.take(np.lexsort(keys)).reset_index(drop=True)
 
 
+def _entity_table(path: Path, index: str) -> pd.DataFrame:
+    """Users or items with row i holding index i, which every embedding lookup relies on."""
+    table = pd.read_parquet(path).sort_values(index, ignore_index=True)
+    if not np.array_equal(table[index].to_numpy(), np.arange(len(table))):
+        raise DataError(f"{path}: column {index} is not 0..{len(table) - 1}; the prepared folder is damaged")
+    return table
+
+
 def load(folder: str) -> PreparedData:
     """Read back what the prepare functions wrote, in canonical row order."""
     src = Path(folder)
     return PreparedData(
         splits={name: _in_canonical_order(pd.read_parquet(src / f"{name}.parquet")) for name in SPLITS},
-        users=pd.read_parquet(src / "users.parquet"),
-        items=pd.read_parquet(src / "items.parquet"),
+        users=_entity_table(src / "users.parquet", "user_idx"),
+        items=_entity_table(src / "items.parquet", "item_idx"),
         vocabularies=json.loads((src / VOCAB_FILE).read_text()),
         stats=json.loads((src / STATS_FILE).read_text()),
     )

@@ -16,12 +16,6 @@ EVALUATION_FILE = "evaluation.json"
 BASELINES = ("popularity", "repeat_purchase")
 
 
-def embed_entities(tower, table, inputs: list[str], batch_size: int = 8192) -> np.ndarray:
-    """Run a tower over every row of an entity table (all users or the whole catalog)."""
-    columns = {name: table[name].to_numpy(np.int32) for name in inputs}
-    return tower.predict(columns, batch_size=batch_size, verbose=0).astype(np.float32)
-
-
 def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray, prepared: data_prep.PreparedData, params: dict[str, Any]) -> float:
     """The training objective (in-batch softmax, same batch size and temperature) on the test split."""
     config = TrainConfig(**params)
@@ -53,7 +47,7 @@ def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray,
 
 def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -> dict[str, Any]:
     """Writes evaluation.json: model metrics, baseline metrics, test loss; returns the same dict."""
-    from recs_pipeline.train import load_towers, model_info
+    from recs_pipeline.train import embed_entities, load_towers, model_info
 
     prepared = data_prep.load(prepared_dir)
     info = model_info(model_dir)

@@ -49,10 +49,12 @@ def positive_ranks(score: ScoreFn, users: np.ndarray, items: np.ndarray, num_ite
     return ranks
 
 
-def catalog_coverage(score: ScoreFn, users: np.ndarray, num_items: int, ks: tuple[int, ...] = (10, 100)) -> dict[str, float]:
-    """Share of the catalog that appears in at least one of these users' top-K lists."""
-    k_max = min(max(ks), num_items)
-    shown = {k: np.zeros(num_items, dtype=bool) for k in ks}
+def top_k(score: ScoreFn, users: np.ndarray, num_items: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's k best items, best first, and their scores: the brute-force ranking that the
+    exported retrieval model must reproduce. Ties go to the lower item index."""
+    k = min(k, num_items)
+    all_items = np.zeros((len(users), k), dtype=np.int64)
+    all_scores = np.zeros((len(users), k), dtype=np.float64)
     for start in range(0, len(users), ROW_BLOCK):
         block_users = users[start : start + ROW_BLOCK]
         best_scores = np.full((len(block_users), 0), -np.inf)
@@ -61,15 +63,25 @@ def catalog_coverage(score: ScoreFn, users: np.ndarray, num_items: int, ks: tupl
             high = min(low + CANDIDATE_BLOCK, num_items)
             best_scores = np.concatenate([best_scores, score(block_users, low, high)], axis=1)
             best_items = np.concatenate([best_items, np.broadcast_to(np.arange(low, high), (len(block_users), high - low))], axis=1)
-            if best_scores.shape[1] > k_max:
-                keep = np.argpartition(-best_scores, k_max - 1, axis=1)[:, :k_max]
+            if best_scores.shape[1] > k:
+                keep = np.argpartition(-best_scores, k - 1, axis=1)[:, :k]
                 best_scores = np.take_along_axis(best_scores, keep, axis=1)
                 best_items = np.take_along_axis(best_items, keep, axis=1)
-        order = np.argsort(-best_scores, axis=1, kind="stable")
-        ranked = np.take_along_axis(best_items, order, axis=1)
-        for k in ks:
-            shown[k][ranked[:, :k].ravel()] = True
-    return {f"coverage_at_{k}": float(shown[k].mean()) for k in ks}
+        order = np.lexsort((best_items, -best_scores), axis=1)
+        all_items[start : start + ROW_BLOCK] = np.take_along_axis(best_items, order, axis=1)
+        all_scores[start : start + ROW_BLOCK] = np.take_along_axis(best_scores, order, axis=1)
+    return all_items, all_scores
+
+
+def catalog_coverage(score: ScoreFn, users: np.ndarray, num_items: int, ks: tuple[int, ...] = (10, 100)) -> dict[str, float]:
+    """Share of the catalog that appears in at least one of these users' top-K lists."""
+    ranked, _ = top_k(score, users, num_items, max(ks))
+    coverage = {}
+    for k in ks:
+        shown = np.zeros(num_items, dtype=bool)
+        shown[ranked[:, :k].ravel()] = True
+        coverage[f"coverage_at_{k}"] = float(shown.mean())
+    return coverage
 
 
 def _positive_scores(score: ScoreFn, users: np.ndarray, items: np.ndarray) -> np.ndarray:

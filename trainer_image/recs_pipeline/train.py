@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recs_pipeline import data_prep, resume
+from recs_pipeline import data_prep, resume, retrieval
 from recs_pipeline.callbacks import MetricsCallback
 from recs_pipeline.collector import MetricsCollector
 from recs_pipeline.config import TrainConfig
@@ -21,6 +21,7 @@ from recs_pipeline.tf_runtime import keras, tf
 
 QUERY_TOWER_DIR = "query_tower"
 CANDIDATE_TOWER_DIR = "candidate_tower"
+RETRIEVAL_DIR = "retrieval"
 MODEL_INFO_FILE = "model_info.json"
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,13 @@ def run(
     config: TrainConfig,
     run_id: str,
     metrics_uri: str = "",
+    serving_dir: str = "",
 ) -> TrainResult:
     """Train and export; the history reaches every sink target each epoch, or the step fails.
 
     A run whose id already has a history and checkpoint at the durable target (the metrics URI,
     else the artifact folder, which a restarted Vertex worker gets back) continues from there.
+    `serving_dir` (default: `<model_dir>/retrieval`) gets the retrieval SavedModel.
     """
     durable = metrics_uri or history_dir
     sink = MetricsSink([history_dir, metrics_uri], run_id=run_id, epochs_total=config.epochs)
@@ -57,7 +60,7 @@ def run(
             collector = MetricsCollector(run_id, config.as_params(), history=history)
         prepared = data_prep.load(prepared_dir)
         model = _fit(prepared, config, collector, sink, durable, resume_point is not None)
-        _export(model, prepared, model_dir)
+        _export(model, prepared, model_dir, serving_dir or str(Path(model_dir) / RETRIEVAL_DIR))
         losses = collector.history["loss"]
         collector.set_final_metrics({"final_loss": losses["loss"][-1], "final_val_loss": losses["val_loss"][-1]})
         sink.flush(collector.serialise(), "completed", collector.epochs_done)
@@ -147,19 +150,30 @@ def _fit(
     return model
 
 
-def _export(model: TwoTowerModel, prepared: data_prep.PreparedData, model_dir: str) -> None:
-    """Each tower as its own SavedModel, plus what a reader needs to feed them."""
+def _export(model: TwoTowerModel, prepared: data_prep.PreparedData, model_dir: str, serving_dir: str) -> None:
+    """Each tower as its own SavedModel, the product embeddings, what a reader needs to feed the
+    towers, and the retrieval SavedModel (customer id → top-K products) for serving."""
     out = Path(model_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.query_tower.save(str(out / QUERY_TOWER_DIR), include_optimizer=False)
     model.candidate_tower.save(str(out / CANDIDATE_TOWER_DIR), include_optimizer=False)
+    candidate_inputs = sorted(model.candidate_tower.input.keys())
     info: dict[str, Any] = {
         "query_inputs": sorted(model.query_tower.input.keys()),
-        "candidate_inputs": sorted(model.candidate_tower.input.keys()),
+        "candidate_inputs": candidate_inputs,
         "num_users": len(prepared.vocabularies["user_id"]),
         "num_items": len(prepared.vocabularies["item_id"]),
     }
     (out / MODEL_INFO_FILE).write_text(json.dumps(info, indent=1))
+    item_embeddings = embed_entities(model.candidate_tower, prepared.items, candidate_inputs)
+    retrieval.write_product_embeddings(str(out / retrieval.EMBEDDINGS_FILE), prepared.items, item_embeddings)
+    retrieval.export(serving_dir, model.query_tower, prepared.users, prepared.items, item_embeddings, item_probabilities(prepared))
+
+
+def embed_entities(tower: keras.Model, table: pd.DataFrame, inputs: list[str], batch_size: int = 8192) -> np.ndarray:
+    """Run a tower over every row of an entity table (all users or the whole catalog)."""
+    columns = {name: table[name].to_numpy(np.int32) for name in inputs}
+    return tower.predict(columns, batch_size=batch_size, verbose=0).astype(np.float32)
 
 
 def model_info(model_dir: str) -> dict[str, Any]:

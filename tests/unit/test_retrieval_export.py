@@ -1,0 +1,104 @@
+"""The exported retrieval SavedModel answers like the evaluate step's own brute-force ranking."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recs_pipeline import data_prep, evaluation, retrieval, train
+from recs_pipeline.config import TrainConfig
+
+TINY_TRAINING = TrainConfig(epochs=1, batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_bins=10)
+SCORE_TOLERANCE = 1e-5
+
+# Runs in a fresh interpreter: nothing from this test process (graphs, towers) is reused.
+FRESH_PROCESS = """
+import json, sys
+from recs_pipeline import retrieval
+serve = retrieval.load(sys.argv[1])
+customers = json.loads(sys.argv[2])
+out = [r.__dict__ for r in retrieval.recommend(serve, customers, int(sys.argv[3]))]
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def exported(prepared_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("retrieval")
+    train.run(prepared_dir, str(out / "model"), str(out / "history"), TINY_TRAINING, run_id="r", serving_dir=str(out / "serving"))
+    return out
+
+
+def brute_force_top_k(model_dir: str, prepared: data_prep.PreparedData, users: np.ndarray, k: int):
+    """The evaluate step's ranking: tower embeddings, one scorer, evaluation.top_k."""
+    info = train.model_info(model_dir)
+    query, candidate = train.load_towers(model_dir)
+    user_embeddings = train.embed_entities(query, prepared.users, info["query_inputs"])
+    item_embeddings = train.embed_entities(candidate, prepared.items, info["candidate_inputs"])
+    scorer = evaluation.embedding_scorer(user_embeddings, item_embeddings)
+    return evaluation.top_k(scorer, users, len(prepared.items), k), scorer
+
+
+def test_fresh_process_top_k_equals_the_evaluate_ranking(exported, prepared_dir):
+    prepared = data_prep.load(prepared_dir)
+    users = np.arange(0, len(prepared.users), 7)
+    customers = prepared.users["user_id"].to_numpy(str)[users].tolist()
+    k = 20
+    (expected_items, expected_scores), scorer = brute_force_top_k(str(exported / "model"), prepared, users, k)
+
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, str(exported / "serving"), json.dumps(customers), str(k)],
+        capture_output=True, text=True, check=True,
+    )
+    answers = json.loads(done.stdout.strip().splitlines()[-1])
+    item_index = {item: i for i, item in enumerate(prepared.items["item_id"])}
+    assert [a["customer_id"] for a in answers] == customers
+    differing = 0
+    for row, answer in enumerate(answers):
+        assert answer["known_customer"] is True
+        served = np.array([item_index[p] for p in answer["product_ids"]])
+        np.testing.assert_allclose(answer["scores"], expected_scores[row], atol=SCORE_TOLERANCE)
+        # Same list, except where two products score within float32 noise of each other.
+        for position in np.flatnonzero(served != expected_items[row]):
+            differing += 1
+            own = scorer(np.array([users[row]]), served[position], served[position] + 1)[0, 0]
+            assert abs(own - expected_scores[row, position]) < SCORE_TOLERANCE
+    assert differing <= len(answers) * k // 100
+
+
+def test_unknown_customer_gets_the_popular_products_marked_as_fallback(exported, prepared_dir):
+    prepared = data_prep.load(prepared_dir)
+    serve = retrieval.load(str(exported / "serving"))
+    known_id = prepared.users["user_id"].iloc[0]
+    unknown, known = retrieval.recommend(serve, ["no-such-customer", known_id], k=5)
+    assert unknown.known_customer is False and known.known_customer is True
+    counts = np.bincount(prepared.splits["train"]["item_idx"], minlength=len(prepared.items))
+    most_bought = np.lexsort((np.arange(len(counts)), -counts))[:5]  # ties: lower index first
+    assert unknown.product_ids == prepared.items["item_id"].to_numpy(str)[most_bought].tolist()
+    np.testing.assert_allclose(unknown.scores, counts[most_bought] / counts.sum(), rtol=1e-5)
+
+
+def test_product_embeddings_parquet_matches_the_candidate_tower(exported, prepared_dir):
+    prepared = data_prep.load(prepared_dir)
+    table = pd.read_parquet(exported / "model" / retrieval.EMBEDDINGS_FILE)
+    assert table["product_id"].tolist() == prepared.items["item_id"].tolist()
+    vectors = np.stack(table["embedding"].to_numpy())
+    info = train.model_info(str(exported / "model"))
+    _, candidate = train.load_towers(str(exported / "model"))
+    np.testing.assert_allclose(vectors, train.embed_entities(candidate, prepared.items, info["candidate_inputs"]), atol=1e-6)
+    assert json.loads((exported / "serving" / retrieval.INFO_FILE).read_text())["products"] == len(prepared.items)
+
+
+def test_k_beyond_the_exported_list_is_refused(exported):
+    serve = retrieval.load(str(exported / "serving"))
+    with pytest.raises(retrieval.RetrievalModelError, match="between 1 and"):
+        retrieval.recommend(serve, ["x"], k=10_000)
+
+
+def test_a_folder_without_a_saved_model_is_named(tmp_path):
+    with pytest.raises(retrieval.RetrievalModelError, match=str(tmp_path)):
+        retrieval.load(str(tmp_path))
