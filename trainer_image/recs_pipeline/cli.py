@@ -23,12 +23,20 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (DataError, MetricsValidationError, LocalRunError, SinkUnwritableError, StorageError, FileNotFoundError, ValueError)
 
 
+PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, as a shell reports a process stopped by it
+
+
 class FriendlyGroup(click.Group):
     def invoke(self, ctx: click.Context):
+        from recs_pipeline.preemption import Preempted
+
         try:
             return super().invoke(ctx)
         except _user_errors() as error:
             raise click.ClickException(str(error)) from error
+        except Preempted as error:
+            click.echo(f"Error: {error}: stopped; finished epochs and status are saved, rerun with the same --run-id to resume", err=True)
+            raise click.exceptions.Exit(PREEMPTED_EXIT_CODE) from error
 
 
 DATA_OPTIONS = [

@@ -3,6 +3,10 @@
 Targets are the train step's artifact folder and, when given, the user's metrics URI (gs:// or a
 local folder). Before training the sink is probed: status `initializing` is written and read
 back, so a missing bucket or a missing permission stops the step in seconds, not after an hour.
+
+A target belongs to one run id: the first run claims it by creating `run_claim.json` atomically
+(create-if-absent). A run with another id pointed at the same target is refused before it writes
+anything there; a rerun with the same id (a resume) passes.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from recs_pipeline.collector import utc_now
 
 METRICS_FILE = "training_metrics.json"
 STATUS_FILE = "training_status.json"
+CLAIM_FILE = "run_claim.json"
 STAGES = ("initializing", "training", "completed", "failed")
 
 log = logging.getLogger(__name__)
@@ -24,6 +29,10 @@ log = logging.getLogger(__name__)
 
 class SinkUnwritableError(RuntimeError):
     """The metrics sink cannot be written or read back: training must not start."""
+
+
+class SinkClaimedError(SinkUnwritableError):
+    """Another run id already writes to this target: its history must not be overwritten."""
 
 
 @dataclass
@@ -54,9 +63,27 @@ class MetricsSink:
             "updated_at": utc_now(),
         }
 
+    def claim(self, target: str) -> None:
+        """Make `target` this run's, or raise if another run id holds it."""
+        uri = storage.join(target, CLAIM_FILE)
+        claim = {"run_id": self.run_id, "claimed_at": utc_now()}
+        try:
+            if storage.create_exclusive(uri, json.dumps(claim).encode()):
+                return
+            holder = json.loads(storage.read_bytes(uri))
+        except (storage.StorageError, OSError, ValueError) as error:
+            raise SinkUnwritableError(f"metrics sink {target} is not writable: {error}") from error
+        if holder.get("run_id") != self.run_id:
+            raise SinkClaimedError(
+                f"metrics sink {target} belongs to run {holder.get('run_id')!r} (claimed {holder.get('claimed_at')}); "
+                f"run {self.run_id!r} will not overwrite it: give another --metrics-uri, or the same --run-id to resume"
+            )
+
     def probe(self) -> None:
-        """Write status `initializing` to every target and read it back; raise naming the URI if not."""
+        """Claim every target, write status `initializing` and read it back; raise naming the URI if not."""
         expected = self.status("initializing", 0)
+        for target in self.targets:
+            self.claim(target)
         for target in self.targets:
             uri = storage.join(target, STATUS_FILE)
             try:
@@ -81,12 +108,15 @@ class MetricsSink:
         self.write_history(payload)
         self.write_status(self.status(stage, epochs_done))
 
-    def record_failure(self, epochs_done: int, error: BaseException, reason: str = "error") -> None:
-        """Best effort to say why the run failed; the original error is raised by the caller anyway."""
+    def record_failure(self, epochs_done: int, error: BaseException, reason: str = "error", history: bytes | None = None) -> None:
+        """Best effort to say why the run failed (and to write the finished epochs' history once
+        more); the original error is raised by the caller anyway."""
         message = f"{type(error).__name__}: {error}"
         for target in self.targets:
             uri = storage.join(target, STATUS_FILE)
             try:
+                if history is not None:
+                    storage.write_bytes(storage.join(target, METRICS_FILE), history)
                 storage.write_bytes(uri, json.dumps(self.status("failed", epochs_done, message, reason), indent=1).encode())
             except (storage.StorageError, OSError) as write_error:
                 # The run is already failing with `error`; this one is logged, and the caller re-raises.

@@ -77,6 +77,28 @@ def write_bytes(uri: str, data: bytes, content_type: str = "application/json") -
         _local_write(Path(uri), data)
 
 
+def create_exclusive(uri: str, data: bytes) -> bool:
+    """Create the object only if nothing is there; False if something already is. Atomic on both
+    backends (GCS: the precondition ifGenerationMatch=0; local: O_CREAT | O_EXCL), so of two
+    writers racing for the same name exactly one gets True."""
+    check_uri(uri)
+    if is_gcs(uri):
+        return _gcs_create_exclusive(uri, data)
+    path = Path(uri)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    except OSError as error:
+        raise StorageError(f"cannot create {path}: {error}") from error
+    with os.fdopen(handle, "wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+    return True
+
+
 def read_bytes(uri: str) -> bytes:
     """Read one whole object; a missing one raises FileNotFoundError naming the URI."""
     check_uri(uri)
@@ -145,6 +167,24 @@ def _gcs_write(uri: str, data: bytes, content_type: str) -> None:
         raise StorageError(f"cannot write {uri}: {error}") from error
     except Exception as error:  # transport errors that outlived the retry deadline
         raise StorageError(f"cannot write {uri}: {type(error).__name__}: {error}") from error
+
+
+def _gcs_create_exclusive(uri: str, data: bytes) -> bool:
+    from google.api_core import exceptions
+
+    location = parse_gcs(uri)
+    blob = gcs_client().bucket(location.bucket).blob(location.name)
+    try:
+        # A conditional upload is safe to retry: a retry after a lost response gets 412, and the
+        # caller reads back what is there.
+        blob.upload_from_string(data, content_type="application/json", if_generation_match=0, retry=upload_retry())
+    except exceptions.PreconditionFailed:
+        return False
+    except exceptions.GoogleAPICallError as error:
+        raise StorageError(f"cannot create {uri}: {error}") from error
+    except Exception as error:  # transport errors that outlived the retry deadline
+        raise StorageError(f"cannot create {uri}: {type(error).__name__}: {error}") from error
+    return True
 
 
 def _gcs_read(uri: str) -> bytes:

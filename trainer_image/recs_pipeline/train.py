@@ -16,6 +16,7 @@ from recs_pipeline.callbacks import MetricsCallback
 from recs_pipeline.collector import MetricsCollector
 from recs_pipeline.config import TrainConfig
 from recs_pipeline.model import TwoTowerModel, build_tower, make_optimizer
+from recs_pipeline.preemption import Preempted, sigterm_raises
 from recs_pipeline.sink import MetricsSink
 from recs_pipeline.tf_runtime import keras, tf
 
@@ -53,20 +54,27 @@ def run(
     sink = MetricsSink([history_dir, metrics_uri], run_id=run_id, epochs_total=config.epochs)
     sink.probe()
     collector = MetricsCollector(run_id, config.as_params())
-    try:
-        resume_point = resume.find_resume_point(durable, run_id, config.as_params())
-        if resume_point is not None:
-            history = {**resume_point.history, "params": config.as_params()}  # `epochs` may have grown
-            collector = MetricsCollector(run_id, config.as_params(), history=history)
-        prepared = data_prep.load(prepared_dir)
-        model = _fit(prepared, config, collector, sink, durable, resume_point is not None)
-        _export(model, prepared, model_dir, serving_dir or str(Path(model_dir) / RETRIEVAL_DIR))
-        losses = collector.history["loss"]
-        collector.set_final_metrics({"final_loss": losses["loss"][-1], "final_val_loss": losses["val_loss"][-1]})
-        sink.flush(collector.serialise(), "completed", collector.epochs_done)
-    except BaseException as error:
-        sink.record_failure(collector.epochs_done, error)
-        raise
+    with sigterm_raises():
+        try:
+            resume_point = resume.find_resume_point(durable, run_id, config.as_params())
+            if resume_point is not None:
+                history = {**resume_point.history, "params": config.as_params()}  # `epochs` may have grown
+                collector = MetricsCollector(run_id, config.as_params(), history=history)
+            prepared = data_prep.load(prepared_dir)
+            model = _fit(prepared, config, collector, sink, durable, resume_point is not None)
+            _export(model, prepared, model_dir, serving_dir or str(Path(model_dir) / RETRIEVAL_DIR))
+            losses = collector.history["loss"]
+            collector.set_final_metrics({"final_loss": losses["loss"][-1], "final_val_loss": losses["val_loss"][-1]})
+            sink.flush(collector.serialise(), "completed", collector.epochs_done)
+        except BaseException as error:
+            reason = "preempted" if isinstance(error, Preempted) else "error"
+            # The finished epochs' history once more (a no-op rewrite unless the failure cut an
+            # epoch-end flush short); never when nothing was trained: a refused resume keeps its file.
+            history = collector.serialise() if collector.epochs_done else None
+            sink.record_failure(collector.epochs_done, error, reason, history)
+            if reason == "preempted":
+                log.error("preempted after %d finished epoch(s); history and status flushed", collector.epochs_done)
+            raise
     final = collector.history["final_metrics"]
     return TrainResult(collector.epochs_done, final["final_loss"], final["final_val_loss"])
 
