@@ -60,9 +60,10 @@ def _is_local_dir(uri: str) -> bool:
 def load_training_metrics(uri: str) -> TrainingMetrics:
     """Read and validate; a broken file raises MetricsValidationError naming the first bad field."""
     location = resolve(storage.check_uri(uri))
+    size = storage.size(location)  # checked before reading: a huge object is never loaded
+    if size > MAX_BYTES:
+        raise MetricsValidationError("(document)", f"{location} is {size} bytes, over the {MAX_BYTES} limit")
     payload = storage.read_bytes(location)
-    if len(payload) > MAX_BYTES:
-        raise MetricsValidationError("(document)", f"{location} is {len(payload)} bytes, over the {MAX_BYTES} limit")
     try:
         document = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -110,6 +110,23 @@ def read_bytes(uri: str) -> bytes:
     return path.read_bytes()
 
 
+def size(uri: str) -> int:
+    """Bytes in one object or file, without reading it; a missing one raises FileNotFoundError."""
+    check_uri(uri)
+    if not is_gcs(uri):
+        path = Path(uri)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such file: {uri}")
+        return path.stat().st_size
+    from google.api_core import exceptions
+
+    location = parse_gcs(uri)
+    blob = gcs_client().bucket(location.bucket).get_blob(location.name, retry=upload_retry())
+    if blob is None:
+        raise FileNotFoundError(f"no such object: {uri}")
+    return int(blob.size)
+
+
 def delete(uri: str) -> None:
     """Remove one object or file; one that is already gone is fine (deletion is for housekeeping)."""
     check_uri(uri)
