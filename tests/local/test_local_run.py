@@ -1,6 +1,11 @@
-"""The whole pipeline through kfp.local (SubprocessRunner), as `recs-pipeline run-local` runs it."""
+"""The whole pipeline through kfp.local (SubprocessRunner), run as a user runs it: `recs-pipeline
+run-local` in its own process. Its environment carries planted credentials, so the same run also
+shows that none of them, and no local path of the user, reaches the YAML, the logs or the artifacts."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,12 +17,31 @@ from recs_pipeline.metrics_schema import validate
 pytestmark = pytest.mark.slow
 
 TINY_ARGS = ["--epochs", "2", "--batch-size", "256", "--synthetic-purchases", "4000", "--synthetic-customers", "150", "--synthetic-products", "80"]
+FAKE_TOKEN = "ya29.planted-access-token-3f9a1c"
+FAKE_KEY = "-----BEGIN PRIVATE KEY-----\nMIIplantedKEYmaterial0417\n-----END PRIVATE KEY-----\n"
+# What leaves the machine: the history, its status, report, summary, evaluation, stats, model metadata.
+SHIPPED = ("training_metrics.json", "training_status.json", "report.html", "pipeline.yaml")
+SHIPPED_IN_ROOT = ("evaluation.json", "data_stats.json", "data_stats", "model_info.json", "retrieval_info.json", "summary", "metrics")
 
 
-def test_run_local_writes_every_file_and_a_valid_history(tmp_path):
-    out = tmp_path / "run"
-    result = CliRunner().invoke(main, ["run-local", "--output-dir", str(out), *TINY_ARGS, "--metrics-uri", str(tmp_path / "sink")])
-    assert result.exit_code == 0, result.output
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("local")
+    home = base / "home" / "alice"
+    home.mkdir(parents=True)
+    key_file = home / "service-account.json"
+    key_file.write_text(json.dumps({"type": "service_account", "private_key": FAKE_KEY, "client_email": "svc@example.iam.gserviceaccount.com"}))
+    env = {**os.environ, "HOME": str(home), "GOOGLE_APPLICATION_CREDENTIALS": str(key_file), "CLOUDSDK_AUTH_ACCESS_TOKEN": FAKE_TOKEN,
+           "RECS_API_TOKEN": FAKE_TOKEN}
+    out = base / "run"
+    command = [sys.executable, "-m", "recs_pipeline.cli", "run-local", "--output-dir", str(out), *TINY_ARGS, "--metrics-uri", str(base / "sink")]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    return {"out": out, "base": base, "home": home, "key_file": key_file, "result": done}
+
+
+def test_run_local_writes_every_file_and_a_valid_history(local_run):
+    out, result = local_run["out"], local_run["result"]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for name in ("training_metrics.json", "training_status.json", "report.html", "run_manifest.json"):
         assert (out / name).is_file(), name
     document = json.loads((out / "training_metrics.json").read_text())
@@ -28,25 +52,53 @@ def test_run_local_writes_every_file_and_a_valid_history(tmp_path):
         assert f"test_recall_at_{k}" in document["baselines"]["repeat_purchase"]
     assert document["final_metrics"]["test_recall_at_100"] >= document["final_metrics"]["test_recall_at_5"]
     assert json.loads((out / "training_status.json").read_text())["stage"] == "completed"
+    manifest = json.loads((out / "run_manifest.json").read_text())["artifacts"]
+    expected = {"data-prep.prepared_data", "data-prep.data_stats", "train.model", "train.training_history", "evaluate.evaluation",
+                "publish-metrics.training_metrics", "publish-metrics.metrics", "publish-metrics.summary", "publish-metrics.report",
+                "train.serving_model"}
+    assert expected <= set(manifest)
+    assert all(Path(path).exists() for path in manifest.values())
+    # the metrics URI got the final history too, the same bytes as the artifact
+    assert (local_run["base"] / "sink" / "training_metrics.json").read_bytes() == (out / "training_metrics.json").read_bytes()
+    assert "recall@10" in result.stdout and "repeat_purchase" in result.stdout
 
-    # The retrieval model is there to try; the registry upload stayed off.
-    manifest = json.loads((out / "run_manifest.json").read_text())
-    assert (Path(manifest["artifacts"]["train.serving_model"]) / "saved_model.pb").is_file()
-    assert not any(name.startswith(("registry-entry", "model-upload")) for name in manifest["artifacts"])
-    customer = json.loads((Path(manifest["artifacts"]["data-prep.prepared_data"]) / "vocabularies.json").read_text())["user_id"][0]
+
+def test_the_retrieval_model_answers_and_the_registry_upload_stayed_off(local_run):
+    out = local_run["out"]
+    manifest = json.loads((out / "run_manifest.json").read_text())["artifacts"]
+    assert (Path(manifest["train.serving_model"]) / "saved_model.pb").is_file()
+    assert not any(name.startswith(("registry-entry", "model-upload")) for name in manifest)
+    customer = json.loads((Path(manifest["data-prep.prepared_data"]) / "vocabularies.json").read_text())["user_id"][0]
     answer = CliRunner().invoke(main, ["recommend", "--model", str(out), "--customer", customer, "--customer", "nobody", "-k", "3"])
     assert answer.exit_code == 0, answer.output
     assert f"customer {customer}: top 3" in answer.output
     assert "customer nobody is not in the training data; popularity fallback" in answer.output
     assert len([line for line in answer.output.splitlines() if line.startswith("    ")]) == 6
-    manifest = json.loads((out / "run_manifest.json").read_text())["artifacts"]
-    expected = {"data-prep.prepared_data", "data-prep.data_stats", "train.model", "train.training_history", "evaluate.evaluation",
-                "publish-metrics.training_metrics", "publish-metrics.metrics", "publish-metrics.summary", "publish-metrics.report"}
-    assert expected <= set(manifest)
-    assert all(Path(path).exists() for path in manifest.values())
-    # the metrics URI got the final history too, the same bytes as the artifact
-    assert (tmp_path / "sink" / "training_metrics.json").read_bytes() == (out / "training_metrics.json").read_bytes()
-    assert "recall@10" in result.output and "repeat_purchase" in result.output
+
+
+def text_files(folder: Path):
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix not in (".pb", ".parquet") and "variables" not in path.parts:
+            yield path, path.read_bytes().decode("utf-8", errors="replace")
+
+
+def test_no_credentials_anywhere_and_no_local_paths_in_what_is_shipped(local_run):
+    out, result, home = local_run["out"], local_run["result"], local_run["home"]
+    secrets = [FAKE_TOKEN, "MIIplantedKEYmaterial0417", "BEGIN PRIVATE KEY", str(local_run["key_file"]), "service-account.json"]
+    logs = result.stdout + result.stderr
+    for secret in secrets:
+        assert secret not in logs, f"{secret!r} in the logs"
+        for path, text in text_files(local_run["base"] / "run"):
+            assert secret not in text, f"{secret!r} in {path}"
+        for path, text in text_files(local_run["base"] / "sink"):
+            assert secret not in text, f"{secret!r} in {path}"
+    shipped = [out / name for name in SHIPPED]
+    shipped += [p for p in (out / "pipeline_root").rglob("*") if p.is_file() and p.name in SHIPPED_IN_ROOT]
+    assert len(shipped) >= len(SHIPPED) + 5
+    for path in shipped:
+        text = path.read_text()
+        for private in (str(home), str(local_run["base"]), str(Path.cwd())):
+            assert private not in text, f"{private!r} in {path}"
 
 
 def test_a_failing_step_fails_the_command(tmp_path):

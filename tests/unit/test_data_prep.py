@@ -167,3 +167,9 @@ def test_stats_are_json_and_complete(tmp_path):
     json.dumps(stats)
     assert {"rows_in", "rows_filtered_out", "rows_dropped_null_user", "rows_dropped_null_item", "rows_dropped_duplicate",
             "users", "items", "date_min", "date_max", "density"} <= set(stats)
+
+
+def test_stats_name_a_local_input_without_its_folders(tmp_path):
+    prepared = prepare_csv(tmp_path, grid())
+    assert prepared.stats["source"] == "orders.csv (local)"
+    assert data_prep.public_source("gs://bucket/exports/*.csv") == "gs://bucket/exports/*.csv"

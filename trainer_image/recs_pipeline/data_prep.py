@@ -105,12 +105,21 @@ def _encoding_hint(error: BaseException, config: PrepConfig) -> str:
     return ""
 
 
+def public_source(source: str) -> str:
+    """How the stats (and so the published history) name the input: a gs:// URI as given, a local
+    path by its last part only, so no user's folder names leave the machine. Errors still show
+    the full path, to the user who gave it."""
+    if "://" in source or "/" not in source:
+        return source
+    return f"{Path(source).name} (local)"
+
+
 def _prepare(con, table: str, config: PrepConfig, output_dir: str, source: str) -> dict[str, Any]:
     import duckdb
 
     types = {row[0]: row[1] for row in con.execute(f"DESCRIBE {table}").fetchall()}
     _require_columns(list(types), config, source)
-    stats: dict[str, Any] = {"source": source}
+    stats: dict[str, Any] = {"source": public_source(source)}
     try:
         _load(con, table, types, config, source, stats)
         _label_splits(con, config, source)
