@@ -19,8 +19,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from recs_pipeline.pipelines.local_run import LocalRunError
     from recs_pipeline.sink import SinkUnwritableError
     from recs_pipeline.storage import StorageError
+    from recs_pipeline.submit import SubmitError
 
-    return (DataError, MetricsValidationError, LocalRunError, SinkUnwritableError, StorageError, FileNotFoundError, ValueError)
+    return (SubmitError, DataError, MetricsValidationError, LocalRunError, SinkUnwritableError, StorageError, FileNotFoundError, ValueError)
 
 
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, as a shell reports a process stopped by it
@@ -124,6 +125,77 @@ def compile_command(output: str, image: str | None) -> None:
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     compile_pipeline(output, image or TRAINER_IMAGE)
     click.echo(f"wrote {output} (image {image or TRAINER_IMAGE})")
+
+
+VERTEX_OPTIONS = [
+    click.option("--project", required=True, help="Google Cloud project."),
+    click.option("--region", required=True, help="Vertex AI region, e.g. europe-west4."),
+    click.option("--pipeline-root", required=True, help="gs:// folder for the run's artifacts."),
+    click.option("--template", default="", help="Compiled YAML or Artifact Registry template URL (default: compile now)."),
+    click.option("--image", default="", help="With no --template: the trainer image to compile against."),
+    click.option("--param", "params", multiple=True, help="Pipeline parameter NAME=VALUE; repeat for several."),
+    click.option("--label", "labels", multiple=True, help="Label NAME=VALUE on the run; repeat for several."),
+    click.option("--service-account", default="", help="Service account the run acts as."),
+    click.option("--display-name", default="", help="Run display name (default: two-tower-retrieval)."),
+    click.option("--dry-run", is_flag=True, help="Print the full request and call nothing."),
+]
+
+
+def vertex_options(command):
+    for option in reversed(VERTEX_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _job_settings(options: dict, experiment: str = ""):
+    from recs_pipeline.submit import JobSettings, parse_assignments
+
+    return JobSettings(
+        project=options["project"], region=options["region"], pipeline_root=options["pipeline_root"],
+        template=options["template"], image=options["image"], parameters=parse_assignments(options["params"]),
+        service_account=options["service_account"], experiment=experiment, display_name=options["display_name"],
+        labels=parse_assignments(options["labels"], "--label"),
+    )
+
+
+@main.command("submit")
+@vertex_options
+@click.option("--experiment", default="", help="Vertex AI experiment to associate the run with.")
+@click.option("--wait", is_flag=True, help="Wait for the run to finish; exit 1 unless it succeeds.")
+def submit_command(experiment: str, wait: bool, dry_run: bool, **options) -> None:
+    """Submit the pipeline to Vertex AI Pipelines and print the console URL."""
+    from recs_pipeline.submit import console_url, submit_pipeline
+
+    settings = _job_settings(options, experiment)
+    result = submit_pipeline(settings, wait=wait, dry_run=dry_run)
+    if dry_run:
+        click.echo(json.dumps(result, indent=1))
+        return
+    click.echo(f"submitted {result.resource_name}\n{console_url(settings, result.job_id)}")
+    if wait:
+        click.echo(f"finished: {result.state.name}")
+        if result.state.name != "PIPELINE_STATE_SUCCEEDED":
+            raise click.exceptions.Exit(1)
+
+
+@main.command("schedule")
+@vertex_options
+@click.option("--cron", required=True, help="Cron expression, e.g. '0 3 * * 1' or 'TZ=Europe/Berlin 0 3 * * 1'.")
+@click.option("--schedule-name", default="", help="Schedule display name.")
+@click.option("--max-concurrent-runs", type=int, default=1, show_default=True)
+@click.option("--max-runs", type=int, default=None, help="Stop after this many runs (default: no limit).")
+@click.option("--start-time", default="", help="RFC 3339 time of the first possible run.")
+@click.option("--end-time", default="", help="RFC 3339 time after which no run starts.")
+def schedule_command(cron: str, schedule_name: str, max_concurrent_runs: int, max_runs: int | None, start_time: str, end_time: str,
+                     dry_run: bool, **options) -> None:
+    """Create a Vertex AI pipeline schedule that runs the pipeline on a cron."""
+    from recs_pipeline.submit import schedule_pipeline
+
+    result = schedule_pipeline(_job_settings(options), cron, schedule_name, max_concurrent_runs, max_runs, start_time, end_time, dry_run)
+    if dry_run:
+        click.echo(json.dumps(result, indent=1))
+        return
+    click.echo(f"created schedule {result.resource_name} ({cron})")
 
 
 @main.command("prepare")

@@ -1,0 +1,129 @@
+"""Submission and scheduling: the requests the Vertex AI SDK sends, recorded by a local stand-in of
+the Vertex AI REST API on 127.0.0.1 (the real API cannot be reached here), and the dry runs.
+Before submitting, the SDK checks that the pipeline root's bucket exists: that check goes to the
+GCS emulator."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from click.testing import CliRunner
+from google.auth.credentials import AnonymousCredentials
+
+from recs_pipeline.cli import main
+from recs_pipeline.submit import JobSettings, SubmitError, schedule_pipeline, submit_pipeline
+
+SETTINGS = dict(project="shop-ml", region="europe-west4", pipeline_root="gs://shop-ml-pipelines/root")
+SA = "pipelines@shop-ml.iam.gserviceaccount.com"
+
+
+@pytest.fixture
+def vertex_api(monkeypatch):
+    """Answers every create with the resource it was given (plus a name), and records the request."""
+    from google.cloud import aiplatform
+
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            seen.append({"method": self.command, "path": self.path, "body": body})
+            kind = "schedules" if "/schedules" in self.path else "pipelineJobs"
+            payload = json.dumps({**body, "name": f"projects/123/locations/europe-west4/{kind}/42"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(aiplatform.initializer.global_config, "_api_endpoint", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setattr(aiplatform.initializer.global_config, "_api_transport", "rest")
+    yield seen
+    server.shutdown()
+
+
+def test_submit_sends_the_compiled_pipeline_with_typed_parameters(vertex_api, bucket):
+    settings = JobSettings(**{**SETTINGS, "pipeline_root": f"gs://{bucket}/root"}, parameters={"epochs": "3", "learning_rate": "0.01", "register_model": "true"},
+                           service_account=SA, labels={"team": "recs"})
+    job = submit_pipeline(settings, credentials=AnonymousCredentials())
+    assert len(vertex_api) == 1
+    request = vertex_api[0]
+    assert request["path"].startswith(f"/v1/projects/shop-ml/locations/europe-west4/pipelineJobs?pipelineJobId={job.job_id}")
+    body = request["body"]
+    assert body["serviceAccount"] == SA
+    assert body["labels"] == {"recs-pipeline": "0-1-0", "team": "recs"}
+    assert body["runtimeConfig"] == {"gcsOutputDirectory": f"gs://{bucket}/root",
+                                     "parameterValues": {"epochs": 3, "learning_rate": 0.01, "register_model": True}}
+    assert body["pipelineSpec"]["pipelineInfo"]["name"] == "two-tower-retrieval"
+    images = {e["container"]["image"] for e in body["pipelineSpec"]["deploymentSpec"]["executors"].values()}
+    assert "europe-docker.pkg.dev/recs-pipeline/recs/recs-pipeline-trainer:0.1.0" in images
+
+
+def test_schedule_sends_cron_limits_and_the_run_request(vertex_api):
+    settings = JobSettings(**SETTINGS, parameters={"epochs": "8"}, service_account=SA)
+    schedule_pipeline(settings, "TZ=Europe/Berlin 0 3 * * 1", schedule_name="weekly retrain", max_concurrent_runs=1,
+                      credentials=AnonymousCredentials())
+    request = vertex_api[0]
+    assert request["path"].startswith("/v1/projects/shop-ml/locations/europe-west4/schedules")
+    body = request["body"]
+    assert body["cron"] == "TZ=Europe/Berlin 0 3 * * 1" and body["displayName"] == "weekly retrain"
+    assert body["maxConcurrentRunCount"] == "1"
+    run = body["createPipelineJobRequest"]
+    assert run["parent"] == "projects/shop-ml/locations/europe-west4"
+    assert run["pipelineJob"]["serviceAccount"] == SA
+    assert run["pipelineJob"]["runtimeConfig"]["parameterValues"] == {"epochs": 8}
+
+
+def test_dry_run_prints_the_request_and_calls_nothing(vertex_api, tmp_path):
+    template = tmp_path / "pipeline.yaml"
+    assert CliRunner().invoke(main, ["compile", "--output", str(template), "--image", "example.com/t:9"]).exit_code == 0
+    args = ["--project", "shop-ml", "--region", "europe-west4", "--pipeline-root", "gs://shop-ml-pipelines/root", "--template", str(template),
+            "--param", "epochs=3", "--service-account", SA, "--dry-run"]
+    submitted = CliRunner().invoke(main, ["submit", *args, "--experiment", "nightly"])
+    assert submitted.exit_code == 0, submitted.output
+    request = json.loads(submitted.output)
+    assert request["pipelineJob"]["runtimeConfig"]["parameterValues"] == {"epochs": 3}
+    assert request["pipelineJob"]["serviceAccount"] == SA and request["experiment"] == "nightly"
+    assert request["pipelineJob"]["pipelineSpec"]["images"] == ["example.com/t:9", "gcr.io/ml-pipeline/google-cloud-pipeline-components:2.22.0"]
+    assert request["consoleUrl"].startswith("https://console.cloud.google.com/vertex-ai/locations/europe-west4/pipelines/runs/two-tower-retrieval-")
+    scheduled = CliRunner().invoke(main, ["schedule", *args, "--cron", "0 3 * * 1"])
+    assert scheduled.exit_code == 0, scheduled.output
+    assert json.loads(scheduled.output)["cron"] == "0 3 * * 1"
+    assert vertex_api == []  # nothing was sent
+
+
+def test_dry_run_from_a_template_url_does_not_fetch_it(vertex_api):
+    url = "https://europe-west4-kfp.pkg.dev/shop-ml/pipelines/two-tower-retrieval/v0.1.0"
+    request = submit_pipeline(JobSettings(**SETTINGS, template=url, parameters={"epochs": "3"}), dry_run=True)
+    assert request["pipelineJob"]["templateUri"] == url and "not fetched" in request["note"]
+    assert vertex_api == []
+
+
+@pytest.mark.parametrize("params, message", [
+    (["epoch=3"], "unknown pipeline parameter 'epoch'; the template has: batch_size"),
+    (["epochs=three"], "pipeline parameter epochs='three': not a integer"),
+    (["register_model=yes"], "register_model='yes': use true or false"),
+    (["epochs"], "--param 'epochs': expected NAME=VALUE"),
+])
+def test_bad_parameters_are_refused_before_anything_is_sent(vertex_api, params, message):
+    args = ["submit", "--project", "p", "--region", "r", "--pipeline-root", "gs://b/r", "--dry-run"]
+    for param in params:
+        args += ["--param", param]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert vertex_api == []
+
+
+def test_settings_are_checked():
+    with pytest.raises(SubmitError, match="--pipeline-root must be a gs:// folder"):
+        JobSettings(project="p", region="r", pipeline_root="/tmp/root")
+    with pytest.raises(SubmitError, match="expected five fields"):
+        schedule_pipeline(JobSettings(**SETTINGS), "daily", dry_run=True)
