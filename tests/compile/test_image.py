@@ -28,3 +28,20 @@ def test_dockerfile_installs_the_package_as_non_root_with_legacy_keras():
     for folder in ("trainer_image/recs_pipeline", "components", "pipelines"):
         assert f"COPY {folder} {folder}" in dockerfile
     assert "pip install -U" not in dockerfile and ":latest" not in dockerfile
+
+
+def test_cloud_build_tests_compiles_against_its_own_image_and_uploads_the_template():
+    import yaml
+
+    build = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+    steps = {step["id"]: step for step in build["steps"]}
+    assert list(steps) == ["build", "version-matches", "unit-tests-in-image", "compile", "upload-template"]
+    image = "${_REGION}-docker.pkg.dev/${PROJECT_ID}/${_REPOSITORY}/recs-pipeline-trainer:${SHORT_SHA}"
+    assert image in steps["build"]["args"] and image.replace("${SHORT_SHA}", "${_VERSION}") in steps["build"]["args"]
+    for later in ("version-matches", "unit-tests-in-image", "compile", "upload-template"):
+        assert steps[later]["name"] == image  # each later step runs inside the image just built
+    assert steps["compile"]["args"][-2:] == ["--image", image]
+    upload = steps["upload-template"]["args"]
+    assert upload[:2] == ["upload-template", "/workspace/two_tower_pipeline.yaml"]
+    assert upload[upload.index("--repository") + 1] == "${_KFP_REPOSITORY}" and "${SHORT_SHA}" in upload
+    assert set(build["substitutions"]) == {"_REGION", "_REPOSITORY", "_KFP_REPOSITORY", "_VERSION", "_VARIANT"}

@@ -20,8 +20,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from recs_pipeline.sink import SinkUnwritableError
     from recs_pipeline.storage import StorageError
     from recs_pipeline.submit import SubmitError
+    from recs_pipeline.templates import TemplateError
 
-    return (SubmitError, DataError, MetricsValidationError, LocalRunError, SinkUnwritableError, StorageError, FileNotFoundError, ValueError)
+    return (SubmitError, TemplateError, DataError, MetricsValidationError, LocalRunError, SinkUnwritableError, StorageError, FileNotFoundError, ValueError)
 
 
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, as a shell reports a process stopped by it
@@ -196,6 +197,27 @@ def schedule_command(cron: str, schedule_name: str, max_concurrent_runs: int, ma
         click.echo(json.dumps(result, indent=1))
         return
     click.echo(f"created schedule {result.resource_name} ({cron})")
+
+
+@main.command("upload-template")
+@click.argument("template", type=click.Path(dir_okay=False))
+@click.option("--host", default="", help="Registry URL (default: from --region/--project/--repository).")
+@click.option("--region", default="", help="Artifact Registry region.")
+@click.option("--project", default="", help="Google Cloud project.")
+@click.option("--repository", default="", help="Artifact Registry repository of KFP format.")
+@click.option("--tag", "tags", multiple=True, help="Extra tag (e.g. the commit, latest); v<version> is always set.")
+def upload_template_command(template: str, host: str, region: str, project: str, repository: str, tags: tuple[str, ...]) -> None:
+    """Upload a compiled pipeline YAML to Artifact Registry as a versioned template."""
+    from recs_pipeline import templates
+
+    if not host:
+        if not (region and project and repository):
+            raise click.UsageError("give --host, or --region, --project and --repository")
+        host = templates.registry_host(region, project, repository)
+    release_tags = templates.release_tags(tags)
+    package, version = templates.upload_template(template, host, release_tags)
+    click.echo(f"uploaded {package} {version} to {host} (tags: {', '.join(release_tags)})")
+    click.echo(f"template URL: {host}/{package}/{release_tags[0]}")
 
 
 @main.command("prepare")

@@ -1,0 +1,64 @@
+"""Uploading the compiled template through kfp's RegistryClient, recorded by a local stand-in of
+the registry's upload endpoint (Artifact Registry itself cannot be reached here)."""
+
+import email.parser
+import email.policy
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from click.testing import CliRunner
+
+from recs_pipeline import __version__
+from recs_pipeline.cli import main
+from recs_pipeline.templates import TemplateError, registry_host, release_tags
+
+
+@pytest.fixture
+def registry():
+    uploads = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            message = email.parser.BytesParser(policy=email.policy.default).parsebytes(
+                f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode() + body)
+            parts = {part.get_param("name", header="content-disposition"): part.get_content() for part in message.iter_parts()}
+            uploads.append({"path": self.path, "parts": parts})
+            payload = b"two-tower-retrieval/sha256:0123abcd"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", uploads
+    server.shutdown()
+
+
+def test_the_compiled_template_is_uploaded_with_version_tags(registry, tmp_path):
+    host, uploads = registry
+    template = tmp_path / "pipeline.yaml"
+    assert CliRunner().invoke(main, ["compile", "--output", str(template), "--image", "example.com/t:abc1234"]).exit_code == 0
+    result = CliRunner().invoke(main, ["upload-template", str(template), "--host", host, "--tag", "abc1234", "--tag", "latest"])
+    assert result.exit_code == 0, result.output
+    assert f"template URL: {host}/two-tower-retrieval/v{__version__}" in result.output
+    (upload,) = uploads
+    assert upload["parts"]["tags"] == f"v{__version__},abc1234,latest"
+    content = upload["parts"]["content"]
+    content = content.decode() if isinstance(content, bytes) else content
+    assert content == template.read_text()
+
+
+def test_tags_and_hosts_are_checked():
+    with pytest.raises(TemplateError, match="tag 'a b'"):
+        release_tags(["a b"])
+    assert registry_host("europe-west4", "shop-ml", "pipelines") == "https://europe-west4-kfp.pkg.dev/shop-ml/pipelines"
+    missing = CliRunner().invoke(main, ["upload-template", "nope.yaml", "--host", "http://127.0.0.1:9"])
+    assert missing.exit_code == 1 and "template 'nope.yaml': no such file" in missing.output
