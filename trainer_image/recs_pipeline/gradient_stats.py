@@ -65,9 +65,12 @@ class GradientAccumulator:
         self.name = name
         self.bin_edges = list(bin_edges)
         self._inner_edges = self.bin_edges[1:-1]
-        self.moments = tf.Variable(tf.zeros([5], tf.float64), trainable=False, name=f"{name}_moments")
-        self.extremes = tf.Variable(tf.fill([2], -np.inf), trainable=False, dtype=tf.float32, name=f"{name}_extremes")
-        self.histogram = tf.Variable(tf.zeros([len(self.bin_edges) - 1], tf.int64), trainable=False, name=f"{name}_histogram")
+        # Under a distribution strategy each replica's step updates these; the first replica's
+        # share of the batch stands for the step (a sample, like the histogram's stride).
+        first = tf.VariableAggregation.ONLY_FIRST_REPLICA
+        self.moments = tf.Variable(tf.zeros([5], tf.float64), trainable=False, name=f"{name}_moments", aggregation=first)
+        self.extremes = tf.Variable(tf.fill([2], -np.inf), trainable=False, dtype=tf.float32, name=f"{name}_extremes", aggregation=first)
+        self.histogram = tf.Variable(tf.zeros([len(self.bin_edges) - 1], tf.int64), trainable=False, name=f"{name}_histogram", aggregation=first)
 
     def update(self, gradients: list) -> tf.Tensor:
         """Add one step's gradients; returns the step's global norm of this tower.
@@ -110,8 +113,9 @@ class GradientStatistics:
     def __init__(self, bin_edges: list[float] | None = None):
         self.bin_edges = bin_edges or symlog_edges()
         self.towers = {name: GradientAccumulator(name, self.bin_edges) for name in ("query", "candidate")}
-        self.total_norm = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="total_norm_sum")
-        self.steps = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="total_norm_steps")
+        first = tf.VariableAggregation.ONLY_FIRST_REPLICA
+        self.total_norm = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="total_norm_sum", aggregation=first)
+        self.steps = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="total_norm_steps", aggregation=first)
 
     def update(self, query_gradients: list, candidate_gradients: list) -> None:
         query_norm = self.towers["query"].update(query_gradients)

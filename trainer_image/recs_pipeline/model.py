@@ -40,9 +40,10 @@ class TwoTowerModel(tfrs.Model):
         super().__init__()
         self.query_tower = query_tower
         self.candidate_tower = candidate_tower
-        # Mean over the batch (TFRS defaults to a sum): losses comparable across batch sizes.
+        # Per-example losses, averaged here over the global batch (TFRS defaults to a sum): losses
+        # comparable across batch sizes, and correct under a distribution strategy.
         self.task = tfrs.tasks.Retrieval(
-            loss=keras.losses.CategoricalCrossentropy(from_logits=True, reduction="sum_over_batch_size"),
+            loss=keras.losses.CategoricalCrossentropy(from_logits=True, reduction="none"),
             temperature=config.temperature,
             remove_accidental_hits=config.remove_accidental_hits,
         )
@@ -53,6 +54,7 @@ class TwoTowerModel(tfrs.Model):
         self.total_tracker = keras.metrics.Mean(name="total_loss")
 
     def compute_loss(self, features: dict, training: bool = False) -> tf.Tensor:
+        """Per-example in-batch softmax losses of this replica's share of the batch."""
         query = self.query_tower({k: features[k] for k in self.query_tower.input})
         candidate = self.candidate_tower({k: features[k] for k in self.candidate_tower.input})
         return self.task(
@@ -67,18 +69,20 @@ class TwoTowerModel(tfrs.Model):
         query_variables = self.query_tower.trainable_variables
         candidate_variables = self.candidate_tower.trainable_variables
         with tf.GradientTape() as tape:
-            loss = self.compute_loss(features, training=True)
+            per_example = self.compute_loss(features, training=True)
             regularization_loss = tf.add_n(self.losses) if self.losses else tf.constant(0.0)
-            total_loss = loss + regularization_loss
-        gradients = tape.gradient(total_loss, query_variables + candidate_variables)
+            # Divided by the global batch (and the regularisation by the replica count): the
+            # optimizer sums the replicas' gradients, so the total is the gradient of the mean.
+            scaled = tf.nn.compute_average_loss(per_example) + tf.nn.scale_regularization_loss(regularization_loss)
+        gradients = tape.gradient(scaled, query_variables + candidate_variables)
         self.optimizer.apply_gradients(zip(gradients, query_variables + candidate_variables))
         if self.gradient_statistics is not None:
             split = len(query_variables)
             self.gradient_statistics.update(gradients[:split], gradients[split:])
-        return self._track(loss, regularization_loss)
+        return self._track(tf.reduce_mean(per_example), regularization_loss)
 
     def test_step(self, features: dict) -> dict:
-        loss = self.compute_loss(features, training=False)
+        loss = tf.reduce_mean(self.compute_loss(features, training=False))
         regularization_loss = tf.add_n(self.losses) if self.losses else tf.constant(0.0)
         return self._track(loss, regularization_loss)
 

@@ -42,6 +42,7 @@ class MetricsSink:
     targets: list[str]
     run_id: str
     epochs_total: int
+    writer: str = "single"  # the process that writes: "single", or the cluster task ("chief:0")
     started_at: str = field(default_factory=utc_now)
 
     def __post_init__(self) -> None:
@@ -59,6 +60,7 @@ class MetricsSink:
             "epochs_total": self.epochs_total,
             "error": error,
             "reason": reason,
+            "writer": self.writer,
             "started_at": self.started_at,
             "updated_at": utc_now(),
         }

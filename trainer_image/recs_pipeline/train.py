@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recs_pipeline import data_prep, resume, retrieval
+from recs_pipeline import data_prep, distribution, resume, retrieval
 from recs_pipeline.callbacks import MetricsCallback
 from recs_pipeline.collector import MetricsCollector
 from recs_pipeline.config import TrainConfig
@@ -48,10 +49,33 @@ def run(
 
     A run whose id already has a history and checkpoint at the durable target (the metrics URI,
     else the artifact folder, which a restarted Vertex worker gets back) continues from there.
-    `serving_dir` (default: `<model_dir>/retrieval`) gets the retrieval SavedModel.
+    `serving_dir` (default: `<model_dir>/retrieval`) gets the retrieval SavedModel. In a cluster
+    (TF_CONFIG) every worker trains, and only the chief writes (distribution.py).
     """
+    cluster = distribution.from_environment()
     durable = metrics_uri or history_dir
-    sink = MetricsSink([history_dir, metrics_uri], run_id=run_id, epochs_total=config.epochs)
+    serving_dir = serving_dir or str(Path(model_dir) / RETRIEVAL_DIR)
+    if cluster.is_chief:
+        return _train(prepared_dir, _Outputs(model_dir, serving_dir, [history_dir, metrics_uri], durable), durable, config, run_id, cluster)
+    with tempfile.TemporaryDirectory(prefix="recs-worker-") as scratch:
+        log.info("%s of %d workers: the chief writes history, status, checkpoints and model; this one writes to a temporary folder",
+                 cluster.task, cluster.workers)
+        outputs = _Outputs(f"{scratch}/model", f"{scratch}/serving", [f"{scratch}/history"], f"{scratch}/history")
+        return _train(prepared_dir, outputs, durable, config, run_id, cluster)
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    """Where one process writes: the real targets for the chief, a temporary folder for the others."""
+
+    model_dir: str
+    serving_dir: str
+    sink_targets: list[str]
+    checkpoint_target: str
+
+
+def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConfig, run_id: str, cluster: distribution.Cluster) -> TrainResult:
+    sink = MetricsSink(outputs.sink_targets, run_id=run_id, epochs_total=config.epochs, writer=cluster.task)
     sink.probe()
     collector = MetricsCollector(run_id, config.as_params())
     with sigterm_raises():
@@ -61,8 +85,9 @@ def run(
                 history = {**resume_point.history, "params": config.as_params()}  # `epochs` may have grown
                 collector = MetricsCollector(run_id, config.as_params(), history=history)
             prepared = data_prep.load(prepared_dir)
-            model = _fit(prepared, config, collector, sink, durable, resume_point is not None)
-            _export(model, prepared, model_dir, serving_dir or str(Path(model_dir) / RETRIEVAL_DIR))
+            checkpoints = _Checkpoints(read_from=durable if resume_point is not None else "", write_to=outputs.checkpoint_target)
+            model = _fit(prepared, config, collector, sink, checkpoints, cluster.strategy)
+            _export(model, prepared, outputs.model_dir, outputs.serving_dir)
             losses = collector.history["loss"]
             collector.set_final_metrics({"final_loss": losses["loss"][-1], "final_val_loss": losses["val_loss"][-1]})
             sink.flush(collector.serialise(), "completed", collector.epochs_done)
@@ -77,6 +102,12 @@ def run(
             raise
     final = collector.history["final_metrics"]
     return TrainResult(collector.epochs_done, final["final_loss"], final["final_val_loss"])
+
+
+@dataclass(frozen=True)
+class _Checkpoints:
+    read_from: str  # empty: a fresh run
+    write_to: str
 
 
 def model_inputs(split: pd.DataFrame, prepared: data_prep.PreparedData, config: TrainConfig) -> dict[str, np.ndarray]:
@@ -110,6 +141,7 @@ def make_dataset(columns: dict[str, np.ndarray], batch_size: int, seed: int, shu
 
 
 def build_model(prepared: data_prep.PreparedData, config: TrainConfig, collect_gradients: bool = True) -> TwoTowerModel:
+    """The two towers, compiled; call inside the strategy's scope when there is one."""
     vocab = prepared.vocabularies
     query = build_tower(
         "query_tower", "user_idx", len(vocab["user_id"]), {f: len(v) for f, v in vocab["user_features"].items()}, config
@@ -127,31 +159,32 @@ def _fit(
     config: TrainConfig,
     collector: MetricsCollector,
     sink: MetricsSink,
-    checkpoint_target: str,
-    resuming: bool,
+    checkpoints: _Checkpoints,
+    strategy: tf.distribute.Strategy,
 ) -> TwoTowerModel:
     keras.utils.set_random_seed(config.seed)
-    model = build_model(prepared, config)
-    checkpoint = tf.train.Checkpoint(query_tower=model.query_tower, candidate_tower=model.candidate_tower, optimizer=model.optimizer)
-    initial_epoch = collector.epochs_done
-    if resuming:
-        # Create the optimizer's slots now (same variable order as the train step), so the restore
-        # fills them at once rather than deferred to a first step after the files are gone.
-        model.optimizer.build(model.query_tower.trainable_variables + model.candidate_tower.trainable_variables)
-        resume.restore_checkpoint(checkpoint_target, checkpoint)
-        log.info("resuming run %s after %d finished epoch(s)", collector.history["run_id"], initial_epoch)
+    with strategy.scope():
+        model = build_model(prepared, config)
+        checkpoint = tf.train.Checkpoint(query_tower=model.query_tower, candidate_tower=model.candidate_tower, optimizer=model.optimizer)
+        if checkpoints.read_from:
+            # Create the optimizer's slots now (same variable order as the train step), so the restore
+            # fills them at once rather than deferred to a first step after the files are gone.
+            model.optimizer.build(model.query_tower.trainable_variables + model.candidate_tower.trainable_variables)
+            resume.restore_checkpoint(checkpoints.read_from, checkpoint)
+            log.info("resuming run %s after %d finished epoch(s)", collector.history["run_id"], collector.epochs_done)
     train = make_dataset(model_inputs(prepared.splits["train"], prepared, config), config.batch_size, config.seed, shuffle=True)
     val = make_dataset(model_inputs(prepared.splits["val"], prepared, config), config.batch_size, config.seed, shuffle=False)
-    log.info("training on %d rows, validating on %d", len(prepared.splits["train"]), len(prepared.splits["val"]))
+    log.info("training on %d rows, validating on %d (%d replica(s))", len(prepared.splits["train"]), len(prepared.splits["val"]),
+             strategy.num_replicas_in_sync)
     model.fit(
         train,
         validation_data=val,
         epochs=config.epochs,
-        initial_epoch=initial_epoch,
+        initial_epoch=collector.epochs_done,
         verbose=0,
         callbacks=[
             MetricsCallback(
-                collector, sink, config.histogram_bins, lambda done: resume.save_checkpoint(checkpoint_target, checkpoint, done)
+                collector, sink, config.histogram_bins, lambda done: resume.save_checkpoint(checkpoints.write_to, checkpoint, done)
             )
         ],
     )
