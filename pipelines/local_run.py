@@ -1,7 +1,9 @@
 """Run the compiled pipeline on this machine with kfp.local (SubprocessRunner, no Docker).
 
-The YAML that Vertex would run is compiled first and loaded back, so the local run executes the
-same pipeline spec, task by task, each in its own process in the current environment.
+The pipeline YAML is compiled first and loaded back, so the local run executes a real pipeline
+spec, task by task, each in its own process in the current environment. It is the Vertex spec
+with one difference: the train step runs in its task (trainer "task") instead of as a Vertex AI
+CustomJob, which needs Vertex AI.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def run_local(output_dir: str, arguments: dict[str, Any]) -> LocalRunResult:
     out = Path(output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     pipeline_root = out / "pipeline_root"
-    yaml_path = compile_pipeline(str(out / "pipeline.yaml"))
+    yaml_path = compile_pipeline(str(out / "pipeline.yaml"), trainer="task")
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
     pipeline = components.load_component_from_file(yaml_path)
     before = set(pipeline_root.glob("*")) if pipeline_root.exists() else set()

@@ -1,10 +1,18 @@
 """The @dsl.pipeline: data_prep → train → evaluate → publish_metrics, all on one trainer image.
 
+Two ways to run the train step, picked at compile time:
+- "custom-job" (the default, for Vertex AI): train_job_spec builds worker pool specs from the
+  run-time parameters machine_type, accelerator_type, accelerator_count, replica_count, and GCPC's
+  CustomTrainingJobOp runs `recs-pipeline train` on them (scheduling_strategy STANDARD or SPOT).
+- "task": train runs inside the pipeline task itself. The local run uses it, since a CustomJob
+  needs Vertex AI; everything else in the spec is the same.
+
 No `from __future__ import annotations` here or in components/: KFP reads the real types.
 """
 
 
-from google_cloud_pipeline_components._placeholders import LOCATION_PLACEHOLDER
+from google_cloud_pipeline_components._placeholders import LOCATION_PLACEHOLDER, SERVICE_ACCOUNT_PLACEHOLDER
+from google_cloud_pipeline_components.v1.custom_job import CustomTrainingJobOp
 from google_cloud_pipeline_components.v1.model import ModelUploadOp
 from kfp import dsl
 
@@ -13,10 +21,12 @@ from recs_pipeline.components.evaluate import evaluate
 from recs_pipeline.components.publish_metrics import publish_metrics
 from recs_pipeline.components.registry_entry import registry_entry
 from recs_pipeline.components.train import train
+from recs_pipeline.components.train_job_spec import train_job_spec
 from recs_pipeline.image import TRAINER_IMAGE
 from recs_pipeline.registry import DEFAULT_SERVING_IMAGE
 
 PIPELINE_NAME = "two-tower-retrieval"
+TRAINERS = ("custom-job", "task")
 
 
 def bind(function, image: str):
@@ -25,10 +35,13 @@ def bind(function, image: str):
     return dsl.component(function, base_image=image, install_kfp_package=False)
 
 
-def build_pipeline(image: str = TRAINER_IMAGE):
-    """The pipeline function, its four tasks bound to `image`."""
+def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
+    """The pipeline function, its tasks bound to `image`, the train step run as `trainer`."""
+    if trainer not in TRAINERS:
+        raise ValueError(f"trainer={trainer!r} must be one of {TRAINERS}")
     data_prep_op = bind(data_prep, image)
     train_op = bind(train, image)
+    train_job_spec_op = bind(train_job_spec, image)
     evaluate_op = bind(evaluate, image)
     publish_op = bind(publish_metrics, image)
     registry_entry_op = bind(registry_entry, image)
@@ -69,6 +82,11 @@ def build_pipeline(image: str = TRAINER_IMAGE):
         register_model: bool = False,
         model_display_name: str = "two-tower-retrieval",
         serving_image: str = DEFAULT_SERVING_IMAGE,
+        machine_type: str = "n1-standard-8",
+        accelerator_type: str = "",
+        accelerator_count: int = 0,
+        replica_count: int = 1,
+        scheduling_strategy: str = "STANDARD",
     ):
         prep = data_prep_op(
             input_uri=input_uri,
@@ -91,7 +109,7 @@ def build_pipeline(image: str = TRAINER_IMAGE):
             synthetic_products=synthetic_products,
             seed=seed,
         ).set_display_name("data_prep")
-        trained = train_op(
+        train_settings = dict(
             prepared_data=prep.outputs["prepared_data"],
             epochs=epochs,
             batch_size=batch_size,
@@ -104,13 +122,37 @@ def build_pipeline(image: str = TRAINER_IMAGE):
             run_id=run_id,
             pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             serving_image=serving_image,
-        ).set_display_name("train")
-        trained.set_caching_options(False)
+        )
+        if trainer == "task":
+            trained = train_op(**train_settings).set_display_name("train")
+            trained.set_caching_options(False)
+            finished = trained
+        else:
+            # The spec step reserves the output artifacts; the CustomJob fills them. Neither is
+            # cached: a cached spec would point a new job at an old run's folders.
+            trained = train_job_spec_op(
+                **train_settings,
+                trainer_image=image,
+                machine_type=machine_type,
+                accelerator_type=accelerator_type,
+                accelerator_count=accelerator_count,
+                replica_count=replica_count,
+            ).set_display_name("train_job_spec")
+            trained.set_caching_options(False)
+            finished = CustomTrainingJobOp(
+                display_name="two-tower-train",
+                worker_pool_specs=trained.outputs["Output"],
+                strategy=scheduling_strategy,
+                restart_job_on_worker_restart=True,  # a lost worker breaks the collective ops; resume from the checkpoint
+                service_account=SERVICE_ACCOUNT_PLACEHOLDER,
+                location=LOCATION_PLACEHOLDER,
+            ).set_display_name("train")
+            finished.set_caching_options(False)
         evaluated = evaluate_op(
             prepared_data=prep.outputs["prepared_data"],
             model=trained.outputs["model"],
             training_history=trained.outputs["training_history"],
-        ).set_display_name("evaluate")
+        ).set_display_name("evaluate").after(finished)
         published = publish_op(
             prepared_data=prep.outputs["prepared_data"],
             training_history=trained.outputs["training_history"],
@@ -142,9 +184,9 @@ def build_pipeline(image: str = TRAINER_IMAGE):
     return two_tower_pipeline
 
 
-def compile_pipeline(output: str, image: str = TRAINER_IMAGE) -> str:
+def compile_pipeline(output: str, image: str = TRAINER_IMAGE, trainer: str = "custom-job") -> str:
     """Write the pipeline YAML for Vertex AI Pipelines; returns the path."""
     from kfp import compiler
 
-    compiler.Compiler().compile(build_pipeline(image), package_path=output)
+    compiler.Compiler().compile(build_pipeline(image, trainer), package_path=output)
     return output

@@ -1,4 +1,5 @@
-"""The compiled pipeline YAML: four tasks wired in order, one pinned image everywhere."""
+"""The compiled pipeline YAML: tasks wired in order, one pinned trainer image everywhere, the train
+step as a Vertex AI CustomJob with run-time machine parameters (or in its task, for local runs)."""
 
 import yaml
 from click.testing import CliRunner
@@ -15,23 +16,60 @@ def compile_with(tmp_path, *extra):
     return yaml.safe_load(output.read_text())
 
 
-def test_four_tasks_in_order(tmp_path):
+def test_tasks_in_order_with_the_train_step_as_a_custom_job(tmp_path):
     spec = compile_with(tmp_path)
     tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == {"data-prep", "train", "evaluate", "publish-metrics", "condition-1"}
+    assert set(tasks) == {"data-prep", "train-job-spec", "custom-training-job", "evaluate", "publish-metrics", "condition-1"}
     assert "dependentTasks" not in tasks["data-prep"]
-    assert tasks["train"]["dependentTasks"] == ["data-prep"]
+    assert tasks["data-prep"]["cachingOptions"] == {"enableCache": True}  # cached on its inputs and parameters
+    assert tasks["train-job-spec"]["dependentTasks"] == ["data-prep"]
+    assert tasks["custom-training-job"]["dependentTasks"] == ["train-job-spec"]
+    assert set(tasks["evaluate"]["dependentTasks"]) == {"data-prep", "train-job-spec", "custom-training-job"}
+    assert set(tasks["publish-metrics"]["dependentTasks"]) == {"data-prep", "train-job-spec", "evaluate"}
+    for name in ("train-job-spec", "custom-training-job"):
+        assert tasks[name]["cachingOptions"] == {}  # training is never served from cache
+
+
+def test_machine_gpus_replicas_and_spot_are_run_time_parameters(tmp_path):
+    """Not baked into worker_pool_specs at compile time (kubeflow/pipelines #11504): the spec step
+    reads them as inputs and hands its output to CustomTrainingJobOp."""
+    spec = compile_with(tmp_path)
+    tasks = spec["root"]["dag"]["tasks"]
+    spec_inputs = tasks["train-job-spec"]["inputs"]["parameters"]
+    for name in ("machine_type", "accelerator_type", "accelerator_count", "replica_count"):
+        assert spec_inputs[name] == {"componentInputParameter": name}
+    job = tasks["custom-training-job"]["inputs"]["parameters"]
+    assert job["worker_pool_specs"] == {"taskOutputParameter": {"outputParameterKey": "Output", "producerTask": "train-job-spec"}}
+    assert job["strategy"] == {"componentInputParameter": "scheduling_strategy"}
+    assert job["restart_job_on_worker_restart"]["runtimeValue"]["constant"] is True
+    assert spec_inputs["trainer_image"]["runtimeValue"]["constant"] == TRAINER_IMAGE
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert parameters["replica_count"]["defaultValue"] == 1 and parameters["scheduling_strategy"]["defaultValue"] == "STANDARD"
+
+
+def test_the_local_variant_trains_in_its_task(tmp_path):
+    spec = compile_with(tmp_path, "--trainer", "task")
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(tasks) == {"data-prep", "train", "evaluate", "publish-metrics", "condition-1"}
+    assert tasks["train"]["cachingOptions"] == {}
     assert set(tasks["evaluate"]["dependentTasks"]) == {"data-prep", "train"}
-    assert set(tasks["publish-metrics"]["dependentTasks"]) == {"data-prep", "train", "evaluate"}
-    assert tasks["train"]["cachingOptions"] == {}  # train is never served from cache
+
+
+def test_every_training_setting_is_a_train_flag():
+    import dataclasses
+
+    from recs_pipeline.config import TrainConfig
+
+    flags = {p.name for p in main.commands["train"].params}
+    assert {f.name for f in dataclasses.fields(TrainConfig)} <= flags
 
 
 def test_one_pinned_image_in_every_executor(tmp_path):
     spec = compile_with(tmp_path)
     executors = spec["deploymentSpec"]["executors"]
     images = {name: executor["container"]["image"] for name, executor in executors.items()}
-    upload_image = images.pop("exec-model-upload")
-    assert upload_image.startswith("gcr.io/ml-pipeline/google-cloud-pipeline-components:")
+    for gcpc in ("exec-model-upload", "exec-custom-training-job"):
+        assert images.pop(gcpc).startswith("gcr.io/ml-pipeline/google-cloud-pipeline-components:")
     assert len(images) == 5 and set(images.values()) == {TRAINER_IMAGE}
     assert TRAINER_IMAGE.endswith(f":{__version__}") and "latest" not in TRAINER_IMAGE
     for executor in executors.values():
@@ -40,7 +78,8 @@ def test_one_pinned_image_in_every_executor(tmp_path):
 
 def test_image_override(tmp_path):
     spec = compile_with(tmp_path, "--image", "example.com/team/trainer:1.2.3")
-    images = {n: e["container"]["image"] for n, e in spec["deploymentSpec"]["executors"].items() if n != "exec-model-upload"}
+    gcpc = ("exec-model-upload", "exec-custom-training-job")
+    images = {n: e["container"]["image"] for n, e in spec["deploymentSpec"]["executors"].items() if n not in gcpc}
     assert set(images.values()) == {"example.com/team/trainer:1.2.3"}
 
 
@@ -90,16 +129,20 @@ def test_model_upload_runs_only_when_asked_with_the_trained_serving_model(tmp_pa
     assert parameters["serving_image"]["defaultValue"] == DEFAULT_SERVING_IMAGE
     condition = spec["root"]["dag"]["tasks"]["condition-1"]
     assert condition["triggerPolicy"]["condition"] == "inputs.parameter_values['pipelinechannel--register_model'] == true"
-    assert condition["inputs"]["artifacts"]["pipelinechannel--train-serving_model"]["taskOutputArtifact"] == {
-        "outputArtifactKey": "serving_model", "producerTask": "train"}
+    assert condition["inputs"]["artifacts"]["pipelinechannel--train-job-spec-serving_model"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "serving_model", "producerTask": "train-job-spec"}
     inner = spec["components"]["comp-condition-1"]["dag"]["tasks"]
     upload = inner["model-upload"]
-    assert upload["inputs"]["artifacts"]["unmanaged_container_model"]["componentInputArtifact"] == "pipelinechannel--train-serving_model"
+    assert upload["inputs"]["artifacts"]["unmanaged_container_model"]["componentInputArtifact"] == "pipelinechannel--train-job-spec-serving_model"
     for name in ("display_name", "description", "labels"):
         assert upload["inputs"]["parameters"][name]["taskOutputParameter"] == {"outputParameterKey": name, "producerTask": "registry-entry"}
     assert upload["inputs"]["parameters"]["location"]["runtimeValue"]["constant"] == "{{$.pipeline_google_cloud_location}}"
     entry = inner["registry-entry"]["inputs"]["artifacts"]["training_metrics"]["componentInputArtifact"]
     assert entry == "pipelinechannel--publish-metrics-training_metrics"  # registered only after publish
-    train_inputs = spec["components"]["comp-train"]["inputDefinitions"]["parameters"]
-    assert train_inputs["serving_image"]["defaultValue"] == DEFAULT_SERVING_IMAGE
-    assert spec["components"]["comp-train"]["outputDefinitions"]["artifacts"]["serving_model"]["artifactType"]["schemaTitle"] == "google.UnmanagedContainerModel"
+    for component in ("comp-train-job-spec",):
+        inputs = spec["components"][component]["inputDefinitions"]["parameters"]
+        assert inputs["serving_image"]["defaultValue"] == DEFAULT_SERVING_IMAGE
+        outputs = spec["components"][component]["outputDefinitions"]["artifacts"]
+        assert outputs["serving_model"]["artifactType"]["schemaTitle"] == "google.UnmanagedContainerModel"
+    local = compile_with(tmp_path, "--trainer", "task")["components"]["comp-train"]
+    assert local["inputDefinitions"]["parameters"]["serving_image"]["defaultValue"] == DEFAULT_SERVING_IMAGE

@@ -1,14 +1,21 @@
-"""Two workers as two local processes with TF_CONFIG on 127.0.0.1 (as a Vertex AI CustomJob with
-two replicas runs them): MultiWorkerMirroredStrategy, the history complete, written by the chief."""
+"""The train CustomJob as Vertex AI would run it with replica_count=2, emulated with local
+processes: the worker pool specs come from the pipeline's train_job_spec step, each replica runs
+the spec's command and arguments with the TF_CONFIG Vertex sets (chief in pool 0, worker in pool
+1, on 127.0.0.1). MultiWorkerMirroredStrategy trains; the chief alone fills the artifacts."""
 
 import json
 import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from google_cloud_pipeline_components.types.artifact_types import UnmanagedContainerModel
+from kfp import dsl
 
+from recs_pipeline import evaluate_step
+from recs_pipeline.components.train_job_spec import train_job_spec
 from recs_pipeline.reader import load_training_metrics
 
 pytestmark = pytest.mark.slow
@@ -20,15 +27,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_two_workers_train_together_and_only_the_chief_writes(prepared_dir, tmp_path):
+def test_two_replicas_train_together_and_only_the_chief_writes(prepared_dir, tmp_path):
+    model, history, serving = (tmp_path / "model", tmp_path / "training_history", tmp_path / "serving_model")
+    specs = train_job_spec(
+        prepared_data=dsl.Dataset(uri=prepared_dir), model=dsl.Model(uri=str(model)), training_history=dsl.Artifact(uri=str(history)),
+        serving_model=UnmanagedContainerModel(uri=str(serving)), trainer_image="example.com/trainer:1", epochs=2, batch_size=256,
+        embedding_dim=8, metrics_uri=str(tmp_path / "metrics"), run_id="two-workers", replica_count=2,
+    )
+    assert [pool["replica_count"] for pool in specs] == [1, 1]
     cluster = {"chief": [f"127.0.0.1:{free_port()}"], "worker": [f"127.0.0.1:{free_port()}"]}
-    # Same arguments for every replica, as Vertex gives them: one model dir, one metrics URI.
-    command = [sys.executable, "-m", "recs_pipeline.cli", "train", "--prepared-dir", prepared_dir, "--model-dir", str(tmp_path / "model"),
-               "--history-dir", str(tmp_path / "history"), "--metrics-uri", str(tmp_path / "metrics"), "--run-id", "two-workers",
-               "--epochs", "2", "--batch-size", "256", "--embedding-dim", "8"]
     processes = {}
-    for kind in ("chief", "worker"):
-        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": kind, "index": 0}}), "CUDA_VISIBLE_DEVICES": ""}
+    for pool, kind in zip(specs, ("chief", "worker")):
+        container = pool["container_spec"]
+        command = [str(Path(sys.executable).parent / container["command"][0]), *container["command"][1:], *container["args"]]
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": kind, "index": 0}})}
         processes[kind] = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     logs = {kind: process.communicate(timeout=400)[0] for kind, process in processes.items()}
     for kind, process in processes.items():
@@ -36,11 +48,14 @@ def test_two_workers_train_together_and_only_the_chief_writes(prepared_dir, tmp_
 
     assert "(2 replica(s))" in logs["chief"] and "(2 replica(s))" in logs["worker"]  # one synchronous strategy
     assert "worker:0 of 2 workers: the chief writes" in logs["worker"]
-    history = load_training_metrics(str(tmp_path / "metrics"))
-    assert history.epochs == [0, 1] and None not in history.loss["loss"]
-    assert history.raw["gradient_stats"]["query"]["norm"][0] > 0
-    for target in ("metrics", "history"):
-        status = json.loads((tmp_path / target / "training_status.json").read_text())
+    written = load_training_metrics(str(tmp_path / "metrics"))
+    assert written.epochs == [0, 1] and None not in written.loss["loss"]
+    assert written.raw["gradient_stats"]["query"]["norm"][0] > 0
+    for target in (tmp_path / "metrics", history):
+        status = json.loads((target / "training_status.json").read_text())
         assert status["stage"] == "completed" and status["writer"] == "chief:0"
-    assert (tmp_path / "model" / "retrieval" / "saved_model.pb").is_file()
-    assert load_training_metrics(str(tmp_path / "history")).raw == history.raw  # one writer, one history
+    assert load_training_metrics(str(history)).raw == written.raw  # one writer, one history
+    assert (serving / "saved_model.pb").is_file()
+    # What the pipeline's evaluate step reads after the CustomJob, it finds.
+    result = evaluate_step.run(prepared_dir, str(model), str(history / "training_metrics.json"), str(tmp_path / "evaluation"))
+    assert 0.0 < result["model"]["recall_at_100"] <= 1.0

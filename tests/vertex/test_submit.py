@@ -108,7 +108,7 @@ def test_dry_run_from_a_template_url_does_not_fetch_it(vertex_api):
 
 
 @pytest.mark.parametrize("params, message", [
-    (["epoch=3"], "unknown pipeline parameter 'epoch'; the template has: batch_size"),
+    (["epoch=3"], "unknown pipeline parameter 'epoch'; the template has: accelerator_count"),
     (["epochs=three"], "pipeline parameter epochs='three': not a integer"),
     (["register_model=yes"], "register_model='yes': use true or false"),
     (["epochs"], "--param 'epochs': expected NAME=VALUE"),

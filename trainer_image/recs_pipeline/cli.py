@@ -118,106 +118,16 @@ def recall_summary(document: dict) -> str:
 @main.command("compile")
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="Pipeline YAML to write.")
 @click.option("--image", default=None, help="Trainer image for every task (default: the pinned release image).")
-def compile_command(output: str, image: str | None) -> None:
+@click.option("--trainer", type=click.Choice(["custom-job", "task"]), default="custom-job", show_default=True,
+              help="Run the train step as a Vertex AI CustomJob (machine, GPUs, replicas as run-time parameters) or in its task.")
+def compile_command(output: str, image: str | None, trainer: str) -> None:
     """Write the pipeline YAML for Vertex AI Pipelines."""
     from recs_pipeline.image import TRAINER_IMAGE
     from recs_pipeline.pipelines.pipeline import compile_pipeline
 
     Path(output).parent.mkdir(parents=True, exist_ok=True)
-    compile_pipeline(output, image or TRAINER_IMAGE)
-    click.echo(f"wrote {output} (image {image or TRAINER_IMAGE})")
-
-
-VERTEX_OPTIONS = [
-    click.option("--project", required=True, help="Google Cloud project."),
-    click.option("--region", required=True, help="Vertex AI region, e.g. europe-west4."),
-    click.option("--pipeline-root", required=True, help="gs:// folder for the run's artifacts."),
-    click.option("--template", default="", help="Compiled YAML or Artifact Registry template URL (default: compile now)."),
-    click.option("--image", default="", help="With no --template: the trainer image to compile against."),
-    click.option("--param", "params", multiple=True, help="Pipeline parameter NAME=VALUE; repeat for several."),
-    click.option("--label", "labels", multiple=True, help="Label NAME=VALUE on the run; repeat for several."),
-    click.option("--service-account", default="", help="Service account the run acts as."),
-    click.option("--display-name", default="", help="Run display name (default: two-tower-retrieval)."),
-    click.option("--dry-run", is_flag=True, help="Print the full request and call nothing."),
-]
-
-
-def vertex_options(command):
-    for option in reversed(VERTEX_OPTIONS):
-        command = option(command)
-    return command
-
-
-def _job_settings(options: dict, experiment: str = ""):
-    from recs_pipeline.submit import JobSettings, parse_assignments
-
-    return JobSettings(
-        project=options["project"], region=options["region"], pipeline_root=options["pipeline_root"],
-        template=options["template"], image=options["image"], parameters=parse_assignments(options["params"]),
-        service_account=options["service_account"], experiment=experiment, display_name=options["display_name"],
-        labels=parse_assignments(options["labels"], "--label"),
-    )
-
-
-@main.command("submit")
-@vertex_options
-@click.option("--experiment", default="", help="Vertex AI experiment to associate the run with.")
-@click.option("--wait", is_flag=True, help="Wait for the run to finish; exit 1 unless it succeeds.")
-def submit_command(experiment: str, wait: bool, dry_run: bool, **options) -> None:
-    """Submit the pipeline to Vertex AI Pipelines and print the console URL."""
-    from recs_pipeline.submit import console_url, submit_pipeline
-
-    settings = _job_settings(options, experiment)
-    result = submit_pipeline(settings, wait=wait, dry_run=dry_run)
-    if dry_run:
-        click.echo(json.dumps(result, indent=1))
-        return
-    click.echo(f"submitted {result.resource_name}\n{console_url(settings, result.job_id)}")
-    if wait:
-        click.echo(f"finished: {result.state.name}")
-        if result.state.name != "PIPELINE_STATE_SUCCEEDED":
-            raise click.exceptions.Exit(1)
-
-
-@main.command("schedule")
-@vertex_options
-@click.option("--cron", required=True, help="Cron expression, e.g. '0 3 * * 1' or 'TZ=Europe/Berlin 0 3 * * 1'.")
-@click.option("--schedule-name", default="", help="Schedule display name.")
-@click.option("--max-concurrent-runs", type=int, default=1, show_default=True)
-@click.option("--max-runs", type=int, default=None, help="Stop after this many runs (default: no limit).")
-@click.option("--start-time", default="", help="RFC 3339 time of the first possible run.")
-@click.option("--end-time", default="", help="RFC 3339 time after which no run starts.")
-def schedule_command(cron: str, schedule_name: str, max_concurrent_runs: int, max_runs: int | None, start_time: str, end_time: str,
-                     dry_run: bool, **options) -> None:
-    """Create a Vertex AI pipeline schedule that runs the pipeline on a cron."""
-    from recs_pipeline.submit import schedule_pipeline
-
-    result = schedule_pipeline(_job_settings(options), cron, schedule_name, max_concurrent_runs, max_runs, start_time, end_time, dry_run)
-    if dry_run:
-        click.echo(json.dumps(result, indent=1))
-        return
-    click.echo(f"created schedule {result.resource_name} ({cron})")
-
-
-@main.command("upload-template")
-@click.argument("template", type=click.Path(dir_okay=False))
-@click.option("--host", default="", help="Registry URL (default: from --region/--project/--repository).")
-@click.option("--region", default="", help="Artifact Registry region.")
-@click.option("--project", default="", help="Google Cloud project.")
-@click.option("--repository", default="", help="Artifact Registry repository of KFP format.")
-@click.option("--tag", "tags", multiple=True, help="Extra tag (e.g. the commit, latest); v<version> is always set.")
-def upload_template_command(template: str, host: str, region: str, project: str, repository: str, tags: tuple[str, ...]) -> None:
-    """Upload a compiled pipeline YAML to Artifact Registry as a versioned template."""
-    from recs_pipeline import templates
-
-    if not host:
-        if not (region and project and repository):
-            raise click.UsageError("give --host, or --region, --project and --repository")
-        host = templates.registry_host(region, project, repository)
-    release_tags = templates.release_tags(tags)
-    package, version = templates.upload_template(template, host, release_tags)
-    click.echo(f"uploaded {package} {version} to {host} (tags: {', '.join(release_tags)})")
-    click.echo(f"template URL: {host}/{package}/{release_tags[0]}")
+    compile_pipeline(output, image or TRAINER_IMAGE, trainer)
+    click.echo(f"wrote {output} (image {image or TRAINER_IMAGE}, train step: {trainer})")
 
 
 @main.command("prepare")
@@ -232,24 +142,44 @@ def prepare_command(input_uri: str, output_dir: str, seed: int, **settings) -> N
     click.echo(json.dumps(stats, indent=1))
 
 
+TRAIN_OPTIONS = [
+    click.option("--epochs", type=int, default=5, show_default=True),
+    click.option("--batch-size", type=int, default=1024, show_default=True),
+    click.option("--learning-rate", type=float, default=0.005, show_default=True),
+    click.option("--optimizer", type=click.Choice(["adam", "adagrad", "sgd"]), default="adam", show_default=True),
+    click.option("--embedding-dim", type=int, default=64, show_default=True),
+    click.option("--feature-embedding-dim", type=int, default=16, show_default=True),
+    click.option("--l2-regularization", type=float, default=0.0, show_default=True),
+    click.option("--temperature", type=float, default=0.05, show_default=True),
+    click.option("--remove-accidental-hits/--no-remove-accidental-hits", default=True, show_default=True),
+    click.option("--logq-correction/--no-logq-correction", default=True, show_default=True),
+    click.option("--histogram-bins", type=int, default=30, show_default=True),
+    click.option("--seed", type=int, default=42, show_default=True),
+]
+
+
+def train_options(command):
+    """Every TrainConfig field as a flag (a compile test keeps the two in step)."""
+    for option in reversed(TRAIN_OPTIONS):
+        command = option(command)
+    return command
+
+
 @main.command("train")
 @click.option("--prepared-dir", required=True, type=click.Path(file_okay=False, exists=True), help="Output of `prepare`.")
 @click.option("--model-dir", required=True, type=click.Path(file_okay=False))
 @click.option("--history-dir", required=True, type=click.Path(file_okay=False), help="Local folder for the history and status.")
+@click.option("--serving-dir", default="", help="Where the retrieval SavedModel goes (default: MODEL_DIR/retrieval).")
 @click.option("--metrics-uri", default="", help="Also write history, status and checkpoints here (gs:// or folder).")
 @click.option("--run-id", required=True, help="Rerunning with the same id resumes after the last finished epoch.")
-@click.option("--epochs", type=int, default=5, show_default=True)
-@click.option("--batch-size", type=int, default=1024, show_default=True)
-@click.option("--learning-rate", type=float, default=0.005, show_default=True)
-@click.option("--optimizer", type=click.Choice(["adam", "adagrad", "sgd"]), default="adam", show_default=True)
-@click.option("--embedding-dim", type=int, default=64, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
-def train_command(prepared_dir: str, model_dir: str, history_dir: str, metrics_uri: str, run_id: str, **settings) -> None:
-    """Run the train step alone (what the pipeline's train task runs)."""
+@train_options
+def train_command(prepared_dir: str, model_dir: str, history_dir: str, serving_dir: str, metrics_uri: str, run_id: str, **settings) -> None:
+    """Run the train step alone (what the pipeline's train task, or each CustomJob replica, runs)."""
     from recs_pipeline import train
     from recs_pipeline.config import TrainConfig
 
-    result = train.run(prepared_dir, model_dir, history_dir, TrainConfig(**settings), run_id=run_id, metrics_uri=metrics_uri)
+    result = train.run(prepared_dir, model_dir, history_dir, TrainConfig(**settings), run_id=run_id, metrics_uri=metrics_uri,
+                       serving_dir=serving_dir)
     click.echo(f"trained {result.epochs_done} epoch(s); final loss {result.final_loss:.4f}, val loss {result.final_val_loss:.4f}")
 
 
@@ -336,6 +266,15 @@ def compare_command(uris: tuple[str, ...], html_output: str | None) -> None:
         Path(html_output).write_text(comparison_html(runs))
         click.echo(f"\nwrote {html_output}")
 
+
+def _register_vertex_commands() -> None:
+    from recs_pipeline.vertex_commands import schedule_command, submit_command, upload_template_command
+
+    for command in (submit_command, schedule_command, upload_template_command):
+        main.add_command(command)
+
+
+_register_vertex_commands()
 
 if __name__ == "__main__":
     sys.exit(main())
