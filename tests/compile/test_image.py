@@ -45,3 +45,13 @@ def test_cloud_build_tests_compiles_against_its_own_image_and_uploads_the_templa
     assert upload[:2] == ["upload-template", "/workspace/two_tower_pipeline.yaml"]
     assert upload[upload.index("--repository") + 1] == "${_KFP_REPOSITORY}" and "${SHORT_SHA}" in upload
     assert set(build["substitutions"]) == {"_REGION", "_REPOSITORY", "_KFP_REPOSITORY", "_VERSION", "_VARIANT"}
+
+
+def test_hadolint_finds_nothing():
+    import shutil
+    import subprocess
+    import sys
+
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    result = subprocess.run([hadolint, "--no-color", str(ROOT / "trainer_image" / "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
