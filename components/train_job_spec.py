@@ -15,7 +15,13 @@ def train_job_spec(
     learning_rate: float = 0.005,
     optimizer: str = "adam",
     embedding_dim: int = 64,
+    feature_embedding_dim: int = 16,
+    l2_regularization: float = 0.0,
     temperature: float = 0.05,
+    remove_accidental_hits: bool = True,
+    logq_correction: bool = True,
+    histogram_bins: int = 30,
+    early_stopping_patience: int = 0,
     seed: int = 42,
     metrics_uri: str = "",
     run_id: str = "",
@@ -32,8 +38,21 @@ def train_job_spec(
     from recs_pipeline import custom_job
     from recs_pipeline.config import TrainConfig
 
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer,
-                         embedding_dim=embedding_dim, temperature=temperature, seed=seed)
+    config = TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+        embedding_dim=embedding_dim,
+        feature_embedding_dim=feature_embedding_dim,
+        l2_regularization=l2_regularization,
+        temperature=temperature,
+        remove_accidental_hits=remove_accidental_hits,
+        logq_correction=logq_correction,
+        histogram_bins=histogram_bins,
+        early_stopping_patience=early_stopping_patience,
+        seed=seed,
+    )
     arguments = custom_job.train_arguments(
         prepared_dir=prepared_data.path,
         model_dir=model.path,

@@ -55,13 +55,23 @@ def test_the_local_variant_trains_in_its_task(tmp_path):
     assert set(tasks["evaluate"]["dependentTasks"]) == {"data-prep", "train"}
 
 
-def test_every_training_setting_is_a_train_flag():
+def test_every_training_setting_is_a_flag_and_a_pipeline_parameter(tmp_path):
+    """Hyper-parameters are the same everywhere: `train` and `run-local` flags, pipeline
+    parameters, and the inputs of both train components (in-task and CustomJob spec)."""
     import dataclasses
 
     from recs_pipeline.config import TrainConfig
 
-    flags = {p.name for p in main.commands["train"].params}
-    assert {f.name for f in dataclasses.fields(TrainConfig)} <= flags
+    settings = {f.name for f in dataclasses.fields(TrainConfig)}
+    for command in ("train", "run-local"):
+        flags = {p.name for p in main.commands[command].params}
+        assert settings <= flags, settings - flags
+    spec = compile_with(tmp_path)
+    assert settings <= set(spec["root"]["inputDefinitions"]["parameters"])
+    job_inputs = spec["root"]["dag"]["tasks"]["train-job-spec"]["inputs"]["parameters"]
+    assert all(job_inputs[name] == {"componentInputParameter": name} for name in settings)
+    local = compile_with(tmp_path, "--trainer", "task")["root"]["dag"]["tasks"]["train"]["inputs"]["parameters"]
+    assert all(local[name] == {"componentInputParameter": name} for name in settings)
 
 
 def test_one_pinned_image_in_every_executor(tmp_path):

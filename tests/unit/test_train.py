@@ -76,3 +76,15 @@ def test_a_failure_during_training_is_recorded_and_raised(prepared_dir, tmp_path
         train.run(str(bad_prepared), str(tmp_path / "model"), str(tmp_path / "history"), TINY_TRAINING, run_id="x")
     status = json.loads((tmp_path / "history" / "training_status.json").read_text())
     assert status["stage"] == "failed" and "FileNotFoundError" in status["error"]
+
+
+def test_early_stopping_ends_at_the_patience_after_the_best_epoch(prepared_dir, tmp_path):
+    config = TrainConfig(epochs=40, batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_bins=10,
+                         learning_rate=0.05, early_stopping_patience=2)
+    result = train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), config, run_id="early")
+    document = json.loads((tmp_path / "history" / "training_metrics.json").read_text())
+    best = document["final_metrics"]["best_epoch"]
+    assert result.epochs_done < 40  # tiny data overfits long before 40 epochs
+    assert result.epochs_done == best + 1 + 2
+    assert document["final_metrics"]["best_val_loss"] == min(document["loss"]["val_loss"])
+    assert json.loads((tmp_path / "history" / "training_status.json").read_text())["stage"] == "completed"

@@ -66,6 +66,31 @@ def data_options(command):
     return command
 
 
+TRAIN_OPTIONS = [
+    click.option("--epochs", type=int, default=5, show_default=True),
+    click.option("--batch-size", type=int, default=1024, show_default=True),
+    click.option("--learning-rate", type=float, default=0.005, show_default=True),
+    click.option("--optimizer", type=click.Choice(["adam", "adagrad", "sgd"]), default="adam", show_default=True),
+    click.option("--embedding-dim", type=int, default=64, show_default=True),
+    click.option("--feature-embedding-dim", type=int, default=16, show_default=True),
+    click.option("--l2-regularization", type=float, default=0.0, show_default=True),
+    click.option("--temperature", type=float, default=0.05, show_default=True),
+    click.option("--remove-accidental-hits/--no-remove-accidental-hits", default=True, show_default=True),
+    click.option("--logq-correction/--no-logq-correction", default=True, show_default=True),
+    click.option("--histogram-bins", type=int, default=30, show_default=True),
+    click.option("--early-stopping-patience", type=int, default=0, show_default=True,
+                 help="Stop after this many epochs without a lower validation loss, keeping the best epoch; 0: off."),
+    click.option("--seed", type=int, default=42, show_default=True),
+]
+
+
+def train_options(command):
+    """Every TrainConfig field as a flag (a compile test keeps the two in step)."""
+    for option in reversed(TRAIN_OPTIONS):
+        command = option(command)
+    return command
+
+
 @click.group(cls=FriendlyGroup)
 @click.version_option(package_name="recs-pipeline")
 def main() -> None:
@@ -76,10 +101,7 @@ def main() -> None:
 @main.command("run-local")
 @click.option("--output-dir", required=True, type=click.Path(file_okay=False), help="Where the run's files go.")
 @data_options
-@click.option("--epochs", type=int, default=5, show_default=True)
-@click.option("--batch-size", type=int, default=1024, show_default=True)
-@click.option("--learning-rate", type=float, default=0.005, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
+@train_options
 @click.option("--metrics-uri", default="", help="Also write training_metrics.json and training_status.json here (gs:// or folder).")
 @click.option("--run-id", default="", help="Identifies the run in its history (default: the pipeline job name).")
 @click.option("--experiment", default="", help="Log the run to this Vertex AI experiment (needs a Google Cloud project).")
@@ -140,29 +162,6 @@ def prepare_command(input_uri: str, output_dir: str, seed: int, **settings) -> N
 
     stats = prep_step.run(output_dir, input_uri, {**settings, "seed": seed}, {"seed": seed})
     click.echo(json.dumps(stats, indent=1))
-
-
-TRAIN_OPTIONS = [
-    click.option("--epochs", type=int, default=5, show_default=True),
-    click.option("--batch-size", type=int, default=1024, show_default=True),
-    click.option("--learning-rate", type=float, default=0.005, show_default=True),
-    click.option("--optimizer", type=click.Choice(["adam", "adagrad", "sgd"]), default="adam", show_default=True),
-    click.option("--embedding-dim", type=int, default=64, show_default=True),
-    click.option("--feature-embedding-dim", type=int, default=16, show_default=True),
-    click.option("--l2-regularization", type=float, default=0.0, show_default=True),
-    click.option("--temperature", type=float, default=0.05, show_default=True),
-    click.option("--remove-accidental-hits/--no-remove-accidental-hits", default=True, show_default=True),
-    click.option("--logq-correction/--no-logq-correction", default=True, show_default=True),
-    click.option("--histogram-bins", type=int, default=30, show_default=True),
-    click.option("--seed", type=int, default=42, show_default=True),
-]
-
-
-def train_options(command):
-    """Every TrainConfig field as a flag (a compile test keeps the two in step)."""
-    for option in reversed(TRAIN_OPTIONS):
-        command = option(command)
-    return command
 
 
 @main.command("train")

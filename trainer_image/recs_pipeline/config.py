@@ -60,9 +60,12 @@ class TrainConfig:
     remove_accidental_hits: bool = True
     logq_correction: bool = True
     histogram_bins: int = 30
+    early_stopping_patience: int = 0  # epochs without a lower validation loss before stopping; 0: off
     seed: int = 42
 
     def __post_init__(self) -> None:
+        if self.early_stopping_patience < 0:
+            raise ValueError(f"early_stopping_patience={self.early_stopping_patience} must be >= 0")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer={self.optimizer!r} must be one of {OPTIMIZERS}")
         for name in ("epochs", "batch_size", "embedding_dim", "feature_embedding_dim", "histogram_bins"):

@@ -88,8 +88,7 @@ def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConf
             checkpoints = _Checkpoints(read_from=durable if resume_point is not None else "", write_to=outputs.checkpoint_target)
             model = _fit(prepared, config, collector, sink, checkpoints, cluster.strategy)
             _export(model, prepared, outputs.model_dir, outputs.serving_dir)
-            losses = collector.history["loss"]
-            collector.set_final_metrics({"final_loss": losses["loss"][-1], "final_val_loss": losses["val_loss"][-1]})
+            collector.set_final_metrics(_final_losses(collector.history["loss"]))
             sink.flush(collector.serialise(), "completed", collector.epochs_done)
         except BaseException as error:
             reason = "preempted" if isinstance(error, Preempted) else "error"
@@ -102,6 +101,13 @@ def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConf
             raise
     final = collector.history["final_metrics"]
     return TrainResult(collector.epochs_done, final["final_loss"], final["final_val_loss"])
+
+
+def _final_losses(losses: dict[str, list]) -> dict[str, float]:
+    """Last epoch's losses, and the epoch with the lowest validation loss (the one early stopping keeps)."""
+    val = [v if v is not None else float("inf") for v in losses["val_loss"]]
+    best = min(range(len(val)), key=val.__getitem__)
+    return {"final_loss": losses["loss"][-1], "final_val_loss": losses["val_loss"][-1], "best_epoch": best, "best_val_loss": losses["val_loss"][best]}
 
 
 @dataclass(frozen=True)
@@ -176,18 +182,16 @@ def _fit(
     val = make_dataset(model_inputs(prepared.splits["val"], prepared, config), config.batch_size, config.seed, shuffle=False)
     log.info("training on %d rows, validating on %d (%d replica(s))", len(prepared.splits["train"]), len(prepared.splits["val"]),
              strategy.num_replicas_in_sync)
-    model.fit(
-        train,
-        validation_data=val,
-        epochs=config.epochs,
-        initial_epoch=collector.epochs_done,
-        verbose=0,
-        callbacks=[
-            MetricsCallback(
-                collector, sink, config.histogram_bins, lambda done: resume.save_checkpoint(checkpoints.write_to, checkpoint, done)
-            )
-        ],
-    )
+    callbacks: list[keras.callbacks.Callback] = [
+        MetricsCallback(collector, sink, config.histogram_bins, lambda done: resume.save_checkpoint(checkpoints.write_to, checkpoint, done))
+    ]
+    if config.early_stopping_patience:
+        # After the metrics callback, so the last epoch is recorded before training stops; the
+        # exported towers are the best epoch's.
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True))
+    model.fit(train, validation_data=val, epochs=config.epochs, initial_epoch=collector.epochs_done, verbose=0, callbacks=callbacks)
+    if config.early_stopping_patience and collector.epochs_done < config.epochs:
+        log.info("early stopping after %d epoch(s): validation loss did not improve for %d", collector.epochs_done, config.early_stopping_patience)
     return model
 
 
