@@ -28,8 +28,8 @@ from recs_pipeline.tf_runtime import keras, tf
 def fit_once(prepared: data_prep.PreparedData, config: TrainConfig, variant: str) -> float:
     keras.utils.set_random_seed(config.seed)
     model = train.build_model(prepared, config, collect_gradients=variant != "without")
-    data = train.make_dataset(train.model_inputs(prepared.splits["train"], prepared, config), config.batch_size, config.seed, True)
-    val = train.make_dataset(train.model_inputs(prepared.splits["val"], prepared, config), config.batch_size, config.seed, False)
+    data = train.make_dataset(train.model_inputs("train", prepared, config), config.batch_size, config.seed, True)
+    val = train.make_dataset(train.model_inputs("val", prepared, config), config.batch_size, config.seed, False)
     callbacks = []
     with tempfile.TemporaryDirectory() as folder:
         if variant != "without":

@@ -38,7 +38,7 @@ def main() -> None:
         train.run(f"{folder}/prepared", f"{folder}/model", f"{folder}/history", TrainConfig(epochs=1), run_id="bench")
         query, candidate = train.load_towers(f"{folder}/model")
         info = train.model_info(f"{folder}/model")
-    user_embeddings = embed_entities(query, prepared.users, info["query_inputs"])
+    user_embeddings = embed_entities(query, prepared.users, info["query_inputs"], train.customer_history(prepared, info["history_length"]))
     item_embeddings = embed_entities(candidate, prepared.items, info["candidate_inputs"])
     test = prepared.splits["test"]
     users = test["user_idx"].to_numpy(np.int64)

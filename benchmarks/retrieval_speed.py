@@ -46,7 +46,8 @@ def main() -> None:
     customer_ids = users["user_id"].tolist()
 
     with tempfile.TemporaryDirectory() as folder:
-        retrieval.export(folder, query_tower, users, items, item_embeddings, popularity, k=K)
+        retrieval.export(folder, query_tower, users["user_id"].to_numpy(str), {"user_idx": users["user_idx"].to_numpy()}, items,
+                         item_embeddings, popularity, k=K)
         serve = retrieval.load(folder)
         serve(customer_id=tf.constant(customer_ids[: args.batch]))  # warm-up: first call traces
         started = time.perf_counter()

@@ -20,6 +20,7 @@ def train(
     remove_accidental_hits: bool = True,
     logq_correction: bool = True,
     histogram_bins: int = 30,
+    history_length: int = 0,
     early_stopping_patience: int = 0,
     seed: int = 42,
     metrics_uri: str = "",
@@ -44,6 +45,7 @@ def train(
         remove_accidental_hits=remove_accidental_hits,
         logq_correction=logq_correction,
         histogram_bins=histogram_bins,
+        history_length=history_length,
         early_stopping_patience=early_stopping_patience,
         seed=seed,
     )

@@ -21,6 +21,7 @@ def train_job_spec(
     remove_accidental_hits: bool = True,
     logq_correction: bool = True,
     histogram_bins: int = 30,
+    history_length: int = 0,
     early_stopping_patience: int = 0,
     seed: int = 42,
     metrics_uri: str = "",
@@ -50,6 +51,7 @@ def train_job_spec(
         remove_accidental_hits=remove_accidental_hits,
         logq_correction=logq_correction,
         histogram_bins=histogram_bins,
+        history_length=history_length,
         early_stopping_patience=early_stopping_patience,
         seed=seed,
     )

@@ -12,7 +12,8 @@ import pytest
 from recs_pipeline import data_prep, evaluation, retrieval, train
 from recs_pipeline.config import TrainConfig
 
-TINY_TRAINING = TrainConfig(epochs=1, batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_bins=10)
+# With the history feature on: the served model must look up each customer's recent products too.
+TINY_TRAINING = TrainConfig(epochs=1, batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_bins=10, history_length=5)
 SCORE_TOLERANCE = 1e-5
 
 # Runs in a fresh interpreter: nothing from this test process (graphs, towers) is reused.
@@ -37,7 +38,7 @@ def brute_force_top_k(model_dir: str, prepared: data_prep.PreparedData, users: n
     """The evaluate step's ranking: tower embeddings, one scorer, evaluation.top_k."""
     info = train.model_info(model_dir)
     query, candidate = train.load_towers(model_dir)
-    user_embeddings = train.embed_entities(query, prepared.users, info["query_inputs"])
+    user_embeddings = train.embed_entities(query, prepared.users, info["query_inputs"], train.customer_history(prepared, info["history_length"]))
     item_embeddings = train.embed_entities(candidate, prepared.items, info["candidate_inputs"])
     scorer = evaluation.embedding_scorer(user_embeddings, item_embeddings)
     return evaluation.top_k(scorer, users, len(prepared.items), k), scorer

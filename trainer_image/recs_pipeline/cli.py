@@ -78,6 +78,8 @@ TRAIN_OPTIONS = [
     click.option("--remove-accidental-hits/--no-remove-accidental-hits", default=True, show_default=True),
     click.option("--logq-correction/--no-logq-correction", default=True, show_default=True),
     click.option("--histogram-bins", type=int, default=30, show_default=True),
+    click.option("--history-length", type=int, default=0, show_default=True,
+                 help="Recent products pooled in the customer tower; 0: no history feature."),
     click.option("--early-stopping-patience", type=int, default=0, show_default=True,
                  help="Stop after this many epochs without a lower validation loss, keeping the best epoch; 0: off."),
     click.option("--seed", type=int, default=42, show_default=True),

@@ -60,10 +60,13 @@ class TrainConfig:
     remove_accidental_hits: bool = True
     logq_correction: bool = True
     histogram_bins: int = 30
+    history_length: int = 0  # recent products pooled in the customer tower; 0: no history feature
     early_stopping_patience: int = 0  # epochs without a lower validation loss before stopping; 0: off
     seed: int = 42
 
     def __post_init__(self) -> None:
+        if self.history_length < 0:
+            raise ValueError(f"history_length={self.history_length} must be >= 0")
         if self.early_stopping_patience < 0:
             raise ValueError(f"early_stopping_patience={self.early_stopping_patience} must be >= 0")
         if self.optimizer not in OPTIMIZERS:

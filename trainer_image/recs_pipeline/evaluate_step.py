@@ -47,13 +47,13 @@ def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray,
 
 def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -> dict[str, Any]:
     """Writes evaluation.json: model metrics, baseline metrics, test loss; returns the same dict."""
-    from recs_pipeline.train import embed_entities, load_towers, model_info
+    from recs_pipeline.train import customer_history, embed_entities, load_towers, model_info
 
     prepared = data_prep.load(prepared_dir)
     info = model_info(model_dir)
     params = json.loads(Path(history_file).read_text())["params"]
     query, candidate = load_towers(model_dir)
-    user_embeddings = embed_entities(query, prepared.users, info["query_inputs"])
+    user_embeddings = embed_entities(query, prepared.users, info["query_inputs"], customer_history(prepared, info.get("history_length", 0)))
     item_embeddings = embed_entities(candidate, prepared.items, info["candidate_inputs"])
     num_items = len(prepared.items)
     test = prepared.splits["test"]

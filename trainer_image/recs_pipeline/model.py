@@ -7,16 +7,26 @@ from recs_pipeline.gradient_stats import GradientStatistics
 from recs_pipeline.tf_runtime import keras, tf, tfrs
 
 
+class MaskedMeanPooling(keras.layers.Layer):
+    """Mean of the embeddings of the non-padding entries (index 0 pads); zeros for an empty history."""
+
+    def call(self, embedded: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
+        mask = tf.cast(indices > 0, embedded.dtype)[:, :, None]
+        return tf.reduce_sum(embedded * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+
+
 def build_tower(
     name: str,
     id_feature: str,
     num_ids: int,
     features: dict[str, int],
     config: TrainConfig,
+    history_items: int = 0,
 ) -> keras.Model:
-    """A functional tower: id embedding + one small embedding per categorical feature, projected to
-    the shared embedding size. Inputs are integer indices made by data prep (no string lookups in the
-    train step). Functional, so it saves and loads as a standalone SavedModel."""
+    """A functional tower: id embedding + one small embedding per categorical feature (+ for the
+    customer tower, the mean embedding of its recent products when `history_items` is the catalog
+    size), projected to the shared embedding size. Inputs are integer indices made by data prep (no
+    string lookups in the train step). Functional, so it saves and loads as a standalone SavedModel."""
     regularizer = keras.regularizers.l2(config.l2_regularization) if config.l2_regularization else None
     inputs = {id_feature: keras.Input(shape=(), dtype=tf.int32, name=id_feature)}
     embedded = [
@@ -28,6 +38,10 @@ def build_tower(
         key = f"{feature}_idx"
         inputs[key] = keras.Input(shape=(), dtype=tf.int32, name=key)
         embedded.append(keras.layers.Embedding(vocabulary_size, config.feature_embedding_dim, name=f"{feature}_embedding")(inputs[key]))
+    if history_items and config.history_length:
+        inputs["history"] = keras.Input(shape=(config.history_length,), dtype=tf.int32, name="history")
+        products = keras.layers.Embedding(history_items + 1, config.embedding_dim, embeddings_regularizer=regularizer, name="history_embedding")
+        embedded.append(MaskedMeanPooling(name="history_pooling")(products(inputs["history"]), inputs["history"]))
     joined = keras.layers.Concatenate(name="features")(embedded) if len(embedded) > 1 else embedded[0]
     output = keras.layers.Dense(config.embedding_dim, kernel_regularizer=regularizer, name="projection")(joined)
     return keras.Model(inputs=inputs, outputs=output, name=name)

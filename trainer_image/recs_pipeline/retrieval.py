@@ -2,8 +2,8 @@
 
 The query tower and the whole catalog's embeddings are saved together, so a TF Serving container
 (Vertex AI prediction, or `recommend` here) answers with no other file. Scoring is exact: a dot
-product against every product, then top-K. Customer features are looked up from the training
-table by id, so the request carries only the id. An id never seen in training gets the most
+product against every product, then top-K. Customer features and recent products are looked up
+from the training data by id, so the request carries only the id. An id never seen in training gets the most
 popular products, and `known_customer` says so.
 
 ScaNN is not offered: its TensorFlow op is built for one TensorFlow minor version (scann 1.4.2
@@ -29,12 +29,14 @@ INFO_FILE = "retrieval_info.json"
 
 class RetrievalModule(tf.Module):
     """Holds the query tower, the customer table and the catalog; `serve` is the signature.
-    Row i of `users`, `product_ids` and `item_embeddings` is index i (data_prep.load's order)."""
+    Row i of `customer_ids` and `customer_inputs` is customer index i, row i of `product_ids` and
+    `item_embeddings` item index i (data_prep.load's order)."""
 
     def __init__(
         self,
         query_tower: keras.Model,
-        users: pd.DataFrame,
+        customer_ids: np.ndarray,
+        customer_inputs: dict[str, np.ndarray],
         product_ids: np.ndarray,
         item_embeddings: np.ndarray,
         popularity: np.ndarray,
@@ -45,15 +47,13 @@ class RetrievalModule(tf.Module):
         self.k = min(k, len(product_ids))
         self.customer_index = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
-                tf.constant(users["user_id"].to_numpy(str)), tf.constant(users["user_idx"].to_numpy(np.int32))
+                tf.constant(customer_ids.astype(str)), tf.constant(np.arange(len(customer_ids), dtype=np.int32))
             ),
             default_value=-1,
         )
-        # Per-customer feature indices, gathered by customer index (row i is customer i).
+        # Per-customer inputs (feature indices, recent products), gathered by customer index.
         self.customer_features = {
-            name: tf.Variable(users[name].to_numpy(np.int32), trainable=False, name=name)
-            for name in query_tower.input
-            if name != "user_idx"
+            name: tf.Variable(customer_inputs[name], trainable=False, name=name) for name in query_tower.input if name != "user_idx"
         }
         # Variables, not constants: large catalogs go to the variables file, not the graph proto.
         self.item_embeddings = tf.Variable(item_embeddings.astype(np.float32), trainable=False, name="item_embeddings")
@@ -84,16 +84,17 @@ class RetrievalModule(tf.Module):
 def export(
     serving_dir: str,
     query_tower: keras.Model,
-    users: pd.DataFrame,
+    customer_ids: np.ndarray,
+    customer_inputs: dict[str, np.ndarray],
     items: pd.DataFrame,
     item_embeddings: np.ndarray,
     popularity: np.ndarray,
     k: int = SERVING_TOP_K,
 ) -> None:
     """Write the retrieval SavedModel with one `serving_default` signature, and what it was built from."""
-    module = RetrievalModule(query_tower, users, items["item_id"].to_numpy(str), item_embeddings, popularity, k)
+    module = RetrievalModule(query_tower, customer_ids, customer_inputs, items["item_id"].to_numpy(str), item_embeddings, popularity, k)
     tf.saved_model.save(module, serving_dir, signatures={SIGNATURE: module.serve})
-    info = {"top_k": module.k, "customers": int(len(users)), "products": int(len(items)), "dimension": int(item_embeddings.shape[1])}
+    info = {"top_k": module.k, "customers": int(len(customer_ids)), "products": int(len(items)), "dimension": int(item_embeddings.shape[1])}
     (Path(serving_dir) / INFO_FILE).write_text(json.dumps(info, indent=1))
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recs_pipeline import data_prep, distribution, resume, retrieval
+from recs_pipeline import data_prep, distribution, history, resume, retrieval
 from recs_pipeline.callbacks import MetricsCallback
 from recs_pipeline.collector import MetricsCollector
 from recs_pipeline.config import TrainConfig
@@ -87,7 +87,7 @@ def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConf
             prepared = data_prep.load(prepared_dir)
             checkpoints = _Checkpoints(read_from=durable if resume_point is not None else "", write_to=outputs.checkpoint_target)
             model = _fit(prepared, config, collector, sink, checkpoints, cluster.strategy)
-            _export(model, prepared, outputs.model_dir, outputs.serving_dir)
+            _export(model, prepared, config, outputs.model_dir, outputs.serving_dir)
             collector.set_final_metrics(_final_losses(collector.history["loss"]))
             sink.flush(collector.serialise(), "completed", collector.epochs_done)
         except BaseException as error:
@@ -116,14 +116,29 @@ class _Checkpoints:
     write_to: str
 
 
-def model_inputs(split: pd.DataFrame, prepared: data_prep.PreparedData, config: TrainConfig) -> dict[str, np.ndarray]:
-    """The integer columns both towers read, as int32 arrays, and (for the logQ correction of
-    in-batch negatives) each row's item sampling probability, its share of training purchases."""
+def model_inputs(split_name: str, prepared: data_prep.PreparedData, config: TrainConfig) -> dict[str, np.ndarray]:
+    """The integer columns both towers read, as int32 arrays, each row's recent products when the
+    customer tower pools them, and (for the logQ correction of in-batch negatives) each row's item
+    sampling probability, its share of training purchases."""
+    split = prepared.splits[split_name]
     names = ["user_idx", "item_idx", *(f"{f}_idx" for f in prepared.user_features + prepared.item_features)]
     columns = {name: split[name].to_numpy(np.int32) for name in names}
+    if config.history_length:
+        if split_name == "train":
+            columns["history"] = history.row_histories(split, config.history_length)
+        else:
+            columns["history"] = customer_history(prepared, config.history_length)["history"][columns["user_idx"]]
     if config.logq_correction:
         columns["item_probability"] = item_probabilities(prepared)[columns["item_idx"]]
     return columns
+
+
+def customer_history(prepared: data_prep.PreparedData, length: int) -> dict[str, np.ndarray]:
+    """The customer tower's `history` input for every customer (row i is customer i): their last
+    `length` training purchases. Empty when the model pools no history."""
+    if not length:
+        return {}
+    return {"history": history.user_histories(prepared.splits["train"], len(prepared.users), length)}
 
 
 def item_probabilities(prepared: data_prep.PreparedData) -> np.ndarray:
@@ -150,7 +165,8 @@ def build_model(prepared: data_prep.PreparedData, config: TrainConfig, collect_g
     """The two towers, compiled; call inside the strategy's scope when there is one."""
     vocab = prepared.vocabularies
     query = build_tower(
-        "query_tower", "user_idx", len(vocab["user_id"]), {f: len(v) for f, v in vocab["user_features"].items()}, config
+        "query_tower", "user_idx", len(vocab["user_id"]), {f: len(v) for f, v in vocab["user_features"].items()}, config,
+        history_items=len(vocab["item_id"]),
     )
     candidate = build_tower(
         "candidate_tower", "item_idx", len(vocab["item_id"]), {f: len(v) for f, v in vocab["item_features"].items()}, config
@@ -178,8 +194,8 @@ def _fit(
             model.optimizer.build(model.query_tower.trainable_variables + model.candidate_tower.trainable_variables)
             resume.restore_checkpoint(checkpoints.read_from, checkpoint)
             log.info("resuming run %s after %d finished epoch(s)", collector.history["run_id"], collector.epochs_done)
-    train = make_dataset(model_inputs(prepared.splits["train"], prepared, config), config.batch_size, config.seed, shuffle=True)
-    val = make_dataset(model_inputs(prepared.splits["val"], prepared, config), config.batch_size, config.seed, shuffle=False)
+    train = make_dataset(model_inputs("train", prepared, config), config.batch_size, config.seed, shuffle=True)
+    val = make_dataset(model_inputs("val", prepared, config), config.batch_size, config.seed, shuffle=False)
     log.info("training on %d rows, validating on %d (%d replica(s))", len(prepared.splits["train"]), len(prepared.splits["val"]),
              strategy.num_replicas_in_sync)
     callbacks: list[keras.callbacks.Callback] = [
@@ -195,7 +211,7 @@ def _fit(
     return model
 
 
-def _export(model: TwoTowerModel, prepared: data_prep.PreparedData, model_dir: str, serving_dir: str) -> None:
+def _export(model: TwoTowerModel, prepared: data_prep.PreparedData, config: TrainConfig, model_dir: str, serving_dir: str) -> None:
     """Each tower as its own SavedModel, the product embeddings, what a reader needs to feed the
     towers, and the retrieval SavedModel (customer id → top-K products) for serving."""
     out = Path(model_dir)
@@ -208,16 +224,23 @@ def _export(model: TwoTowerModel, prepared: data_prep.PreparedData, model_dir: s
         "candidate_inputs": candidate_inputs,
         "num_users": len(prepared.vocabularies["user_id"]),
         "num_items": len(prepared.vocabularies["item_id"]),
+        "history_length": config.history_length,
     }
     (out / MODEL_INFO_FILE).write_text(json.dumps(info, indent=1))
     item_embeddings = embed_entities(model.candidate_tower, prepared.items, candidate_inputs)
     retrieval.write_product_embeddings(str(out / retrieval.EMBEDDINGS_FILE), prepared.items, item_embeddings)
-    retrieval.export(serving_dir, model.query_tower, prepared.users, prepared.items, item_embeddings, item_probabilities(prepared))
+    customers = {name: prepared.users[name].to_numpy(np.int32) for name in info["query_inputs"] if name in prepared.users}
+    customers.update(customer_history(prepared, config.history_length))
+    retrieval.export(serving_dir, model.query_tower, prepared.users["user_id"].to_numpy(str), customers, prepared.items,
+                     item_embeddings, item_probabilities(prepared))
 
 
-def embed_entities(tower: keras.Model, table: pd.DataFrame, inputs: list[str], batch_size: int = 8192) -> np.ndarray:
-    """Run a tower over every row of an entity table (all users or the whole catalog)."""
-    columns = {name: table[name].to_numpy(np.int32) for name in inputs}
+def embed_entities(tower: keras.Model, table: pd.DataFrame, inputs: list[str], extra: dict[str, np.ndarray] | None = None,
+                   batch_size: int = 8192) -> np.ndarray:
+    """Run a tower over every row of an entity table (all users or the whole catalog); `extra`
+    holds inputs that are not table columns (the customers' `history`)."""
+    extra = extra or {}
+    columns = {name: extra[name] if name in extra else table[name].to_numpy(np.int32) for name in inputs}
     return tower.predict(columns, batch_size=batch_size, verbose=0).astype(np.float32)
 
 
