@@ -1,7 +1,6 @@
 """The train step on tiny data: history flushed per epoch, towers exported, failures recorded."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -121,7 +121,10 @@ def size(uri: str) -> int:
     from google.api_core import exceptions
 
     location = parse_gcs(uri)
-    blob = gcs_client().bucket(location.bucket).get_blob(location.name, retry=upload_retry())
+    try:
+        blob = gcs_client().bucket(location.bucket).get_blob(location.name, retry=upload_retry())
+    except exceptions.GoogleAPICallError as error:
+        raise StorageError(f"cannot read {uri}: {error}") from error
     if blob is None:
         raise FileNotFoundError(f"no such object: {uri}")
     return int(blob.size)

@@ -82,8 +82,8 @@ def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConf
         try:
             resume_point = resume.find_resume_point(durable, run_id, config.as_params())
             if resume_point is not None:
-                history = {**resume_point.history, "params": config.as_params()}  # `epochs` may have grown
-                collector = MetricsCollector(run_id, config.as_params(), history=history)
+                resumed = {**resume_point.history, "params": config.as_params()}  # `epochs` may have grown
+                collector = MetricsCollector(run_id, config.as_params(), history=resumed)
             prepared = data_prep.load(prepared_dir)
             checkpoints = _Checkpoints(read_from=durable if resume_point is not None else "", write_to=outputs.checkpoint_target)
             model = _fit(prepared, config, collector, sink, checkpoints, cluster.strategy)
@@ -94,8 +94,8 @@ def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConf
             reason = "preempted" if isinstance(error, Preempted) else "error"
             # The finished epochs' history once more (a no-op rewrite unless the failure cut an
             # epoch-end flush short); never when nothing was trained: a refused resume keeps its file.
-            history = collector.serialise() if collector.epochs_done else None
-            sink.record_failure(collector.epochs_done, error, reason, history)
+            finished = collector.serialise() if collector.epochs_done else None
+            sink.record_failure(collector.epochs_done, error, reason, finished)
             if reason == "preempted":
                 log.error("preempted after %d finished epoch(s); history and status flushed", collector.epochs_done)
             raise
