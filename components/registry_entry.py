@@ -17,9 +17,11 @@ def registry_entry(
     import json
 
     from recs_pipeline.registry import registry_entry as build_entry
+    from recs_pipeline.sink import expand_metrics_uri
 
     with open(training_metrics.path) as handle:
-        final_metrics = json.load(handle).get("final_metrics", {})
-    entry = build_entry(display_name, run_id or pipeline_job_name, pipeline_job_name, training_metrics.uri, metrics_uri, final_metrics)
+        history = json.load(handle)
+    entry = build_entry(display_name, history.get("run_id") or run_id or pipeline_job_name, pipeline_job_name, training_metrics.uri,
+                        expand_metrics_uri(metrics_uri, history.get("run_id", "")), history.get("final_metrics", {}))
     outputs = collections.namedtuple("RegistryEntry", ["display_name", "description", "labels"])
     return outputs(entry["display_name"], entry["description"], entry["labels"])

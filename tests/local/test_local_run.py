@@ -34,7 +34,9 @@ def local_run(tmp_path_factory):
     env = {**os.environ, "HOME": str(home), "GOOGLE_APPLICATION_CREDENTIALS": str(key_file), "CLOUDSDK_AUTH_ACCESS_TOKEN": FAKE_TOKEN,
            "RECS_API_TOKEN": FAKE_TOKEN}
     out = base / "run"
-    command = [sys.executable, "-m", "recs_pipeline.cli", "run-local", "--output-dir", str(out), *TINY_ARGS, "--metrics-uri", str(base / "sink")]
+    # {run_id}: train and publish must both resolve it to the same folder (the pipeline job name).
+    command = [sys.executable, "-m", "recs_pipeline.cli", "run-local", "--output-dir", str(out), *TINY_ARGS,
+               "--metrics-uri", str(base / "sink" / "{run_id}")]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     return {"out": out, "base": base, "home": home, "key_file": key_file, "result": done}
 
@@ -58,8 +60,11 @@ def test_run_local_writes_every_file_and_a_valid_history(local_run):
                 "train.serving_model"}
     assert expected <= set(manifest)
     assert all(Path(path).exists() for path in manifest.values())
-    # the metrics URI got the final history too, the same bytes as the artifact
-    assert (local_run["base"] / "sink" / "training_metrics.json").read_bytes() == (out / "training_metrics.json").read_bytes()
+    # the metrics URI got the final history too, the same bytes as the artifact, in the run's own folder
+    (run_folder,) = (local_run["base"] / "sink").iterdir()
+    assert run_folder.name == document["run_id"] and run_folder.name.startswith("two-tower-retrieval-")
+    assert (run_folder / "training_metrics.json").read_bytes() == (out / "training_metrics.json").read_bytes()
+    assert json.loads((run_folder / "training_status.json").read_text())["stage"] == "completed"
     assert "recall@10" in result.stdout and "repeat_purchase" in result.stdout
 
 

@@ -29,3 +29,14 @@ def test_create_exclusive_lets_exactly_one_writer_win(tmp_path):
     assert storage.create_exclusive(uri, b"a") is True
     assert storage.create_exclusive(uri, b"b") is False
     assert (tmp_path / "claim.json").read_bytes() == b"a"
+
+
+def test_a_run_id_field_gives_each_run_its_own_folder(tmp_path):
+    from recs_pipeline.sink import expand_metrics_uri
+
+    template = str(tmp_path / "metrics" / "{run_id}")
+    for run_id in ("nightly-2026-11-23", "nightly-2026-11-30"):
+        MetricsSink([expand_metrics_uri(template, run_id)], run_id=run_id, epochs_total=1).probe()  # no refusal
+        assert (tmp_path / "metrics" / run_id / CLAIM_FILE).is_file()
+    assert expand_metrics_uri("gs://b/m/{run_id}", "a/b c") == "gs://b/m/a-b-c"
+    assert expand_metrics_uri("", "x") == ""

@@ -87,3 +87,10 @@ def test_early_stopping_ends_at_the_patience_after_the_best_epoch(prepared_dir, 
     assert result.epochs_done == best + 1 + 2
     assert document["final_metrics"]["best_val_loss"] == min(document["loss"]["val_loss"])
     assert json.loads((tmp_path / "history" / "training_status.json").read_text())["stage"] == "completed"
+
+
+def test_the_metrics_uri_can_name_a_folder_per_run(prepared_dir, tmp_path):
+    config = TrainConfig(epochs=1, batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_bins=10)
+    train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), config, run_id="nightly/7",
+              metrics_uri=str(tmp_path / "metrics" / "{run_id}"))
+    assert json.loads((tmp_path / "metrics" / "nightly-7" / "training_metrics.json").read_text())["run_id"] == "nightly/7"

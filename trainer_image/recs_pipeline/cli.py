@@ -104,7 +104,7 @@ def main() -> None:
 @click.option("--output-dir", required=True, type=click.Path(file_okay=False), help="Where the run's files go.")
 @data_options
 @train_options
-@click.option("--metrics-uri", default="", help="Also write training_metrics.json and training_status.json here (gs:// or folder).")
+@click.option("--metrics-uri", default="", help="Also write training_metrics.json and training_status.json here (gs:// or folder; {run_id} becomes the run id).")
 @click.option("--run-id", default="", help="Identifies the run in its history (default: the pipeline job name).")
 @click.option("--experiment", default="", help="Log the run to this Vertex AI experiment (needs a Google Cloud project).")
 @click.option("--experiment-tensorboard", default="", help="Vertex AI TensorBoard backing the experiment's time series.")

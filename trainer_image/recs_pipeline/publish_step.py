@@ -10,7 +10,7 @@ from recs_pipeline import experiments, report, storage
 from recs_pipeline.collector import MetricsCollector
 from recs_pipeline.data_prep import STATS_FILE
 from recs_pipeline.evaluate_step import EVALUATION_FILE
-from recs_pipeline.sink import METRICS_FILE
+from recs_pipeline.sink import METRICS_FILE, expand_metrics_uri
 
 
 def final_document(history: dict[str, Any], evaluation: dict[str, Any], data_stats: dict[str, Any]) -> dict[str, Any]:
@@ -47,7 +47,8 @@ def run(
     payload = collector.serialise()
     storage.write_bytes(training_metrics_path, payload)
     if metrics_uri:
-        storage.write_bytes(storage.join(storage.check_uri(metrics_uri), METRICS_FILE), payload)
+        target = storage.check_uri(expand_metrics_uri(metrics_uri, history["run_id"]))
+        storage.write_bytes(storage.join(target, METRICS_FILE), payload)
     final = json.loads(payload)
     storage.write_bytes(summary_path, report.markdown_summary(final).encode(), content_type="text/markdown")
     storage.write_bytes(report_path, report.html_report(final).encode(), content_type="text/html")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,15 @@ CLAIM_FILE = "run_claim.json"
 STAGES = ("initializing", "training", "completed", "failed")
 
 log = logging.getLogger(__name__)
+
+
+RUN_ID_FIELD = "{run_id}"
+
+
+def expand_metrics_uri(uri: str, run_id: str) -> str:
+    """`{run_id}` in a metrics URI becomes the run's id (characters other than letters, digits,
+    '.', '_' and '-' as '-'), so one setting, e.g. in a schedule, gives every run its own folder."""
+    return uri.replace(RUN_ID_FIELD, re.sub(r"[^A-Za-z0-9._-]", "-", run_id)) if uri else uri
 
 
 class SinkUnwritableError(RuntimeError):

@@ -18,7 +18,7 @@ from recs_pipeline.collector import MetricsCollector
 from recs_pipeline.config import TrainConfig
 from recs_pipeline.model import TwoTowerModel, build_tower, make_optimizer
 from recs_pipeline.preemption import Preempted, sigterm_raises
-from recs_pipeline.sink import MetricsSink
+from recs_pipeline.sink import MetricsSink, expand_metrics_uri
 from recs_pipeline.tf_runtime import keras, tf
 
 QUERY_TOWER_DIR = "query_tower"
@@ -49,10 +49,11 @@ def run(
 
     A run whose id already has a history and checkpoint at the durable target (the metrics URI,
     else the artifact folder, which a restarted Vertex worker gets back) continues from there.
-    `serving_dir` (default: `<model_dir>/retrieval`) gets the retrieval SavedModel. In a cluster
+    `{run_id}` in the metrics URI is replaced by the run id. `serving_dir` (default: `<model_dir>/retrieval`) gets the retrieval SavedModel. In a cluster
     (TF_CONFIG) every worker trains, and only the chief writes (distribution.py).
     """
     cluster = distribution.from_environment()
+    metrics_uri = expand_metrics_uri(metrics_uri, run_id)
     durable = metrics_uri or history_dir
     serving_dir = serving_dir or str(Path(model_dir) / RETRIEVAL_DIR)
     if cluster.is_chief:
