@@ -39,22 +39,7 @@ def train_job_spec(
     from recs_pipeline import custom_job
     from recs_pipeline.config import TrainConfig
 
-    config = TrainConfig(
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        optimizer=optimizer,
-        embedding_dim=embedding_dim,
-        feature_embedding_dim=feature_embedding_dim,
-        l2_regularization=l2_regularization,
-        temperature=temperature,
-        remove_accidental_hits=remove_accidental_hits,
-        logq_correction=logq_correction,
-        histogram_bins=histogram_bins,
-        history_length=history_length,
-        early_stopping_patience=early_stopping_patience,
-        seed=seed,
-    )
+    config = TrainConfig.from_settings(locals())
     arguments = custom_job.train_arguments(
         prepared_dir=prepared_data.path,
         model_dir=model.path,

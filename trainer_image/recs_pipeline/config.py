@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 OPTIMIZERS = ("adagrad", "adam", "sgd")
@@ -83,6 +83,12 @@ class TrainConfig:
     def as_params(self) -> dict[str, Any]:
         """The `params` block of training_metrics.json."""
         return asdict(self)
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> "TrainConfig":
+        """The config from a mapping holding (at least) every field, e.g. a component's `locals()`:
+        KFP needs each parameter written out in the signature, the body need not repeat them."""
+        return cls(**{f.name: settings[f.name] for f in fields(cls)})
 
 
 def split_list(text: str) -> tuple[str, ...]:
