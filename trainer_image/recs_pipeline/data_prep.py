@@ -1,29 +1,41 @@
-"""Interaction table in, clean integer-indexed splits and vocabularies out, in one DuckDB pass.
+"""Interaction table in, clean integer-indexed splits and vocabularies out.
 
-The file is read once into a narrow table (ids as strings, "17850.0" == "17850", timestamps
-parsed, the user's row filter applied); splits, vocabularies and entity tables are SQL over that
-table, written straight to Parquet. Validation and test rows whose user or item is unseen in
-training are dropped and counted: cold start is reported, never mixed into recall.
+The input becomes one Arrow table (table_reader). Ids are hash-encoded once and normalised per
+distinct value ("17850.0" == "17850"; identifiers); the user's --where condition and timestamp
+parsing run in DuckDB over that table without copying it; cleaning, splitting and the
+vocabularies are vectorised NumPy over integer codes; each split is written as Parquet by
+pyarrow. Validation and test rows whose user or item is unseen in training are dropped and
+counted: cold start is reported, never mixed into recall.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from recs_pipeline import identifiers, table_reader
 from recs_pipeline.config import PrepConfig
+from recs_pipeline.identifiers import MISSING, EncodedColumn
 
 SPLITS = ("train", "val", "test")
+TRAIN, VAL, TEST = 0, 1, 2
 USER, ITEM, TIME = "user_id", "item_id", "timestamp"
 STATS_FILE = "data_stats.json"
 VOCAB_FILE = "vocabularies.json"
 TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y")
 MEMORY_LIMIT = "3GB"
+NO_TIME = np.iinfo(np.int64).min  # NaT as int64
+DICTIONARY_PAGE_BYTES = 64 << 20  # a whole vocabulary fits one dictionary page
 
 
 class DataError(ValueError):
@@ -50,10 +62,11 @@ class PreparedData:
 
 
 def connect():
-    """An in-memory DuckDB bounded in memory (it spills to disk beyond) and in threads."""
+    """An in-memory DuckDB bounded in memory (it spills to disk beyond); it keeps row order, which
+    the per-row columns it computes rely on."""
     import duckdb
 
-    return duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": False})
+    return duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
 
 
 def _q(name: str) -> str:
@@ -68,41 +81,24 @@ def _lit(value: str) -> str:
 
 def prepare_frame(frame: pd.DataFrame, config: PrepConfig, output_dir: str, source: str = "<data frame>") -> dict[str, Any]:
     """Prepare an in-memory table (the embedded synthetic data, or tests)."""
+    import duckdb
+
     con = connect()
-    con.register("input_frame", frame)
-    return _prepare(con, "input_frame", config, output_dir, source)
+    try:
+        table = table_reader.read_frame(frame, con)
+    except duckdb.Error as error:
+        raise DataError(f"cannot read {source}: {table_reader.first_line(error)}") from error
+    return _prepare(con, table, config, output_dir, source)
 
 
 def prepare_files(files: list[str], file_format: str, config: PrepConfig, output_dir: str, source: str) -> dict[str, Any]:
     """Prepare CSV or Parquet files (already local)."""
-    import duckdb
-
     con = connect()
-    listing = "[" + ", ".join(_lit(f) for f in files) + "]"
-    if file_format == "parquet":
-        reader = f"read_parquet({listing}, union_by_name = true)"
-    else:
-        options = ["header = true", f"encoding = {_lit(config.encoding)}", "sample_size = 100000"]
-        if config.delimiter:
-            options.append(f"delim = {_lit(config.delimiter)}")
-        reader = f"read_csv({listing}, {', '.join(options)})"
     try:
-        con.execute(f"CREATE VIEW input_files AS SELECT * FROM {reader}")
-        con.execute("SELECT * FROM input_files LIMIT 0")
-    except duckdb.Error as error:
-        raise DataError(f"cannot read {source}: {_first_line(error)}{_encoding_hint(error, config)}") from error
-    return _prepare(con, "input_files", config, output_dir, source)
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0]
-
-
-def _encoding_hint(error: BaseException, config: PrepConfig) -> str:
-    text = str(error).lower()
-    if "unicode" in text or "utf-8" in text or "encoding" in text:
-        return f" (the file is not {config.encoding} text: pass --encoding, e.g. latin-1)"
-    return ""
+        table = table_reader.read_files(files, file_format, config, source, con)
+    except table_reader.ReadError as error:
+        raise DataError(str(error)) from error
+    return _prepare(con, table, config, output_dir, source)
 
 
 def public_source(source: str) -> str:
@@ -114,22 +110,64 @@ def public_source(source: str) -> str:
     return f"{Path(source).name} (local)"
 
 
-def _prepare(con, table: str, config: PrepConfig, output_dir: str, source: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Rows:
+    """The kept rows, as codes: users and items index their labels; times are epoch microseconds
+    (None without a timestamp column); features[name] indexes that feature's labels."""
+
+    source_rows: np.ndarray
+    users: np.ndarray
+    items: np.ndarray
+    times: np.ndarray | None
+    features: dict[str, np.ndarray]
+
+
+def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: str) -> dict[str, Any]:
     import duckdb
 
-    types = {row[0]: row[1] for row in con.execute(f"DESCRIBE {table}").fetchall()}
-    _require_columns(list(types), config, source)
+    _require_columns(table.column_names, config, source)
     stats: dict[str, Any] = {"source": public_source(source)}
+    con.register("input_table", table)
     try:
-        _load(con, table, types, config, source, stats)
-        _label_splits(con, config, source)
-        vocabularies = _vocabularies(con, config, source)
-        _write(con, config, output_dir, stats, vocabularies)
+        columns = _read_columns(con, table, config, source)
+        users, items, features = columns.users, columns.items, columns.features
+        rows = _clean(table, config, source, stats, columns)
+        labels = _label_splits(con, rows, users.labels, items.labels, config, source)
+        vocabularies, maps = _vocabularies(rows, labels, users, items, features, config, source)
+        _write(rows, labels, maps, vocabularies, features, config, output_dir, stats)
     except duckdb.Error as error:
-        raise DataError(f"{source}: {_first_line(error)}{_encoding_hint(error, config)}") from error
+        raise DataError(f"{source}: {table_reader.first_line(error)}{table_reader.encoding_hint(error, config)}") from error
     Path(output_dir, VOCAB_FILE).write_text(json.dumps(vocabularies))
     Path(output_dir, STATS_FILE).write_text(json.dumps(stats, indent=2))
     return stats
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Every input row, reduced to what data prep needs."""
+
+    users: EncodedColumn
+    items: EncodedColumn
+    features: dict[str, EncodedColumn]
+    passes: np.ndarray  # the --where condition
+    times: np.ndarray | None  # epoch microseconds, NO_TIME where unparseable; None without a timestamp column
+
+
+def _read_columns(con, table: pa.Table, config: PrepConfig, source: str) -> _Columns:
+    """Ids and features encoded while DuckDB evaluates --where and parses time, side by side
+    (pyarrow's hashing and DuckDB both release the GIL)."""
+    names = (*config.user_features, *config.item_features)
+
+    def sql_columns() -> tuple[np.ndarray, np.ndarray | None]:
+        return _passes(con, table, config, source), _timestamps(con, table, config) if config.timestamp_column else None
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        from_sql = pool.submit(sql_columns)
+        users = pool.submit(identifiers.encode, table[config.user_column])
+        items = pool.submit(identifiers.encode, table[config.item_column])
+        features = {name: pool.submit(identifiers.encode, table[name], False) for name in names}
+        passes, times = from_sql.result()
+        return _Columns(users.result(), items.result(), {name: future.result() for name, future in features.items()}, passes, times)
 
 
 def _require_columns(columns: list[str], config: PrepConfig, source: str) -> None:
@@ -142,183 +180,285 @@ def _require_columns(columns: list[str], config: PrepConfig, source: str) -> Non
         if len(columns) == 1 and any(sep in columns[0] for sep in (";", "\t", "|", ",")):
             hint = " (one column whose name contains a separator: is --delimiter wrong?)"
         raise DataError(f"{source}: missing column(s) {', '.join(missing)}; columns found: {found}{hint}")
+    duplicated = sorted({name for name in wanted if columns.count(name) > 1})
+    if duplicated:
+        raise DataError(f"{source}: column(s) {', '.join(duplicated)} appear more than once; columns found: {', '.join(columns)}")
 
 
-INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
-
-
-def _id_sql(column: str, column_type: str) -> str:
-    """Ids as trimmed strings; integer-like floats lose their '.0' ("17850.0" == "17850"); empty is missing.
-
-    Chosen by the column's type, so the common cases need no regular expression per row."""
-    value = _q(column)
-    if column_type in INTEGER_TYPES:
-        return f"CAST({value} AS VARCHAR)"
-    if column_type in ("DOUBLE", "FLOAT") or column_type.startswith("DECIMAL"):
-        return (f"CASE WHEN {value} = trunc({value}) AND abs({value}) < 1e15 THEN CAST(CAST({value} AS BIGINT) AS VARCHAR) "
-                f"ELSE CAST({value} AS VARCHAR) END")
-    text = f"trim(CAST({value} AS VARCHAR))"
-    return f"nullif(CASE WHEN contains({text}, '.') THEN regexp_replace({text}, '^(-?[0-9]+)\\.0+$', '\\1') ELSE {text} END, '')"
-
-
-def _time_sql(column: str, column_type: str, config: PrepConfig) -> str:
-    if column_type.startswith("TIMESTAMP") or column_type == "DATE":
-        return f"CAST({_q(column)} AS TIMESTAMP)"
+def _time_sql(column: str, config: PrepConfig) -> str:
+    """A text (or numeric) timestamp column parsed: ISO first, then the given or common formats."""
     formats = [config.timestamp_format] if config.timestamp_format else list(TIMESTAMP_FORMATS)
     text = f"trim(CAST({_q(column)} AS VARCHAR))"
     return f"coalesce(TRY_CAST({text} AS TIMESTAMP), try_strptime({text}, [{', '.join(map(_lit, formats))}]))"
 
 
-def _load(con, table: str, types: dict[str, str], config: PrepConfig, source: str, stats: dict[str, Any]) -> None:
-    """The one pass over the input: ids normalised, time parsed, the user's filter as a flag, only
-    the columns used kept. Everything after works on this narrow table."""
+def _timestamps(con, table: pa.Table, config: PrepConfig) -> np.ndarray:
+    """Epoch microseconds per row, NO_TIME where the value does not parse."""
+    column = table[config.timestamp_column]
+    if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+            column = column.cast(pa.timestamp(column.type.unit))
+        parsed = column.cast(pa.timestamp("us"))
+    else:
+        parsed = con.sql(f"SELECT {_time_sql(config.timestamp_column, config)} AS t FROM input_table").to_arrow_table()["t"]
+        parsed = parsed.cast(pa.timestamp("us"))
+    return parsed.cast(pa.int64()).fill_null(NO_TIME).to_numpy()
+
+
+def _passes(con, table: pa.Table, config: PrepConfig, source: str) -> np.ndarray:
+    """The user's --where condition per row (a row where it is NULL does not pass)."""
     import duckdb
 
-    features = [*config.user_features, *config.item_features]
-    time_sql = _time_sql(config.timestamp_column, types[config.timestamp_column], config) if config.timestamp_column else "CAST(NULL AS TIMESTAMP)"
-    feature_sql = "".join(f", coalesce(CAST({_q(name)} AS VARCHAR), '') AS {_q(name)}" for name in features)
-    passes = f"coalesce(({config.where}), false)" if config.where else "true"
+    if not config.where:
+        return np.ones(table.num_rows, dtype=bool)
     try:
-        con.execute(
-            f"CREATE TABLE loaded AS SELECT {_id_sql(config.user_column, types[config.user_column])} AS user_id, "
-            f"{_id_sql(config.item_column, types[config.item_column])} AS item_id, {time_sql} AS timestamp{feature_sql}, "
-            f"{passes} AS passes FROM {table}"
-        )
+        result = con.sql(f"SELECT coalesce(({config.where}), false) AS passes FROM input_table").to_arrow_table()["passes"]
     except duckdb.Error as error:
-        if config.where:  # most likely the user's condition: name it
-            raise DataError(f"{source}: cannot apply --where {config.where!r}: {_first_line(error)}") from error
-        raise
-    rows_in, filtered_out, null_user, null_item, bad_time = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE NOT passes), count(*) FILTER (WHERE passes AND user_id IS NULL), "
-        "count(*) FILTER (WHERE passes AND user_id IS NOT NULL AND item_id IS NULL), "
-        "count(*) FILTER (WHERE passes AND user_id IS NOT NULL AND item_id IS NOT NULL AND timestamp IS NULL) FROM loaded"
-    ).fetchone()
-    stats.update(rows_in=rows_in, rows_filtered_out=filtered_out, rows_dropped_null_user=null_user, rows_dropped_null_item=null_item)
-    kept = rows_in - filtered_out - null_user - null_item
+        raise DataError(f"{source}: cannot apply --where {config.where!r}: {table_reader.first_line(error)}") from error
+    return result.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _clean(table: pa.Table, config: PrepConfig, source: str, stats: dict[str, Any], columns: _Columns) -> _Rows:
+    """Rows that pass the filter with a user and an item (and, with --dedupe, the first purchase
+    of each pair); every dropped row is counted by reason."""
+    passes, users, items, times = columns.passes, columns.users, columns.items, columns.times
+    has_user, has_item = users.codes != MISSING, items.codes != MISSING
+    keep = passes & has_user & has_item
+    stats.update(
+        rows_in=int(table.num_rows),
+        rows_filtered_out=int((~passes).sum()),
+        rows_dropped_null_user=int((passes & ~has_user).sum()),
+        rows_dropped_null_item=int((passes & has_user & ~has_item).sum()),
+    )
+    kept = int(keep.sum())
     if kept == 0:
         raise DataError(f"{source}: no rows left after filtering and dropping rows with an empty user or item")
-    if config.timestamp_column and bad_time:
-        _report_bad_time(con, table, types, config, source)
-    keep = "passes AND user_id IS NOT NULL AND item_id IS NOT NULL"
+    if times is not None and (bad := keep & (times == NO_TIME)).any():
+        _report_bad_time(table, config, source, int(np.argmax(bad)))
+    rows = np.flatnonzero(keep)
     if config.dedupe:
-        dedupe = "QUALIFY row_number() OVER (PARTITION BY user_id, item_id ORDER BY timestamp) = 1"
-        con.execute(f"CREATE TABLE clean AS SELECT * EXCLUDE (passes) FROM loaded WHERE {keep} {dedupe}")
-        con.execute("DROP TABLE loaded")
-    else:  # a view: the rows are labelled in the same pass that filters them
-        con.execute(f"CREATE VIEW clean AS SELECT * EXCLUDE (passes) FROM loaded WHERE {keep}")
-    stats["rows_dropped_duplicate"] = kept - con.execute("SELECT count(*) FROM clean").fetchone()[0]
+        rows = _first_of_each_pair(rows, users.codes, items.codes, times)
+    stats["rows_dropped_duplicate"] = kept - len(rows)
+    return _Rows(
+        source_rows=rows,
+        users=users.codes[rows],
+        items=items.codes[rows],
+        times=None if times is None else times[rows],
+        features={name: column.codes[rows] for name, column in columns.features.items()},
+    )
 
 
-def _report_bad_time(con, table: str, types: dict[str, str], config: PrepConfig, source: str) -> None:
-    """Find the first unparseable timestamp in the input and stop, showing its value and row."""
-    column = config.timestamp_column
-    row = con.execute(
-        f"SELECT n, raw FROM (SELECT row_number() OVER () AS n, CAST({_q(column)} AS VARCHAR) AS raw, "
-        f"{_time_sql(column, types[column], config)} AS parsed FROM {table}) WHERE parsed IS NULL ORDER BY n LIMIT 1"
-    ).fetchone()
-    where, value = (f"row {row[0]}", row[1]) if row else ("a row", None)
-    shown = "an empty value" if value is None or not value.strip() else repr(value)
+def _first_of_each_pair(rows: np.ndarray, users: np.ndarray, items: np.ndarray, times: np.ndarray | None) -> np.ndarray:
+    """The earliest row of each (user, item) pair (ties: the first in the file), in file order."""
+    when = times[rows] if times is not None else np.zeros(len(rows), np.int64)
+    order = np.lexsort((when, items[rows], users[rows]))
+    pair_user, pair_item = users[rows][order], items[rows][order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (pair_user[1:] != pair_user[:-1]) | (pair_item[1:] != pair_item[:-1])
+    return np.sort(rows[order[first]])
+
+
+def _report_bad_time(table: pa.Table, config: PrepConfig, source: str, row: int) -> None:
+    """Stop at the first kept row whose timestamp does not parse, showing its value and row."""
+    value = table[config.timestamp_column][row].as_py()
+    shown = "an empty value" if value is None or not str(value).strip() else repr(str(value))
     hint = "" if config.timestamp_format else " (pass --timestamp-format, e.g. '%d/%m/%Y %H:%M')"
-    raise DataError(f"{source}: column {column!r}, {where}: cannot parse timestamp {shown}{hint}")
+    raise DataError(f"{source}: column {config.timestamp_column!r}, row {row + 1}: cannot parse timestamp {shown}{hint}")
 
 
-def _label_splits(con, config: PrepConfig, source: str) -> None:
-    """Temporal (by --test-start, or the time quantile of --test-fraction; validation is the end of
-    train by time) or random (seeded, by a hash of the row, so it is the same on every machine).
-    Cut-offs are computed first, then every row is labelled in one pass."""
-    if config.split == "random" or not config.timestamp_column:
-        draw = f"(hash(user_id, item_id, coalesce(CAST(timestamp AS VARCHAR), ''), {int(config.seed)}) % 1000000) / 1000000.0"
+def quantile_disc(values: np.ndarray, fraction: float) -> int:
+    """The value at the `fraction` quantile, an element of `values` (SQL quantile_disc)."""
+    position = max(math.ceil(fraction * len(values)) - 1, 0)
+    return int(np.partition(values, position)[position])
+
+
+def _label_splits(con, rows: _Rows, user_labels: np.ndarray, item_labels: np.ndarray, config: PrepConfig, source: str) -> np.ndarray:
+    """TRAIN/VAL/TEST per kept row. Temporal: test from --test-start or the time quantile of
+    --test-fraction, validation the end of train by time. Random: a seeded hash of the row's user,
+    item and time, so a row lands in the same split on every machine and in every file order."""
+    if config.split == "random" or rows.times is None:
+        draw = (_row_hash(rows, user_labels, item_labels, config.seed) % np.uint64(1_000_000)) / 1_000_000.0
         val_bound = config.test_fraction + config.val_fraction * (1 - config.test_fraction)
-        label = f"CASE WHEN {draw} < {config.test_fraction} THEN 'test' WHEN {draw} < {val_bound} THEN 'val' ELSE 'train' END"
+        labels = np.where(draw < config.test_fraction, TEST, np.where(draw < val_bound, VAL, TRAIN)).astype(np.int8)
     else:
         if config.test_start:
-            test_cut = con.execute(f"SELECT {_lit(config.test_start)}::TIMESTAMP").fetchone()[0]
+            start = con.execute("SELECT CAST(CAST($1 AS TIMESTAMP) AS VARCHAR)", [config.test_start]).fetchall()[0][0]
+            test_cut = int(np.datetime64(start, "us").astype(np.int64))
         else:
-            test_cut = con.execute(f"SELECT quantile_disc(timestamp, {1 - config.test_fraction}) FROM clean").fetchone()[0]
-        val_cut = con.execute(f"SELECT quantile_disc(timestamp, {1 - config.val_fraction}) FROM clean WHERE timestamp < $1", [test_cut]).fetchone()[0]
-        if val_cut is None:
+            test_cut = quantile_disc(rows.times, 1 - config.test_fraction)
+        before = rows.times[rows.times < test_cut]
+        if len(before) == 0:
             raise DataError(f"{source}: the training split is empty; is --test-start before all the data?")
-        label = f"CASE WHEN timestamp >= {_lit(str(test_cut))}::TIMESTAMP THEN 'test' WHEN timestamp >= {_lit(str(val_cut))}::TIMESTAMP THEN 'val' ELSE 'train' END"
-    con.execute(f"CREATE TABLE part AS SELECT *, {label} AS split FROM clean")
-    kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'clean'").fetchone()[0]
-    con.execute("DROP VIEW clean" if kind == "VIEW" else "DROP TABLE clean")
-    con.execute("DROP TABLE IF EXISTS loaded")
-    if con.execute("SELECT count(*) FROM part WHERE split = 'train'").fetchone()[0] == 0:
+        val_cut = quantile_disc(before, 1 - config.val_fraction)
+        labels = np.where(rows.times >= test_cut, TEST, np.where(rows.times >= val_cut, VAL, TRAIN)).astype(np.int8)
+    if not (labels == TRAIN).any():
         raise DataError(f"{source}: the training split is empty")
+    return labels
 
 
-def _vocabularies(con, config: PrepConfig, source: str) -> dict[str, Any]:
-    con.execute("CREATE TABLE users AS SELECT user_id, CAST(row_number() OVER (ORDER BY user_id) - 1 AS INTEGER) AS user_idx "
-                "FROM (SELECT DISTINCT user_id FROM part WHERE split = 'train')")
-    con.execute("CREATE TABLE items AS SELECT item_id, CAST(row_number() OVER (ORDER BY item_id) - 1 AS INTEGER) AS item_idx "
-                "FROM (SELECT DISTINCT item_id FROM part WHERE split = 'train')")
-    users = [row[0] for row in con.execute("SELECT user_id FROM users ORDER BY user_idx").fetchall()]
-    items = [row[0] for row in con.execute("SELECT item_id FROM items ORDER BY item_idx").fetchall()]
-    if len(users) < 2 or len(items) < 2:
-        raise DataError(f"{source}: training split has {len(users)} user(s) and {len(items)} item(s); a retrieval model needs at least 2 of each")
+def _label_hashes(labels: np.ndarray) -> np.ndarray:
+    """A stable 64-bit hash of each label's text."""
+    return np.array([int.from_bytes(hashlib.blake2b(str(label).encode(), digest_size=8).digest(), "little") for label in labels],
+                    dtype=np.uint64)
 
-    def feature_vocab(name: str) -> list[str]:
-        values = con.execute(f"SELECT DISTINCT {_q(name)} FROM part WHERE split = 'train' AND {_q(name)} <> '' ORDER BY 1").fetchall()
-        return ["", *(row[0] for row in values)]  # index 0: empty or unseen
 
-    return {
-        "user_id": users,
-        "item_id": items,
-        "user_features": {name: feature_vocab(name) for name in config.user_features},
-        "item_features": {name: feature_vocab(name) for name in config.item_features},
+def _mix(values: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: every input bit moves every output bit."""
+    with np.errstate(over="ignore"):
+        values = (values ^ (values >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        values = (values ^ (values >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return values ^ (values >> np.uint64(31))
+
+
+def _row_hash(rows: _Rows, user_labels: np.ndarray, item_labels: np.ndarray, seed: int) -> np.ndarray:
+    """A 64-bit hash per row from its user's and item's text and its time (not from codes, which
+    depend on what else is in the file)."""
+    times = rows.times.astype(np.uint64) if rows.times is not None else np.zeros(len(rows.users), np.uint64)
+    value = _mix(times ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF))
+    value = _mix(value ^ _label_hashes(item_labels)[rows.items])
+    return _mix(value ^ _label_hashes(user_labels)[rows.users])
+
+
+@dataclass(frozen=True)
+class _IndexMaps:
+    """Code -> training index (MISSING: unseen in training) for users and items; code -> feature
+    index (0: empty or unseen) per feature."""
+
+    users: np.ndarray
+    items: np.ndarray
+    features: dict[str, np.ndarray]
+
+
+def _index_map(codes_in_train: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes seen in training, in code (= label) order, and the code -> index map."""
+    seen = np.flatnonzero(np.bincount(codes_in_train, minlength=size) > 0) if size else np.zeros(0, np.int64)
+    mapping = np.full(size, MISSING, np.int32)
+    mapping[seen] = np.arange(len(seen), dtype=np.int32)
+    return seen, mapping
+
+
+def _vocabularies(rows: _Rows, labels: np.ndarray, users: EncodedColumn, items: EncodedColumn, features: dict[str, EncodedColumn],
+                  config: PrepConfig, source: str) -> tuple[dict[str, Any], _IndexMaps]:
+    """Users, items and feature values seen in training, each sorted by its text."""
+    train = labels == TRAIN
+    user_codes, user_map = _index_map(rows.users[train], len(users.labels))
+    item_codes, item_map = _index_map(rows.items[train], len(items.labels))
+    if len(user_codes) < 2 or len(item_codes) < 2:
+        raise DataError(f"{source}: training split has {len(user_codes)} user(s) and {len(item_codes)} item(s); "
+                        "a retrieval model needs at least 2 of each")
+    feature_vocabularies, feature_maps = {}, {}
+    for name, column in features.items():
+        codes = rows.features[name][train]
+        seen, _ = _index_map(codes[codes != MISSING], len(column.labels))
+        seen = seen[column.labels[seen] != ""]
+        mapping = np.zeros(len(column.labels) + 1, np.int32)  # the last slot: MISSING
+        mapping[seen] = np.arange(1, len(seen) + 1, dtype=np.int32)  # index 0: empty or unseen
+        feature_vocabularies[name] = ["", *column.labels[seen].tolist()]
+        feature_maps[name] = mapping
+    vocabularies = {
+        "user_id": users.labels[user_codes].tolist(),
+        "item_id": items.labels[item_codes].tolist(),
+        "user_features": {name: feature_vocabularies[name] for name in config.user_features},
+        "item_features": {name: feature_vocabularies[name] for name in config.item_features},
     }
+    return vocabularies, _IndexMaps(user_map, item_map, feature_maps)
 
 
-def _feature_index_sql(name: str, vocab: list[str]) -> str:
-    lookup = f"list_position([{', '.join(map(_lit, vocab[1:]))}]::VARCHAR[], {_q(name)})" if len(vocab) > 1 else "NULL"
-    return f"CAST(coalesce({lookup}, 0) AS INTEGER) AS {_q(name + '_idx')}"
+def _feature_indices(maps: _IndexMaps, name: str, codes: np.ndarray) -> np.ndarray:
+    return maps.features[name][codes]  # MISSING (-1) reads the last slot, 0
 
 
-def _write(con, config: PrepConfig, output_dir: str, stats: dict[str, Any], vocabularies: dict[str, Any]) -> None:
-    """Per split: join the indices (inner joins drop cold-start rows, counted) and write Parquet.
+def _write(rows: _Rows, labels: np.ndarray, maps: _IndexMaps, vocabularies: dict[str, Any], features: dict[str, EncodedColumn],
+           config: PrepConfig, output_dir: str, stats: dict[str, Any]) -> None:
+    """Per split: the indices joined (rows with a user or item unseen in training dropped and
+    counted), written as Parquet; then the entity tables and the remaining stats."""
+    import pyarrow.parquet as pq
 
-    Row order in the files is whatever the threads produced (keeping insertion order costs a third
-    of the run); `load` puts rows in a canonical order."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    features = {**vocabularies["user_features"], **vocabularies["item_features"]}
-    feature_columns = "".join(f", p.{_q(name)}" for name in features)
-    feature_indices = "".join(f", {_feature_index_sql(name, vocab)}" for name, vocab in features.items())
-    totals = dict(con.execute("SELECT split, count(*) FROM part GROUP BY split").fetchall())
-    for name in SPLITS:
-        written = con.execute(
-            f"COPY (SELECT p.user_id, p.item_id, p.timestamp{feature_columns}, u.user_idx, i.item_idx{feature_indices} "
-            f"FROM part p JOIN users u USING (user_id) JOIN items i USING (item_id) WHERE p.split = '{name}') "
-            f"TO {_lit(str(out / f'{name}.parquet'))} (FORMAT parquet)"
-        ).fetchone()[0]
-        stats[f"{name}_rows"] = written
+    user_index, item_index = maps.users[rows.users], maps.items[rows.items]
+    user_ids, item_ids = pa.array(vocabularies["user_id"], pa.string()), pa.array(vocabularies["item_id"], pa.string())
+    feature_text = {name: pa.array([*column.labels.tolist(), ""], pa.string()) for name, column in features.items()}
+    text_columns = [USER, ITEM, *features]
+    tables: dict[str, pa.Table] = {}
+    for split, name in enumerate(SPLITS):
+        in_split = labels == split
+        chosen = in_split & (user_index != MISSING) & (item_index != MISSING)
+        count = int(chosen.sum())
+        stats[f"{name}_rows"] = count
         if name != "train":
-            stats[f"{name}_rows_dropped_cold_start"] = totals.get(name, 0) - written
-            if written == 0:
+            stats[f"{name}_rows_dropped_cold_start"] = int(in_split.sum()) - count
+            if count == 0:
                 raise DataError(f"{stats['source']}: the {name} split is empty after dropping cold-start rows; use more data or a larger {name} fraction")
-    _write_entities(con, "user", vocabularies["user_features"], out)
-    _write_entities(con, "item", vocabularies["item_features"], out)
-    low, high, test_start = con.execute("SELECT min(timestamp), max(timestamp), min(timestamp) FILTER (WHERE split = 'test') FROM part").fetchone()
+        users, items = user_index[chosen], item_index[chosen]
+        # Text columns go out as dictionary arrays (indices + the vocabulary): the writer emits
+        # dictionary pages as they are, instead of hashing millions of strings again.
+        columns: dict[str, pa.Array] = {
+            USER: pa.DictionaryArray.from_arrays(pa.array(users), user_ids),
+            ITEM: pa.DictionaryArray.from_arrays(pa.array(items), item_ids),
+            TIME: pa.array(rows.times[chosen], pa.timestamp("us")) if rows.times is not None else pa.nulls(count, pa.timestamp("us")),
+        }
+        for feature in features:
+            codes = rows.features[feature][chosen]
+            columns[feature] = pa.DictionaryArray.from_arrays(pa.array(np.where(codes == MISSING, len(feature_text[feature]) - 1, codes)),
+                                                              feature_text[feature])
+        columns["user_idx"], columns["item_idx"] = pa.array(users), pa.array(items)
+        for feature in features:
+            columns[f"{feature}_idx"] = pa.array(_feature_indices(maps, feature, rows.features[feature][chosen]))
+        tables[name] = pa.table(columns)
+
+    def write(name: str) -> None:
+        table = tables[name]
+        pq.write_table(
+            table,
+            out / f"{name}.parquet",
+            use_dictionary=text_columns,
+            dictionary_pagesize_limit=DICTIONARY_PAGE_BYTES,
+            # Min/max statistics of text columns cost more than writing them, and no reader uses them.
+            write_statistics=[c for c in table.column_names if c not in text_columns],
+            store_schema=False,  # read back as plain strings, not categoricals
+        )
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # the writer releases the GIL
+        list(pool.map(write, SPLITS))
+    train = labels == TRAIN
+    _write_entities("user", user_index, train, rows, maps, vocabularies["user_id"], config.user_features, out)
+    _write_entities("item", item_index, train, rows, maps, vocabularies["item_id"], config.item_features, out)
+    times = rows.times
     stats.update(
         users=len(vocabularies["user_id"]),
         items=len(vocabularies["item_id"]),
         density=stats["train_rows"] / float(len(vocabularies["user_id"]) * len(vocabularies["item_id"])),
-        date_min=low.isoformat() if low else None,
-        date_max=high.isoformat() if high else None,
-        test_start=test_start.isoformat() if test_start else None,
+        date_min=_iso(times.min()) if times is not None else None,
+        date_max=_iso(times.max()) if times is not None else None,
+        test_start=_iso(times[labels == TEST].min()) if times is not None and (labels == TEST).any() else None,
     )
 
 
-def _write_entities(con, kind: str, features: dict[str, list[str]], out: Path) -> None:
+def _iso(microseconds: int) -> str:
+    return np.datetime64(int(microseconds), "us").astype(object).isoformat()
+
+
+def _write_entities(kind: str, index: np.ndarray, train: np.ndarray, rows: _Rows, maps: _IndexMaps, ids: list[str],
+                    features: tuple[str, ...], out: Path) -> None:
     """One row per user or item: its latest feature values in training, as indices (0 when none)."""
-    index, ident = f"{kind}_idx", f"{kind}_id"
-    latest = "".join(f", arg_max({_q(name)}, timestamp) AS {_q(name)}" for name in features)
-    indices = "".join(f", {_feature_index_sql(name, vocab)}" for name, vocab in features.items())
-    con.execute(
-        f"COPY (SELECT e.{index}, e.{ident}{indices} FROM {kind}s e "
-        f"LEFT JOIN (SELECT {ident}{latest} FROM part WHERE split = 'train' GROUP BY {ident}) l USING ({ident}) "
-        f"ORDER BY e.{index}) TO {_lit(str(out / f'{kind}s.parquet'))} (FORMAT parquet)"
-    )
+    import pyarrow.parquet as pq
+
+    columns: dict[str, Any] = {f"{kind}_idx": pa.array(np.arange(len(ids), dtype=np.int32)), f"{kind}_id": pa.array(ids, pa.string())}
+    if features:
+        # The latest training row of each entity (ties: the last in the file), without a sort.
+        positions = np.flatnonzero(train)
+        entity = index[positions]
+        when = rows.times[positions] if rows.times is not None else np.zeros(len(positions), np.int64)
+        newest = np.full(len(ids), NO_TIME, np.int64)
+        np.maximum.at(newest, entity, when)
+        at_newest = when == newest[entity]
+        latest = np.full(len(ids), -1, np.int64)
+        np.maximum.at(latest, entity[at_newest], positions[at_newest])
+        for feature in features:
+            codes = np.where(latest >= 0, rows.features[feature][np.maximum(latest, 0)], MISSING)
+            columns[f"{feature}_idx"] = pa.array(_feature_indices(maps, feature, codes))
+    pq.write_table(pa.table(columns), out / f"{kind}s.parquet")
 
 
 def _in_canonical_order(split: pd.DataFrame) -> pd.DataFrame:
