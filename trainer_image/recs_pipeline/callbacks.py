@@ -16,9 +16,9 @@ from recs_pipeline.tf_runtime import keras
 log = logging.getLogger(__name__)
 
 
-def tower_weights(tower: keras.Model) -> np.ndarray:
+def tower_weights(variables: list) -> np.ndarray:
     """All trainable weights of a tower as one flat vector (a host copy, once per epoch)."""
-    return np.concatenate([np.ravel(w.numpy()) for w in tower.trainable_weights])
+    return np.concatenate([np.ravel(w.numpy()) for w in variables])
 
 
 class MetricsCallback(keras.callbacks.Callback):
@@ -48,7 +48,7 @@ class MetricsCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None) -> None:
         seconds = time.perf_counter() - self._epoch_started
         model = self.model
-        towers = {"query": model.query_tower, "candidate": model.candidate_tower}
+        towers = dict(zip(("query", "candidate"), model.tower_variables()))
         values = {name: tower_weights(towers[name]) for name in TOWERS}
         edges = {}
         for name in TOWERS:

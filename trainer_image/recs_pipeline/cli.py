@@ -67,7 +67,7 @@ def data_options(command):
 
 
 TRAIN_OPTIONS = [
-    click.option("--epochs", type=int, default=5, show_default=True),
+    click.option("--epochs", type=int, default=2, show_default=True),
     click.option("--batch-size", type=int, default=1024, show_default=True),
     click.option("--learning-rate", type=float, default=0.005, show_default=True),
     click.option("--optimizer", type=click.Choice(["adam", "adagrad", "sgd"]), default="adam", show_default=True),
@@ -78,8 +78,12 @@ TRAIN_OPTIONS = [
     click.option("--remove-accidental-hits/--no-remove-accidental-hits", default=True, show_default=True),
     click.option("--logq-correction/--no-logq-correction", default=True, show_default=True),
     click.option("--histogram-bins", type=int, default=30, show_default=True),
-    click.option("--history-length", type=int, default=0, show_default=True,
-                 help="Recent products pooled in the customer tower; 0: no history feature."),
+    click.option("--history-length", type=int, default=100, show_default=True,
+                 help="Recent purchases per customer the model reads (buy-again bonus, pooling); 0: none."),
+    click.option("--pool-history/--no-pool-history", default=False, show_default=True,
+                 help="The customer tower adds the mean product embedding of the recent purchases."),
+    click.option("--buy-again/--no-buy-again", default=True, show_default=True,
+                 help="A learned score bonus for products among the recent purchases."),
     click.option("--early-stopping-patience", type=int, default=0, show_default=True,
                  help="Stop after this many epochs without a lower validation loss, keeping the best epoch; 0: off."),
     click.option("--seed", type=int, default=42, show_default=True),

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from recs_pipeline import data_prep, evaluation
+from recs_pipeline import buy_again, data_prep, evaluation
 from recs_pipeline.config import RECALL_KS, TrainConfig
 from recs_pipeline.tf_runtime import tf, tfrs
 
@@ -16,8 +16,10 @@ EVALUATION_FILE = "evaluation.json"
 BASELINES = ("popularity", "repeat_purchase")
 
 
-def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray, prepared: data_prep.PreparedData, params: dict[str, Any]) -> float:
-    """The training objective (in-batch softmax, same batch size and temperature) on the test split."""
+def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray, prepared: data_prep.PreparedData, params: dict[str, Any],
+                       history: np.ndarray | None = None, buy_again_weights: tuple[float, float] | None = None) -> float:
+    """The training objective (in-batch softmax, same batch size and temperature, the buy-again
+    bonus when the model has one) on the test split."""
     config = TrainConfig(**params)
     task = tfrs.tasks.Retrieval(
         loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True, reduction="sum_over_batch_size"),
@@ -33,9 +35,16 @@ def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray,
     losses, weights = [], []
     for start in range(0, len(test), config.batch_size):
         stop = start + config.batch_size
+        query = tf.constant(user_embeddings[users[start:stop]])
+        candidate = tf.constant(item_embeddings[items[start:stop]])
+        if buy_again_weights is not None:
+            rows = tf.constant(history[users[start:stop]])
+            counts = buy_again.batch_counts(rows, tf.constant(items[start:stop]), len(item_embeddings))
+            bonuses = buy_again.bonus(counts, buy_again.window_sizes(rows), *buy_again_weights)
+            query, candidate = buy_again.with_bonus(query, candidate, bonuses)
         loss = task(
-            tf.constant(user_embeddings[users[start:stop]]),
-            tf.constant(item_embeddings[items[start:stop]]),
+            query,
+            candidate,
             candidate_ids=tf.constant(items[start:stop]),
             candidate_sampling_probability=None if probabilities is None else tf.constant(probabilities[start:stop]),
             compute_metrics=False,
@@ -43,6 +52,16 @@ def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray,
         losses.append(float(loss))
         weights.append(len(users[start:stop]))
     return float(np.average(losses, weights=weights))
+
+
+def model_scorer(user_embeddings: np.ndarray, item_embeddings: np.ndarray, histories: dict[str, np.ndarray],
+                 weights: tuple[float, float] | None) -> evaluation.ScoreFn:
+    """How the model scores the catalog: the towers' dot products, plus the buy-again bonus when
+    it has one (the same function the served model computes)."""
+    score = evaluation.embedding_scorer(user_embeddings, item_embeddings)
+    if weights is None:
+        return score
+    return buy_again.scorer(score, buy_again.CountTable(histories["history"]), weights)
 
 
 def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -> dict[str, Any]:
@@ -53,13 +72,15 @@ def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -
     info = model_info(model_dir)
     params = json.loads(Path(history_file).read_text())["params"]
     query, candidate = load_towers(model_dir)
-    user_embeddings = embed_entities(query, prepared.users, info["query_inputs"], customer_history(prepared, info.get("history_length", 0)))
+    histories = customer_history(prepared, info.get("history_length", 0))
+    user_embeddings = embed_entities(query, prepared.users, info["query_inputs"], histories)
     item_embeddings = embed_entities(candidate, prepared.items, info["candidate_inputs"])
     num_items = len(prepared.items)
     test = prepared.splits["test"]
     train = prepared.splits["train"]
 
-    model_metrics = evaluation.evaluate_scorer(evaluation.embedding_scorer(user_embeddings, item_embeddings), test, num_items)
+    weights = tuple(info["buy_again"]) if info.get("buy_again") else None
+    model_metrics = evaluation.evaluate_scorer(model_scorer(user_embeddings, item_embeddings, histories, weights), test, num_items)
     baselines = {
         "popularity": evaluation.evaluate_scorer(evaluation.popularity_scorer(train, num_items), test, num_items),
         "repeat_purchase": evaluation.evaluate_scorer(evaluation.repeat_purchase_scorer(train, num_items), test, num_items),
@@ -68,7 +89,8 @@ def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -
         "test_rows": int(len(test)),
         "catalog_size": num_items,
         "ks": list(RECALL_KS),
-        "model": {"loss": in_batch_test_loss(user_embeddings, item_embeddings, prepared, params), **model_metrics.values},
+        "model": {"loss": in_batch_test_loss(user_embeddings, item_embeddings, prepared, params, histories.get("history"), weights),
+                  **model_metrics.values},
         "baselines": {name: metrics.values for name, metrics in baselines.items()},
     }
     out = Path(output_dir)

@@ -17,41 +17,42 @@ PAD = 0
 
 def row_histories(train: pd.DataFrame, length: int) -> np.ndarray:
     """(rows, length) int32, aligned with `train`'s row order: the earlier purchases of each row's
-    customer, most recent last, strictly before the row's timestamp."""
+    customer, oldest first and most recent last, strictly before the row's timestamp, padded at the end."""
     users = train["user_idx"].to_numpy()
     items = train["item_idx"].to_numpy().astype(np.int32) + 1
     times = train["timestamp"].to_numpy()
     order = np.lexsort((np.arange(len(train)), times, users))  # by customer, then time
     sorted_users, sorted_items, sorted_times = users[order], items[order], times[order]
+    positions = np.arange(len(train))
+    # First position of each row's customer, and of its (customer, time) group: the purchases
+    # strictly before a row end just before its group starts.
+    new_user = np.r_[True, sorted_users[1:] != sorted_users[:-1]]
+    new_group = new_user | np.r_[True, sorted_times[1:] != sorted_times[:-1]]
+    user_start = np.maximum.accumulate(np.where(new_user, positions, 0))
+    group_start = np.maximum.accumulate(np.where(new_group, positions, 0))
     result = np.full((len(train), length), PAD, dtype=np.int32)
-    for back in range(1, length + 1):
-        # Column length - back holds the purchase `back` positions earlier in the customer's sequence.
-        earlier = np.arange(len(train)) - back
-        valid = earlier >= 0
-        safe = np.where(valid, earlier, 0)
-        valid &= (sorted_users[safe] == sorted_users) & (sorted_times[safe] < sorted_times)
-        result[order, length - back] = np.where(valid, sorted_items[safe], PAD)
-    return _left_aligned(result)
+    result[order] = _windows(sorted_items, user_start, group_start, length)
+    return result
 
 
 def user_histories(train: pd.DataFrame, num_users: int, length: int) -> np.ndarray:
-    """(num_users, length) int32: each customer's last `length` training purchases, most recent last."""
+    """(num_users, length) int32: each customer's last `length` training purchases, oldest first
+    and most recent last, padded at the end."""
     users = train["user_idx"].to_numpy()
     items = train["item_idx"].to_numpy().astype(np.int32) + 1
     order = np.lexsort((np.arange(len(train)), train["timestamp"].to_numpy(), users))
     sorted_users, sorted_items = users[order], items[order]
-    ends = np.searchsorted(sorted_users, np.arange(num_users), side="right")
     starts = np.searchsorted(sorted_users, np.arange(num_users), side="left")
-    result = np.full((num_users, length), PAD, dtype=np.int32)
-    for back in range(1, length + 1):
-        position = ends - back
-        valid = position >= starts
-        result[:, length - back] = np.where(valid, sorted_items[np.maximum(position, 0)], PAD)
-    return _left_aligned(result)
+    ends = np.searchsorted(sorted_users, np.arange(num_users), side="right")
+    return _windows(sorted_items, starts, ends, length)
 
 
-def _left_aligned(matrix: np.ndarray) -> np.ndarray:
-    """Padding moved to the end of each row (the pooling ignores it; a fixed layout helps tests)."""
-    keys = (matrix == PAD).astype(np.int8)
-    order = np.argsort(keys, axis=1, kind="stable")
-    return np.take_along_axis(matrix, order, axis=1)
+def _windows(sorted_items: np.ndarray, starts: np.ndarray, ends: np.ndarray, length: int) -> np.ndarray:
+    """Row r: the last `length` of sorted_items[starts[r]:ends[r]], left-aligned, PAD after."""
+    available = np.minimum(ends - starts, length)
+    first = ends - available
+    result = np.full((len(starts), length), PAD, dtype=np.int32)
+    for column in range(length):
+        valid = column < available
+        result[valid, column] = sorted_items[first[valid] + column]
+    return result

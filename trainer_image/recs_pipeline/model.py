@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from recs_pipeline import buy_again
 from recs_pipeline.config import TrainConfig
 from recs_pipeline.gradient_stats import GradientStatistics
 from recs_pipeline.tf_runtime import keras, tf, tfrs
 
 
-class MaskedMeanPooling(keras.layers.Layer):
-    """Mean of the embeddings of the non-padding entries (index 0 pads); zeros for an empty history."""
+class PooledProducts(keras.layers.Layer):
+    """The mean of the product tower's own embeddings of a customer's recent products, scaled by a
+    learned weight and added to the customer embedding.
 
-    def call(self, embedded: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
-        mask = tf.cast(indices > 0, embedded.dtype)[:, :, None]
-        return tf.reduce_sum(embedded * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+    Because the pooled vectors live in the product tower's space, a product's score gets a term
+    from its similarity to each recent purchase, including itself: a product bought often scores
+    its squared norm times its share of the history. Buy-again, the strongest B2B signal, is then
+    part of the dot product the retrieval index computes, not a separate rule.
+    `item_features` holds each product's feature indices (row i is item i), so the history is
+    just item indices. Entries are item index + 1; 0 pads.
+    """
+
+    def __init__(self, product_tower: keras.Model, item_features: dict[str, np.ndarray], **kwargs):
+        super().__init__(**kwargs)
+        self.product_tower = product_tower
+        self.feature_tables = {name: tf.constant(values, dtype=tf.int32) for name, values in item_features.items()}
+
+    def build(self, input_shape) -> None:
+        self.history_weight = self.add_weight(name="history_weight", shape=(), initializer="ones")
+        super().build(input_shape)
+
+    def call(self, history: tf.Tensor) -> tf.Tensor:
+        flat = tf.reshape(history, [-1])
+        items = tf.maximum(flat - 1, 0)
+        inputs = {"item_idx": items, **{name: tf.gather(table, items) for name, table in self.feature_tables.items()}}
+        embedded = tf.reshape(self.product_tower(inputs), [tf.shape(history)[0], tf.shape(history)[1], -1])
+        mask = tf.cast(history > 0, embedded.dtype)[:, :, None]
+        mean = tf.reduce_sum(embedded * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        return self.history_weight * mean
 
 
 def build_tower(
@@ -21,12 +47,12 @@ def build_tower(
     num_ids: int,
     features: dict[str, int],
     config: TrainConfig,
-    history_items: int = 0,
+    history_of: PooledProducts | None = None,
 ) -> keras.Model:
-    """A functional tower: id embedding + one small embedding per categorical feature (+ for the
-    customer tower, the mean embedding of its recent products when `history_items` is the catalog
-    size), projected to the shared embedding size. Inputs are integer indices made by data prep (no
-    string lookups in the train step). Functional, so it saves and loads as a standalone SavedModel."""
+    """A functional tower: id embedding + one small embedding per categorical feature, projected to
+    the shared embedding size (+ for the customer tower, the pooled product-tower embeddings of
+    its recent products, `history_of`). Inputs are integer indices made by data prep (no string
+    lookups in the train step). Functional, so it saves and loads as a standalone SavedModel."""
     regularizer = keras.regularizers.l2(config.l2_regularization) if config.l2_regularization else None
     inputs = {id_feature: keras.Input(shape=(), dtype=tf.int32, name=id_feature)}
     embedded = [
@@ -38,12 +64,11 @@ def build_tower(
         key = f"{feature}_idx"
         inputs[key] = keras.Input(shape=(), dtype=tf.int32, name=key)
         embedded.append(keras.layers.Embedding(vocabulary_size, config.feature_embedding_dim, name=f"{feature}_embedding")(inputs[key]))
-    if history_items and config.history_length:
-        inputs["history"] = keras.Input(shape=(config.history_length,), dtype=tf.int32, name="history")
-        products = keras.layers.Embedding(history_items + 1, config.embedding_dim, embeddings_regularizer=regularizer, name="history_embedding")
-        embedded.append(MaskedMeanPooling(name="history_pooling")(products(inputs["history"]), inputs["history"]))
     joined = keras.layers.Concatenate(name="features")(embedded) if len(embedded) > 1 else embedded[0]
     output = keras.layers.Dense(config.embedding_dim, kernel_regularizer=regularizer, name="projection")(joined)
+    if history_of is not None:
+        inputs["history"] = keras.Input(shape=(config.history_length,), dtype=tf.int32, name="history")
+        output = keras.layers.Add(name="with_history")([output, history_of(inputs["history"])])
     return keras.Model(inputs=inputs, outputs=output, name=name)
 
 
@@ -62,15 +87,36 @@ class TwoTowerModel(tfrs.Model):
             remove_accidental_hits=config.remove_accidental_hits,
         )
         self.gradient_statistics = GradientStatistics() if collect_gradients else None
+        self.num_items = candidate_tower.get_layer("item_idx_embedding").input_dim
+        self.buy_again = None
+        if config.buy_again and config.history_length:
+            self.buy_again = buy_again.BuyAgain(name="buy_again")
+            self.buy_again.build(None)  # now, inside the strategy scope the model is built in
         # Mean trackers, so epoch logs are epoch averages (a raw tensor would be the last batch's).
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.regularization_tracker = keras.metrics.Mean(name="regularization_loss")
         self.total_tracker = keras.metrics.Mean(name="total_loss")
 
+    def tower_variables(self) -> tuple[list[tf.Variable], list[tf.Variable]]:
+        """Each trainable variable once: the customer side's own (tower and buy-again weights), then
+        the product tower's (which the customer tower also uses when it pools the history), so
+        nothing is updated twice."""
+        candidate = self.candidate_tower.trainable_variables
+        shared = {v.ref() for v in candidate}
+        query = [v for v in self.query_tower.trainable_variables if v.ref() not in shared]
+        if self.buy_again is not None:  # a customer-side term: it reads the customer's history
+            query += self.buy_again.trainable_variables
+        return query, candidate
+
     def compute_loss(self, features: dict, training: bool = False) -> tf.Tensor:
         """Per-example in-batch softmax losses of this replica's share of the batch."""
         query = self.query_tower({k: features[k] for k in self.query_tower.input})
         candidate = self.candidate_tower({k: features[k] for k in self.candidate_tower.input})
+        if self.buy_again is not None:
+            history = features["history"]
+            counts = buy_again.batch_counts(history, features["item_idx"], self.num_items)
+            bonuses = self.buy_again(counts, buy_again.window_sizes(history))
+            query, candidate = buy_again.with_bonus(query, candidate, bonuses)
         return self.task(
             query,
             candidate,
@@ -80,8 +126,7 @@ class TwoTowerModel(tfrs.Model):
         )
 
     def train_step(self, features: dict) -> dict:
-        query_variables = self.query_tower.trainable_variables
-        candidate_variables = self.candidate_tower.trainable_variables
+        query_variables, candidate_variables = self.tower_variables()
         with tf.GradientTape() as tape:
             per_example = self.compute_loss(features, training=True)
             regularization_loss = tf.add_n(self.losses) if self.losses else tf.constant(0.0)

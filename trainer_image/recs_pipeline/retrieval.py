@@ -2,9 +2,10 @@
 
 The query tower and the whole catalog's embeddings are saved together, so a TF Serving container
 (Vertex AI prediction, or `recommend` here) answers with no other file. Scoring is exact: a dot
-product against every product, then top-K. Customer features and recent products are looked up
-from the training data by id, so the request carries only the id. An id never seen in training gets the most
-popular products, and `known_customer` says so.
+product against every product plus the buy-again bonus for the customer's recent purchases,
+then top-K. Customer features and recent products are looked up from the training data by id,
+so the request carries only the id. An id never seen in training gets the most popular
+products, and `known_customer` says so.
 
 ScaNN is not offered: its TensorFlow op is built for one TensorFlow minor version (scann 1.4.2
 needs tensorflow 2.20) and fails to load on the 2.21 this package pins (README, "Serving").
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recs_pipeline import buy_again
 from recs_pipeline.tf_runtime import keras, tf
 
 SERVING_TOP_K = 100
@@ -41,6 +43,8 @@ class RetrievalModule(tf.Module):
         item_embeddings: np.ndarray,
         popularity: np.ndarray,
         k: int,
+        history: np.ndarray | None = None,
+        buy_again_weights: tuple[float, float] | None = None,
     ):
         super().__init__()
         self.query_tower = query_tower
@@ -58,6 +62,11 @@ class RetrievalModule(tf.Module):
         # Variables, not constants: large catalogs go to the variables file, not the graph proto.
         self.item_embeddings = tf.Variable(item_embeddings.astype(np.float32), trainable=False, name="item_embeddings")
         self.product_ids = tf.Variable(product_ids.astype(str), trainable=False, name="product_ids")
+        # The buy-again bonus (buy_again.py): each customer's recent purchases and the two weights.
+        self.buy_again = buy_again_weights is not None
+        if self.buy_again:
+            self.history = tf.Variable(history.astype(np.int32), trainable=False, name="buy_again_history")
+            self.buy_again_weights = tf.Variable(np.asarray(buy_again_weights, np.float32), trainable=False, name="buy_again_weights")
         order = np.lexsort((np.arange(len(popularity)), -popularity))[: self.k]
         self.fallback_ids = tf.Variable(product_ids[order].astype(str), trainable=False, name="fallback_ids")
         self.fallback_scores = tf.Variable(popularity[order].astype(np.float32), trainable=False, name="fallback_scores")
@@ -70,6 +79,10 @@ class RetrievalModule(tf.Module):
         inputs = {"user_idx": safe, **{name: tf.gather(table, safe) for name, table in self.customer_features.items()}}
         queries = self.query_tower(inputs, training=False)
         scores = tf.matmul(queries, self.item_embeddings, transpose_b=True)
+        if self.buy_again:
+            history = tf.gather(self.history, safe)
+            counts = buy_again.catalog_counts(history, tf.shape(self.item_embeddings)[0])
+            scores += buy_again.bonus(counts, buy_again.window_sizes(history), self.buy_again_weights[0], self.buy_again_weights[1])
         top_scores, top_indices = tf.math.top_k(scores, k=self.k)
         rows = tf.shape(customer_id)[0]
         fallback_ids = tf.tile(self.fallback_ids[None, :], [rows, 1])
@@ -90,11 +103,15 @@ def export(
     item_embeddings: np.ndarray,
     popularity: np.ndarray,
     k: int = SERVING_TOP_K,
+    history: np.ndarray | None = None,
+    buy_again_weights: tuple[float, float] | None = None,
 ) -> None:
     """Write the retrieval SavedModel with one `serving_default` signature, and what it was built from."""
-    module = RetrievalModule(query_tower, customer_ids, customer_inputs, items["item_id"].to_numpy(str), item_embeddings, popularity, k)
+    module = RetrievalModule(query_tower, customer_ids, customer_inputs, items["item_id"].to_numpy(str), item_embeddings, popularity, k,
+                             history, buy_again_weights)
     tf.saved_model.save(module, serving_dir, signatures={SIGNATURE: module.serve})
-    info = {"top_k": module.k, "customers": int(len(customer_ids)), "products": int(len(items)), "dimension": int(item_embeddings.shape[1])}
+    info = {"top_k": module.k, "customers": int(len(customer_ids)), "products": int(len(items)), "dimension": int(item_embeddings.shape[1]),
+            "buy_again": list(buy_again_weights) if buy_again_weights is not None else None}
     (Path(serving_dir) / INFO_FILE).write_text(json.dumps(info, indent=1))
 
 

@@ -16,7 +16,7 @@ from recs_pipeline import data_prep, distribution, history, resume, retrieval
 from recs_pipeline.callbacks import MetricsCallback
 from recs_pipeline.collector import MetricsCollector
 from recs_pipeline.config import TrainConfig
-from recs_pipeline.model import TwoTowerModel, build_tower, make_optimizer
+from recs_pipeline.model import PooledProducts, TwoTowerModel, build_tower, make_optimizer
 from recs_pipeline.preemption import Preempted, sigterm_raises
 from recs_pipeline.sink import MetricsSink, expand_metrics_uri
 from recs_pipeline.tf_runtime import keras, tf
@@ -165,12 +165,15 @@ def make_dataset(columns: dict[str, np.ndarray], batch_size: int, seed: int, shu
 def build_model(prepared: data_prep.PreparedData, config: TrainConfig, collect_gradients: bool = True) -> TwoTowerModel:
     """The two towers, compiled; call inside the strategy's scope when there is one."""
     vocab = prepared.vocabularies
-    query = build_tower(
-        "query_tower", "user_idx", len(vocab["user_id"]), {f: len(v) for f, v in vocab["user_features"].items()}, config,
-        history_items=len(vocab["item_id"]),
-    )
     candidate = build_tower(
         "candidate_tower", "item_idx", len(vocab["item_id"]), {f: len(v) for f, v in vocab["item_features"].items()}, config
+    )
+    history_of = None
+    if config.history_length and config.pool_history:
+        item_features = {f"{f}_idx": prepared.items[f"{f}_idx"].to_numpy(np.int32) for f in prepared.item_features}
+        history_of = PooledProducts(candidate, item_features, name="history_pooling")
+    query = build_tower(
+        "query_tower", "user_idx", len(vocab["user_id"]), {f: len(v) for f, v in vocab["user_features"].items()}, config, history_of
     )
     model = TwoTowerModel(query, candidate, config, collect_gradients=collect_gradients)
     model.compile(optimizer=make_optimizer(config))
@@ -188,11 +191,12 @@ def _fit(
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         model = build_model(prepared, config)
-        checkpoint = tf.train.Checkpoint(query_tower=model.query_tower, candidate_tower=model.candidate_tower, optimizer=model.optimizer)
+        parts = {"buy_again": model.buy_again} if model.buy_again is not None else {}
+        checkpoint = tf.train.Checkpoint(query_tower=model.query_tower, candidate_tower=model.candidate_tower, optimizer=model.optimizer, **parts)
         if checkpoints.read_from:
             # Create the optimizer's slots now (same variable order as the train step), so the restore
             # fills them at once rather than deferred to a first step after the files are gone.
-            model.optimizer.build(model.query_tower.trainable_variables + model.candidate_tower.trainable_variables)
+            model.optimizer.build([v for tower in model.tower_variables() for v in tower])
             resume.restore_checkpoint(checkpoints.read_from, checkpoint)
             log.info("resuming run %s after %d finished epoch(s)", collector.history["run_id"], collector.epochs_done)
     train = make_dataset(model_inputs("train", prepared, config), config.batch_size, config.seed, shuffle=True)
@@ -226,14 +230,17 @@ def _export(model: TwoTowerModel, prepared: data_prep.PreparedData, config: Trai
         "num_users": len(prepared.vocabularies["user_id"]),
         "num_items": len(prepared.vocabularies["item_id"]),
         "history_length": config.history_length,
+        "buy_again": [float(model.buy_again.bought.numpy()), float(model.buy_again.share.numpy())] if model.buy_again is not None else None,
     }
     (out / MODEL_INFO_FILE).write_text(json.dumps(info, indent=1))
     item_embeddings = embed_entities(model.candidate_tower, prepared.items, candidate_inputs)
     retrieval.write_product_embeddings(str(out / retrieval.EMBEDDINGS_FILE), prepared.items, item_embeddings)
     customers = {name: prepared.users[name].to_numpy(np.int32) for name in info["query_inputs"] if name in prepared.users}
-    customers.update(customer_history(prepared, config.history_length))
+    histories = customer_history(prepared, config.history_length)
+    customers.update(histories)
     retrieval.export(serving_dir, model.query_tower, prepared.users["user_id"].to_numpy(str), customers, prepared.items,
-                     item_embeddings, item_probabilities(prepared))
+                     item_embeddings, item_probabilities(prepared), history=histories.get("history"),
+                     buy_again_weights=tuple(info["buy_again"]) if info["buy_again"] else None)
 
 
 def embed_entities(tower: keras.Model, table: pd.DataFrame, inputs: list[str], extra: dict[str, np.ndarray] | None = None,
