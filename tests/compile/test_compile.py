@@ -6,6 +6,7 @@ from click.testing import CliRunner
 
 from recs_pipeline import __version__
 from recs_pipeline.cli import main
+from recs_pipeline.config import TrainConfig
 from recs_pipeline.image import TRAINER_IMAGE
 
 
@@ -96,7 +97,7 @@ def test_image_override(tmp_path):
 def test_pipeline_parameters_cover_data_and_training(tmp_path):
     parameters = compile_with(tmp_path)["root"]["inputDefinitions"]["parameters"]
     assert {"input_uri", "epochs", "batch_size", "learning_rate", "seed", "metrics_uri", "run_id"} <= set(parameters)
-    assert parameters["epochs"]["defaultValue"] == 5
+    assert parameters["epochs"]["defaultValue"] == TrainConfig().epochs
 
 
 def test_data_options_are_the_same_everywhere(tmp_path):
