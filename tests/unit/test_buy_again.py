@@ -38,12 +38,22 @@ def test_bonus_is_zero_for_products_never_bought_and_follows_the_share():
     np.testing.assert_allclose(served, values, rtol=1e-6)
 
 
-def test_extended_embeddings_give_dot_products_plus_the_bonus():
+def test_in_batch_losses_are_the_tfrs_task_plus_the_bonus():
+    from recs_pipeline.model import in_batch_losses
+    from recs_pipeline.tf_runtime import keras, tfrs
+
     rng = np.random.default_rng(0)
-    query, candidate = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(3, 4)).astype(np.float32)
-    bonuses = rng.normal(size=(3, 3)).astype(np.float32)
-    extended_query, extended_candidate = buy_again.with_bonus(tf.constant(query), tf.constant(candidate), tf.constant(bonuses))
-    np.testing.assert_allclose((extended_query @ tf.transpose(extended_candidate)).numpy(), query @ candidate.T + bonuses, rtol=1e-5)
+    query, candidate = tf.constant(rng.normal(size=(5, 4)), tf.float32), tf.constant(rng.normal(size=(5, 4)), tf.float32)
+    ids, probability = tf.constant([1, 2, 1, 3, 4]), tf.constant(rng.uniform(0.01, 0.2, size=5), tf.float32)
+    task = tfrs.tasks.Retrieval(loss=keras.losses.CategoricalCrossentropy(from_logits=True, reduction="none"), temperature=0.1,
+                                remove_accidental_hits=True)
+    expected = task(query, candidate, candidate_ids=ids, candidate_sampling_probability=probability, compute_metrics=False)
+    ours = in_batch_losses(query, candidate, ids, probability, 0.1, True)
+    np.testing.assert_allclose(ours.numpy(), expected.numpy(), rtol=1e-5)
+    # A bonus on the diagonal (each row's own product) lowers every loss; zero bonuses change nothing.
+    np.testing.assert_allclose(in_batch_losses(query, candidate, ids, probability, 0.1, True, tf.zeros((5, 5))).numpy(), ours.numpy())
+    boosted = in_batch_losses(query, candidate, ids, probability, 0.1, True, tf.eye(5)).numpy()
+    assert (boosted <= ours.numpy()).all() and boosted.sum() < ours.numpy().sum()
 
 
 def test_scorer_adds_the_bonus_to_the_base_scores():

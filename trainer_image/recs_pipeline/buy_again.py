@@ -7,7 +7,8 @@ measurements). So a product's score is the two towers' dot product plus
     bonus = [n > 0] * (w_bought + w_share * log(n / total)),
 
 n being how often the customer bought it among their last `history_length` purchases (total of
-them), with the two weights trained jointly with the towers on the same in-batch softmax. The
+them), with the two weights trained jointly with the towers on the same in-batch softmax
+(model.in_batch_losses adds the bonuses to the batch's dot products). The
 share, not the count: two orders of a product mean more from a customer with 10 orders than from
 one with 200. Training, the evaluate
 step and the served model all score with this same function.
@@ -76,14 +77,6 @@ def catalog_counts(history: tf.Tensor, num_items: int) -> tf.Tensor:
     indices = tf.stack([row_index, tf.maximum(flat - 1, 0)], axis=1)
     updates = tf.cast(flat > 0, tf.float32)
     return tf.tensor_scatter_nd_add(tf.zeros(tf.stack([rows, num_items])), indices, updates)
-
-
-def with_bonus(query: tf.Tensor, candidate: tf.Tensor, bonuses: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Query and candidate embeddings extended so that their in-batch dot products are the
-    towers' scores plus `bonuses` (batch × batch): [q, b] · [c, e_j] = q·c + b_j. This keeps the
-    TFRS Retrieval task (temperature, logQ correction, accidental hits) unchanged."""
-    identity = tf.eye(tf.shape(candidate)[0], dtype=candidate.dtype)
-    return tf.concat([query, bonuses], axis=1), tf.concat([candidate, identity], axis=1)
 
 
 class CountTable:

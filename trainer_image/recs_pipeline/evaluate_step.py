@@ -10,7 +10,8 @@ import numpy as np
 
 from recs_pipeline import buy_again, data_prep, evaluation
 from recs_pipeline.config import RECALL_KS, TrainConfig
-from recs_pipeline.tf_runtime import tf, tfrs
+from recs_pipeline.model import in_batch_losses
+from recs_pipeline.tf_runtime import tf
 
 EVALUATION_FILE = "evaluation.json"
 BASELINES = ("popularity", "repeat_purchase")
@@ -21,11 +22,6 @@ def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray,
     """The training objective (in-batch softmax, same batch size and temperature, the buy-again
     bonus when the model has one) on the test split."""
     config = TrainConfig(**params)
-    task = tfrs.tasks.Retrieval(
-        loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True, reduction="sum_over_batch_size"),
-        temperature=config.temperature,
-        remove_accidental_hits=config.remove_accidental_hits,
-    )
     from recs_pipeline.train import item_probabilities
 
     test = prepared.splits["test"]
@@ -37,18 +33,15 @@ def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray,
         stop = start + config.batch_size
         query = tf.constant(user_embeddings[users[start:stop]])
         candidate = tf.constant(item_embeddings[items[start:stop]])
+        bonuses = None
         if buy_again_weights is not None:
             rows = tf.constant(history[users[start:stop]])
             counts = buy_again.batch_counts(rows, tf.constant(items[start:stop]), len(item_embeddings))
             bonuses = buy_again.bonus(counts, buy_again.window_sizes(rows), *buy_again_weights)
-            query, candidate = buy_again.with_bonus(query, candidate, bonuses)
-        loss = task(
-            query,
-            candidate,
-            candidate_ids=tf.constant(items[start:stop]),
-            candidate_sampling_probability=None if probabilities is None else tf.constant(probabilities[start:stop]),
-            compute_metrics=False,
-        )
+        per_example = in_batch_losses(query, candidate, tf.constant(items[start:stop]),
+                                      None if probabilities is None else tf.constant(probabilities[start:stop]),
+                                      config.temperature, config.remove_accidental_hits, bonuses)
+        loss = tf.reduce_mean(per_example)
         losses.append(float(loss))
         weights.append(len(users[start:stop]))
     return float(np.average(losses, weights=weights))

@@ -72,6 +72,24 @@ def build_tower(
     return keras.Model(inputs=inputs, outputs=output, name=name)
 
 
+def in_batch_losses(query: tf.Tensor, candidate: tf.Tensor, candidate_ids: tf.Tensor, sampling_probability: tf.Tensor | None,
+                    temperature: float, remove_accidental_hits: bool, bonuses: tf.Tensor | None = None) -> tf.Tensor:
+    """Per-example in-batch softmax losses, the steps of TFRS's Retrieval task (its layers for the
+    logQ correction and accidental hits), with the buy-again bonuses added to the batch's dot
+    products. Per example, so the caller averages over the global batch (TFRS sums): losses
+    comparable across batch sizes, and correct under a distribution strategy."""
+    scores = tf.linalg.matmul(query, candidate, transpose_b=True)
+    if bonuses is not None:
+        scores += bonuses
+    labels = tf.eye(tf.shape(scores)[0], tf.shape(scores)[1])
+    scores = scores / temperature
+    if sampling_probability is not None:
+        scores = tfrs.layers.loss.SamplingProbablityCorrection()(scores, sampling_probability)
+    if remove_accidental_hits:
+        scores = tfrs.layers.loss.RemoveAccidentalHits()(labels, scores, candidate_ids)
+    return keras.losses.categorical_crossentropy(labels, scores, from_logits=True)
+
+
 class TwoTowerModel(tfrs.Model):
     """In-batch softmax retrieval; the train step also feeds the on-device gradient statistics."""
 
@@ -79,13 +97,8 @@ class TwoTowerModel(tfrs.Model):
         super().__init__()
         self.query_tower = query_tower
         self.candidate_tower = candidate_tower
-        # Per-example losses, averaged here over the global batch (TFRS defaults to a sum): losses
-        # comparable across batch sizes, and correct under a distribution strategy.
-        self.task = tfrs.tasks.Retrieval(
-            loss=keras.losses.CategoricalCrossentropy(from_logits=True, reduction="none"),
-            temperature=config.temperature,
-            remove_accidental_hits=config.remove_accidental_hits,
-        )
+        self.temperature = config.temperature
+        self.remove_accidental_hits = config.remove_accidental_hits
         self.gradient_statistics = GradientStatistics() if collect_gradients else None
         self.num_items = candidate_tower.get_layer("item_idx_embedding").input_dim
         self.buy_again = None
@@ -116,14 +129,10 @@ class TwoTowerModel(tfrs.Model):
             history = features["history"]
             counts = buy_again.batch_counts(history, features["item_idx"], self.num_items)
             bonuses = self.buy_again(counts, buy_again.window_sizes(history))
-            query, candidate = buy_again.with_bonus(query, candidate, bonuses)
-        return self.task(
-            query,
-            candidate,
-            candidate_ids=features["item_idx"],
-            candidate_sampling_probability=features.get("item_probability"),
-            compute_metrics=False,
-        )
+            return in_batch_losses(query, candidate, features["item_idx"], features.get("item_probability"), self.temperature,
+                                   self.remove_accidental_hits, bonuses)
+        return in_batch_losses(query, candidate, features["item_idx"], features.get("item_probability"), self.temperature,
+                               self.remove_accidental_hits)
 
     def train_step(self, features: dict) -> dict:
         query_variables, candidate_variables = self.tower_variables()
