@@ -20,8 +20,6 @@ import numpy as np
 
 from recs_pipeline.tf_runtime import keras, tf
 
-WEIGHT_NAMES = ("bought", "share")
-
 
 class BuyAgain(keras.layers.Layer):
     """The two weights; `call` maps purchase counts and window sizes to score bonuses."""

@@ -74,11 +74,6 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _lit(value: str) -> str:
-    """A quoted SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
 def prepare_frame(frame: pd.DataFrame, config: PrepConfig, output_dir: str, source: str = "<data frame>") -> dict[str, Any]:
     """Prepare an in-memory table (the embedded synthetic data, or tests)."""
     import duckdb
@@ -115,7 +110,6 @@ class _Rows:
     """The kept rows, as codes: users and items index their labels; times are epoch microseconds
     (None without a timestamp column); features[name] indexes that feature's labels."""
 
-    source_rows: np.ndarray
     users: np.ndarray
     items: np.ndarray
     times: np.ndarray | None
@@ -189,7 +183,7 @@ def _time_sql(column: str, config: PrepConfig) -> str:
     """A text (or numeric) timestamp column parsed: ISO first, then the given or common formats."""
     formats = [config.timestamp_format] if config.timestamp_format else list(TIMESTAMP_FORMATS)
     text = f"trim(CAST({_q(column)} AS VARCHAR))"
-    return f"coalesce(TRY_CAST({text} AS TIMESTAMP), try_strptime({text}, [{', '.join(map(_lit, formats))}]))"
+    return f"coalesce(TRY_CAST({text} AS TIMESTAMP), try_strptime({text}, [{', '.join(map(table_reader.sql_literal, formats))}]))"
 
 
 def _timestamps(con, table: pa.Table, config: PrepConfig) -> np.ndarray:
@@ -240,7 +234,6 @@ def _clean(table: pa.Table, config: PrepConfig, source: str, stats: dict[str, An
         rows = _first_of_each_pair(rows, users.codes, items.codes, times)
     stats["rows_dropped_duplicate"] = kept - len(rows)
     return _Rows(
-        source_rows=rows,
         users=users.codes[rows],
         items=items.codes[rows],
         times=None if times is None else times[rows],

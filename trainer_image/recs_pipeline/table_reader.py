@@ -27,11 +27,8 @@ class ReadError(ValueError):
     """The input cannot be read; the message names the file and says why."""
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
+def sql_literal(value: str) -> str:
+    """A quoted SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -63,13 +60,13 @@ def read_files(files: list[str], file_format: str, config: PrepConfig, source: s
         fast = _read_csv_pyarrow(files, config)
         if fast is not None:
             return fast
-    listing = "[" + ", ".join(_lit(f) for f in files) + "]"
+    listing = "[" + ", ".join(sql_literal(f) for f in files) + "]"
     if file_format == "parquet":
         reader = f"read_parquet({listing}, union_by_name = true)"
     else:
-        options = ["header = true", f"encoding = {_lit(config.encoding)}", "sample_size = 100000"]
+        options = ["header = true", f"encoding = {sql_literal(config.encoding)}", "sample_size = 100000"]
         if config.delimiter:
-            options.append(f"delim = {_lit(config.delimiter)}")
+            options.append(f"delim = {sql_literal(config.delimiter)}")
         reader = f"read_csv({listing}, {', '.join(options)})"
     import duckdb
 
