@@ -1,4 +1,4 @@
-"""The buy-again bonus is one function in training (in-batch), evaluation (NumPy) and serving (TF)."""
+"""The buy-again mixture is one function in training (in-batch), evaluation (NumPy) and serving (TF)."""
 
 import numpy as np
 
@@ -29,16 +29,23 @@ def test_batch_counts_pair_every_customer_with_every_candidate():
     np.testing.assert_array_equal(buy_again.window_sizes(tf.constant(HISTORY)).numpy(), [3, 0, 1])
 
 
-def test_bonus_is_zero_for_products_never_bought_and_follows_the_share():
+def test_mix_adds_the_repeat_probability_to_products_bought_and_leaves_the_rest():
+    logits = np.array([[2.0, -1.0, 0.5], [0.3, 1.0, -2.0]])
     counts = np.array([[0.0, 1.0, 2.0], [0.0, 1.0, 0.0]])
     totals = np.array([4.0, 1.0])
-    values = buy_again.bonus(counts, totals, 0.7, 0.3)
-    np.testing.assert_allclose(values, [[0.0, 0.7 + 0.3 * np.log(1 / 4), 0.7 + 0.3 * np.log(2 / 4)], [0.0, 0.7, 0.0]])
-    served = buy_again.bonus(tf.constant(counts, tf.float32), tf.constant(totals, tf.float32), 0.7, 0.3).numpy()
-    np.testing.assert_allclose(served, values, rtol=1e-6)
+    mixed = buy_again.mix(logits, counts, totals, 0.7, 0.3)
+    repeat = lambda share: np.exp(0.7) * share**0.3  # noqa: E731
+    expected = [[2.0, np.log(np.exp(-1.0) + repeat(1 / 4)), np.log(np.exp(0.5) + repeat(2 / 4))],
+                [0.3, np.log(np.exp(1.0) + repeat(1.0)), -2.0]]
+    np.testing.assert_allclose(mixed, expected)
+    served = buy_again.mix(*(tf.constant(a, tf.float32) for a in (logits, counts, totals)), 0.7, 0.3).numpy()
+    np.testing.assert_allclose(served, expected, rtol=1e-6)
+    # Stable far from zero, where exp would overflow float32.
+    far = buy_again.mix(tf.constant([[500.0, -500.0]]), tf.constant([[1.0, 1.0]]), tf.constant([2.0]), 0.0, 1.0).numpy()
+    np.testing.assert_allclose(far, [[500.0, np.log(0.5)]], rtol=1e-6)
 
 
-def test_in_batch_losses_are_the_tfrs_task_plus_the_bonus():
+def test_in_batch_losses_are_the_tfrs_task_with_the_adjusted_logits():
     from recs_pipeline.model import in_batch_losses
     from recs_pipeline.tf_runtime import keras, tfrs
 
@@ -50,13 +57,15 @@ def test_in_batch_losses_are_the_tfrs_task_plus_the_bonus():
     expected = task(query, candidate, candidate_ids=ids, candidate_sampling_probability=probability, compute_metrics=False)
     ours = in_batch_losses(query, candidate, ids, probability, 0.1, True)
     np.testing.assert_allclose(ours.numpy(), expected.numpy(), rtol=1e-5)
-    # A bonus on the diagonal (each row's own product) lowers every loss; zero bonuses change nothing.
-    np.testing.assert_allclose(in_batch_losses(query, candidate, ids, probability, 0.1, True, tf.zeros((5, 5))).numpy(), ours.numpy())
-    boosted = in_batch_losses(query, candidate, ids, probability, 0.1, True, tf.eye(5)).numpy()
+    # Raising each row's own product's logit lowers every loss; an identity adjustment changes nothing.
+    np.testing.assert_allclose(in_batch_losses(query, candidate, ids, probability, 0.1, True, lambda logits: logits).numpy(), ours.numpy())
+    boosted = in_batch_losses(query, candidate, ids, probability, 0.1, True, lambda logits: logits + tf.eye(5)).numpy()
     assert (boosted <= ours.numpy()).all() and boosted.sum() < ours.numpy().sum()
 
 
-def test_scorer_adds_the_bonus_to_the_base_scores():
+def test_scorer_mixes_the_repeat_term_into_the_tempered_base_scores():
     base = lambda users, low, high: np.ones((len(users), high - low))  # noqa: E731
-    score = buy_again.scorer(base, buy_again.CountTable(HISTORY), (0.5, 1.0))
-    np.testing.assert_allclose(score(np.array([0]), 0, NUM_ITEMS), [[1.5 + np.log(1 / 3), 1.0, 1.5 + np.log(2 / 3), 1.0, 1.0, 1.0]])
+    score = buy_again.scorer(base, buy_again.CountTable(HISTORY), (0.5, 1.0), 0.5)
+    repeat = lambda share: np.exp(0.5) * share  # noqa: E731
+    np.testing.assert_allclose(score(np.array([0]), 0, NUM_ITEMS),
+                               [[np.log(np.exp(2.0) + repeat(1 / 3)), 2.0, np.log(np.exp(2.0) + repeat(2 / 3)), 2.0, 2.0, 2.0]])

@@ -12,7 +12,7 @@ from recs_pipeline import data_prep, evaluate_step, evaluation, retrieval, train
 from recs_pipeline.config import TrainConfig
 
 # With both history uses on: the served model must look up each customer's recent products for the
-# customer tower's pooling and for the buy-again bonus.
+# customer tower's pooling and for the buy-again mixture.
 TINY_TRAINING = TrainConfig(epochs=1, batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_bins=10, history_length=5,
                             pool_history=True, buy_again=True)
 SCORE_TOLERANCE = 1e-5
@@ -36,14 +36,15 @@ def exported(prepared_dir, tmp_path_factory):
 
 
 def brute_force_top_k(model_dir: str, prepared: data_prep.PreparedData, users: np.ndarray, k: int):
-    """The evaluate step's ranking: tower embeddings plus the buy-again bonus, one scorer, evaluation.top_k."""
+    """The evaluate step's ranking: tower embeddings mixed with the buy-again term, one scorer, evaluation.top_k."""
     info = train.model_info(model_dir)
-    assert info["buy_again"] is not None and any(weight != 0.0 for weight in info["buy_again"])  # trained, so the bonus counts
+    assert info["buy_again"] is not None and any(weight != 0.0 for weight in info["buy_again"])  # trained, so the mixture counts
     query, candidate = train.load_towers(model_dir)
     histories = train.customer_history(prepared, info["history_length"])
     user_embeddings = train.embed_entities(query, prepared.users, info["query_inputs"], histories)
     item_embeddings = train.embed_entities(candidate, prepared.items, info["candidate_inputs"])
-    scorer = evaluate_step.model_scorer(user_embeddings, item_embeddings, histories, tuple(info["buy_again"]))
+    temperature = TINY_TRAINING.temperature
+    scorer = evaluate_step.model_scorer(user_embeddings, item_embeddings, histories, tuple(info["buy_again"]), temperature)
     return evaluation.top_k(scorer, users, len(prepared.items), k), scorer
 
 

@@ -1,17 +1,19 @@
-"""The buy-again term: a learned score bonus for products in the customer's recent purchases.
+"""The buy-again term: a learned repeat-purchase probability mixed into the towers' scores.
 
 In B2B data most orders repeat earlier ones, and a low-dimensional dot product cannot say "this
 customer bought exactly these 30 of 100,000 products" (the README's "Model defaults" has the
-measurements). So a product's score is the two towers' dot product plus
+measurements). So the model is a two-way mixture, as in repeat-explore recommenders: the
+customer either buys again, a product in proportion to its share of their last
+`history_length` purchases, or explores, by the towers' softmax. In logits,
 
-    bonus = [n > 0] * (w_bought + w_share * log(n / total)),
+    logit = log(exp(dot / temperature) + [n > 0] * exp(w_bought) * (n / total) ** w_share),
 
-n being how often the customer bought it among their last `history_length` purchases (total of
-them), with the two weights trained jointly with the towers on the same in-batch softmax
-(model.in_batch_losses adds the bonuses to the batch's dot products). The
-share, not the count: two orders of a product mean more from a customer with 10 orders than from
-one with 200. Training, the evaluate
-step and the served model all score with this same function.
+n being how often the customer bought the product among those purchases (total of them). The
+two weights train jointly with the towers on the same in-batch softmax (model.in_batch_losses
+mixes them into the batch's logits); w_share = 1 is the plain mixture. A mixture, not an
+additive bonus: among products bought before, the share alone orders them, as the repeat
+probability says, rather than the share times the towers' score. Training, the evaluate step and
+the served model all score with this same function.
 """
 
 from __future__ import annotations
@@ -22,25 +24,32 @@ from recs_pipeline.tf_runtime import keras, tf
 
 
 class BuyAgain(keras.layers.Layer):
-    """The two weights; `call` maps purchase counts and window sizes to score bonuses."""
+    """The two weights; `call` mixes the repeat term into a batch's or the catalog's logits."""
 
     def build(self, input_shape) -> None:
         self.bought = self.add_weight(name="bought", shape=(), initializer="zeros")
-        self.share = self.add_weight(name="share", shape=(), initializer="zeros")
+        # 1: the repeat probability proportional to the share, as in the mixture's own form.
+        self.share = self.add_weight(name="share", shape=(), initializer="ones")
         super().build(input_shape)
 
-    def call(self, counts: tf.Tensor, totals: tf.Tensor) -> tf.Tensor:
-        return bonus(counts, totals, self.bought, self.share)
+    def call(self, logits: tf.Tensor, counts: tf.Tensor, totals: tf.Tensor) -> tf.Tensor:
+        return mix(logits, counts, totals, self.bought, self.share)
 
 
-def bonus(counts, totals, bought, share):
-    """[n > 0] * (w_bought + w_share * log(n / total)) for counts (customers, products) and each
-    customer's number of purchases in the window (customers,); NumPy arrays or TF tensors."""
-    if isinstance(counts, np.ndarray):
+def mix(logits, counts, totals, bought, share):
+    """The towers' logits (dot products / temperature) of products the customer bought, mixed with
+    the repeat term: log(exp(logit) + exp(w_bought) * (n / total) ** w_share). Products never bought
+    keep their logit. Shapes (customers, products), (customers, products), (customers,); NumPy
+    arrays or TF tensors."""
+    if isinstance(logits, np.ndarray):
         shares = counts / np.maximum(totals, 1.0)[:, None]
-        return np.where(counts > 0, bought + share * np.log(np.maximum(shares, 1e-12)), 0.0)
+        repeat = bought + share * np.log(np.maximum(shares, 1e-12))
+        return np.where(counts > 0, np.logaddexp(logits, repeat), logits)
     shares = counts / tf.maximum(totals, 1.0)[:, None]
-    return tf.where(counts > 0, bought + share * tf.math.log(tf.maximum(shares, 1e-12)), tf.zeros_like(counts))
+    repeat = bought + share * tf.math.log(tf.maximum(shares, 1e-12))
+    larger = tf.maximum(logits, repeat)
+    mixed = larger + tf.math.log1p(tf.exp(-tf.abs(logits - repeat)))
+    return tf.where(counts > 0, mixed, logits)
 
 
 def window_sizes(history) -> tf.Tensor:
@@ -103,10 +112,11 @@ class CountTable:
         return out
 
 
-def scorer(base, table: CountTable, weights: tuple[float, float]):
-    """An evaluation ScoreFn: `base` (the towers' dot products) plus the bonus."""
+def scorer(base, table: CountTable, weights: tuple[float, float], temperature: float):
+    """An evaluation ScoreFn: `base` (the towers' dot products) over the temperature, mixed with
+    the repeat term."""
 
     def score(users: np.ndarray, low: int, high: int) -> np.ndarray:
-        return base(users, low, high) + bonus(table.block(users, low, high), table.totals[users], *weights)
+        return mix(base(users, low, high) / temperature, table.block(users, low, high), table.totals[users], *weights)
 
     return score

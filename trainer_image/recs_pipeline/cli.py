@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from recs_pipeline.config import RECALL_KS
+from recs_pipeline.config import OPTIMIZERS, RECALL_KS, TrainConfig
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -67,26 +67,26 @@ def data_options(command):
 
 
 TRAIN_OPTIONS = [
-    click.option("--epochs", type=int, default=2, show_default=True),
-    click.option("--batch-size", type=int, default=1024, show_default=True),
-    click.option("--learning-rate", type=float, default=0.005, show_default=True),
-    click.option("--optimizer", type=click.Choice(["adam", "adagrad", "sgd"]), default="adam", show_default=True),
-    click.option("--embedding-dim", type=int, default=64, show_default=True),
-    click.option("--feature-embedding-dim", type=int, default=16, show_default=True),
-    click.option("--l2-regularization", type=float, default=0.0, show_default=True),
-    click.option("--temperature", type=float, default=0.05, show_default=True),
-    click.option("--remove-accidental-hits/--no-remove-accidental-hits", default=True, show_default=True),
-    click.option("--logq-correction/--no-logq-correction", default=True, show_default=True),
-    click.option("--histogram-bins", type=int, default=30, show_default=True),
-    click.option("--history-length", type=int, default=100, show_default=True,
-                 help="Recent purchases per customer the model reads (buy-again bonus, pooling); 0: none."),
-    click.option("--pool-history/--no-pool-history", default=False, show_default=True,
+    click.option("--epochs", type=int, default=TrainConfig.epochs, show_default=True),
+    click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True),
+    click.option("--learning-rate", type=float, default=TrainConfig.learning_rate, show_default=True),
+    click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=TrainConfig.optimizer, show_default=True),
+    click.option("--embedding-dim", type=int, default=TrainConfig.embedding_dim, show_default=True),
+    click.option("--feature-embedding-dim", type=int, default=TrainConfig.feature_embedding_dim, show_default=True),
+    click.option("--l2-regularization", type=float, default=TrainConfig.l2_regularization, show_default=True),
+    click.option("--temperature", type=float, default=TrainConfig.temperature, show_default=True),
+    click.option("--remove-accidental-hits/--no-remove-accidental-hits", default=TrainConfig.remove_accidental_hits, show_default=True),
+    click.option("--logq-correction/--no-logq-correction", default=TrainConfig.logq_correction, show_default=True),
+    click.option("--histogram-bins", type=int, default=TrainConfig.histogram_bins, show_default=True),
+    click.option("--history-length", type=int, default=TrainConfig.history_length, show_default=True,
+                 help="Recent purchases per customer the model reads (buy-again mixture, pooling); 0: none."),
+    click.option("--pool-history/--no-pool-history", default=TrainConfig.pool_history, show_default=True,
                  help="The customer tower adds the mean product embedding of the recent purchases."),
-    click.option("--buy-again/--no-buy-again", default=True, show_default=True,
-                 help="A learned score bonus for products among the recent purchases."),
-    click.option("--early-stopping-patience", type=int, default=0, show_default=True,
+    click.option("--buy-again/--no-buy-again", default=TrainConfig.buy_again, show_default=True,
+                 help="Mix a learned repeat-purchase term into the scores of the recent purchases."),
+    click.option("--early-stopping-patience", type=int, default=TrainConfig.early_stopping_patience, show_default=True,
                  help="Stop after this many epochs without a lower validation loss, keeping the best epoch; 0: off."),
-    click.option("--seed", type=int, default=42, show_default=True),
+    click.option("--seed", type=int, default=TrainConfig.seed, show_default=True),
 ]
 
 

@@ -46,25 +46,26 @@ class PrepConfig:
 class TrainConfig:
     """Every hyper-parameter of the two-tower model; all of them land in `params`."""
 
-    # Defaults measured on the embedded data (README, "Measured"): larger batches cost more per
-    # example on CPU (the in-batch logits grow with the square of the batch); Adam at 5e-3 learns
-    # in a few epochs where Adagrad needs many more; with the buy-again bonus, recall falls after
-    # the first epochs (the customer embeddings start memorising what the bonus already knows).
-    epochs: int = 2
+    # Defaults measured on the embedded data (README, "Model defaults"): larger batches cost more
+    # per example on CPU (the in-batch logits grow with the square of the batch); Adam at 5e-3
+    # learns in an epoch where Adagrad needs many; with the buy-again mixture, validation loss is
+    # lowest after the first epochs (the customer embeddings then start memorising what the
+    # repeat term already knows), so `epochs` is a ceiling and early stopping picks the epoch.
+    epochs: int = 10
     batch_size: int = 1024
     learning_rate: float = 0.005
     optimizer: str = "adam"
     embedding_dim: int = 64
     feature_embedding_dim: int = 16
-    l2_regularization: float = 0.0
-    temperature: float = 0.05
+    l2_regularization: float = 0.0001
+    temperature: float = 0.1
     remove_accidental_hits: bool = True
     logq_correction: bool = True
     histogram_bins: int = 30
     history_length: int = 100  # recent purchases per customer the model reads; 0: none
     pool_history: bool = False  # the customer tower adds the mean product embedding of those purchases
-    buy_again: bool = True  # a learned score bonus for products among those purchases (buy_again.py)
-    early_stopping_patience: int = 0  # epochs without a lower validation loss before stopping; 0: off
+    buy_again: bool = True  # mix a learned repeat-purchase term into the scores of those purchases (buy_again.py)
+    early_stopping_patience: int = 1  # epochs without a lower validation loss before stopping (best epoch kept); 0: off
     seed: int = 42
 
     def __post_init__(self) -> None:

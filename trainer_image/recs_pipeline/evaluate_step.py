@@ -20,7 +20,7 @@ BASELINES = ("popularity", "repeat_purchase")
 def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray, prepared: data_prep.PreparedData, params: dict[str, Any],
                        history: np.ndarray | None = None, buy_again_weights: tuple[float, float] | None = None) -> float:
     """The training objective (in-batch softmax, same batch size and temperature, the buy-again
-    bonus when the model has one) on the test split."""
+    mixture when the model has one) on the test split."""
     config = TrainConfig(**params)
     from recs_pipeline.train import item_probabilities
 
@@ -33,14 +33,15 @@ def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray,
         stop = start + config.batch_size
         query = tf.constant(user_embeddings[users[start:stop]])
         candidate = tf.constant(item_embeddings[items[start:stop]])
-        bonuses = None
+        adjust = None
         if buy_again_weights is not None:
             rows = tf.constant(history[users[start:stop]])
             counts = buy_again.batch_counts(rows, tf.constant(items[start:stop]), len(item_embeddings))
-            bonuses = buy_again.bonus(counts, buy_again.window_sizes(rows), *buy_again_weights)
+            totals = buy_again.window_sizes(rows)
+            adjust = lambda logits, c=counts, t=totals: buy_again.mix(logits, c, t, *buy_again_weights)  # noqa: E731
         per_example = in_batch_losses(query, candidate, tf.constant(items[start:stop]),
                                       None if probabilities is None else tf.constant(probabilities[start:stop]),
-                                      config.temperature, config.remove_accidental_hits, bonuses)
+                                      config.temperature, config.remove_accidental_hits, adjust)
         loss = tf.reduce_mean(per_example)
         losses.append(float(loss))
         weights.append(len(users[start:stop]))
@@ -48,13 +49,13 @@ def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray,
 
 
 def model_scorer(user_embeddings: np.ndarray, item_embeddings: np.ndarray, histories: dict[str, np.ndarray],
-                 weights: tuple[float, float] | None) -> evaluation.ScoreFn:
-    """How the model scores the catalog: the towers' dot products, plus the buy-again bonus when
-    it has one (the same function the served model computes)."""
+                 weights: tuple[float, float] | None, temperature: float) -> evaluation.ScoreFn:
+    """How the model scores the catalog: the towers' dot products, mixed with the buy-again term
+    when it has one (the same function the served model computes)."""
     score = evaluation.embedding_scorer(user_embeddings, item_embeddings)
     if weights is None:
         return score
-    return buy_again.scorer(score, buy_again.CountTable(histories["history"]), weights)
+    return buy_again.scorer(score, buy_again.CountTable(histories["history"]), weights, temperature)
 
 
 def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -
     train = prepared.splits["train"]
 
     weights = tuple(info["buy_again"]) if info.get("buy_again") else None
-    model_metrics = evaluation.evaluate_scorer(model_scorer(user_embeddings, item_embeddings, histories, weights), test, num_items)
+    model_metrics = evaluation.evaluate_scorer(model_scorer(user_embeddings, item_embeddings, histories, weights, params["temperature"]), test, num_items)
     baselines = {
         "popularity": evaluation.evaluate_scorer(evaluation.popularity_scorer(train, num_items), test, num_items),
         "repeat_purchase": evaluation.evaluate_scorer(evaluation.repeat_purchase_scorer(train, num_items), test, num_items),

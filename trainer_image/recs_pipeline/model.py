@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from recs_pipeline import buy_again
@@ -73,16 +75,18 @@ def build_tower(
 
 
 def in_batch_losses(query: tf.Tensor, candidate: tf.Tensor, candidate_ids: tf.Tensor, sampling_probability: tf.Tensor | None,
-                    temperature: float, remove_accidental_hits: bool, bonuses: tf.Tensor | None = None) -> tf.Tensor:
+                    temperature: float, remove_accidental_hits: bool,
+                    adjust_logits: Callable[[tf.Tensor], tf.Tensor] | None = None) -> tf.Tensor:
     """Per-example in-batch softmax losses, the steps of TFRS's Retrieval task (its layers for the
-    logQ correction and accidental hits), with the buy-again bonuses added to the batch's dot
-    products. Per example, so the caller averages over the global batch (TFRS sums): losses
-    comparable across batch sizes, and correct under a distribution strategy."""
+    logQ correction and accidental hits); `adjust_logits` (the buy-again mixture) rewrites the
+    batch's logits before the correction. Per example, so the caller averages over the global
+    batch (TFRS sums): losses comparable across batch sizes, and correct under a distribution
+    strategy."""
     scores = tf.linalg.matmul(query, candidate, transpose_b=True)
-    if bonuses is not None:
-        scores += bonuses
     labels = tf.eye(tf.shape(scores)[0], tf.shape(scores)[1])
     scores = scores / temperature
+    if adjust_logits is not None:
+        scores = adjust_logits(scores)
     if sampling_probability is not None:
         scores = tfrs.layers.loss.SamplingProbablityCorrection()(scores, sampling_probability)
     if remove_accidental_hits:
@@ -128,9 +132,9 @@ class TwoTowerModel(tfrs.Model):
         if self.buy_again is not None:
             history = features["history"]
             counts = buy_again.batch_counts(history, features["item_idx"], self.num_items)
-            bonuses = self.buy_again(counts, buy_again.window_sizes(history))
+            totals = buy_again.window_sizes(history)
             return in_batch_losses(query, candidate, features["item_idx"], features.get("item_probability"), self.temperature,
-                                   self.remove_accidental_hits, bonuses)
+                                   self.remove_accidental_hits, lambda logits: self.buy_again(logits, counts, totals))
         return in_batch_losses(query, candidate, features["item_idx"], features.get("item_probability"), self.temperature,
                                self.remove_accidental_hits)
 

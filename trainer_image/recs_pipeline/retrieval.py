@@ -2,8 +2,8 @@
 
 The query tower and the whole catalog's embeddings are saved together, so a TF Serving container
 (Vertex AI prediction, or `recommend` here) answers with no other file. Scoring is exact: a dot
-product against every product plus the buy-again bonus for the customer's recent purchases,
-then top-K. Customer features and recent products are looked up from the training data by id,
+product against every product over the temperature (the model's logits), mixed with the
+buy-again term for the customer's recent purchases, then top-K. Customer features and recent products are looked up from the training data by id,
 so the request carries only the id. An id never seen in training gets the most popular
 products, and `known_customer` says so.
 
@@ -45,6 +45,7 @@ class RetrievalModule(tf.Module):
         k: int,
         history: np.ndarray | None = None,
         buy_again_weights: tuple[float, float] | None = None,
+        temperature: float = 1.0,
     ):
         super().__init__()
         self.query_tower = query_tower
@@ -62,11 +63,12 @@ class RetrievalModule(tf.Module):
         # Variables, not constants: large catalogs go to the variables file, not the graph proto.
         self.item_embeddings = tf.Variable(item_embeddings.astype(np.float32), trainable=False, name="item_embeddings")
         self.product_ids = tf.Variable(product_ids.astype(str), trainable=False, name="product_ids")
-        # The buy-again bonus (buy_again.py): each customer's recent purchases and the two weights.
+        # The buy-again mixture (buy_again.py): each customer's recent purchases and the two weights.
         self.buy_again = buy_again_weights is not None
         if self.buy_again:
             self.history = tf.Variable(history.astype(np.int32), trainable=False, name="buy_again_history")
             self.buy_again_weights = tf.Variable(np.asarray(buy_again_weights, np.float32), trainable=False, name="buy_again_weights")
+        self.temperature = tf.constant(temperature, tf.float32)
         order = np.lexsort((np.arange(len(popularity)), -popularity))[: self.k]
         self.fallback_ids = tf.Variable(product_ids[order].astype(str), trainable=False, name="fallback_ids")
         self.fallback_scores = tf.Variable(popularity[order].astype(np.float32), trainable=False, name="fallback_scores")
@@ -78,11 +80,11 @@ class RetrievalModule(tf.Module):
         safe = tf.maximum(index, 0)
         inputs = {"user_idx": safe, **{name: tf.gather(table, safe) for name, table in self.customer_features.items()}}
         queries = self.query_tower(inputs, training=False)
-        scores = tf.matmul(queries, self.item_embeddings, transpose_b=True)
+        scores = tf.matmul(queries, self.item_embeddings, transpose_b=True) / self.temperature
         if self.buy_again:
             history = tf.gather(self.history, safe)
             counts = buy_again.catalog_counts(history, tf.shape(self.item_embeddings)[0])
-            scores += buy_again.bonus(counts, buy_again.window_sizes(history), self.buy_again_weights[0], self.buy_again_weights[1])
+            scores = buy_again.mix(scores, counts, buy_again.window_sizes(history), self.buy_again_weights[0], self.buy_again_weights[1])
         top_scores, top_indices = tf.math.top_k(scores, k=self.k)
         rows = tf.shape(customer_id)[0]
         fallback_ids = tf.tile(self.fallback_ids[None, :], [rows, 1])
@@ -105,10 +107,11 @@ def export(
     k: int = SERVING_TOP_K,
     history: np.ndarray | None = None,
     buy_again_weights: tuple[float, float] | None = None,
+    temperature: float = 1.0,
 ) -> None:
     """Write the retrieval SavedModel with one `serving_default` signature, and what it was built from."""
     module = RetrievalModule(query_tower, customer_ids, customer_inputs, items["item_id"].to_numpy(str), item_embeddings, popularity, k,
-                             history, buy_again_weights)
+                             history, buy_again_weights, temperature)
     tf.saved_model.save(module, serving_dir, signatures={SIGNATURE: module.serve})
     info = {"top_k": module.k, "customers": int(len(customer_ids)), "products": int(len(items)), "dimension": int(item_embeddings.shape[1]),
             "buy_again": list(buy_again_weights) if buy_again_weights is not None else None}

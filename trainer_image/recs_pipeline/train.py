@@ -240,7 +240,7 @@ def _export(model: TwoTowerModel, prepared: data_prep.PreparedData, config: Trai
     customers.update(histories)
     retrieval.export(serving_dir, model.query_tower, prepared.users["user_id"].to_numpy(str), customers, prepared.items,
                      item_embeddings, item_probabilities(prepared), history=histories.get("history"),
-                     buy_again_weights=tuple(info["buy_again"]) if info["buy_again"] else None)
+                     buy_again_weights=tuple(info["buy_again"]) if info["buy_again"] else None, temperature=config.temperature)
 
 
 def embed_entities(tower: keras.Model, table: pd.DataFrame, inputs: list[str], extra: dict[str, np.ndarray] | None = None,
