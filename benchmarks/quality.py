@@ -13,7 +13,9 @@ Usage: python benchmarks/quality.py [--epochs N]
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -47,9 +49,11 @@ def main() -> None:
         prepared = data_prep.load(f"{folder}/prepared")
         train.run(f"{folder}/prepared", f"{folder}/model", f"{folder}/history", TrainConfig(epochs=args.epochs), run_id="quality")
         result = evaluate_step.run(f"{folder}/prepared", f"{folder}/model", f"{folder}/history/training_metrics.json", f"{folder}/evaluation")
+        history = json.loads(Path(f"{folder}/history/training_metrics.json").read_text())
     ceiling = evaluation.evaluate_scorer(ceiling_scorer(data, prepared), prepared.splits["test"], len(prepared.items)).values
     rows = {"model": result["model"], **result["baselines"], "ceiling": ceiling}
-    print(f"test rows: {result['test_rows']}, catalog: {result['catalog_size']}, epochs: {args.epochs}")
+    print(f"test rows: {result['test_rows']}, catalog: {result['catalog_size']}, epochs: up to {args.epochs}, "
+          f"trained {len(history['epochs'])}, best_epoch {history['final_metrics']['best_epoch']} (0-based, kept by early stopping)")
     print(f"{'':18s}" + "".join(f"{f'recall@{k}':>12s}" for k in RECALL_KS))
     for name, values in rows.items():
         print(f"{name:18s}" + "".join(f"{values[f'recall_at_{k}']:12.4f}" for k in RECALL_KS))

@@ -11,7 +11,8 @@ from recs_pipeline.reader import load_training_metrics
 from recs_pipeline.metrics_schema import MetricsValidationError
 from recs_pipeline.sink import MetricsSink, SinkUnwritableError
 
-TINY_TRAINING = TrainConfig(epochs=3, batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_bins=10)
+TINY_TRAINING = TrainConfig(epochs=3, batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_bins=10,
+                            early_stopping_patience=0)
 
 
 def test_round_trip_and_overwrite(bucket):

@@ -89,6 +89,48 @@ def test_early_stopping_ends_at_the_patience_after_the_best_epoch(prepared_dir, 
     assert json.loads((tmp_path / "history" / "training_status.json").read_text())["stage"] == "completed"
 
 
+def stop_epoch(callback, model, val_losses, first_epoch=0):
+    """Feed epoch ends to an early-stopping callback; the epoch it stops after (None: never)."""
+    callback.set_model(model)
+    callback.on_train_begin()
+    for epoch, loss in enumerate(val_losses, start=first_epoch):
+        model.set_weights([np.full_like(w, epoch) for w in model.get_weights()])  # weights tagged by epoch
+        callback.on_epoch_end(epoch, {"val_loss": loss})
+        if model.stop_training:
+            callback.on_train_end()
+            return epoch
+    return None
+
+
+@pytest.mark.parametrize("losses, killed_after, patience", [
+    ([1.0, 0.8, 0.9, 0.85, 0.7], 2, 2),  # killed between the best epoch and the stop
+    ([1.0, 0.8, 0.9, 0.85, 0.7], 1, 2),  # killed right after the best epoch
+    ([1.0, 0.8, 0.7, 0.75, 0.6], 2, 1),  # the default patience
+])
+def test_a_resumed_run_stops_where_an_uninterrupted_one_does(losses, killed_after, patience):
+    from recs_pipeline.callbacks import ResumableEarlyStopping
+    from recs_pipeline.tf_runtime import keras
+
+    def tiny_model():
+        model = keras.Sequential([keras.layers.Dense(1)])
+        model.build((None, 1))
+        model.stop_training = False
+        return model
+
+    whole = tiny_model()
+    uninterrupted = stop_epoch(ResumableEarlyStopping(patience, []), whole, losses)
+    resumed_model = tiny_model()
+    resumed_model.set_weights([np.full_like(w, killed_after) for w in resumed_model.get_weights()])  # the checkpoint
+    resumed = stop_epoch(ResumableEarlyStopping(patience, losses[: killed_after + 1]), resumed_model, losses[killed_after + 1 :],
+                         first_epoch=killed_after + 1)
+    assert resumed == uninterrupted is not None
+    # Both keep the best epoch's weights when the checkpoint or the resumed process saw it.
+    best = int(np.argmin(losses[: uninterrupted + 1]))
+    assert whole.get_weights()[0][0, 0] == best
+    if best >= killed_after:
+        assert resumed_model.get_weights()[0][0, 0] == best
+
+
 def test_the_metrics_uri_can_name_a_folder_per_run(prepared_dir, tmp_path):
     config = TrainConfig(epochs=1, batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_bins=10)
     train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), config, run_id="nightly/7",

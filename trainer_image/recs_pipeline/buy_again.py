@@ -1,7 +1,7 @@
 """The buy-again term: a learned repeat-purchase probability mixed into the towers' scores.
 
 In B2B data most orders repeat earlier ones, and a low-dimensional dot product cannot say "this
-customer bought exactly these 30 of 100,000 products" (the README's "Model defaults" has the
+customer bought exactly these 30 of 100,000 products" (the README's "Measured" has the
 measurements). So the model is a two-way mixture, as in repeat-explore recommenders: the
 customer either buys again, a product in proportion to its share of their last
 `history_length` purchases, or explores, by the towers' softmax. In logits,

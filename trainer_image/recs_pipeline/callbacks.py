@@ -1,4 +1,5 @@
-"""The Keras callback that feeds the collector once per epoch and flushes it to the sink."""
+"""The train step's Keras callbacks: the one that feeds the collector once per epoch and flushes it to
+the sink, and early stopping that survives a resume."""
 
 from __future__ import annotations
 
@@ -74,3 +75,26 @@ class MetricsCallback(keras.callbacks.Callback):
         loss = (logs or {}).get("loss", float("nan"))
         val_loss = (logs or {}).get("val_loss", float("nan"))
         log.info("epoch %d/%d  loss=%.4f  val_loss=%.4f  %.1fs  (history flushed)", epoch + 1, self.sink.epochs_total, loss, val_loss, seconds)
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Early stopping on validation loss, keeping the best epoch's weights, that starts from the
+    finished epochs' validation losses on a resumed run, so a killed and resumed run stops at the
+    same epoch as one never interrupted. The checkpoint holds the last finished epoch only: when
+    that was the best, its weights are the ones kept; when an earlier epoch was (possible only with
+    patience above 1), the best of the epochs this process trains is kept instead."""
+
+    def __init__(self, patience: int, finished_val_losses: list[float | None]):
+        super().__init__(monitor="val_loss", patience=patience, restore_best_weights=True)
+        self.finished_val_losses = finished_val_losses
+
+    def on_train_begin(self, logs=None) -> None:
+        super().on_train_begin(logs)
+        losses = [np.inf if value is None or not np.isfinite(value) else value for value in self.finished_val_losses]
+        if not losses:
+            return
+        best = int(np.argmin(losses))
+        self.best, self.best_epoch = losses[best], best
+        self.wait = len(losses) - 1 - best
+        if self.wait == 0:
+            self.best_weights = self.model.get_weights()

@@ -46,7 +46,7 @@ class PrepConfig:
 class TrainConfig:
     """Every hyper-parameter of the two-tower model; all of them land in `params`."""
 
-    # Defaults measured on the embedded data (README, "Model defaults"): larger batches cost more
+    # Defaults measured on the embedded data (README, "Measured"): larger batches cost more
     # per example on CPU (the in-batch logits grow with the square of the batch); Adam at 5e-3
     # learns in an epoch where Adagrad needs many; with the buy-again mixture, validation loss is
     # lowest after the first epochs (the customer embeddings then start memorising what the

@@ -8,7 +8,7 @@ so the request carries only the id. An id never seen in training gets the most p
 products, and `known_customer` says so.
 
 ScaNN is not offered: its TensorFlow op is built for one TensorFlow minor version (scann 1.4.2
-needs tensorflow 2.20) and fails to load on the 2.21 this package pins (README, "Serving").
+needs tensorflow 2.20) and fails to load on the 2.21 this package pins (README, "Serving the model").
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from recs_pipeline import data_prep, distribution, history, resume, retrieval
-from recs_pipeline.callbacks import MetricsCallback
+from recs_pipeline.callbacks import MetricsCallback, ResumableEarlyStopping
 from recs_pipeline.collector import MetricsCollector
 from recs_pipeline.config import TrainConfig
 from recs_pipeline.model import PooledProducts, TwoTowerModel, build_tower, make_optimizer
@@ -209,7 +209,7 @@ def _fit(
     if config.early_stopping_patience:
         # After the metrics callback, so the last epoch is recorded before training stops; the
         # exported towers are the best epoch's.
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True))
+        callbacks.append(ResumableEarlyStopping(config.early_stopping_patience, list(collector.history["loss"]["val_loss"])))
     model.fit(train, validation_data=val, epochs=config.epochs, initial_epoch=collector.epochs_done, verbose=0, callbacks=callbacks)
     if config.early_stopping_patience and collector.epochs_done < config.epochs:
         log.info("early stopping after %d epoch(s): validation loss did not improve for %d", collector.epochs_done, config.early_stopping_patience)
