@@ -1,11 +1,11 @@
 """The serving export: customer id in, top-K product ids and scores out, in one SavedModel.
 
 The query tower and the whole catalog's embeddings are saved together, so a TF Serving container
-(Vertex AI prediction, or `recommend` here) answers with no other file. Scoring is exact: a dot
-product against every product over the temperature (the model's logits), mixed with the
-buy-again term for the customer's recent purchases, then top-K. Customer features and recent products are looked up from the training data by id,
-so the request carries only the id. An id never seen in training gets the most popular
-products, and `known_customer` says so.
+(Vertex AI prediction, or `recommend` here) answers with no other file. Scoring is exact: the
+model's logits (dot product over the temperature) for every product, mixed with the buy-again
+term for the customer's recent purchases, then top-K. Customer features and recent products are
+looked up from the training data by id, so the request carries only the id. An id never seen in
+training gets the most popular products, and `known_customer` says so.
 
 ScaNN is not offered: its TensorFlow op is built for one TensorFlow minor version (scann 1.4.2
 needs tensorflow 2.20) and fails to load on the 2.21 this package pins (README, "Serving the model").
