@@ -157,3 +157,17 @@ def test_model_upload_runs_only_when_asked_with_the_trained_serving_model(tmp_pa
         assert outputs["serving_model"]["artifactType"]["schemaTitle"] == "google.UnmanagedContainerModel"
     local = compile_with(tmp_path, "--trainer", "task")["components"]["comp-train"]
     assert local["inputDefinitions"]["parameters"]["serving_image"]["defaultValue"] == DEFAULT_SERVING_IMAGE
+
+
+def test_component_defaults_equal_the_config_defaults():
+    """The train components' signatures repeat every TrainConfig default for KFP; they must not drift."""
+    import dataclasses
+    import inspect
+
+    from components.train import train
+    from components.train_job_spec import train_job_spec
+
+    for component in (train, train_job_spec):
+        parameters = inspect.signature(component).parameters
+        for field in dataclasses.fields(TrainConfig):
+            assert parameters[field.name].default == field.default, (component.__name__, field.name)
