@@ -43,8 +43,7 @@ def brute_force_top_k(model_dir: str, prepared: data_prep.PreparedData, users: n
     histories = train.customer_history(prepared, info["history_length"])
     user_embeddings = train.embed_entities(query, prepared.users, info["query_inputs"], histories)
     item_embeddings = train.embed_entities(candidate, prepared.items, info["candidate_inputs"])
-    temperature = TINY_TRAINING.temperature
-    scorer = evaluate_step.model_scorer(user_embeddings, item_embeddings, histories, tuple(info["buy_again"]), temperature)
+    scorer = evaluate_step.model_scorer(user_embeddings, item_embeddings, histories, tuple(info["buy_again"]), info["temperature"])
     return evaluation.top_k(scorer, users, len(prepared.items), k), scorer
 
 

@@ -74,7 +74,7 @@ def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -
     train = prepared.splits["train"]
 
     weights = tuple(info["buy_again"]) if info.get("buy_again") else None
-    model_metrics = evaluation.evaluate_scorer(model_scorer(user_embeddings, item_embeddings, histories, weights, params["temperature"]), test, num_items)
+    model_metrics = evaluation.evaluate_scorer(model_scorer(user_embeddings, item_embeddings, histories, weights, info["temperature"]), test, num_items)
     baselines = {
         "popularity": evaluation.evaluate_scorer(evaluation.popularity_scorer(train, num_items), test, num_items),
         "repeat_purchase": evaluation.evaluate_scorer(evaluation.repeat_purchase_scorer(train, num_items), test, num_items),

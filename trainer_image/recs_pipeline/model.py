@@ -17,9 +17,9 @@ class PooledProducts(keras.layers.Layer):
     learned weight and added to the customer embedding.
 
     Because the pooled vectors live in the product tower's space, a product's score gets a term
-    from its similarity to each recent purchase, including itself: a product bought often scores
-    its squared norm times its share of the history. Buy-again, the strongest B2B signal, is then
-    part of the dot product the retrieval index computes, not a separate rule.
+    from its similarity to each recent purchase, including itself, inside the dot product an ANN
+    index computes. Off by default: the buy-again mixture (buy_again.py) models repeats exactly and
+    measured better (README, "Measured").
     `item_features` holds each product's feature indices (row i is item i), so the history is
     just item indices. Entries are item index + 1; 0 pads.
     """

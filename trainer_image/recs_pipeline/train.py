@@ -230,6 +230,7 @@ def _export(model: TwoTowerModel, prepared: data_prep.PreparedData, config: Trai
         "num_users": len(prepared.vocabularies["user_id"]),
         "num_items": len(prepared.vocabularies["item_id"]),
         "history_length": config.history_length,
+        "temperature": config.temperature,  # the buy-again mixture works on dot products / temperature
         "buy_again": [float(model.buy_again.bought.numpy()), float(model.buy_again.share.numpy())] if model.buy_again is not None else None,
     }
     (out / MODEL_INFO_FILE).write_text(json.dumps(info, indent=1))
