@@ -17,15 +17,17 @@ import statistics
 import tempfile
 import time
 
-from recs_pipeline import data_prep, resume, synthetic, train
-from recs_pipeline.callbacks import MetricsCallback
-from recs_pipeline.collector import MetricsCollector
-from recs_pipeline.config import PrepConfig, TrainConfig
-from recs_pipeline.sink import MetricsSink
-from recs_pipeline.tf_runtime import keras, tf
+from recs_pipeline.core.config import PrepConfig, TrainConfig
+from recs_pipeline.core.tf_runtime import keras, tf
+from recs_pipeline.data import prepare, prepared_data, synthetic
+from recs_pipeline.steps import train
+from recs_pipeline.tracking.collector import MetricsCollector
+from recs_pipeline.tracking.sink import MetricsSink
+from recs_pipeline.training import resume
+from recs_pipeline.training.callbacks import MetricsCallback
 
 
-def fit_once(prepared: data_prep.PreparedData, config: TrainConfig, variant: str) -> float:
+def fit_once(prepared: prepared_data.PreparedData, config: TrainConfig, variant: str) -> float:
     keras.utils.set_random_seed(config.seed)
     model = train.build_model(prepared, config, collect_gradients=variant != "without")
     data = train.make_dataset(train.model_inputs("train", prepared, config), config.batch_size, config.seed, True)
@@ -51,8 +53,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        data_prep.prepare_frame(synthetic.generate().purchases, PrepConfig(), folder, "synthetic")
-        prepared = data_prep.load(folder)
+        prepare.prepare_frame(synthetic.generate().purchases, PrepConfig(), folder, "synthetic")
+        prepared = prepared_data.load(folder)
     config = TrainConfig(epochs=args.epochs)
     variants = ("without", "collector", "collector+checkpoint")
     times: dict[str, list[float]] = {v: [] for v in variants}

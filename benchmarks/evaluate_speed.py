@@ -1,7 +1,7 @@
 """Our blocked brute-force recall@K against TFRS FactorizedTopK: same model, same test rows, one run.
 
 Trains the default model for one epoch on the embedded default data, embeds every customer and
-product once, then times (a) `evaluation.positive_ranks` + `ranking_metrics` and (b) TFRS
+product once, then times (a) `ranking.positive_ranks` + `ranking_metrics` and (b) TFRS
 `FactorizedTopK` (streaming index over the catalog, id-based, test rows in batches of 4096, as
 `model.evaluate` would feed it). Prints both recall sets, their largest difference, and the ratio.
 Usage: python benchmarks/evaluate_speed.py
@@ -13,11 +13,12 @@ import tempfile
 import time
 
 import numpy as np
-
-from recs_pipeline import data_prep, evaluation, synthetic, train
-from recs_pipeline.config import RECALL_KS, PrepConfig, TrainConfig
-from recs_pipeline.train import embed_entities
-from recs_pipeline.tf_runtime import tf, tfrs
+from recs_pipeline.core.config import RECALL_KS, PrepConfig, TrainConfig
+from recs_pipeline.core.tf_runtime import tf, tfrs
+from recs_pipeline.data import history, prepare, prepared_data, synthetic
+from recs_pipeline.evaluation import ranking
+from recs_pipeline.model import trained
+from recs_pipeline.steps import train
 
 
 def tfrs_recall(user_embeddings: np.ndarray, item_embeddings: np.ndarray, users: np.ndarray, items: np.ndarray) -> dict[int, float]:
@@ -33,20 +34,20 @@ def tfrs_recall(user_embeddings: np.ndarray, item_embeddings: np.ndarray, users:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        data_prep.prepare_frame(synthetic.generate().purchases, PrepConfig(), f"{folder}/prepared", "synthetic")
-        prepared = data_prep.load(f"{folder}/prepared")
+        prepare.prepare_frame(synthetic.generate().purchases, PrepConfig(), f"{folder}/prepared", "synthetic")
+        prepared = prepared_data.load(f"{folder}/prepared")
         train.run(f"{folder}/prepared", f"{folder}/model", f"{folder}/history", TrainConfig(epochs=1), run_id="bench")
-        query, candidate = train.load_towers(f"{folder}/model")
-        info = train.model_info(f"{folder}/model")
-    user_embeddings = embed_entities(query, prepared.users, info["query_inputs"], train.customer_history(prepared, info["history_length"]))
-    item_embeddings = embed_entities(candidate, prepared.items, info["candidate_inputs"])
+        query, candidate = trained.load_towers(f"{folder}/model")
+        info = trained.model_info(f"{folder}/model")
+    user_embeddings = trained.embed_entities(query, prepared.users, info["query_inputs"], history.customer_history(prepared, info["history_length"]))
+    item_embeddings = trained.embed_entities(candidate, prepared.items, info["candidate_inputs"])
     test = prepared.splits["test"]
     users = test["user_idx"].to_numpy(np.int64)
     items = test["item_idx"].to_numpy(np.int64)
 
     started = time.perf_counter()
-    ranks = evaluation.positive_ranks(evaluation.embedding_scorer(user_embeddings, item_embeddings), users, items, len(item_embeddings))
-    ours = evaluation.ranking_metrics(ranks).values
+    ranks = ranking.positive_ranks(ranking.embedding_scorer(user_embeddings, item_embeddings), users, items, len(item_embeddings))
+    ours = ranking.ranking_metrics(ranks).values
     ours_s = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -1,7 +1,7 @@
 """data_prep at scale: a 10M-row purchase CSV prepared on this machine, against pyarrow reading it.
 
 Writes a synthetic invoice-line CSV (10M rows by default, ~450 MB), then, each in a fresh
-process, times (a) `pyarrow.csv.read_csv` of the file and (b) `prep_step.run` on it (read, clean,
+process, times (a) `pyarrow.csv.read_csv` of the file and (b) `prep.run` on it (read, clean,
 temporal split, vocabularies, entity tables, Parquet out), and reports both wall times, their
 ratio and each process's peak resident memory.
 Usage: python benchmarks/prep_scale.py [--rows 10000000] [--keep FILE]
@@ -30,11 +30,11 @@ print({{"wall_s": time.perf_counter() - started, "rows": table.num_rows,
 
 PREPARE = """
 import resource, time
-from recs_pipeline import prep_step
+from recs_pipeline.steps import prep
 settings = dict(user_column="CustomerID", item_column="StockCode", timestamp_column="InvoiceDate",
                 user_features="Country", item_features="", where="Quantity > 0")
 started = time.perf_counter()
-stats = prep_step.run({out!r}, {path!r}, settings, {{}})
+stats = prep.run({out!r}, {path!r}, settings, {{}})
 print({{"wall_s": time.perf_counter() - started, "rows": stats["rows_in"], "train_rows": stats["train_rows"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}})
 """

@@ -18,12 +18,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from recs_pipeline.core.config import RECALL_KS, PrepConfig, TrainConfig
+from recs_pipeline.data import prepare, prepared_data, synthetic
+from recs_pipeline.evaluation import ranking
+from recs_pipeline.steps import evaluate, train
 
-from recs_pipeline import data_prep, evaluate_step, evaluation, synthetic, train
-from recs_pipeline.config import RECALL_KS, PrepConfig, TrainConfig
 
-
-def ceiling_scorer(data: synthetic.SyntheticData, prepared: data_prep.PreparedData) -> evaluation.ScoreFn:
+def ceiling_scorer(data: synthetic.SyntheticData, prepared: prepared_data.PreparedData) -> ranking.ScoreFn:
     truth = data.truth
     generator_item = prepared.items["item_id"].str[1:].astype(int).to_numpy()
     generator_user = prepared.users["user_id"].str[1:].astype(int).to_numpy()
@@ -45,12 +46,12 @@ def main() -> None:
     args = parser.parse_args()
     data = synthetic.generate()
     with tempfile.TemporaryDirectory() as folder:
-        data_prep.prepare_frame(data.purchases, PrepConfig(), f"{folder}/prepared", "synthetic")
-        prepared = data_prep.load(f"{folder}/prepared")
+        prepare.prepare_frame(data.purchases, PrepConfig(), f"{folder}/prepared", "synthetic")
+        prepared = prepared_data.load(f"{folder}/prepared")
         train.run(f"{folder}/prepared", f"{folder}/model", f"{folder}/history", TrainConfig(epochs=args.epochs), run_id="quality")
-        result = evaluate_step.run(f"{folder}/prepared", f"{folder}/model", f"{folder}/history/training_metrics.json", f"{folder}/evaluation")
+        result = evaluate.run(f"{folder}/prepared", f"{folder}/model", f"{folder}/history/training_metrics.json", f"{folder}/evaluation")
         history = json.loads(Path(f"{folder}/history/training_metrics.json").read_text())
-    ceiling = evaluation.evaluate_scorer(ceiling_scorer(data, prepared), prepared.splits["test"], len(prepared.items)).values
+    ceiling = ranking.evaluate_scorer(ceiling_scorer(data, prepared), prepared.splits["test"], len(prepared.items)).values
     rows = {"model": result["model"], **result["baselines"], "ceiling": ceiling}
     print(f"test rows: {result['test_rows']}, catalog: {result['catalog_size']}, epochs: up to {args.epochs}, "
           f"trained {len(history['epochs'])}, best_epoch {history['final_metrics']['best_epoch']} (0-based, kept by early stopping)")

@@ -14,11 +14,10 @@ import time
 
 import numpy as np
 import pandas as pd
-
-from recs_pipeline import retrieval
-from recs_pipeline.config import TrainConfig
-from recs_pipeline.model import build_tower
-from recs_pipeline.tf_runtime import tf
+from recs_pipeline.core.config import TrainConfig
+from recs_pipeline.core.tf_runtime import tf
+from recs_pipeline.model import retrieval
+from recs_pipeline.model.towers import build_tower
 
 K = 100
 

@@ -18,13 +18,14 @@ import tempfile
 import time
 
 import numpy as np
-
-from recs_pipeline import data_prep, resume, synthetic, train
-from recs_pipeline.callbacks import MetricsCallback
-from recs_pipeline.collector import MetricsCollector
-from recs_pipeline.config import PrepConfig, TrainConfig
-from recs_pipeline.sink import MetricsSink
-from recs_pipeline.tf_runtime import keras, tf, tfrs
+from recs_pipeline.core.config import PrepConfig, TrainConfig
+from recs_pipeline.core.tf_runtime import keras, tf, tfrs
+from recs_pipeline.data import prepare, prepared_data, synthetic
+from recs_pipeline.steps import train
+from recs_pipeline.tracking.collector import MetricsCollector
+from recs_pipeline.tracking.sink import MetricsSink
+from recs_pipeline.training import resume
+from recs_pipeline.training.callbacks import MetricsCallback
 
 
 class TutorialModel(tfrs.Model):
@@ -42,7 +43,7 @@ class TutorialModel(tfrs.Model):
         return self.task(self.user_model(features["user_id"]), self.item_model(features["item_id"]))
 
 
-def fit_tutorial(prepared: data_prep.PreparedData, epochs: int) -> float:
+def fit_tutorial(prepared: prepared_data.PreparedData, epochs: int) -> float:
     keras.utils.set_random_seed(42)
     rows = prepared.splits["train"]
     data = tf.data.Dataset.from_tensor_slices({"user_id": rows["user_id"].to_numpy(str), "item_id": rows["item_id"].to_numpy(str)})
@@ -54,7 +55,7 @@ def fit_tutorial(prepared: data_prep.PreparedData, epochs: int) -> float:
     return time.perf_counter() - started
 
 
-def fit_ours(prepared: data_prep.PreparedData, epochs: int) -> float:
+def fit_ours(prepared: prepared_data.PreparedData, epochs: int) -> float:
     config = TrainConfig(epochs=epochs)
     keras.utils.set_random_seed(config.seed)
     model = train.build_model(prepared, config)
@@ -76,8 +77,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        data_prep.prepare_frame(synthetic.generate().purchases, PrepConfig(), folder, "synthetic")
-        prepared = data_prep.load(folder)
+        prepare.prepare_frame(synthetic.generate().purchases, PrepConfig(), folder, "synthetic")
+        prepared = prepared_data.load(folder)
     examples = len(prepared.splits["train"]) * args.epochs
     times: dict[str, list[float]] = {"tutorial": [], "ours": []}
     for _ in range(args.repeats):

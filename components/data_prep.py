@@ -27,9 +27,9 @@ def data_prep(
     seed: int = 42,
 ):
     """Read (or generate, when input_uri is empty), clean, split by time, index."""
-    from recs_pipeline import prep_step
+    from recs_pipeline.steps import prep
 
-    stats = prep_step.run(
+    stats = prep.run(
         output_dir=prepared_data.path,
         input_uri=input_uri,
         prep_settings=dict(
@@ -56,6 +56,6 @@ def data_prep(
             seed=seed,
         ),
     )
-    for name, value in prep_step.numeric_stats(stats).items():
+    for name, value in prep.numeric_stats(stats).items():
         data_stats.log_metric(name, value)
     prepared_data.metadata.update({"users": stats["users"], "items": stats["items"], "source": stats["source"]})

@@ -12,13 +12,14 @@ def evaluate(
     """Exact brute-force ranking of the test split; baselines scored by the same ranker."""
     import os
 
-    from recs_pipeline import evaluate_step
+    from recs_pipeline.evaluation import output
+    from recs_pipeline.steps import evaluate
 
-    result = evaluate_step.run(
+    result = evaluate.run(
         prepared_dir=prepared_data.path,
         model_dir=model.path,
         history_file=os.path.join(training_history.path, "training_metrics.json"),
         output_dir=evaluation.path,
     )
-    for line in evaluate_step.verdicts(result):
+    for line in output.verdicts(result):
         print(line)

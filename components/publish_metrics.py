@@ -18,9 +18,9 @@ def publish_metrics(
     location: str = "",
 ):
     """Reads the JSON files themselves (artifact metadata can be lost around CustomJobs, kfp #7234)."""
-    from recs_pipeline import publish_step
+    from recs_pipeline.steps import publish
 
-    final = publish_step.run(
+    final = publish.run(
         prepared_dir=prepared_data.path,
         history_dir=training_history.path,
         evaluation_dir=evaluation.path,
@@ -33,5 +33,5 @@ def publish_metrics(
         project=project,
         location=location,
     )
-    for name, value in publish_step.scalar_metrics(final).items():
+    for name, value in publish.scalar_metrics(final).items():
         metrics.log_metric(name, value)

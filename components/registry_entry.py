@@ -16,8 +16,8 @@ def registry_entry(
     import collections
     import json
 
-    from recs_pipeline.registry import registry_entry as build_entry
-    from recs_pipeline.sink import expand_metrics_uri
+    from recs_pipeline.tracking.sink import expand_metrics_uri
+    from recs_pipeline.vertex.registry import registry_entry as build_entry
 
     with open(training_metrics.path) as handle:
         history = json.load(handle)

@@ -32,8 +32,8 @@ def train(
 ):
     """Fit and export; training_metrics.json and training_status.json are flushed every epoch.
     serving_model is the retrieval SavedModel, ready for ModelUploadOp with `serving_image`."""
-    from recs_pipeline import train as trainer
-    from recs_pipeline.config import TrainConfig
+    from recs_pipeline.core.config import TrainConfig
+    from recs_pipeline.steps import train as trainer
 
     config = TrainConfig.from_settings(locals())
     result = trainer.run(

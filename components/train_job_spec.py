@@ -38,8 +38,8 @@ def train_job_spec(
     """Run-time parameters in, worker_pool_specs out. The output artifacts' folders (under the
     pipeline root, mounted at /gcs/ in the job) are where the CustomJob writes; evaluate and
     publish read them after it."""
-    from recs_pipeline import custom_job
-    from recs_pipeline.config import TrainConfig
+    from recs_pipeline.core.config import TrainConfig
+    from recs_pipeline.vertex import custom_job
 
     config = TrainConfig.from_settings(locals())
     arguments = custom_job.train_arguments(

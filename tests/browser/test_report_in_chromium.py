@@ -5,12 +5,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from recs_pipeline.collector import MetricsCollector
-from recs_pipeline.compare import comparison_html
-from recs_pipeline.publish_step import final_document
-from recs_pipeline.reader import TrainingMetrics
-from recs_pipeline.report import html_report
+from recs_pipeline.steps.publish import final_document
+from recs_pipeline.tracking.collector import MetricsCollector
+from recs_pipeline.tracking.compare import comparison_html
+from recs_pipeline.tracking.reader import TrainingMetrics
+from recs_pipeline.tracking.report import html_report
 
 pytestmark = pytest.mark.slow
 

@@ -3,11 +3,10 @@ step as a Vertex AI CustomJob with run-time machine parameters (or in its task, 
 
 import yaml
 from click.testing import CliRunner
-
 from recs_pipeline import __version__
 from recs_pipeline.cli import main
-from recs_pipeline.config import TrainConfig
-from recs_pipeline.image import TRAINER_IMAGE
+from recs_pipeline.core.config import TrainConfig
+from recs_pipeline.vertex.image import TRAINER_IMAGE
 
 
 def compile_with(tmp_path, *extra):
@@ -61,7 +60,7 @@ def test_every_training_setting_is_a_flag_and_a_pipeline_parameter(tmp_path):
     parameters, and the inputs of both train components (in-task and CustomJob spec)."""
     import dataclasses
 
-    from recs_pipeline.config import TrainConfig
+    from recs_pipeline.core.config import TrainConfig
 
     settings = {f.name for f in dataclasses.fields(TrainConfig)}
     for command in ("train", "run-local"):
@@ -104,7 +103,7 @@ def test_data_options_are_the_same_everywhere(tmp_path):
     """Every PrepConfig setting is a pipeline parameter and a flag of both `prepare` and `run-local`."""
     import dataclasses
 
-    from recs_pipeline.config import PrepConfig
+    from recs_pipeline.core.config import PrepConfig
 
     settings = {f.name for f in dataclasses.fields(PrepConfig)}
     parameters = set(compile_with(tmp_path)["root"]["inputDefinitions"]["parameters"])
@@ -119,7 +118,7 @@ def test_pipeline_defaults_equal_the_config_defaults(tmp_path):
     """KFP needs literal defaults in the signatures; they must not drift from the config classes."""
     import dataclasses
 
-    from recs_pipeline.config import PrepConfig, TrainConfig
+    from recs_pipeline.core.config import PrepConfig, TrainConfig
 
     parameters = compile_with(tmp_path)["root"]["inputDefinitions"]["parameters"]
     for config in (PrepConfig(), TrainConfig()):
@@ -132,7 +131,7 @@ def test_pipeline_defaults_equal_the_config_defaults(tmp_path):
 
 
 def test_model_upload_runs_only_when_asked_with_the_trained_serving_model(tmp_path):
-    from recs_pipeline.registry import DEFAULT_SERVING_IMAGE
+    from recs_pipeline.vertex.registry import DEFAULT_SERVING_IMAGE
 
     spec = compile_with(tmp_path)
     parameters = spec["root"]["inputDefinitions"]["parameters"]

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 from google_cloud_pipeline_components.types.artifact_types import UnmanagedContainerModel
 from kfp import dsl
-
-from recs_pipeline import evaluate_step
 from recs_pipeline.components.train_job_spec import train_job_spec
-from recs_pipeline.reader import load_training_metrics
+from recs_pipeline.steps import evaluate
+from recs_pipeline.tracking.reader import load_training_metrics
 
 pytestmark = pytest.mark.slow
 
@@ -57,5 +56,5 @@ def test_two_replicas_train_together_and_only_the_chief_writes(prepared_dir, tmp
     assert load_training_metrics(str(history)).raw == written.raw  # one writer, one history
     assert (serving / "saved_model.pb").is_file()
     # What the pipeline's evaluate step reads after the CustomJob, it finds.
-    result = evaluate_step.run(prepared_dir, str(model), str(history / "training_metrics.json"), str(tmp_path / "evaluation"))
+    result = evaluate.run(prepared_dir, str(model), str(history / "training_metrics.json"), str(tmp_path / "evaluation"))
     assert 0.0 < result["model"]["recall_at_100"] <= 1.0

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from recs_pipeline import data_prep, prep_step
+from recs_pipeline.data import prepare, prepared_data
+from recs_pipeline.steps import prep
 
 COLUMN_NAMES = ["customer_id", "product_id", "timestamp", "quantity", "segment", "category", "", "Kundennummer", "商品", "customer_id"]
 FUZZ = settings(max_examples=60, deadline=timedelta(seconds=20), suppress_health_check=[HealthCheck.too_slow], derandomize=True)
@@ -39,15 +39,15 @@ cells = st.one_of(ids, timestamps, st.floats(allow_nan=True, allow_infinity=True
 def check_outcome(path: Path, settings_: dict) -> None:
     with tempfile.TemporaryDirectory() as out:
         try:
-            prep_step.run(out, str(path), settings_, {})
-        except data_prep.DataError as error:
+            prep.run(out, str(path), settings_, {})
+        except prepare.DataError as error:
             message = str(error)
             assert message and "Traceback" not in message
             assert path.name in message or str(path.parent) in message, message
             return
-        prepared = data_prep.load(out)
+        prepared = prepared_data.load(out)
         assert len(prepared.users) >= 2 and len(prepared.items) >= 2
-        for split in data_prep.SPLITS:
+        for split in prepared_data.SPLITS:
             assert len(prepared.splits[split]) > 0, split
         assert prepared.splits["train"]["user_idx"].max() < len(prepared.users)
 

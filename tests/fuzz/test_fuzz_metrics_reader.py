@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from recs_pipeline import reader
-from recs_pipeline.collector import MetricsCollector
-from recs_pipeline.metrics_schema import MetricsValidationError
+from recs_pipeline.tracking import reader
+from recs_pipeline.tracking.collector import MetricsCollector
+from recs_pipeline.tracking.schema import MetricsValidationError
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture], derandomize=True)
 

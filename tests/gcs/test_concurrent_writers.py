@@ -6,9 +6,8 @@ import subprocess
 import sys
 
 import pytest
-
-from recs_pipeline import storage
-from recs_pipeline.reader import load_training_metrics
+from recs_pipeline.core import storage
+from recs_pipeline.tracking.reader import load_training_metrics
 
 pytestmark = pytest.mark.slow
 

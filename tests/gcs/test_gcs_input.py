@@ -4,9 +4,10 @@ import io
 
 import pandas as pd
 import pytest
-
-from recs_pipeline import data_prep, prep_step, storage
-from recs_pipeline.config import PrepConfig
+from recs_pipeline.core import storage
+from recs_pipeline.core.config import PrepConfig
+from recs_pipeline.data import prepare, prepared_data
+from recs_pipeline.steps import prep
 
 PLAIN = {**PrepConfig(user_features=(), item_features=()).__dict__}
 
@@ -30,11 +31,11 @@ def test_gcs_inputs(bucket, tmp_path, pattern):
         "glob": f"gs://{bucket}/exports/orders-*.csv",
         "prefix": f"gs://{bucket}/exports",
     }[pattern]
-    stats = prep_step.run(str(tmp_path / "out"), uri, PLAIN, {})
+    stats = prep.run(str(tmp_path / "out"), uri, PLAIN, {})
     assert stats["rows_in"] == (300 if pattern == "one" else 700)
-    assert data_prep.load(str(tmp_path / "out")).vocabularies["user_id"] == [f"C{i}" for i in range(7)]
+    assert prepared_data.load(str(tmp_path / "out")).vocabularies["user_id"] == [f"C{i}" for i in range(7)]
 
 
 def test_missing_gcs_input_is_named(bucket, tmp_path):
-    with pytest.raises(data_prep.DataError, match=f"input not found: gs://{bucket}/nothing-here"):
-        prep_step.run(str(tmp_path / "out"), f"gs://{bucket}/nothing-here", PLAIN, {})
+    with pytest.raises(prepare.DataError, match=f"input not found: gs://{bucket}/nothing-here"):
+        prep.run(str(tmp_path / "out"), f"gs://{bucket}/nothing-here", PLAIN, {})

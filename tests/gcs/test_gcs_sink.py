@@ -4,12 +4,12 @@ import json
 import time
 
 import pytest
-
-from recs_pipeline import storage, train
-from recs_pipeline.config import TrainConfig
-from recs_pipeline.reader import load_training_metrics
-from recs_pipeline.metrics_schema import MetricsValidationError
-from recs_pipeline.sink import MetricsSink, SinkUnwritableError
+from recs_pipeline.core import storage
+from recs_pipeline.core.config import TrainConfig
+from recs_pipeline.steps import train
+from recs_pipeline.tracking.reader import load_training_metrics
+from recs_pipeline.tracking.schema import MetricsValidationError
+from recs_pipeline.tracking.sink import MetricsSink, SinkUnwritableError
 
 TINY_TRAINING = TrainConfig(epochs=3, batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_bins=10,
                             early_stopping_patience=0)

@@ -5,10 +5,9 @@ import signal
 import time
 
 import pytest
-
-from recs_pipeline import storage
 from recs_pipeline.cli import PREEMPTED_EXIT_CODE
-from recs_pipeline.reader import load_training_metrics
+from recs_pipeline.core import storage
+from recs_pipeline.tracking.reader import load_training_metrics
 
 from .test_kill_and_resume import epochs_at, train_process
 

@@ -4,10 +4,10 @@ import json
 import os
 
 import pytest
-
-from recs_pipeline import storage, train
-from recs_pipeline.config import TrainConfig
-from recs_pipeline.reader import load_training_metrics
+from recs_pipeline.core import storage
+from recs_pipeline.core.config import TrainConfig
+from recs_pipeline.steps import train
+from recs_pipeline.tracking.reader import load_training_metrics
 
 from .fault_proxy import FaultProxy
 

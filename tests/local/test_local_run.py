@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from recs_pipeline.cli import main
-from recs_pipeline.metrics_schema import validate
+from recs_pipeline.tracking.schema import validate
 
 pytestmark = pytest.mark.slow
 

@@ -1,9 +1,8 @@
 """The buy-again mixture is one function in training (in-batch), evaluation (NumPy) and serving (TF)."""
 
 import numpy as np
-
-from recs_pipeline import buy_again
-from recs_pipeline.tf_runtime import tf
+from recs_pipeline.core.tf_runtime import tf
+from recs_pipeline.model import buy_again
 
 # Three customers' recent purchases as item index + 1, 0 pads: customer 0 bought item 2 twice
 # and item 0 once, customer 1 nothing, customer 2 item 4 once.
@@ -46,8 +45,8 @@ def test_mix_adds_the_repeat_probability_to_products_bought_and_leaves_the_rest(
 
 
 def test_in_batch_losses_are_the_tfrs_task_with_the_adjusted_logits():
-    from recs_pipeline.model import in_batch_losses
-    from recs_pipeline.tf_runtime import keras, tfrs
+    from recs_pipeline.core.tf_runtime import keras, tfrs
+    from recs_pipeline.model.towers import in_batch_losses
 
     rng = np.random.default_rng(0)
     query, candidate = tf.constant(rng.normal(size=(5, 4)), tf.float32), tf.constant(rng.normal(size=(5, 4)), tf.float32)

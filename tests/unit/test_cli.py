@@ -4,9 +4,8 @@ import json
 
 import pandas as pd
 from click.testing import CliRunner
-
 from recs_pipeline.cli import main
-from recs_pipeline.collector import MetricsCollector
+from recs_pipeline.tracking.collector import MetricsCollector
 
 
 def history_file(tmp_path, one_epoch):

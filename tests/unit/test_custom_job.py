@@ -1,10 +1,9 @@
 """Worker pool specs from run-time parameters, and the train arguments they carry."""
 
 import pytest
-
 from recs_pipeline.cli import main
-from recs_pipeline.config import TrainConfig
-from recs_pipeline.custom_job import CustomJobSpecError, train_arguments, worker_pool_specs
+from recs_pipeline.core.config import TrainConfig
+from recs_pipeline.vertex.custom_job import CustomJobSpecError, train_arguments, worker_pool_specs
 
 CONFIG = TrainConfig(epochs=7, batch_size=4096, learning_rate=0.01, optimizer="adagrad", remove_accidental_hits=False, l2_regularization=1e-5)
 

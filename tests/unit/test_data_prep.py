@@ -4,9 +4,9 @@ import json
 
 import pandas as pd
 import pytest
-
-from recs_pipeline import data_prep, prep_step
-from recs_pipeline.config import PrepConfig
+from recs_pipeline.core.config import PrepConfig
+from recs_pipeline.data import prepare, prepared_data
+from recs_pipeline.steps import prep
 
 PLAIN = PrepConfig(user_features=(), item_features=())
 
@@ -20,21 +20,21 @@ def grid(users=6, items=5, days=40) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["customer_id", "product_id", "timestamp", "quantity"])
 
 
-def prepare(tmp_path, frame, config=PLAIN) -> data_prep.PreparedData:
-    data_prep.prepare_frame(frame, config, str(tmp_path / "out"), "orders.csv")
-    return data_prep.load(str(tmp_path / "out"))
+def prepare_rows(tmp_path, frame, config=PLAIN) -> prepared_data.PreparedData:
+    prepare.prepare_frame(frame, config, str(tmp_path / "out"), "orders.csv")
+    return prepared_data.load(str(tmp_path / "out"))
 
 
-def prepare_csv(tmp_path, frame, config=PLAIN, **csv) -> data_prep.PreparedData:
+def prepare_csv(tmp_path, frame, config=PLAIN, **csv) -> prepared_data.PreparedData:
     path = tmp_path / "orders.csv"
     frame.to_csv(path, index=False, **csv)
-    prep_step.run(str(tmp_path / "out"), str(path), {**config.__dict__}, {})
-    return data_prep.load(str(tmp_path / "out"))
+    prep.run(str(tmp_path / "out"), str(path), {**config.__dict__}, {})
+    return prepared_data.load(str(tmp_path / "out"))
 
 
 def test_split_is_temporal_and_counts_add_up(tmp_path):
-    prepared = prepare(tmp_path, grid())
-    train, val, test = (prepared.splits[s] for s in data_prep.SPLITS)
+    prepared = prepare_rows(tmp_path, grid())
+    train, val, test = (prepared.splits[s] for s in prepared_data.SPLITS)
     assert train["timestamp"].max() <= val["timestamp"].min()
     assert val["timestamp"].max() <= test["timestamp"].min()
     stats = prepared.stats
@@ -46,19 +46,19 @@ def test_split_is_temporal_and_counts_add_up(tmp_path):
 
 
 def test_test_start_date_and_random_split(tmp_path):
-    by_date = prepare(tmp_path, grid(), PrepConfig(user_features=(), item_features=(), test_start="2025-02-10"))
+    by_date = prepare_rows(tmp_path, grid(), PrepConfig(user_features=(), item_features=(), test_start="2025-02-10"))
     assert by_date.splits["test"]["timestamp"].min() >= pd.Timestamp("2025-02-10")
     assert by_date.splits["train"]["timestamp"].max() < pd.Timestamp("2025-02-10")
     random_config = PrepConfig(user_features=(), item_features=(), split="random", seed=3, test_fraction=0.2)
-    first = prepare(tmp_path / "a", grid(), random_config)
-    again = prepare(tmp_path / "b", grid(), random_config)
+    first = prepare_rows(tmp_path / "a", grid(), random_config)
+    again = prepare_rows(tmp_path / "b", grid(), random_config)
     pd.testing.assert_frame_equal(first.splits["test"], again.splits["test"])  # seeded: same rows
     assert 20 <= len(first.splits["test"]) + first.stats["test_rows_dropped_cold_start"] <= 75
 
 
 def test_cold_start_rows_are_dropped_and_counted(tmp_path):
     late = pd.DataFrame([("NEWUSER", "I1", "2025-03-01 00:00:00", 1), ("U1", "NEWITEM", "2025-03-01 00:00:01", 1)], columns=grid().columns)
-    prepared = prepare(tmp_path, pd.concat([grid(), late], ignore_index=True))
+    prepared = prepare_rows(tmp_path, pd.concat([grid(), late], ignore_index=True))
     assert prepared.stats["test_rows_dropped_cold_start"] == 2
     assert "NEWUSER" not in set(prepared.splits["test"]["user_id"])
 
@@ -68,7 +68,7 @@ def test_integer_like_float_ids_are_one_customer(tmp_path):
     frame["customer_id"] = frame["customer_id"].str[1:]  # "0".."5"
     frame.loc[frame.index % 2 == 0, "customer_id"] = frame["customer_id"] + ".0"
     frame.loc[3, "customer_id"] = " 3 "
-    prepared = prepare(tmp_path, frame)
+    prepared = prepare_rows(tmp_path, frame)
     assert prepared.vocabularies["user_id"] == ["0", "1", "2", "3", "4", "5"]
 
 
@@ -76,12 +76,12 @@ def test_null_ids_are_dropped_and_counted_and_repeats_kept_unless_dedupe(tmp_pat
     frame = grid()
     frame.loc[0, "customer_id"] = None
     frame.loc[1, "product_id"] = ""
-    prepared = prepare(tmp_path, frame)
+    prepared = prepare_rows(tmp_path, frame)
     assert prepared.stats["rows_dropped_null_user"] == 1 and prepared.stats["rows_dropped_null_item"] == 1
-    kept = sum(prepared.stats[f"{s}_rows"] for s in data_prep.SPLITS)
-    deduped = prepare(tmp_path / "d", frame, PrepConfig(user_features=(), item_features=(), dedupe=True))
+    kept = sum(prepared.stats[f"{s}_rows"] for s in prepared_data.SPLITS)
+    deduped = prepare_rows(tmp_path / "d", frame, PrepConfig(user_features=(), item_features=(), dedupe=True))
     assert deduped.stats["rows_dropped_duplicate"] == 238 - 30  # 6 users x 5 items remain
-    assert sum(deduped.stats[f"{s}_rows"] for s in data_prep.SPLITS) < kept
+    assert sum(deduped.stats[f"{s}_rows"] for s in prepared_data.SPLITS) < kept
 
 
 def test_where_filter_and_csv_with_features(tmp_path):
@@ -99,22 +99,22 @@ def test_a_folder_of_parquet_files(tmp_path):
     (tmp_path / "in").mkdir()
     frame.iloc[:120].to_parquet(tmp_path / "in" / "part-0.parquet")
     frame.iloc[120:].to_parquet(tmp_path / "in" / "part-1.parquet")
-    prep_step.run(str(tmp_path / "out"), str(tmp_path / "in"), {**PLAIN.__dict__}, {})
-    assert data_prep.load(str(tmp_path / "out")).stats["rows_in"] == 240
+    prep.run(str(tmp_path / "out"), str(tmp_path / "in"), {**PLAIN.__dict__}, {})
+    assert prepared_data.load(str(tmp_path / "out")).stats["rows_in"] == 240
 
 
 # --- bad input: one test each, a clear DataError, never a traceback from deep inside -------------
 
 
 def bad(tmp_path, frame, config=PLAIN, **csv):
-    with pytest.raises(data_prep.DataError) as caught:
+    with pytest.raises(prepare.DataError) as caught:
         prepare_csv(tmp_path, frame, config, **csv)
     return str(caught.value)
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(data_prep.DataError, match="input not found: .*nope.csv"):
-        prep_step.run(str(tmp_path / "out"), str(tmp_path / "nope.csv"), {**PLAIN.__dict__}, {})
+    with pytest.raises(prepare.DataError, match="input not found: .*nope.csv"):
+        prep.run(str(tmp_path / "out"), str(tmp_path / "nope.csv"), {**PLAIN.__dict__}, {})
 
 
 def test_missing_column_is_named_with_the_columns_found(tmp_path):
@@ -163,7 +163,7 @@ def test_empty_test_split(tmp_path):
 
 
 def test_stats_are_json_and_complete(tmp_path):
-    stats = prepare(tmp_path, grid()).stats
+    stats = prepare_rows(tmp_path, grid()).stats
     json.dumps(stats)
     assert {"rows_in", "rows_filtered_out", "rows_dropped_null_user", "rows_dropped_null_item", "rows_dropped_duplicate",
             "users", "items", "date_min", "date_max", "density"} <= set(stats)
@@ -172,4 +172,4 @@ def test_stats_are_json_and_complete(tmp_path):
 def test_stats_name_a_local_input_without_its_folders(tmp_path):
     prepared = prepare_csv(tmp_path, grid())
     assert prepared.stats["source"] == "orders.csv (local)"
-    assert data_prep.public_source("gs://bucket/exports/*.csv") == "gs://bucket/exports/*.csv"
+    assert prepare.public_source("gs://bucket/exports/*.csv") == "gs://bucket/exports/*.csv"

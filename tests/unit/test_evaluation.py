@@ -1,25 +1,24 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from recs_pipeline import evaluation
+from recs_pipeline.evaluation import ranking
 
 
 def test_ranks_and_metrics_of_hand_computed_embeddings(monkeypatch):
     users = np.array([[1.0, 0.0], [0.0, 1.0]])
     items = np.array([[3.0, 0.0], [2.0, 1.0], [0.0, 5.0], [1.0, 1.0]])
     # user 0 scores: 3, 2, 0, 1 ; user 1 scores: 0, 1, 5, 1
-    score = evaluation.embedding_scorer(users, items)
-    ranks = evaluation.positive_ranks(score, np.array([0, 0, 1, 1]), np.array([0, 3, 2, 1]), num_items=4)
+    score = ranking.embedding_scorer(users, items)
+    ranks = ranking.positive_ranks(score, np.array([0, 0, 1, 1]), np.array([0, 3, 2, 1]), num_items=4)
     assert ranks.tolist() == [0, 2, 0, 1]  # ties (user 1: items 1 and 3 both 1.0) do not count against
-    metrics = evaluation.ranking_metrics(ranks, ks=(1, 2)).values
+    metrics = ranking.ranking_metrics(ranks, ks=(1, 2)).values
     assert metrics["recall_at_1"] == 0.5 and metrics["recall_at_2"] == 0.75
     assert metrics["mrr"] == pytest.approx((1 + 1 / 3 + 1 + 1 / 2) / 4)
     assert metrics["ndcg_at_2"] == pytest.approx((1 + 1 + 1 / np.log2(3)) / 4)
     # blocks over rows and candidates give the same ranks
-    monkeypatch.setattr(evaluation, "ROW_BLOCK", 1)
-    monkeypatch.setattr(evaluation, "CANDIDATE_BLOCK", 3)
-    assert evaluation.positive_ranks(score, np.array([0, 0, 1, 1]), np.array([0, 3, 2, 1]), 4).tolist() == [0, 2, 0, 1]
+    monkeypatch.setattr(ranking, "ROW_BLOCK", 1)
+    monkeypatch.setattr(ranking, "CANDIDATE_BLOCK", 3)
+    assert ranking.positive_ranks(score, np.array([0, 0, 1, 1]), np.array([0, 3, 2, 1]), 4).tolist() == [0, 2, 0, 1]
 
 
 def train_frame():
@@ -27,12 +26,12 @@ def train_frame():
 
 
 def test_popularity_ranks_by_training_count_then_index():
-    scores = evaluation.popularity_scorer(train_frame(), 4)(np.array([5]), 0, 4)[0]
+    scores = ranking.popularity_scorer(train_frame(), 4)(np.array([5]), 0, 4)[0]
     assert np.argsort(-scores).tolist() == [0, 2, 1, 3]
 
 
 def test_repeat_purchase_puts_own_history_first_then_popular():
-    score = evaluation.repeat_purchase_scorer(train_frame(), 4)
+    score = ranking.repeat_purchase_scorer(train_frame(), 4)
     user0 = score(np.array([0]), 0, 4)[0]
     assert np.argsort(-user0).tolist() == [2, 1, 0, 3]
     unknown_history = score(np.array([3]), 0, 4)[0]  # no purchases: popularity order
@@ -43,7 +42,7 @@ def test_repeat_purchase_puts_own_history_first_then_popular():
 
 def test_baselines_through_the_same_ranker():
     test = pd.DataFrame({"user_idx": [0, 1], "item_idx": [2, 3]})
-    metrics = evaluation.evaluate_scorer(evaluation.repeat_purchase_scorer(train_frame(), 4), test, 4).values
+    metrics = ranking.evaluate_scorer(ranking.repeat_purchase_scorer(train_frame(), 4), test, 4).values
     assert metrics["recall_at_5"] == 1.0
     assert metrics["mrr"] == pytest.approx((1 + 1 / 4) / 2)
 
@@ -51,11 +50,11 @@ def test_baselines_through_the_same_ranker():
 def test_coverage_counts_items_in_any_top_k(monkeypatch):
     users = np.array([[1.0, 0.0], [0.0, 1.0]])
     items = np.array([[3.0, 0.0], [2.0, 1.0], [0.0, 5.0], [1.0, 1.5]])
-    score = evaluation.embedding_scorer(users, items)
+    score = ranking.embedding_scorer(users, items)
     # top-1: user 0 -> item 0, user 1 -> item 2 ; top-2 adds item 1 (user 0) and item 3 (user 1)
-    assert evaluation.catalog_coverage(score, np.array([0, 1]), 4, ks=(1, 2)) == {"coverage_at_1": 0.5, "coverage_at_2": 1.0}
-    monkeypatch.setattr(evaluation, "CANDIDATE_BLOCK", 1)
-    assert evaluation.catalog_coverage(score, np.array([0]), 4, ks=(1, 2)) == {"coverage_at_1": 0.25, "coverage_at_2": 0.5}
+    assert ranking.catalog_coverage(score, np.array([0, 1]), 4, ks=(1, 2)) == {"coverage_at_1": 0.5, "coverage_at_2": 1.0}
+    monkeypatch.setattr(ranking, "CANDIDATE_BLOCK", 1)
+    assert ranking.catalog_coverage(score, np.array([0]), 4, ks=(1, 2)) == {"coverage_at_1": 0.25, "coverage_at_2": 0.5}
 
 
 def test_own_item_never_outranks_itself():
@@ -67,5 +66,5 @@ def test_own_item_never_outranks_itself():
             block -= 1e-12
         return block
 
-    ranks = evaluation.positive_ranks(jittery, np.array([0, 1]), np.array([0, 3]), num_items=4)
+    ranks = ranking.positive_ranks(jittery, np.array([0, 1]), np.array([0, 3]), num_items=4)
     assert ranks.tolist() == [3, 3]  # the three other items (0.0) are above -1e-12; the item itself is not counted

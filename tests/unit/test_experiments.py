@@ -3,9 +3,8 @@
 import json
 
 import pytest
-
-from recs_pipeline import experiments
-from recs_pipeline.collector import MetricsCollector
+from recs_pipeline.tracking.collector import MetricsCollector
+from recs_pipeline.vertex import experiments
 
 
 class RecordingSdk:

@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
-
-from recs_pipeline.gradient_stats import GradientAccumulator, GradientStatistics, symlog_edges
-from recs_pipeline.tf_runtime import tf
+from recs_pipeline.core.tf_runtime import tf
+from recs_pipeline.model.gradient_stats import GradientAccumulator, GradientStatistics, symlog_edges
 
 
 def test_statistics_of_hand_computed_gradients():

@@ -2,8 +2,7 @@
 
 import numpy as np
 import pandas as pd
-
-from recs_pipeline.history import row_histories, user_histories
+from recs_pipeline.data.history import row_histories, user_histories
 
 
 def purchases() -> pd.DataFrame:

@@ -3,11 +3,11 @@ import math
 
 import numpy as np
 import pytest
+from recs_pipeline.core import storage
+from recs_pipeline.tracking.collector import MetricsCollector, empty_history, weight_bin_edges, weight_statistics
+from recs_pipeline.tracking.schema import MetricsValidationError, to_plain, validate
+from recs_pipeline.tracking.sink import MetricsSink, SinkUnwritableError
 
-from recs_pipeline import storage
-from recs_pipeline.collector import MetricsCollector, empty_history, weight_bin_edges, weight_statistics
-from recs_pipeline.metrics_schema import MetricsValidationError, to_plain, validate
-from recs_pipeline.sink import MetricsSink, SinkUnwritableError
 
 def test_empty_and_grown_histories_are_valid(one_epoch):
     collector = MetricsCollector("run-1", {"epochs": 2})

@@ -3,7 +3,7 @@
 import json
 import re
 
-from recs_pipeline.registry import label_value, registry_entry
+from recs_pipeline.vertex.registry import label_value, registry_entry
 
 LABEL = re.compile(r"^[a-z0-9_-]{0,63}$")
 
@@ -35,7 +35,6 @@ def test_quotes_cannot_break_the_upload_payload():
 
 def test_the_component_reads_the_published_history(tmp_path):
     from kfp import dsl
-
     from recs_pipeline.components.registry_entry import registry_entry as component
 
     history = tmp_path / "training_metrics"

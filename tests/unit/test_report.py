@@ -2,10 +2,9 @@ import json
 import re
 
 import pytest
-
-from recs_pipeline import report
-from recs_pipeline.collector import MetricsCollector
-from recs_pipeline.publish_step import final_document, scalar_metrics
+from recs_pipeline.steps.publish import final_document, scalar_metrics
+from recs_pipeline.tracking import report
+from recs_pipeline.tracking.collector import MetricsCollector
 
 
 @pytest.fixture

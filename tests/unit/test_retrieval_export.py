@@ -7,9 +7,11 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-
-from recs_pipeline import data_prep, evaluate_step, evaluation, retrieval, train
-from recs_pipeline.config import TrainConfig
+from recs_pipeline.core.config import TrainConfig
+from recs_pipeline.data import history, prepared_data
+from recs_pipeline.evaluation import ranking
+from recs_pipeline.model import retrieval, trained
+from recs_pipeline.steps import evaluate, train
 
 # With both history uses on: the served model must look up each customer's recent products for the
 # customer tower's pooling and for the buy-again mixture.
@@ -20,7 +22,7 @@ SCORE_TOLERANCE = 1e-5
 # Runs in a fresh interpreter: nothing from this test process (graphs, towers) is reused.
 FRESH_PROCESS = """
 import json, sys
-from recs_pipeline import retrieval
+from recs_pipeline.model import retrieval
 serve = retrieval.load(sys.argv[1])
 customers = json.loads(sys.argv[2])
 out = [r.__dict__ for r in retrieval.recommend(serve, customers, int(sys.argv[3]))]
@@ -35,20 +37,20 @@ def exported(prepared_dir, tmp_path_factory):
     return out
 
 
-def brute_force_top_k(model_dir: str, prepared: data_prep.PreparedData, users: np.ndarray, k: int):
-    """The evaluate step's ranking: tower embeddings mixed with the buy-again term, one scorer, evaluation.top_k."""
-    info = train.model_info(model_dir)
+def brute_force_top_k(model_dir: str, prepared: prepared_data.PreparedData, users: np.ndarray, k: int):
+    """The evaluate step's ranking: tower embeddings mixed with the buy-again term, one scorer, ranking.top_k."""
+    info = trained.model_info(model_dir)
     assert info["buy_again"] is not None and info["buy_again"] != [0.0, 1.0]  # trained away from its initial weights
-    query, candidate = train.load_towers(model_dir)
-    histories = train.customer_history(prepared, info["history_length"])
-    user_embeddings = train.embed_entities(query, prepared.users, info["query_inputs"], histories)
-    item_embeddings = train.embed_entities(candidate, prepared.items, info["candidate_inputs"])
-    scorer = evaluate_step.model_scorer(user_embeddings, item_embeddings, histories, tuple(info["buy_again"]), info["temperature"])
-    return evaluation.top_k(scorer, users, len(prepared.items), k), scorer
+    query, candidate = trained.load_towers(model_dir)
+    histories = history.customer_history(prepared, info["history_length"])
+    user_embeddings = trained.embed_entities(query, prepared.users, info["query_inputs"], histories)
+    item_embeddings = trained.embed_entities(candidate, prepared.items, info["candidate_inputs"])
+    scorer = evaluate.model_scorer(user_embeddings, item_embeddings, histories, tuple(info["buy_again"]), info["temperature"])
+    return ranking.top_k(scorer, users, len(prepared.items), k), scorer
 
 
 def test_fresh_process_top_k_equals_the_evaluate_ranking(exported, prepared_dir):
-    prepared = data_prep.load(prepared_dir)
+    prepared = prepared_data.load(prepared_dir)
     users = np.arange(0, len(prepared.users), 7)
     customers = prepared.users["user_id"].to_numpy(str)[users].tolist()
     k = 20
@@ -75,7 +77,7 @@ def test_fresh_process_top_k_equals_the_evaluate_ranking(exported, prepared_dir)
 
 
 def test_unknown_customer_gets_the_popular_products_marked_as_fallback(exported, prepared_dir):
-    prepared = data_prep.load(prepared_dir)
+    prepared = prepared_data.load(prepared_dir)
     serve = retrieval.load(str(exported / "serving"))
     known_id = prepared.users["user_id"].iloc[0]
     unknown, known = retrieval.recommend(serve, ["no-such-customer", known_id], k=5)
@@ -87,13 +89,13 @@ def test_unknown_customer_gets_the_popular_products_marked_as_fallback(exported,
 
 
 def test_product_embeddings_parquet_matches_the_candidate_tower(exported, prepared_dir):
-    prepared = data_prep.load(prepared_dir)
+    prepared = prepared_data.load(prepared_dir)
     table = pd.read_parquet(exported / "model" / retrieval.EMBEDDINGS_FILE)
     assert table["product_id"].tolist() == prepared.items["item_id"].tolist()
     vectors = np.stack(table["embedding"].to_numpy())
-    info = train.model_info(str(exported / "model"))
-    _, candidate = train.load_towers(str(exported / "model"))
-    np.testing.assert_allclose(vectors, train.embed_entities(candidate, prepared.items, info["candidate_inputs"]), atol=1e-6)
+    info = trained.model_info(str(exported / "model"))
+    _, candidate = trained.load_towers(str(exported / "model"))
+    np.testing.assert_allclose(vectors, trained.embed_entities(candidate, prepared.items, info["candidate_inputs"]), atol=1e-6)
     assert json.loads((exported / "serving" / retrieval.INFO_FILE).read_text())["products"] == len(prepared.items)
 
 

@@ -3,9 +3,8 @@
 import json
 
 import pytest
-
-from recs_pipeline import storage
-from recs_pipeline.sink import CLAIM_FILE, STATUS_FILE, MetricsSink, SinkClaimedError
+from recs_pipeline.core import storage
+from recs_pipeline.tracking.sink import CLAIM_FILE, STATUS_FILE, MetricsSink, SinkClaimedError
 
 
 def test_another_run_id_is_refused_and_the_first_runs_files_are_untouched(tmp_path):
@@ -32,7 +31,7 @@ def test_create_exclusive_lets_exactly_one_writer_win(tmp_path):
 
 
 def test_a_run_id_field_gives_each_run_its_own_folder(tmp_path):
-    from recs_pipeline.sink import expand_metrics_uri
+    from recs_pipeline.tracking.sink import expand_metrics_uri
 
     template = str(tmp_path / "metrics" / "{run_id}")
     for run_id in ("nightly-2026-11-23", "nightly-2026-11-30"):

@@ -1,8 +1,7 @@
 import dataclasses
 
 import numpy as np
-
-from recs_pipeline import synthetic
+from recs_pipeline.data import synthetic
 
 
 def test_same_seed_same_data_and_other_seed_differs(tiny_config, tiny_data):

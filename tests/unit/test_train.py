@@ -4,11 +4,10 @@ import json
 
 import numpy as np
 import pytest
-
-from recs_pipeline import train
-from recs_pipeline.config import TrainConfig
-from recs_pipeline.metrics_schema import validate
-from recs_pipeline.sink import SinkUnwritableError
+from recs_pipeline.core.config import TrainConfig
+from recs_pipeline.steps import train
+from recs_pipeline.tracking.schema import validate
+from recs_pipeline.tracking.sink import SinkUnwritableError
 
 TINY_TRAINING = TrainConfig(epochs=2, batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_bins=10)
 
@@ -47,15 +46,15 @@ def test_gradient_and_weight_statistics_are_real(trained):
 
 
 def test_exported_towers_embed_users_and_items(trained, prepared_dir):
-    from recs_pipeline import data_prep
-    from recs_pipeline.train import embed_entities
+    from recs_pipeline.data import prepared_data
+    from recs_pipeline.model import trained as trained_model
 
     _, out = trained
-    prepared = data_prep.load(prepared_dir)
-    info = train.model_info(str(out / "model"))
-    query, candidate = train.load_towers(str(out / "model"))
-    users = embed_entities(query, prepared.users, info["query_inputs"])
-    items = embed_entities(candidate, prepared.items, info["candidate_inputs"])
+    prepared = prepared_data.load(prepared_dir)
+    info = trained_model.model_info(str(out / "model"))
+    query, candidate = trained_model.load_towers(str(out / "model"))
+    users = trained_model.embed_entities(query, prepared.users, info["query_inputs"])
+    items = trained_model.embed_entities(candidate, prepared.items, info["candidate_inputs"])
     assert users.shape == (len(prepared.users), 8) and items.shape == (len(prepared.items), 8)
     assert np.isfinite(users).all() and np.isfinite(items).all()
 
@@ -108,8 +107,8 @@ def stop_epoch(callback, model, val_losses, first_epoch=0):
     ([1.0, 0.8, 0.7, 0.75, 0.6], 2, 1),  # the default patience
 ])
 def test_a_resumed_run_stops_where_an_uninterrupted_one_does(losses, killed_after, patience):
-    from recs_pipeline.callbacks import ResumableEarlyStopping
-    from recs_pipeline.tf_runtime import keras
+    from recs_pipeline.core.tf_runtime import keras
+    from recs_pipeline.training.callbacks import ResumableEarlyStopping
 
     def tiny_model():
         model = keras.Sequential([keras.layers.Dense(1)])

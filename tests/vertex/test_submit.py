@@ -10,9 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from click.testing import CliRunner
 from google.auth.credentials import AnonymousCredentials
-
 from recs_pipeline.cli import main
-from recs_pipeline.submit import JobSettings, SubmitError, schedule_pipeline, submit_pipeline
+from recs_pipeline.vertex.submit import JobSettings, SubmitError, schedule_pipeline, submit_pipeline
 
 SETTINGS = dict(project="shop-ml", region="europe-west4", pipeline_root="gs://shop-ml-pipelines/root")
 SA = "pipelines@shop-ml.iam.gserviceaccount.com"

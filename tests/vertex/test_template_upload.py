@@ -8,10 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
-
 from recs_pipeline import __version__
 from recs_pipeline.cli import main
-from recs_pipeline.templates import TemplateError, registry_host, release_tags
+from recs_pipeline.vertex.templates import TemplateError, registry_host, release_tags
 
 
 @pytest.fixture

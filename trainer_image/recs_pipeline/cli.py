@@ -9,20 +9,16 @@ from pathlib import Path
 
 import click
 
-from recs_pipeline.config import OPTIMIZERS, RECALL_KS, TrainConfig
+from recs_pipeline.core.config import OPTIMIZERS, RECALL_KS, TrainConfig
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors that are the input's fault: shown as one clear line and exit code 1, no traceback."""
-    from recs_pipeline.data_prep import DataError
-    from recs_pipeline.metrics_schema import MetricsValidationError
-    from recs_pipeline.pipelines.local_run import LocalRunError
-    from recs_pipeline.sink import SinkUnwritableError
-    from recs_pipeline.storage import StorageError
-    from recs_pipeline.submit import SubmitError
-    from recs_pipeline.templates import TemplateError
+    """Errors that are the input's fault: shown as one clear line and exit code 1, no traceback.
+    Only the project's own UserError types (and a missing file): any other error is a bug and
+    keeps its traceback."""
+    from recs_pipeline.core.errors import UserError
 
-    return (SubmitError, TemplateError, DataError, MetricsValidationError, LocalRunError, SinkUnwritableError, StorageError, FileNotFoundError, ValueError)
+    return (UserError, FileNotFoundError)
 
 
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, as a shell reports a process stopped by it
@@ -30,7 +26,7 @@ PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, as a shell reports a process stopped
 
 class FriendlyGroup(click.Group):
     def invoke(self, ctx: click.Context):
-        from recs_pipeline.preemption import Preempted
+        from recs_pipeline.training.preemption import Preempted
 
         try:
             return super().invoke(ctx)
@@ -133,7 +129,7 @@ def run_local_command(output_dir: str, input_uri: str, **options) -> None:
 
 def recall_summary(document: dict) -> str:
     """Recall@K of the model beside every baseline, as a text table."""
-    from recs_pipeline.report import recall_table_rows
+    from recs_pipeline.tracking.report import recall_table_rows
 
     rows = recall_table_rows(document)
     header = f"{'':18s}" + "".join(f"{f'recall@{k}':>12s}" for k in RECALL_KS)
@@ -150,8 +146,8 @@ def recall_summary(document: dict) -> str:
               help="Run the train step as a Vertex AI CustomJob (machine, GPUs, replicas as run-time parameters) or in its task.")
 def compile_command(output: str, image: str | None, trainer: str) -> None:
     """Write the pipeline YAML for Vertex AI Pipelines."""
-    from recs_pipeline.image import TRAINER_IMAGE
     from recs_pipeline.pipelines.pipeline import compile_pipeline
+    from recs_pipeline.vertex.image import TRAINER_IMAGE
 
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     compile_pipeline(output, image or TRAINER_IMAGE, trainer)
@@ -164,9 +160,9 @@ def compile_command(output: str, image: str | None, trainer: str) -> None:
 @click.option("--seed", type=int, default=42, show_default=True)
 def prepare_command(input_uri: str, output_dir: str, seed: int, **settings) -> None:
     """Run data prep alone: splits, vocabularies and stats into OUTPUT_DIR."""
-    from recs_pipeline import prep_step
+    from recs_pipeline.steps import prep
 
-    stats = prep_step.run(output_dir, input_uri, {**settings, "seed": seed}, {"seed": seed})
+    stats = prep.run(output_dir, input_uri, {**settings, "seed": seed}, {"seed": seed})
     click.echo(json.dumps(stats, indent=1))
 
 
@@ -180,8 +176,8 @@ def prepare_command(input_uri: str, output_dir: str, seed: int, **settings) -> N
 @train_options
 def train_command(prepared_dir: str, model_dir: str, history_dir: str, serving_dir: str, metrics_uri: str, run_id: str, **settings) -> None:
     """Run the train step alone (what the pipeline's train task, or each CustomJob replica, runs)."""
-    from recs_pipeline import train
-    from recs_pipeline.config import TrainConfig
+    from recs_pipeline.core.config import TrainConfig
+    from recs_pipeline.steps import train
 
     result = train.run(prepared_dir, model_dir, history_dir, TrainConfig(**settings), run_id=run_id, metrics_uri=metrics_uri,
                        serving_dir=serving_dir)
@@ -195,7 +191,7 @@ def train_command(prepared_dir: str, model_dir: str, history_dir: str, serving_d
 @click.option("-k", "k", type=int, default=10, show_default=True, help="How many products to show.")
 def recommend_command(model_dir: str, customers: tuple[str, ...], k: int) -> None:
     """Top products for customers, through the exported retrieval SavedModel."""
-    from recs_pipeline import retrieval
+    from recs_pipeline.model import retrieval
     from recs_pipeline.pipelines.local_run import serving_model_dir
 
     serve = retrieval.load(serving_model_dir(model_dir))
@@ -218,7 +214,7 @@ def metrics_group() -> None:
 @click.argument("uri")
 def validate_command(uri: str) -> None:
     """Check a file against the schema; names the first bad field."""
-    from recs_pipeline.reader import load_training_metrics
+    from recs_pipeline.tracking.reader import load_training_metrics
 
     metrics = load_training_metrics(uri)
     click.echo(f"valid: run {metrics.run_id}, {len(metrics.epochs)} epoch(s)")
@@ -228,7 +224,7 @@ def validate_command(uri: str) -> None:
 @click.argument("uri")
 def show_command(uri: str) -> None:
     """Print epochs, last losses and final metrics beside the baselines."""
-    from recs_pipeline.reader import load_training_metrics
+    from recs_pipeline.tracking.reader import load_training_metrics
 
     metrics = load_training_metrics(uri)
     click.echo(f"run {metrics.run_id}: {len(metrics.epochs)} epoch(s)")
@@ -248,8 +244,8 @@ def show_command(uri: str) -> None:
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="HTML file to write.")
 def report_command(uri: str, output: str) -> None:
     """Rebuild the HTML report from any training_metrics.json."""
-    from recs_pipeline.reader import load_training_metrics
-    from recs_pipeline.report import html_report
+    from recs_pipeline.tracking.reader import load_training_metrics
+    from recs_pipeline.tracking.report import html_report
 
     Path(output).write_text(html_report(load_training_metrics(uri).raw))
     click.echo(f"wrote {output}")
@@ -260,8 +256,8 @@ def report_command(uri: str, output: str) -> None:
 @click.option("--html", "html_output", default=None, type=click.Path(dir_okay=False), help="Also write the comparison as HTML.")
 def compare_command(uris: tuple[str, ...], html_output: str | None) -> None:
     """Several runs side by side: params and final metrics (differences marked), curves, recall."""
-    from recs_pipeline.compare import comparison_html, comparison_text
-    from recs_pipeline.reader import load_training_metrics
+    from recs_pipeline.tracking.compare import comparison_html, comparison_text
+    from recs_pipeline.tracking.reader import load_training_metrics
 
     if len(uris) < 2:
         raise click.UsageError("give at least two runs to compare")
@@ -273,7 +269,7 @@ def compare_command(uris: tuple[str, ...], html_output: str | None) -> None:
 
 
 def _register_vertex_commands() -> None:
-    from recs_pipeline.vertex_commands import schedule_command, submit_command, upload_template_command
+    from recs_pipeline.vertex.commands import schedule_command, submit_command, upload_template_command
 
     for command in (submit_command, schedule_command, upload_template_command):
         main.add_command(command)

@@ -1,0 +1,103 @@
+"""Declarative settings of each step; the pipeline parameters, CLI flags and `params` all come from here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from recs_pipeline.core.errors import ConfigError
+
+OPTIMIZERS = ("adagrad", "adam", "sgd")
+RECALL_KS = (5, 10, 50, 100)
+
+
+@dataclass(frozen=True)
+class PrepConfig:
+    """How to read, clean and split an interaction table."""
+
+    user_column: str = "customer_id"
+    item_column: str = "product_id"
+    timestamp_column: str = "timestamp"
+    user_features: tuple[str, ...] = ("segment", "country")
+    item_features: tuple[str, ...] = ("category", "price_band")
+    test_fraction: float = 0.1
+    val_fraction: float = 0.1
+    seed: int = 42
+    split: str = "temporal"  # or "random"
+    test_start: str = ""  # a date: rows from then on are the test split (temporal only)
+    where: str = ""  # a SQL condition rows must meet, e.g. "Quantity > 0"
+    dedupe: bool = False  # keep only the first purchase of each (user, item)
+    timestamp_format: str = ""  # strptime format; empty: ISO and common formats are tried
+    delimiter: str = ""  # CSV delimiter; empty: detected
+    encoding: str = "utf-8"
+
+    def __post_init__(self) -> None:
+        for name in ("test_fraction", "val_fraction"):
+            value = getattr(self, name)
+            if not 0.0 < value < 0.5:
+                raise ConfigError(f"{name}={value} must be in (0, 0.5)")
+        if self.split not in ("temporal", "random"):
+            raise ConfigError(f"split={self.split!r} must be 'temporal' or 'random'")
+        if self.test_start and (self.split != "temporal" or not self.timestamp_column):
+            raise ConfigError("test_start needs a temporal split and a timestamp column")
+        if ";" in self.where:
+            raise ConfigError(f"where={self.where!r}: one condition, no ';'")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every hyper-parameter of the two-tower model; all of them land in `params`."""
+
+    # Defaults measured on the embedded data (README, "Measured"): larger batches cost more
+    # per example on CPU (the in-batch logits grow with the square of the batch); Adam at 5e-3
+    # learns in an epoch where Adagrad needs many; with the buy-again mixture, validation loss is
+    # lowest after the first epochs (the customer embeddings then start memorising what the
+    # repeat term already knows), so `epochs` is a ceiling and early stopping picks the epoch.
+    epochs: int = 10
+    batch_size: int = 1024
+    learning_rate: float = 0.005
+    optimizer: str = "adam"
+    embedding_dim: int = 64
+    feature_embedding_dim: int = 16
+    l2_regularization: float = 0.0001
+    temperature: float = 0.1
+    remove_accidental_hits: bool = True
+    logq_correction: bool = True
+    histogram_bins: int = 30
+    history_length: int = 100  # recent purchases per customer the model reads; 0: none
+    pool_history: bool = False  # the customer tower adds the mean product embedding of those purchases
+    buy_again: bool = True  # mix a learned repeat-purchase term into the scores of those purchases (buy_again.py)
+    early_stopping_patience: int = 1  # epochs without a lower validation loss before stopping (best epoch kept); 0: off
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if self.history_length < 0:
+            raise ConfigError(f"history_length={self.history_length} must be >= 0")
+        if self.early_stopping_patience < 0:
+            raise ConfigError(f"early_stopping_patience={self.early_stopping_patience} must be >= 0")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer={self.optimizer!r} must be one of {OPTIMIZERS}")
+        for name in ("epochs", "batch_size", "embedding_dim", "feature_embedding_dim", "histogram_bins"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)} must be at least 1")
+        for name in ("learning_rate", "temperature"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name}={getattr(self, name)} must be positive")
+        if self.l2_regularization < 0:
+            raise ConfigError(f"l2_regularization={self.l2_regularization} must be >= 0")
+
+    def as_params(self) -> dict[str, Any]:
+        """The `params` block of training_metrics.json."""
+        return asdict(self)
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> "TrainConfig":
+        """The config from a mapping holding (at least) every field, e.g. a component's `locals()`:
+        KFP needs each parameter written out in the signature, the body need not repeat them."""
+        return cls(**{f.name: settings[f.name] for f in fields(cls)})
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    """'a, b' -> ('a', 'b'); '' -> ()."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+

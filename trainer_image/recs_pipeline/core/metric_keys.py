@@ -1,0 +1,66 @@
+"""Every metric name the product writes or reads, built and parsed in one place.
+
+The evaluate step names its figures `recall_at_10`, `ndcg_at_10`, `coverage_at_10`, `mrr`,
+`loss`; the published document puts them in `final_metrics` and `baselines` with a `test_`
+prefix; the Vertex console gets `<baseline>_recall_at_10`. Nothing else spells these strings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+TEST_PREFIX = "test_"
+MRR = "mrr"
+LOSS = "loss"
+COVERAGE_KS = (10, 100)
+_AT_K = re.compile(r"^(?P<test>test_)?(?P<metric>[a-z]+)_at_(?P<k>\d+)$")
+
+
+def recall(k: int) -> str:
+    return f"recall_at_{k}"
+
+
+def ndcg(k: int) -> str:
+    return f"ndcg_at_{k}"
+
+
+def coverage(k: int) -> str:
+    return f"coverage_at_{k}"
+
+
+def on_test(name: str) -> str:
+    """The name of an evaluate-step figure in the published document (`recall_at_10` → `test_recall_at_10`)."""
+    return TEST_PREFIX + name
+
+
+def test_recall(k: int) -> str:
+    return on_test(recall(k))
+
+
+def baseline_scalar(baseline: str, name: str) -> str:
+    """A baseline's figure as one flat Vertex metric: `repeat_purchase_recall_at_10`."""
+    return f"{baseline}_{name.removeprefix(TEST_PREFIX)}"
+
+
+@dataclass(frozen=True)
+class AtK:
+    """A parsed `<metric>_at_<k>` name, with or without the `test_` prefix."""
+
+    metric: str
+    k: int
+    on_test: bool
+
+
+def parse(name: str) -> AtK | None:
+    """`test_recall_at_10` → AtK('recall', 10, True); None for names without an @K."""
+    match = _AT_K.match(name)
+    if match is None:
+        return None
+    return AtK(match["metric"], int(match["k"]), bool(match["test"]))
+
+
+def label(name: str) -> str:
+    """How a person reads the name: `test_recall_at_10` → `recall@10`."""
+    parsed = parse(name)
+    return f"{parsed.metric}@{parsed.k}" if parsed else name.removeprefix(TEST_PREFIX)

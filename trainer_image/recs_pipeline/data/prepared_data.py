@@ -1,0 +1,80 @@
+"""The prepared-data folder: train/val/test Parquet, the user and item tables, vocabularies and stats.
+
+The data_prep step writes it (data/prepare.py, with the names here); train and evaluate read it
+back with `load`. One module names every file, so no step needs another step to find them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recs_pipeline.core.errors import DataError
+
+SPLITS = ("train", "val", "test")
+STATS_FILE = "data_stats.json"
+VOCAB_FILE = "vocabularies.json"
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """What train and evaluate read back from the prepared folder."""
+
+    splits: dict[str, pd.DataFrame]
+    users: pd.DataFrame  # user_idx, user_id, <feature>_idx per user feature
+    items: pd.DataFrame  # item_idx, item_id, <feature>_idx per item feature
+    vocabularies: dict[str, Any]
+    stats: dict[str, Any]
+
+    @property
+    def user_features(self) -> list[str]:
+        return list(self.vocabularies["user_features"])
+
+    @property
+    def item_features(self) -> list[str]:
+        return list(self.vocabularies["item_features"])
+
+
+def _in_canonical_order(split: pd.DataFrame) -> pd.DataFrame:
+    """Rows by (timestamp, user, item): the files' row order depends on DuckDB's threads, and the
+    trainer's seeded shuffle must see the same order every time to give the same model."""
+    keys = [split["item_idx"].to_numpy(), split["user_idx"].to_numpy()]
+    if split["timestamp"].notna().all():
+        keys.append(split["timestamp"].to_numpy())
+    return split.take(np.lexsort(keys)).reset_index(drop=True)
+
+
+def _entity_table(path: Path, index: str) -> pd.DataFrame:
+    """Users or items with row i holding index i, which every embedding lookup relies on."""
+    table = pd.read_parquet(path).sort_values(index, ignore_index=True)
+    if not np.array_equal(table[index].to_numpy(), np.arange(len(table))):
+        raise DataError(f"{path}: column {index} is not 0..{len(table) - 1}; the prepared folder is damaged")
+    return table
+
+
+def load(folder: str) -> PreparedData:
+    """Read back what the prepare functions wrote, in canonical row order."""
+    src = Path(folder)
+    return PreparedData(
+        splits={name: _in_canonical_order(pd.read_parquet(src / f"{name}.parquet")) for name in SPLITS},
+        users=_entity_table(src / "users.parquet", "user_idx"),
+        items=_entity_table(src / "items.parquet", "item_idx"),
+        vocabularies=json.loads((src / VOCAB_FILE).read_text()),
+        stats=json.loads((src / STATS_FILE).read_text()),
+    )
+
+
+def read_stats(folder: str) -> dict[str, Any]:
+    """The data stats alone, without reading the splits."""
+    return json.loads((Path(folder) / STATS_FILE).read_text())
+
+
+def item_probabilities(prepared: PreparedData) -> np.ndarray:
+    """How often each item appears as an in-batch negative: its share of training rows."""
+    counts = np.bincount(prepared.splits["train"]["item_idx"].to_numpy(), minlength=len(prepared.items))
+    return (counts / counts.sum()).astype(np.float32)

@@ -1,0 +1,124 @@
+"""Interaction files (or a data frame) into one Arrow table, the input of data prep.
+
+CSV goes through pyarrow's multi-threaded reader, with the id and feature columns read as text
+(ids are strings: "007" stays "007") and everything else typed by pyarrow. A file pyarrow cannot
+read cleanly (a type that changes deep in the file, a bad byte, a ragged row, a duplicated or
+empty header) is read by DuckDB's CSV reader instead, which samples the file, widens types and
+gives the error messages users see. Parquet is read by DuckDB, with files united by column name.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import logging
+
+import pyarrow as pa
+
+from recs_pipeline.core.config import PrepConfig
+from recs_pipeline.core.errors import UserError
+
+SNIFF_BYTES = 1 << 16
+DELIMITERS = ",;\t|"
+
+log = logging.getLogger(__name__)
+
+
+class ReadError(UserError, ValueError):
+    """The input cannot be read; the message names the file and says why."""
+
+
+def sql_literal(value: str) -> str:
+    """A quoted SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0]
+
+
+def encoding_hint(error: BaseException, config: PrepConfig) -> str:
+    text = str(error).lower()
+    if "unicode" in text or "utf-8" in text or "utf8" in text or "encoding" in text:
+        return f" (the file is not {config.encoding} text: pass --encoding, e.g. latin-1)"
+    return ""
+
+
+def text_columns(config: PrepConfig) -> list[str]:
+    """Columns read as text whatever they look like: the ids and the categorical features."""
+    return [config.user_column, config.item_column, *config.user_features, *config.item_features]
+
+
+def read_frame(frame, connection) -> pa.Table:
+    """An in-memory pandas table, converted by DuckDB (which types mixed object columns as text)."""
+    connection.register("input_frame", frame)
+    return connection.sql("SELECT * FROM input_frame").to_arrow_table()
+
+
+def read_files(files: list[str], file_format: str, config: PrepConfig, source: str, connection) -> pa.Table:
+    """All files as one table (CSV: pyarrow where it reads the file cleanly, else DuckDB)."""
+    if file_format == "csv":
+        fast = _read_csv_pyarrow(files, config)
+        if fast is not None:
+            return fast
+    listing = "[" + ", ".join(sql_literal(f) for f in files) + "]"
+    if file_format == "parquet":
+        reader = f"read_parquet({listing}, union_by_name = true)"
+    else:
+        options = ["header = true", f"encoding = {sql_literal(config.encoding)}", "sample_size = 100000"]
+        if config.delimiter:
+            options.append(f"delim = {sql_literal(config.delimiter)}")
+        reader = f"read_csv({listing}, {', '.join(options)})"
+    import duckdb
+
+    try:
+        return connection.sql(f"SELECT * FROM {reader}").to_arrow_table()
+    except duckdb.Error as error:
+        raise ReadError(f"cannot read {source}: {first_line(error)}{encoding_hint(error, config)}") from error
+
+
+def _read_csv_pyarrow(files: list[str], config: PrepConfig) -> pa.Table | None:
+    """The files read by pyarrow, or None when any of them is not plain enough for it."""
+    import pyarrow.csv as pacsv
+
+    tables = []
+    for path in files:
+        delimiter = config.delimiter or sniff_delimiter(path, config.encoding)
+        if len(delimiter) != 1:
+            return None
+        try:
+            header = pacsv.open_csv(
+                path,
+                read_options=pacsv.ReadOptions(encoding=config.encoding, block_size=SNIFF_BYTES),
+                parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            ).schema.names
+            if len(set(header)) != len(header) or "" in header:
+                return None
+            wanted = {name: pa.string() for name in text_columns(config) if name in header}
+            tables.append(
+                pacsv.read_csv(
+                    path,
+                    read_options=pacsv.ReadOptions(encoding=config.encoding),
+                    parse_options=pacsv.ParseOptions(delimiter=delimiter),
+                    convert_options=pacsv.ConvertOptions(column_types=wanted),
+                )
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, UnicodeError, LookupError) as error:
+            log.info("%s: pyarrow cannot read it (%s); reading with DuckDB", path, first_line(error))
+            return None
+    try:
+        return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        log.info("the files' columns do not unite (%s); reading with DuckDB", first_line(error))
+        return None
+
+
+def sniff_delimiter(path: str, encoding: str) -> str:
+    """The delimiter of a CSV file, guessed from its first 64 KiB (',' when unclear)."""
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            sample = handle.read(SNIFF_BYTES).decode(encoding, errors="replace")
+        return csv.Sniffer().sniff(sample.rsplit("\n", 1)[0] if "\n" in sample else sample, delimiters=DELIMITERS).delimiter
+    except (csv.Error, OSError, LookupError, EOFError):
+        return ","

@@ -1,0 +1,38 @@
+"""The evaluate step's output folder: one evaluation.json with the model's and the baselines' figures.
+
+The evaluate step writes it; publish_metrics reads it. Figures are named by core.metric_keys.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from recs_pipeline.core import metric_keys
+
+EVALUATION_FILE = "evaluation.json"
+
+
+def write(output_dir: str, result: dict[str, Any]) -> None:
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / EVALUATION_FILE).write_text(json.dumps(result, indent=1))
+
+
+def read(evaluation_dir: str) -> dict[str, Any]:
+    return json.loads((Path(evaluation_dir) / EVALUATION_FILE).read_text())
+
+
+def verdicts(result: dict[str, Any], k: int = 10) -> list[str]:
+    """Plain sentences saying whether the model beats each baseline at recall@k."""
+    key = metric_keys.recall(k)
+    model = result["model"][key]
+    lines = []
+    for name, metrics in result["baselines"].items():
+        base = metrics[key]
+        if model > base:
+            lines.append(f"model beats {name} at recall@{k}: {model:.4f} vs {base:.4f}")
+        else:
+            lines.append(f"MODEL DOES NOT BEAT {name} at recall@{k}: {model:.4f} vs {base:.4f}")
+    return lines

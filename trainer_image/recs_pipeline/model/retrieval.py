@@ -1,0 +1,162 @@
+"""The serving export: customer id in, top-K product ids and scores out, in one SavedModel.
+
+The query tower and the whole catalog's embeddings are saved together, so a TF Serving container
+(Vertex AI prediction, or `recommend` here) answers with no other file. Scoring is exact: the
+model's logits (dot product over the temperature) for every product, mixed with the buy-again
+term for the customer's recent purchases, then top-K. Customer features and recent products are
+looked up from the training data by id, so the request carries only the id. An id never seen in
+training gets the most popular products, and `known_customer` says so.
+
+ScaNN is not offered: its TensorFlow op is built for one TensorFlow minor version (scann 1.4.2
+needs tensorflow 2.20) and fails to load on the 2.21 this package pins (README, "Serving the model").
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recs_pipeline.core.errors import UserError
+from recs_pipeline.core.tf_runtime import keras, tf
+from recs_pipeline.model import buy_again
+
+SERVING_TOP_K = 100
+SIGNATURE = "serving_default"
+EMBEDDINGS_FILE = "product_embeddings.parquet"
+INFO_FILE = "retrieval_info.json"
+
+
+class RetrievalModule(tf.Module):
+    """Holds the query tower, the customer table and the catalog; `serve` is the signature.
+    Row i of `customer_ids` and `customer_inputs` is customer index i, row i of `product_ids` and
+    `item_embeddings` item index i (data_prep.load's order)."""
+
+    def __init__(
+        self,
+        query_tower: keras.Model,
+        customer_ids: np.ndarray,
+        customer_inputs: dict[str, np.ndarray],
+        product_ids: np.ndarray,
+        item_embeddings: np.ndarray,
+        popularity: np.ndarray,
+        k: int,
+        history: np.ndarray | None = None,
+        buy_again_weights: tuple[float, float] | None = None,
+        temperature: float = 1.0,
+    ):
+        super().__init__()
+        self.query_tower = query_tower
+        self.k = min(k, len(product_ids))
+        self.customer_index = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(customer_ids.astype(str)), tf.constant(np.arange(len(customer_ids), dtype=np.int32))
+            ),
+            default_value=-1,
+        )
+        # Per-customer inputs (feature indices, recent products), gathered by customer index.
+        self.customer_features = {
+            name: tf.Variable(customer_inputs[name], trainable=False, name=name) for name in query_tower.input if name != "user_idx"
+        }
+        # Variables, not constants: large catalogs go to the variables file, not the graph proto.
+        self.item_embeddings = tf.Variable(item_embeddings.astype(np.float32), trainable=False, name="item_embeddings")
+        self.product_ids = tf.Variable(product_ids.astype(str), trainable=False, name="product_ids")
+        # The buy-again mixture (buy_again.py): each customer's recent purchases and the two weights.
+        self.buy_again = buy_again_weights is not None
+        if self.buy_again:
+            self.history = tf.Variable(history.astype(np.int32), trainable=False, name="buy_again_history")
+            self.buy_again_weights = tf.Variable(np.asarray(buy_again_weights, np.float32), trainable=False, name="buy_again_weights")
+        self.temperature = tf.constant(temperature, tf.float32)
+        order = np.lexsort((np.arange(len(popularity)), -popularity))[: self.k]
+        self.fallback_ids = tf.Variable(product_ids[order].astype(str), trainable=False, name="fallback_ids")
+        self.fallback_scores = tf.Variable(popularity[order].astype(np.float32), trainable=False, name="fallback_scores")
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="customer_id")])
+    def serve(self, customer_id: tf.Tensor) -> dict[str, tf.Tensor]:
+        index = self.customer_index.lookup(customer_id)
+        known = index >= 0
+        safe = tf.maximum(index, 0)
+        inputs = {"user_idx": safe, **{name: tf.gather(table, safe) for name, table in self.customer_features.items()}}
+        queries = self.query_tower(inputs, training=False)
+        scores = tf.matmul(queries, self.item_embeddings, transpose_b=True) / self.temperature
+        if self.buy_again:
+            history = tf.gather(self.history, safe)
+            counts = buy_again.catalog_counts(history, tf.shape(self.item_embeddings)[0])
+            scores = buy_again.mix(scores, counts, buy_again.window_sizes(history), self.buy_again_weights[0], self.buy_again_weights[1])
+        top_scores, top_indices = tf.math.top_k(scores, k=self.k)
+        rows = tf.shape(customer_id)[0]
+        fallback_ids = tf.tile(self.fallback_ids[None, :], [rows, 1])
+        fallback_scores = tf.tile(self.fallback_scores[None, :], [rows, 1])
+        return {
+            "product_ids": tf.where(known[:, None], tf.gather(self.product_ids, top_indices), fallback_ids),
+            "scores": tf.where(known[:, None], top_scores, fallback_scores),
+            "known_customer": known,
+        }
+
+
+def export(
+    serving_dir: str,
+    query_tower: keras.Model,
+    customer_ids: np.ndarray,
+    customer_inputs: dict[str, np.ndarray],
+    items: pd.DataFrame,
+    item_embeddings: np.ndarray,
+    popularity: np.ndarray,
+    k: int = SERVING_TOP_K,
+    history: np.ndarray | None = None,
+    buy_again_weights: tuple[float, float] | None = None,
+    temperature: float = 1.0,
+) -> None:
+    """Write the retrieval SavedModel with one `serving_default` signature, and what it was built from."""
+    module = RetrievalModule(query_tower, customer_ids, customer_inputs, items["item_id"].to_numpy(str), item_embeddings, popularity, k,
+                             history, buy_again_weights, temperature)
+    tf.saved_model.save(module, serving_dir, signatures={SIGNATURE: module.serve})
+    info = {"top_k": module.k, "customers": int(len(customer_ids)), "products": int(len(items)), "dimension": int(item_embeddings.shape[1]),
+            "buy_again": list(buy_again_weights) if buy_again_weights is not None else None}
+    (Path(serving_dir) / INFO_FILE).write_text(json.dumps(info, indent=1))
+
+
+def write_product_embeddings(path: str, items: pd.DataFrame, item_embeddings: np.ndarray) -> None:
+    """Parquet, one row per product: product_id and its candidate-tower vector (for any ANN index)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    vectors = pa.FixedSizeListArray.from_arrays(pa.array(item_embeddings.astype(np.float32).ravel()), item_embeddings.shape[1])
+    pq.write_table(pa.table({"product_id": pa.array(items["item_id"].to_numpy(str)), "embedding": vectors}), path)
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    customer_id: str
+    known_customer: bool  # False: the list is the popularity fallback
+    product_ids: list[str]
+    scores: list[float]
+
+
+class RetrievalModelError(UserError, ValueError):
+    """The folder is not a retrieval model this package exported."""
+
+
+def load(serving_dir: str):
+    """The `serving_default` function of an exported retrieval model."""
+    if not (Path(serving_dir) / "saved_model.pb").exists():
+        raise RetrievalModelError(f"{serving_dir}: no saved_model.pb; give the serving_model folder of a train step")
+    return tf.saved_model.load(serving_dir).signatures[SIGNATURE]
+
+
+def recommend(serving_fn, customer_ids: list[str], k: int) -> list[Recommendations]:
+    """Top-k for each customer through the exported signature."""
+    output = serving_fn(customer_id=tf.constant(customer_ids, dtype=tf.string))
+    available = int(output["product_ids"].shape[1])
+    if not 1 <= k <= available:
+        raise RetrievalModelError(f"k={k}: this model returns between 1 and {available} products")
+    ids = output["product_ids"].numpy()[:, :k]
+    scores = output["scores"].numpy()[:, :k]
+    known = output["known_customer"].numpy()
+    return [
+        Recommendations(customer, bool(known[row]), [value.decode() for value in ids[row]], [float(v) for v in scores[row]])
+        for row, customer in enumerate(customer_ids)
+    ]

@@ -1,0 +1,175 @@
+"""The two-tower retrieval model: customer (query) tower × product (candidate) tower on TFRS."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from recs_pipeline.core.config import TrainConfig
+from recs_pipeline.core.tf_runtime import keras, tf, tfrs
+from recs_pipeline.model import buy_again
+from recs_pipeline.model.gradient_stats import GradientStatistics
+
+
+class PooledProducts(keras.layers.Layer):
+    """The mean of the product tower's own embeddings of a customer's recent products, scaled by a
+    learned weight and added to the customer embedding.
+
+    Because the pooled vectors live in the product tower's space, a product's score gets a term
+    from its similarity to each recent purchase, including itself, inside the dot product an ANN
+    index computes. Off by default: the buy-again mixture (buy_again.py) models repeats exactly and
+    measured better (README, "Measured").
+    `item_features` holds each product's feature indices (row i is item i), so the history is
+    just item indices. Entries are item index + 1; 0 pads.
+    """
+
+    def __init__(self, product_tower: keras.Model, item_features: dict[str, np.ndarray], **kwargs):
+        super().__init__(**kwargs)
+        self.product_tower = product_tower
+        self.feature_tables = {name: tf.constant(values, dtype=tf.int32) for name, values in item_features.items()}
+
+    def build(self, input_shape) -> None:
+        self.history_weight = self.add_weight(name="history_weight", shape=(), initializer="ones")
+        super().build(input_shape)
+
+    def call(self, history: tf.Tensor) -> tf.Tensor:
+        flat = tf.reshape(history, [-1])
+        items = tf.maximum(flat - 1, 0)
+        inputs = {"item_idx": items, **{name: tf.gather(table, items) for name, table in self.feature_tables.items()}}
+        embedded = tf.reshape(self.product_tower(inputs), [tf.shape(history)[0], tf.shape(history)[1], -1])
+        mask = tf.cast(history > 0, embedded.dtype)[:, :, None]
+        mean = tf.reduce_sum(embedded * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        return self.history_weight * mean
+
+
+def build_tower(
+    name: str,
+    id_feature: str,
+    num_ids: int,
+    features: dict[str, int],
+    config: TrainConfig,
+    history_of: PooledProducts | None = None,
+) -> keras.Model:
+    """A functional tower: id embedding + one small embedding per categorical feature, projected to
+    the shared embedding size (+ for the customer tower, the pooled product-tower embeddings of
+    its recent products, `history_of`). Inputs are integer indices made by data prep (no string
+    lookups in the train step). Functional, so it saves and loads as a standalone SavedModel."""
+    regularizer = keras.regularizers.l2(config.l2_regularization) if config.l2_regularization else None
+    inputs = {id_feature: keras.Input(shape=(), dtype=tf.int32, name=id_feature)}
+    embedded = [
+        keras.layers.Embedding(num_ids, config.embedding_dim, embeddings_regularizer=regularizer, name=f"{id_feature}_embedding")(
+            inputs[id_feature]
+        )
+    ]
+    for feature, vocabulary_size in features.items():
+        key = f"{feature}_idx"
+        inputs[key] = keras.Input(shape=(), dtype=tf.int32, name=key)
+        embedded.append(keras.layers.Embedding(vocabulary_size, config.feature_embedding_dim, name=f"{feature}_embedding")(inputs[key]))
+    joined = keras.layers.Concatenate(name="features")(embedded) if len(embedded) > 1 else embedded[0]
+    output = keras.layers.Dense(config.embedding_dim, kernel_regularizer=regularizer, name="projection")(joined)
+    if history_of is not None:
+        inputs["history"] = keras.Input(shape=(config.history_length,), dtype=tf.int32, name="history")
+        output = keras.layers.Add(name="with_history")([output, history_of(inputs["history"])])
+    return keras.Model(inputs=inputs, outputs=output, name=name)
+
+
+def in_batch_losses(query: tf.Tensor, candidate: tf.Tensor, candidate_ids: tf.Tensor, sampling_probability: tf.Tensor | None,
+                    temperature: float, remove_accidental_hits: bool,
+                    adjust_logits: Callable[[tf.Tensor], tf.Tensor] | None = None) -> tf.Tensor:
+    """Per-example in-batch softmax losses, the steps of TFRS's Retrieval task (its layers for the
+    logQ correction and accidental hits); `adjust_logits` (the buy-again mixture) rewrites the
+    batch's logits before the correction. Per example, so the caller averages over the global
+    batch (TFRS sums): losses comparable across batch sizes, and correct under a distribution
+    strategy."""
+    scores = tf.linalg.matmul(query, candidate, transpose_b=True)
+    labels = tf.eye(tf.shape(scores)[0], tf.shape(scores)[1])
+    scores = scores / temperature
+    if adjust_logits is not None:
+        scores = adjust_logits(scores)
+    if sampling_probability is not None:
+        scores = tfrs.layers.loss.SamplingProbablityCorrection()(scores, sampling_probability)
+    if remove_accidental_hits:
+        scores = tfrs.layers.loss.RemoveAccidentalHits()(labels, scores, candidate_ids)
+    return keras.losses.categorical_crossentropy(labels, scores, from_logits=True)
+
+
+class TwoTowerModel(tfrs.Model):
+    """In-batch softmax retrieval; the train step also feeds the on-device gradient statistics."""
+
+    def __init__(self, query_tower: keras.Model, candidate_tower: keras.Model, config: TrainConfig, collect_gradients: bool = True):
+        super().__init__()
+        self.query_tower = query_tower
+        self.candidate_tower = candidate_tower
+        self.temperature = config.temperature
+        self.remove_accidental_hits = config.remove_accidental_hits
+        self.gradient_statistics = GradientStatistics() if collect_gradients else None
+        self.num_items = candidate_tower.get_layer("item_idx_embedding").input_dim
+        self.buy_again = None
+        if config.buy_again and config.history_length:
+            self.buy_again = buy_again.BuyAgain(name="buy_again")
+            self.buy_again.build(None)  # now, inside the strategy scope the model is built in
+        # Mean trackers, so epoch logs are epoch averages (a raw tensor would be the last batch's).
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.regularization_tracker = keras.metrics.Mean(name="regularization_loss")
+        self.total_tracker = keras.metrics.Mean(name="total_loss")
+
+    def tower_variables(self) -> tuple[list[tf.Variable], list[tf.Variable]]:
+        """Each trainable variable once: the customer side's own (tower and buy-again weights), then
+        the product tower's (which the customer tower also uses when it pools the history), so
+        nothing is updated twice."""
+        candidate = self.candidate_tower.trainable_variables
+        shared = {v.ref() for v in candidate}
+        query = [v for v in self.query_tower.trainable_variables if v.ref() not in shared]
+        if self.buy_again is not None:  # a customer-side term: it reads the customer's history
+            query += self.buy_again.trainable_variables
+        return query, candidate
+
+    def compute_loss(self, features: dict, training: bool = False) -> tf.Tensor:
+        """Per-example in-batch softmax losses of this replica's share of the batch."""
+        query = self.query_tower({k: features[k] for k in self.query_tower.input})
+        candidate = self.candidate_tower({k: features[k] for k in self.candidate_tower.input})
+        if self.buy_again is not None:
+            history = features["history"]
+            counts = buy_again.batch_counts(history, features["item_idx"], self.num_items)
+            totals = buy_again.window_sizes(history)
+            return in_batch_losses(query, candidate, features["item_idx"], features.get("item_probability"), self.temperature,
+                                   self.remove_accidental_hits, lambda logits: self.buy_again(logits, counts, totals))
+        return in_batch_losses(query, candidate, features["item_idx"], features.get("item_probability"), self.temperature,
+                               self.remove_accidental_hits)
+
+    def train_step(self, features: dict) -> dict:
+        query_variables, candidate_variables = self.tower_variables()
+        with tf.GradientTape() as tape:
+            per_example = self.compute_loss(features, training=True)
+            regularization_loss = tf.add_n(self.losses) if self.losses else tf.constant(0.0)
+            # Divided by the global batch (and the regularisation by the replica count): the
+            # optimizer sums the replicas' gradients, so the total is the gradient of the mean.
+            scaled = tf.nn.compute_average_loss(per_example) + tf.nn.scale_regularization_loss(regularization_loss)
+        gradients = tape.gradient(scaled, query_variables + candidate_variables)
+        self.optimizer.apply_gradients(zip(gradients, query_variables + candidate_variables))
+        if self.gradient_statistics is not None:
+            split = len(query_variables)
+            self.gradient_statistics.update(gradients[:split], gradients[split:])
+        return self._track(tf.reduce_mean(per_example), regularization_loss)
+
+    def test_step(self, features: dict) -> dict:
+        loss = tf.reduce_mean(self.compute_loss(features, training=False))
+        regularization_loss = tf.add_n(self.losses) if self.losses else tf.constant(0.0)
+        return self._track(loss, regularization_loss)
+
+    def _track(self, loss: tf.Tensor, regularization_loss: tf.Tensor) -> dict:
+        self.loss_tracker.update_state(loss)
+        self.regularization_tracker.update_state(regularization_loss)
+        self.total_tracker.update_state(loss + regularization_loss)
+        return {tracker.name: tracker.result() for tracker in (self.loss_tracker, self.regularization_tracker, self.total_tracker)}
+
+
+def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+    """The optimizer named in the config (Adagrad is what the TFRS tutorials use)."""
+    optimizers = {
+        "adagrad": keras.optimizers.Adagrad,
+        "adam": keras.optimizers.Adam,
+        "sgd": keras.optimizers.SGD,
+    }
+    return optimizers[config.optimizer](learning_rate=config.learning_rate)

@@ -1,0 +1,87 @@
+"""The evaluate step's body: the model and the baselines on the same test split, by the same ranker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recs_pipeline.core.config import RECALL_KS, TrainConfig
+from recs_pipeline.core.tf_runtime import tf
+from recs_pipeline.data import history, prepared_data
+from recs_pipeline.evaluation import output, ranking
+from recs_pipeline.model import buy_again, trained
+from recs_pipeline.model.towers import in_batch_losses
+
+
+def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray, prepared: prepared_data.PreparedData, params: dict[str, Any],
+                       history: np.ndarray | None = None, buy_again_weights: tuple[float, float] | None = None) -> float:
+    """The training objective (in-batch softmax, same batch size and temperature, the buy-again
+    mixture when the model has one) on the test split."""
+    config = TrainConfig(**params)
+    test = prepared.splits["test"]
+    users = test["user_idx"].to_numpy()
+    items = test["item_idx"].to_numpy()
+    probabilities = prepared_data.item_probabilities(prepared)[items] if config.logq_correction else None
+    losses, weights = [], []
+    for start in range(0, len(test), config.batch_size):
+        stop = start + config.batch_size
+        query = tf.constant(user_embeddings[users[start:stop]])
+        candidate = tf.constant(item_embeddings[items[start:stop]])
+        adjust = None
+        if buy_again_weights is not None:
+            rows = tf.constant(history[users[start:stop]])
+            counts = buy_again.batch_counts(rows, tf.constant(items[start:stop]), len(item_embeddings))
+            totals = buy_again.window_sizes(rows)
+            adjust = lambda logits, c=counts, t=totals: buy_again.mix(logits, c, t, *buy_again_weights)  # noqa: E731
+        per_example = in_batch_losses(query, candidate, tf.constant(items[start:stop]),
+                                      None if probabilities is None else tf.constant(probabilities[start:stop]),
+                                      config.temperature, config.remove_accidental_hits, adjust)
+        loss = tf.reduce_mean(per_example)
+        losses.append(float(loss))
+        weights.append(len(users[start:stop]))
+    return float(np.average(losses, weights=weights))
+
+
+def model_scorer(user_embeddings: np.ndarray, item_embeddings: np.ndarray, histories: dict[str, np.ndarray],
+                 weights: tuple[float, float] | None, temperature: float) -> ranking.ScoreFn:
+    """How the model scores the catalog: the towers' dot products, mixed with the buy-again term
+    when it has one (the same function the served model computes)."""
+    score = ranking.embedding_scorer(user_embeddings, item_embeddings)
+    if weights is None:
+        return score
+    return buy_again.scorer(score, buy_again.CountTable(histories["history"]), weights, temperature)
+
+
+def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -> dict[str, Any]:
+    """Writes evaluation.json: model metrics, baseline metrics, test loss; returns the same dict."""
+    prepared = prepared_data.load(prepared_dir)
+    info = trained.model_info(model_dir)
+    params = json.loads(Path(history_file).read_text())["params"]
+    query, candidate = trained.load_towers(model_dir)
+    histories = history.customer_history(prepared, info.get("history_length", 0))
+    user_embeddings = trained.embed_entities(query, prepared.users, info["query_inputs"], histories)
+    item_embeddings = trained.embed_entities(candidate, prepared.items, info["candidate_inputs"])
+    num_items = len(prepared.items)
+    test = prepared.splits["test"]
+    train = prepared.splits["train"]
+
+    weights = tuple(info["buy_again"]) if info.get("buy_again") else None
+    model_metrics = ranking.evaluate_scorer(model_scorer(user_embeddings, item_embeddings, histories, weights, info["temperature"]), test, num_items)
+    baselines = {
+        "popularity": ranking.evaluate_scorer(ranking.popularity_scorer(train, num_items), test, num_items),
+        "repeat_purchase": ranking.evaluate_scorer(ranking.repeat_purchase_scorer(train, num_items), test, num_items),
+    }
+    result = {
+        "test_rows": int(len(test)),
+        "catalog_size": num_items,
+        "ks": list(RECALL_KS),
+        "model": {"loss": in_batch_test_loss(user_embeddings, item_embeddings, prepared, params, histories.get("history"), weights),
+                  **model_metrics.values},
+        "baselines": {name: metrics.values for name, metrics in baselines.items()},
+    }
+    output.write(output_dir, result)
+    return result
+

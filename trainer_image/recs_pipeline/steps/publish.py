@@ -1,0 +1,70 @@
+"""The publish_metrics step's body: merge history and evaluation into the final training_metrics.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from recs_pipeline.core import metric_keys, storage
+from recs_pipeline.data import prepared_data
+from recs_pipeline.evaluation import output
+from recs_pipeline.tracking import report
+from recs_pipeline.tracking.collector import MetricsCollector
+from recs_pipeline.tracking.sink import METRICS_FILE, expand_metrics_uri
+from recs_pipeline.vertex import experiments
+
+
+def final_document(history: dict[str, Any], evaluation: dict[str, Any], data_stats: dict[str, Any]) -> dict[str, Any]:
+    """The history with test figures in final_metrics, the baselines beside them, and the data stats."""
+    document = dict(history)
+    model = evaluation["model"]
+    document["final_metrics"] = {**history["final_metrics"], **{metric_keys.on_test(name): value for name, value in model.items()}}
+    document["baselines"] = {
+        name: {metric_keys.on_test(metric): value for metric, value in figures.items()} for name, figures in evaluation["baselines"].items()
+    }
+    document["data_stats"] = data_stats
+    return document
+
+
+def run(
+    prepared_dir: str,
+    history_dir: str,
+    evaluation_dir: str,
+    training_metrics_path: str,
+    summary_path: str,
+    report_path: str,
+    metrics_uri: str = "",
+    experiment: str = "",
+    experiment_tensorboard: str = "",
+    project: str = "",
+    location: str = "",
+) -> dict[str, Any]:
+    """Write the final JSON (artifact and metrics URI), the Markdown summary and the HTML report;
+    with `experiment`, also log the run to Vertex AI Experiments."""
+    history = json.loads((Path(history_dir) / METRICS_FILE).read_text())
+    evaluation = output.read(evaluation_dir)
+    data_stats = prepared_data.read_stats(prepared_dir)
+    collector = MetricsCollector(history["run_id"], history["params"], history=final_document(history, evaluation, data_stats))
+    payload = collector.serialise()
+    storage.write_bytes(training_metrics_path, payload)
+    if metrics_uri:
+        target = storage.check_uri(expand_metrics_uri(metrics_uri, history["run_id"]))
+        storage.write_bytes(storage.join(target, METRICS_FILE), payload)
+    final = json.loads(payload)
+    storage.write_bytes(summary_path, report.markdown_summary(final).encode(), content_type="text/markdown")
+    storage.write_bytes(report_path, report.html_report(final).encode(), content_type="text/html")
+    if experiment:
+        experiments.send(experiments.plan(final, experiment), project, location, experiment_tensorboard)
+    return final
+
+
+def scalar_metrics(document: dict[str, Any]) -> dict[str, float]:
+    """What the Vertex console shows and compares across runs: final metrics and baseline recall."""
+    scalars = {name: value for name, value in document["final_metrics"].items() if value is not None}
+    for baseline, figures in document.get("baselines", {}).items():
+        for name, value in figures.items():
+            parsed = metric_keys.parse(name)
+            if parsed is not None and parsed.metric == "recall" and value is not None:
+                scalars[metric_keys.baseline_scalar(baseline, name)] = value
+    return scalars

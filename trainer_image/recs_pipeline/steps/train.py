@@ -1,0 +1,196 @@
+"""The train step's body: probe the sink, fit the two towers with the collector, export, finish."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from recs_pipeline.core.config import TrainConfig
+from recs_pipeline.core.tf_runtime import keras, tf
+from recs_pipeline.data import history, prepared_data
+from recs_pipeline.model import trained
+from recs_pipeline.model.towers import PooledProducts, TwoTowerModel, build_tower, make_optimizer
+from recs_pipeline.tracking.collector import MetricsCollector
+from recs_pipeline.tracking.sink import MetricsSink, expand_metrics_uri
+from recs_pipeline.training import distribution, resume
+from recs_pipeline.training.callbacks import MetricsCallback, ResumableEarlyStopping
+from recs_pipeline.training.preemption import Preempted, sigterm_raises
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    epochs_done: int
+    final_loss: float
+    final_val_loss: float
+
+
+def run(
+    prepared_dir: str,
+    model_dir: str,
+    history_dir: str,
+    config: TrainConfig,
+    run_id: str,
+    metrics_uri: str = "",
+    serving_dir: str = "",
+) -> TrainResult:
+    """Train and export; the history reaches every sink target each epoch, or the step fails.
+
+    A run whose id already has a history and checkpoint at the durable target (the metrics URI,
+    else the artifact folder, which a restarted Vertex worker gets back) continues from there.
+    `{run_id}` in the metrics URI is replaced by the run id. `serving_dir` (default: `<model_dir>/retrieval`) gets the retrieval SavedModel. In a cluster
+    (TF_CONFIG) every worker trains, and only the chief writes (distribution.py).
+    """
+    cluster = distribution.from_environment()
+    metrics_uri = expand_metrics_uri(metrics_uri, run_id)
+    durable = metrics_uri or history_dir
+    serving_dir = serving_dir or str(Path(model_dir) / trained.RETRIEVAL_DIR)
+    if cluster.is_chief:
+        return _train(prepared_dir, _Outputs(model_dir, serving_dir, [history_dir, metrics_uri], durable), durable, config, run_id, cluster)
+    with tempfile.TemporaryDirectory(prefix="recs-worker-") as scratch:
+        log.info("%s of %d workers: the chief writes history, status, checkpoints and model; this one writes to a temporary folder",
+                 cluster.task, cluster.workers)
+        outputs = _Outputs(f"{scratch}/model", f"{scratch}/serving", [f"{scratch}/history"], f"{scratch}/history")
+        return _train(prepared_dir, outputs, durable, config, run_id, cluster)
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    """Where one process writes: the real targets for the chief, a temporary folder for the others."""
+
+    model_dir: str
+    serving_dir: str
+    sink_targets: list[str]
+    checkpoint_target: str
+
+
+def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConfig, run_id: str, cluster: distribution.Cluster) -> TrainResult:
+    sink = MetricsSink(outputs.sink_targets, run_id=run_id, epochs_total=config.epochs, writer=cluster.task)
+    sink.probe()
+    collector = MetricsCollector(run_id, config.as_params())
+    with sigterm_raises():
+        try:
+            resume_point = resume.find_resume_point(durable, run_id, config.as_params())
+            if resume_point is not None:
+                resumed = {**resume_point.history, "params": config.as_params()}  # `epochs` may have grown
+                collector = MetricsCollector(run_id, config.as_params(), history=resumed)
+            prepared = prepared_data.load(prepared_dir)
+            checkpoints = _Checkpoints(read_from=durable if resume_point is not None else "", write_to=outputs.checkpoint_target)
+            model = _fit(prepared, config, collector, sink, checkpoints, cluster.strategy)
+            trained.write(model, prepared, config, outputs.model_dir, outputs.serving_dir)
+            collector.set_final_metrics(_final_losses(collector.history["loss"]))
+            sink.flush(collector.serialise(), "completed", collector.epochs_done)
+        except BaseException as error:
+            reason = "preempted" if isinstance(error, Preempted) else "error"
+            # The finished epochs' history once more (a no-op rewrite unless the failure cut an
+            # epoch-end flush short); never when nothing was trained: a refused resume keeps its file.
+            finished = collector.serialise() if collector.epochs_done else None
+            sink.record_failure(collector.epochs_done, error, reason, finished)
+            if reason == "preempted":
+                log.error("preempted after %d finished epoch(s); history and status flushed", collector.epochs_done)
+            raise
+    final = collector.history["final_metrics"]
+    return TrainResult(collector.epochs_done, final["final_loss"], final["final_val_loss"])
+
+
+def _final_losses(losses: dict[str, list]) -> dict[str, float]:
+    """Last epoch's losses, and the epoch with the lowest validation loss (the one early stopping keeps)."""
+    val = [v if v is not None else float("inf") for v in losses["val_loss"]]
+    best = min(range(len(val)), key=val.__getitem__)
+    return {"final_loss": losses["loss"][-1], "final_val_loss": losses["val_loss"][-1], "best_epoch": best, "best_val_loss": losses["val_loss"][best]}
+
+
+@dataclass(frozen=True)
+class _Checkpoints:
+    read_from: str  # empty: a fresh run
+    write_to: str
+
+
+def model_inputs(split_name: str, prepared: prepared_data.PreparedData, config: TrainConfig) -> dict[str, np.ndarray]:
+    """The integer columns both towers read, as int32 arrays, each row's recent products when the
+    customer tower pools them, and (for the logQ correction of in-batch negatives) each row's item
+    sampling probability, its share of training purchases."""
+    split = prepared.splits[split_name]
+    names = ["user_idx", "item_idx", *(f"{f}_idx" for f in prepared.user_features + prepared.item_features)]
+    columns = {name: split[name].to_numpy(np.int32) for name in names}
+    if config.history_length:
+        if split_name == "train":
+            columns["history"] = history.row_histories(split, config.history_length)
+        else:
+            columns["history"] = history.customer_history(prepared, config.history_length)["history"][columns["user_idx"]]
+    if config.logq_correction:
+        columns["item_probability"] = prepared_data.item_probabilities(prepared)[columns["item_idx"]]
+    return columns
+
+
+def make_dataset(columns: dict[str, np.ndarray], batch_size: int, seed: int, shuffle: bool) -> tf.data.Dataset:
+    """Shuffle row indices, batch them, gather whole batches: no per-example Python or string work."""
+    tensors = {name: tf.constant(values) for name, values in columns.items()}
+    rows = len(next(iter(columns.values())))
+    indices = tf.data.Dataset.range(rows)
+    if shuffle:
+        indices = indices.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
+    return (
+        indices.batch(batch_size)
+        .map(lambda idx: {name: tf.gather(t, idx) for name, t in tensors.items()}, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def build_model(prepared: prepared_data.PreparedData, config: TrainConfig, collect_gradients: bool = True) -> TwoTowerModel:
+    """The two towers, compiled; call inside the strategy's scope when there is one."""
+    vocab = prepared.vocabularies
+    candidate = build_tower(
+        "candidate_tower", "item_idx", len(vocab["item_id"]), {f: len(v) for f, v in vocab["item_features"].items()}, config
+    )
+    history_of = None
+    if config.history_length and config.pool_history:
+        item_features = {f"{f}_idx": prepared.items[f"{f}_idx"].to_numpy(np.int32) for f in prepared.item_features}
+        history_of = PooledProducts(candidate, item_features, name="history_pooling")
+    query = build_tower(
+        "query_tower", "user_idx", len(vocab["user_id"]), {f: len(v) for f, v in vocab["user_features"].items()}, config, history_of
+    )
+    model = TwoTowerModel(query, candidate, config, collect_gradients=collect_gradients)
+    model.compile(optimizer=make_optimizer(config))
+    return model
+
+
+def _fit(
+    prepared: prepared_data.PreparedData,
+    config: TrainConfig,
+    collector: MetricsCollector,
+    sink: MetricsSink,
+    checkpoints: _Checkpoints,
+    strategy: tf.distribute.Strategy,
+) -> TwoTowerModel:
+    keras.utils.set_random_seed(config.seed)
+    with strategy.scope():
+        model = build_model(prepared, config)
+        parts = {"buy_again": model.buy_again} if model.buy_again is not None else {}
+        checkpoint = tf.train.Checkpoint(query_tower=model.query_tower, candidate_tower=model.candidate_tower, optimizer=model.optimizer, **parts)
+        if checkpoints.read_from:
+            # Create the optimizer's slots now (same variable order as the train step), so the restore
+            # fills them at once rather than deferred to a first step after the files are gone.
+            model.optimizer.build([v for tower in model.tower_variables() for v in tower])
+            resume.restore_checkpoint(checkpoints.read_from, checkpoint)
+            log.info("resuming run %s after %d finished epoch(s)", collector.history["run_id"], collector.epochs_done)
+    train = make_dataset(model_inputs("train", prepared, config), config.batch_size, config.seed, shuffle=True)
+    val = make_dataset(model_inputs("val", prepared, config), config.batch_size, config.seed, shuffle=False)
+    log.info("training on %d rows, validating on %d (%d replica(s))", len(prepared.splits["train"]), len(prepared.splits["val"]),
+             strategy.num_replicas_in_sync)
+    callbacks: list[keras.callbacks.Callback] = [
+        MetricsCallback(collector, sink, config.histogram_bins, lambda done: resume.save_checkpoint(checkpoints.write_to, checkpoint, done))
+    ]
+    if config.early_stopping_patience:
+        # After the metrics callback, so the last epoch is recorded before training stops; the
+        # exported towers are the best epoch's.
+        callbacks.append(ResumableEarlyStopping(config.early_stopping_patience, list(collector.history["loss"]["val_loss"])))
+    model.fit(train, validation_data=val, epochs=config.epochs, initial_epoch=collector.epochs_done, verbose=0, callbacks=callbacks)
+    if config.early_stopping_patience and collector.epochs_done < config.epochs:
+        log.info("early stopping after %d epoch(s): validation loss did not improve for %d", collector.epochs_done, config.early_stopping_patience)
+    return model

@@ -1,0 +1,1 @@
+"""The training loop's machinery: callbacks, resume from checkpoints, distribution strategy, preemption."""

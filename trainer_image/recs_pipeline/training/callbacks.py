@@ -1,0 +1,100 @@
+"""The train step's Keras callbacks: the one that feeds the collector once per epoch and flushes it to
+the sink, and early stopping that survives a resume."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+import numpy as np
+
+from recs_pipeline.core.tf_runtime import keras
+from recs_pipeline.tracking.collector import MetricsCollector, weight_bin_edges, weight_statistics
+from recs_pipeline.tracking.schema import TOWERS
+from recs_pipeline.tracking.sink import MetricsSink
+
+log = logging.getLogger(__name__)
+
+
+def tower_weights(variables: list) -> np.ndarray:
+    """All trainable weights of a tower as one flat vector (a host copy, once per epoch)."""
+    return np.concatenate([np.ravel(w.numpy()) for w in variables])
+
+
+class MetricsCallback(keras.callbacks.Callback):
+    """At each epoch end: read the on-device gradient statistics, compute weight statistics, append
+    the epoch to the history and flush history + status. Nothing happens per batch."""
+
+    def __init__(
+        self,
+        collector: MetricsCollector,
+        sink: MetricsSink,
+        histogram_bins: int,
+        save_checkpoint: Callable[[int], None] | None = None,
+    ):
+        super().__init__()
+        self.collector = collector
+        self.sink = sink
+        self.histogram_bins = histogram_bins
+        self.save_checkpoint = save_checkpoint
+        self._epoch_started = 0.0
+
+    def on_train_begin(self, logs=None) -> None:
+        self.sink.flush(self.collector.serialise(), "training", self.collector.epochs_done)
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self._epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        seconds = time.perf_counter() - self._epoch_started
+        model = self.model
+        towers = dict(zip(("query", "candidate"), model.tower_variables()))
+        values = {name: tower_weights(towers[name]) for name in TOWERS}
+        edges = {}
+        for name in TOWERS:
+            existing = self.collector.history["weight_stats"][name]["histogram"]["bin_edges"]
+            edges[name] = existing or weight_bin_edges(values[name], self.histogram_bins)
+        weights = {name: weight_statistics(values[name], edges[name]) for name in TOWERS}
+        gradients = model.gradient_statistics.read_and_reset()
+        self.collector.log_epoch(
+            epoch=epoch,
+            logs={k: float(v) for k, v in (logs or {}).items()},
+            seconds=seconds,
+            gradients=gradients,
+            weights=weights,
+            weight_edges=edges,
+            gradient_edges=model.gradient_statistics.bin_edges,
+        )
+        # History, then checkpoint, then status: the status never claims an epoch the checkpoint lacks.
+        done = self.collector.epochs_done
+        self.sink.write_history(self.collector.serialise())
+        if self.save_checkpoint is not None:
+            self.save_checkpoint(done)
+        self.sink.write_status(self.sink.status("training", done))
+        loss = (logs or {}).get("loss", float("nan"))
+        val_loss = (logs or {}).get("val_loss", float("nan"))
+        log.info("epoch %d/%d  loss=%.4f  val_loss=%.4f  %.1fs  (history flushed)", epoch + 1, self.sink.epochs_total, loss, val_loss, seconds)
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Early stopping on validation loss, keeping the best epoch's weights, that starts from the
+    finished epochs' validation losses on a resumed run, so a killed and resumed run stops at the
+    same epoch as one never interrupted. The checkpoint holds the last finished epoch only: when
+    that was the best, its weights are the ones kept; when an earlier epoch was (possible only with
+    patience above 1), the best of the epochs this process trains is kept instead."""
+
+    def __init__(self, patience: int, finished_val_losses: list[float | None]):
+        super().__init__(monitor="val_loss", patience=patience, restore_best_weights=True)
+        self.finished_val_losses = finished_val_losses
+
+    def on_train_begin(self, logs=None) -> None:
+        super().on_train_begin(logs)
+        losses = [np.inf if value is None or not np.isfinite(value) else value for value in self.finished_val_losses]
+        if not losses:
+            return
+        best = int(np.argmin(losses))
+        self.best, self.best_epoch = losses[best], best
+        self.wait = len(losses) - 1 - best
+        if self.wait == 0:
+            self.best_weights = self.model.get_weights()

@@ -1,0 +1,1 @@
+"""Vertex AI: submit, schedule, the CustomJob spec, Model Registry, Experiments, templates, the image."""
