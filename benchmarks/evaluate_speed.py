@@ -13,6 +13,7 @@ import tempfile
 import time
 
 import numpy as np
+from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS, PrepConfig, TrainConfig
 from recs_pipeline.core.tf_runtime import tf, tfrs
 from recs_pipeline.data import history, prepare, prepared_data, synthetic
@@ -55,8 +56,8 @@ def main() -> None:
     tfrs_s = time.perf_counter() - started
 
     print(f"test rows: {len(users)}, catalog: {len(item_embeddings)} products")
-    print("recall@K  " + "  ".join(f"@{k}: ours {ours[f'recall_at_{k}']:.6f} tfrs {theirs[k]:.6f}" for k in RECALL_KS))
-    print(f"max_abs_difference: {max(abs(ours[f'recall_at_{k}'] - theirs[k]) for k in RECALL_KS):.2e}")
+    print("recall@K  " + "  ".join(f"@{k}: ours {ours[metric_keys.recall(k)]:.6f} tfrs {theirs[k]:.6f}" for k in RECALL_KS))
+    print(f"max_abs_difference: {max(abs(ours[metric_keys.recall(k)] - theirs[k]) for k in RECALL_KS):.2e}")
     print(f"ours_s: {ours_s:.2f}  tfrs_factorized_top_k_s: {tfrs_s:.2f}")
     print(f"speedup_ratio: {tfrs_s / ours_s:.2f}")
 

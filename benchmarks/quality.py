@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS, PrepConfig, TrainConfig
 from recs_pipeline.data import prepare, prepared_data, synthetic
 from recs_pipeline.evaluation import ranking
@@ -55,11 +56,11 @@ def main() -> None:
     rows = {"model": result["model"], **result["baselines"], "ceiling": ceiling}
     print(f"test rows: {result['test_rows']}, catalog: {result['catalog_size']}, epochs: up to {args.epochs}, "
           f"trained {len(history['epochs'])}, best_epoch {history['final_metrics']['best_epoch']} (0-based, kept by early stopping)")
-    print(f"{'':18s}" + "".join(f"{f'recall@{k}':>12s}" for k in RECALL_KS))
+    print(f"{'':18s}" + "".join(f"{metric_keys.recall_label(k):>12s}" for k in RECALL_KS))
     for name, values in rows.items():
-        print(f"{name:18s}" + "".join(f"{values[f'recall_at_{k}']:12.4f}" for k in RECALL_KS))
+        print(f"{name:18s}" + "".join(f"{values[metric_keys.recall(k)]:12.4f}" for k in RECALL_KS))
     for k in (10, 100):
-        key = f"recall_at_{k}"
+        key = metric_keys.recall(k)
         print(f"model_vs_ceiling_at_{k}: {result['model'][key] / ceiling[key]:.3f}   "
               f"model_vs_repeat_at_{k}: {result['model'][key] / result['baselines']['repeat_purchase'][key]:.3f}   "
               f"model_vs_popularity_at_{k}: {result['model'][key] / result['baselines']['popularity'][key]:.3f}")

@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from recs_pipeline.core import metric_keys
+
 BUDGET_S = 180.0
 
 
@@ -32,9 +34,9 @@ def main() -> None:
     print(f"rows: {history['data_stats']['rows_in']}, epochs: {len(epochs)}")
     print(f"run_local_wall_s: {wall:.1f}")
     print(f"training_epochs_s: {sum(epochs):.1f} ({', '.join(f'{s:.1f}' for s in epochs)})")
-    print(f"model            recall@10 {final['test_recall_at_10']:.4f}  recall@100 {final['test_recall_at_100']:.4f}")
+    print(f"model            recall@10 {final[metric_keys.test_recall(10)]:.4f}  recall@100 {final[metric_keys.test_recall(100)]:.4f}")
     for name, figures in history["baselines"].items():
-        print(f"{name:16s} recall@10 {figures['test_recall_at_10']:.4f}  recall@100 {figures['test_recall_at_100']:.4f}")
+        print(f"{name:16s} recall@10 {figures[metric_keys.test_recall(10)]:.4f}  recall@100 {figures[metric_keys.test_recall(100)]:.4f}")
     print(f"budget_ratio: {wall / BUDGET_S:.2f} (wall / {BUDGET_S:.0f} s)")
     shutil.rmtree(out)
 

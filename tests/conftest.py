@@ -110,3 +110,53 @@ def _log_fake_epoch(collector: MetricsCollector, epoch: int, loss: float = 1.0) 
 @pytest.fixture
 def one_epoch():
     return _log_fake_epoch
+
+
+# --- tiny training settings and a local HTTP stand-in, shared by the test folders ---------------------
+
+TINY_TRAINING_SETTINGS = dict(batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_bins=10)
+
+
+@pytest.fixture(scope="session")
+def tiny_training():
+    """TrainConfig for tiny data: small towers and batches; keyword arguments override."""
+    from recs_pipeline.core.config import TrainConfig
+
+    return lambda **overrides: TrainConfig(**{**TINY_TRAINING_SETTINGS, **overrides})
+
+
+@pytest.fixture
+def http_stand_in():
+    """Starts a local server on 127.0.0.1 that answers each POST with
+    `answer(method, path, headers, body) -> (payload, content_type)` (the answer records what the
+    test wants to see); yields a function that starts one and returns its base URL. Servers stop
+    at the end of the test."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    servers = []
+
+    def start(answer):
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                payload, content_type = answer(self.command, self.path, self.headers, body)
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()

@@ -5,14 +5,10 @@ import time
 
 import pytest
 from recs_pipeline.core import storage
-from recs_pipeline.core.config import TrainConfig
 from recs_pipeline.steps import train
 from recs_pipeline.tracking.reader import load_training_metrics
 from recs_pipeline.tracking.schema import MetricsValidationError
 from recs_pipeline.tracking.sink import MetricsSink, SinkUnwritableError
-
-TINY_TRAINING = TrainConfig(epochs=3, batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_bins=10,
-                            early_stopping_patience=0)
 
 
 def test_round_trip_and_overwrite(bucket):
@@ -24,9 +20,9 @@ def test_round_trip_and_overwrite(bucket):
         storage.read_bytes(f"gs://{bucket}/a/missing")
 
 
-def test_training_writes_history_and_status_to_gcs(bucket, prepared_dir, tmp_path):
+def test_training_writes_history_and_status_to_gcs(tiny_training, bucket, prepared_dir, tmp_path):
     uri = f"gs://{bucket}/runs/r1"
-    train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), TINY_TRAINING, run_id="r1", metrics_uri=uri)
+    train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), tiny_training(epochs=3, early_stopping_patience=0), run_id="r1", metrics_uri=uri)
     metrics = load_training_metrics(uri)
     assert metrics.run_id == "r1" and metrics.epochs == [0, 1, 2]
     status = json.loads(storage.read_bytes(f"{uri}/training_status.json"))
@@ -34,10 +30,10 @@ def test_training_writes_history_and_status_to_gcs(bucket, prepared_dir, tmp_pat
     assert storage.read_bytes(f"{uri}/training_metrics.json") == (tmp_path / "history" / "training_metrics.json").read_bytes()
 
 
-def test_missing_bucket_fails_within_seconds_naming_the_uri(gcs_emulator, prepared_dir, tmp_path):
+def test_missing_bucket_fails_within_seconds_naming_the_uri(tiny_training, gcs_emulator, prepared_dir, tmp_path):
     started = time.monotonic()
     with pytest.raises(SinkUnwritableError, match="gs://no-such-bucket/run is not writable"):
-        train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), TINY_TRAINING, run_id="x", metrics_uri="gs://no-such-bucket/run")
+        train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), tiny_training(epochs=3, early_stopping_patience=0), run_id="x", metrics_uri="gs://no-such-bucket/run")
     assert time.monotonic() - started < 10
     assert not (tmp_path / "model").exists()
 

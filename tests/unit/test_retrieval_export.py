@@ -7,7 +7,6 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from recs_pipeline.core.config import TrainConfig
 from recs_pipeline.data import history, prepared_data
 from recs_pipeline.evaluation import ranking
 from recs_pipeline.model import retrieval, trained
@@ -15,8 +14,6 @@ from recs_pipeline.steps import evaluate, train
 
 # With both history uses on: the served model must look up each customer's recent products for the
 # customer tower's pooling and for the buy-again mixture.
-TINY_TRAINING = TrainConfig(epochs=1, batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_bins=10, history_length=5,
-                            pool_history=True, buy_again=True)
 SCORE_TOLERANCE = 1e-5
 
 # Runs in a fresh interpreter: nothing from this test process (graphs, towers) is reused.
@@ -31,9 +28,9 @@ print(json.dumps(out))
 
 
 @pytest.fixture(scope="module")
-def exported(prepared_dir, tmp_path_factory):
+def exported(tiny_training, prepared_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("retrieval")
-    train.run(prepared_dir, str(out / "model"), str(out / "history"), TINY_TRAINING, run_id="r", serving_dir=str(out / "serving"))
+    train.run(prepared_dir, str(out / "model"), str(out / "history"), tiny_training(epochs=1, history_length=5, pool_history=True, buy_again=True), run_id="r", serving_dir=str(out / "serving"))
     return out
 
 

@@ -20,7 +20,9 @@ def test_another_run_id_is_refused_and_the_first_runs_files_are_untouched(tmp_pa
 def test_the_same_run_id_passes_so_a_resume_can_continue(tmp_path):
     target = str(tmp_path / "metrics")
     MetricsSink([target], run_id="r", epochs_total=3).probe()
-    MetricsSink([target], run_id="r", epochs_total=5).probe()
+    MetricsSink([target], run_id="r", epochs_total=5).probe()  # no refusal
+    assert json.loads((tmp_path / "metrics" / CLAIM_FILE).read_text())["run_id"] == "r"
+    assert json.loads((tmp_path / "metrics" / STATUS_FILE).read_text())["epochs_total"] == 5  # the resumed run's status
 
 
 def test_create_exclusive_lets_exactly_one_writer_win(tmp_path):

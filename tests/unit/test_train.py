@@ -4,35 +4,32 @@ import json
 
 import numpy as np
 import pytest
-from recs_pipeline.core.config import TrainConfig
 from recs_pipeline.steps import train
 from recs_pipeline.tracking.schema import validate
 from recs_pipeline.tracking.sink import SinkUnwritableError
 
-TINY_TRAINING = TrainConfig(epochs=2, batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_bins=10)
-
 
 @pytest.fixture(scope="module")
-def trained(prepared_dir, tmp_path_factory):
+def trained(tiny_training, prepared_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("trained")
-    result = train.run(prepared_dir, str(out / "model"), str(out / "history"), TINY_TRAINING, run_id="tiny", metrics_uri=str(out / "sink"))
+    result = train.run(prepared_dir, str(out / "model"), str(out / "history"), tiny_training(epochs=2), run_id="tiny", metrics_uri=str(out / "sink"))
     return result, out
 
 
-def test_history_is_complete_and_valid_in_every_target(trained):
+def test_history_is_complete_and_valid_in_every_target(tiny_training, trained):
     result, out = trained
     assert result.epochs_done == 2
     for target in ("history", "sink"):
         document = json.loads((out / target / "training_metrics.json").read_text())
         validate(document)
         assert document["epochs"] == [0, 1]
-        assert document["params"] == TINY_TRAINING.as_params()
+        assert document["params"] == tiny_training(epochs=2).as_params()
         assert document["final_metrics"]["final_loss"] == document["loss"]["loss"][-1]
         status = json.loads((out / target / "training_status.json").read_text())
         assert status["stage"] == "completed" and status["epochs_done"] == 2 and status["error"] is None
 
 
-def test_gradient_and_weight_statistics_are_real(trained):
+def test_gradient_and_weight_statistics_are_real(tiny_training, trained):
     _, out = trained
     document = json.loads((out / "history" / "training_metrics.json").read_text())
     for tower in ("query", "candidate"):
@@ -40,7 +37,7 @@ def test_gradient_and_weight_statistics_are_real(trained):
         assert all(n > 0 for n in gradients["norm"])
         assert len(gradients["histogram"]["counts"]) == 2 and sum(gradients["histogram"]["counts"][0]) > 0
         weights = document["weight_stats"][tower]
-        assert len(weights["histogram"]["bin_edges"]) == TINY_TRAINING.histogram_bins + 1
+        assert len(weights["histogram"]["bin_edges"]) == tiny_training(epochs=2).histogram_bins + 1
         assert weights["std"][1] > 0
     assert all(t > 0 for t in document["gradient"]["total"])
 
@@ -59,26 +56,25 @@ def test_exported_towers_embed_users_and_items(trained, prepared_dir):
     assert np.isfinite(users).all() and np.isfinite(items).all()
 
 
-def test_unwritable_sink_stops_before_training(prepared_dir, tmp_path):
+def test_unwritable_sink_stops_before_training(tiny_training, prepared_dir, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     with pytest.raises(SinkUnwritableError, match="not-a-folder/sink is not writable"):
-        train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), TINY_TRAINING, run_id="x", metrics_uri=str(blocker / "sink"))
+        train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), tiny_training(epochs=2), run_id="x", metrics_uri=str(blocker / "sink"))
     assert not (tmp_path / "model").exists()
 
 
-def test_a_failure_during_training_is_recorded_and_raised(prepared_dir, tmp_path):
+def test_a_failure_during_training_is_recorded_and_raised(tiny_training, prepared_dir, tmp_path):
     bad_prepared = tmp_path / "prepared"
     bad_prepared.mkdir()
     with pytest.raises(FileNotFoundError):
-        train.run(str(bad_prepared), str(tmp_path / "model"), str(tmp_path / "history"), TINY_TRAINING, run_id="x")
+        train.run(str(bad_prepared), str(tmp_path / "model"), str(tmp_path / "history"), tiny_training(epochs=2), run_id="x")
     status = json.loads((tmp_path / "history" / "training_status.json").read_text())
     assert status["stage"] == "failed" and "FileNotFoundError" in status["error"]
 
 
-def test_early_stopping_ends_at_the_patience_after_the_best_epoch(prepared_dir, tmp_path):
-    config = TrainConfig(epochs=40, batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_bins=10,
-                         learning_rate=0.05, early_stopping_patience=2)
+def test_early_stopping_ends_at_the_patience_after_the_best_epoch(tiny_training, prepared_dir, tmp_path):
+    config = tiny_training(epochs=40, learning_rate=0.05, early_stopping_patience=2)
     result = train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), config, run_id="early")
     document = json.loads((tmp_path / "history" / "training_metrics.json").read_text())
     best = document["final_metrics"]["best_epoch"]
@@ -130,8 +126,8 @@ def test_a_resumed_run_stops_where_an_uninterrupted_one_does(losses, killed_afte
         assert resumed_model.get_weights()[0][0, 0] == best
 
 
-def test_the_metrics_uri_can_name_a_folder_per_run(prepared_dir, tmp_path):
-    config = TrainConfig(epochs=1, batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_bins=10)
+def test_the_metrics_uri_can_name_a_folder_per_run(tiny_training, prepared_dir, tmp_path):
+    config = tiny_training(epochs=1)
     train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), config, run_id="nightly/7",
               metrics_uri=str(tmp_path / "metrics" / "{run_id}"))
     assert json.loads((tmp_path / "metrics" / "nightly-7" / "training_metrics.json").read_text())["run_id"] == "nightly/7"

@@ -4,8 +4,6 @@ Before submitting, the SDK checks that the pipeline root's bucket exists: that c
 GCS emulator."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
@@ -18,35 +16,22 @@ SA = "pipelines@shop-ml.iam.gserviceaccount.com"
 
 
 @pytest.fixture
-def vertex_api(monkeypatch):
+def vertex_api(monkeypatch, http_stand_in):
     """Answers every create with the resource it was given (plus a name), and records the request."""
     from google.cloud import aiplatform
 
     seen = []
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def answer(method, path, headers, raw):
+        body = json.loads(raw or b"{}")
+        seen.append({"method": method, "path": path, "body": body})
+        kind = "schedules" if "/schedules" in path else "pipelineJobs"
+        return json.dumps({**body, "name": f"projects/123/locations/europe-west4/{kind}/42"}).encode(), "application/json"
 
-        def log_message(self, *args):
-            pass
-
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-            seen.append({"method": self.command, "path": self.path, "body": body})
-            kind = "schedules" if "/schedules" in self.path else "pipelineJobs"
-            payload = json.dumps({**body, "name": f"projects/123/locations/europe-west4/{kind}/42"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setattr(aiplatform.initializer.global_config, "_api_endpoint", f"http://127.0.0.1:{server.server_address[1]}")
+    url = http_stand_in(answer)
+    monkeypatch.setattr(aiplatform.initializer.global_config, "_api_endpoint", url)
     monkeypatch.setattr(aiplatform.initializer.global_config, "_api_transport", "rest")
-    yield seen
-    server.shutdown()
+    return seen
 
 
 def test_submit_sends_the_compiled_pipeline_with_typed_parameters(vertex_api, bucket):

@@ -3,8 +3,6 @@ the registry's upload endpoint (Artifact Registry itself cannot be reached here)
 
 import email.parser
 import email.policy
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
@@ -14,31 +12,18 @@ from recs_pipeline.vertex.templates import TemplateError, registry_host, release
 
 
 @pytest.fixture
-def registry():
+def registry(http_stand_in):
+    """Records each upload's multipart form fields; answers with a version name as the registry does."""
     uploads = []
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def answer(method, path, headers, body):
+        message = email.parser.BytesParser(policy=email.policy.default).parsebytes(
+            f"Content-Type: {headers['Content-Type']}\r\n\r\n".encode() + body)
+        parts = {part.get_param("name", header="content-disposition"): part.get_content() for part in message.iter_parts()}
+        uploads.append({"path": path, "parts": parts})
+        return b"two-tower-retrieval/sha256:0123abcd", "text/plain"
 
-        def log_message(self, *args):
-            pass
-
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            message = email.parser.BytesParser(policy=email.policy.default).parsebytes(
-                f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode() + body)
-            parts = {part.get_param("name", header="content-disposition"): part.get_content() for part in message.iter_parts()}
-            uploads.append({"path": self.path, "parts": parts})
-            payload = b"two-tower-retrieval/sha256:0123abcd"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", uploads
-    server.shutdown()
+    return http_stand_in(answer), uploads
 
 
 def test_the_compiled_template_is_uploaded_with_version_tags(registry, tmp_path):

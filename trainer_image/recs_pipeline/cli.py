@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import OPTIMIZERS, RECALL_KS, TrainConfig
 
 
@@ -132,7 +133,7 @@ def recall_summary(document: dict) -> str:
     from recs_pipeline.tracking.report import recall_table_rows
 
     rows = recall_table_rows(document)
-    header = f"{'':18s}" + "".join(f"{f'recall@{k}':>12s}" for k in RECALL_KS)
+    header = f"{'':18s}" + "".join(f"{metric_keys.recall_label(k):>12s}" for k in RECALL_KS)
     lines = [header]
     for name, figures in rows.items():
         lines.append(f"{name:18s}" + "".join(f"{v:12.4f}" if v is not None else f"{'—':>12s}" for v in figures.values()))

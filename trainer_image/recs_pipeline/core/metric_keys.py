@@ -64,3 +64,8 @@ def label(name: str) -> str:
     """How a person reads the name: `test_recall_at_10` → `recall@10`."""
     parsed = parse(name)
     return f"{parsed.metric}@{parsed.k}" if parsed else name.removeprefix(TEST_PREFIX)
+
+
+def recall_label(k: int) -> str:
+    """The column heading every view uses for recall at K."""
+    return f"recall@{k}"

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS
 
 # scores(rows_users, candidate_start, candidate_stop) -> (rows, stop - start) float scores
@@ -80,7 +81,7 @@ def catalog_coverage(score: ScoreFn, users: np.ndarray, num_items: int, ks: tupl
     for k in ks:
         shown = np.zeros(num_items, dtype=bool)
         shown[ranked[:, :k].ravel()] = True
-        coverage[f"coverage_at_{k}"] = float(shown.mean())
+        coverage[metric_keys.coverage(k)] = float(shown.mean())
     return coverage
 
 
@@ -97,8 +98,8 @@ def ranking_metrics(ranks: np.ndarray, ks: tuple[int, ...] = RECALL_KS) -> Ranki
     values: dict[str, float] = {}
     for k in ks:
         hit = ranks < k
-        values[f"recall_at_{k}"] = float(hit.mean())
-        values[f"ndcg_at_{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
+        values[metric_keys.recall(k)] = float(hit.mean())
+        values[metric_keys.ndcg(k)] = float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
     values["mrr"] = float((1.0 / (ranks + 1.0)).mean())
     return RankingMetrics(values)
 

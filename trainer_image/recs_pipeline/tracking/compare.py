@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any, Sequence
 
+from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS
 from recs_pipeline.tracking.reader import TrainingMetrics
 from recs_pipeline.tracking.report import STYLE, bar_chart, line_chart
@@ -37,8 +38,8 @@ def comparison_rows(runs: Sequence[TrainingMetrics]) -> list[tuple[str, list[Any
     baseline_names = sorted({name for run in runs for name in run.baselines})
     for baseline in baseline_names:
         for k in RECALL_KS:
-            values = [run.baselines.get(baseline, {}).get(f"test_recall_at_{k}") for run in runs]
-            rows.append((f"{baseline} recall@{k}", values, len({repr(v) for v in values}) > 1))
+            values = [run.baselines.get(baseline, {}).get(metric_keys.test_recall(k)) for run in runs]
+            rows.append((f"{baseline} {metric_keys.recall_label(k)}", values, len({repr(v) for v in values}) > 1))
     return rows
 
 
@@ -72,11 +73,11 @@ def comparison_html(runs: Sequence[TrainingMetrics]) -> str:
         + "</tr>"
         for name, values, differs in comparison_rows(runs)
     )
-    recall = {label: {f"recall@{k}": run.final_metrics.get(f"test_recall_at_{k}") for k in RECALL_KS} for label, run in zip(labels, runs)}
+    recall = {label: {metric_keys.recall_label(k): run.final_metrics.get(metric_keys.test_recall(k)) for k in RECALL_KS} for label, run in zip(labels, runs)}
     charts = [
         line_chart("Training loss", {label: run.loss["loss"] for label, run in zip(labels, runs)}),
         line_chart("Validation loss", {label: run.loss["val_loss"] for label, run in zip(labels, runs)}),
-        bar_chart("Test recall@K", recall, [f"recall@{k}" for k in RECALL_KS]),
+        bar_chart("Test recall@K", recall, [metric_keys.recall_label(k) for k in RECALL_KS]),
     ]
     style = STYLE + "tr.diff th,tr.diff td{background:#fff3cd}"
     return (

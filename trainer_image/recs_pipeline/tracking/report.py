@@ -11,6 +11,7 @@ import math
 from html import escape
 from typing import Any, Sequence
 
+from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
@@ -131,9 +132,9 @@ def bar_chart(title: str, groups: dict[str, dict[str, Any]], keys: Sequence[str]
 
 def recall_table_rows(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Model and baselines, keyed by recall@K label: the one comparison every view shows."""
-    rows = {"model": {f"recall@{k}": document["final_metrics"].get(f"test_recall_at_{k}") for k in RECALL_KS}}
+    rows = {"model": {metric_keys.recall_label(k): document["final_metrics"].get(metric_keys.test_recall(k)) for k in RECALL_KS}}
     for name, figures in document.get("baselines", {}).items():
-        rows[name] = {f"recall@{k}": figures.get(f"test_recall_at_{k}") for k in RECALL_KS}
+        rows[name] = {metric_keys.recall_label(k): figures.get(metric_keys.test_recall(k)) for k in RECALL_KS}
     return rows
 
 
@@ -180,8 +181,8 @@ def html_report(document: dict[str, Any]) -> str:
         f"<p>Saved {escape(str(document['saved_at']))}; {len(document['epochs'])} epoch(s).</p>",
         "<h2>Recall@K: model and baselines</h2>",
         verdict,
-        _table(recall_rows, [f"recall@{k}" for k in RECALL_KS]),
-        bar_chart("Recall@K on the test split", recall_rows, [f"recall@{k}" for k in RECALL_KS]),
+        _table(recall_rows, [metric_keys.recall_label(k) for k in RECALL_KS]),
+        bar_chart("Recall@K on the test split", recall_rows, [metric_keys.recall_label(k) for k in RECALL_KS]),
         "<h2>Loss</h2>",
         line_chart("Train and validation loss", {"loss": loss["loss"], "val_loss": loss["val_loss"]}),
         line_chart("Regularization loss", {"train": loss["regularization_loss"], "val": loss["val_regularization_loss"]}),
@@ -211,7 +212,7 @@ def html_report(document: dict[str, Any]) -> str:
     )
 
 
-def _verdict(rows: dict[str, dict[str, Any]], key: str = "recall@10") -> str:
+def _verdict(rows: dict[str, dict[str, Any]], key: str = metric_keys.recall_label(10)) -> str:
     model = rows["model"].get(key)
     lines = []
     for name, figures in rows.items():
@@ -227,7 +228,7 @@ def _verdict(rows: dict[str, dict[str, Any]], key: str = "recall@10") -> str:
 def markdown_summary(document: dict[str, Any]) -> str:
     """A short Markdown summary: recall of model and baselines side by side, and the final losses."""
     rows = recall_table_rows(document)
-    header = "| | " + " | ".join(f"recall@{k}" for k in RECALL_KS) + " |\n|---|" + "---|" * len(RECALL_KS) + "\n"
+    header = "| | " + " | ".join(metric_keys.recall_label(k) for k in RECALL_KS) + " |\n|---|" + "---|" * len(RECALL_KS) + "\n"
     body = "".join(
         f"| {name} | " + " | ".join(_md(v) for v in figures.values()) + " |\n" for name, figures in rows.items()
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from recs_pipeline.core import metric_keys
+
 # The newest TensorFlow serving image google-cloud-aiplatform lists; the retrieval signature uses
 # only core ops (hash table lookup, gather, matmul, top_k) that it runs.
 DEFAULT_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
@@ -32,7 +34,9 @@ def registry_entry(
 ) -> dict[str, Any]:
     """display_name, description and labels for ModelUploadOp."""
     recall = ", ".join(
-        f"{name.replace('_at_', '@')} {final_metrics[name]:.4f}" for name in ("recall_at_10", "recall_at_100") if name in final_metrics
+        f"{metric_keys.label(name)} {final_metrics[name]:.4f}"
+        for name in (metric_keys.test_recall(10), metric_keys.test_recall(100))
+        if final_metrics.get(name) is not None
     )
     parts = [
         f"Two-tower retrieval model (customer id -> top-K product ids, scores) of run {run_id}",
