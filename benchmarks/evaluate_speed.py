@@ -9,12 +9,13 @@ Usage: python benchmarks/evaluate_speed.py
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 import time
 
 import numpy as np
 from recs_pipeline.core import metric_keys
-from recs_pipeline.core.config import RECALL_KS, PrepConfig, TrainConfig
+from recs_pipeline.core.config import RECALL_KS, TrainConfig
 from recs_pipeline.core.tf_runtime import tf, tfrs
 from recs_pipeline.data import history, prepare, prepared_data, synthetic
 from recs_pipeline.evaluation import ranking
@@ -34,8 +35,12 @@ def tfrs_recall(user_embeddings: np.ndarray, item_embeddings: np.ndarray, users:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--smoke", action="store_true", help="Tiny sizes: checks the script still runs (CI), measures nothing.")
+    args = parser.parse_args()
+    data = synthetic.generate(synthetic.SyntheticConfig(num_purchases=3000, num_customers=120, num_products=60) if args.smoke else synthetic.SyntheticConfig())
     with tempfile.TemporaryDirectory() as folder:
-        prepare.prepare_frame(synthetic.generate().purchases, PrepConfig(), f"{folder}/prepared", "synthetic")
+        prepare.prepare_frame(data.purchases, synthetic.prep_config(), f"{folder}/prepared", "synthetic")
         prepared = prepared_data.load(f"{folder}/prepared")
         train.run(f"{folder}/prepared", f"{folder}/model", f"{folder}/history", TrainConfig(epochs=1), run_id="bench")
         query, candidate = trained.load_towers(f"{folder}/model")

@@ -73,7 +73,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--keep", default="", help="Reuse or keep the CSV at this path.")
+    parser.add_argument("--smoke", action="store_true", help="Tiny sizes: checks the script still runs (CI), measures nothing.")
     args = parser.parse_args()
+    if args.smoke:
+        args.rows = 20_000
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(args.keep) if args.keep else Path(scratch) / "orders.csv"
         if not path.exists():

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from recs_pipeline.core import metric_keys
-from recs_pipeline.core.config import RECALL_KS, PrepConfig, TrainConfig
+from recs_pipeline.core.config import RECALL_KS, TrainConfig
 from recs_pipeline.data import prepare, prepared_data, synthetic
 from recs_pipeline.evaluation import ranking
 from recs_pipeline.steps import evaluate, train
@@ -44,10 +44,14 @@ def ceiling_scorer(data: synthetic.SyntheticData, prepared: prepared_data.Prepar
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=TrainConfig().epochs)
+    parser.add_argument("--smoke", action="store_true", help="Tiny sizes: checks the script still runs (CI), measures nothing.")
     args = parser.parse_args()
-    data = synthetic.generate()
+    data = synthetic.generate(synthetic.SyntheticConfig(num_purchases=3000, num_customers=120, num_products=60) if args.smoke
+                              else synthetic.SyntheticConfig())
+    if args.smoke:
+        args.epochs = 1
     with tempfile.TemporaryDirectory() as folder:
-        prepare.prepare_frame(data.purchases, PrepConfig(), f"{folder}/prepared", "synthetic")
+        prepare.prepare_frame(data.purchases, synthetic.prep_config(), f"{folder}/prepared", "synthetic")
         prepared = prepared_data.load(f"{folder}/prepared")
         train.run(f"{folder}/prepared", f"{folder}/model", f"{folder}/history", TrainConfig(epochs=args.epochs), run_id="quality")
         result = evaluate.run(f"{folder}/prepared", f"{folder}/model", f"{folder}/history/training_metrics.json", f"{folder}/evaluation")

@@ -34,7 +34,10 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--smoke", action="store_true", help="Tiny sizes: checks the script still runs (CI), measures nothing.")
     args = parser.parse_args()
+    if args.smoke:
+        args.customers, args.products, args.batch = 300, 500, 100
     rng = np.random.default_rng(0)
     config = TrainConfig(embedding_dim=64)
     query_tower = build_tower("query_tower", "user_idx", args.customers, {}, config)

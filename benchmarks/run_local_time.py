@@ -6,6 +6,7 @@ timings back from the run's training_metrics.json. Usage: python benchmarks/run_
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -20,8 +21,13 @@ BUDGET_S = 180.0
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--smoke", action="store_true", help="Tiny sizes: checks the script still runs (CI), measures nothing.")
+    args = parser.parse_args()
     out = Path(tempfile.mkdtemp(prefix="run-local-bench-"))
     command = [str(Path(sys.executable).with_name("recs-pipeline")), "run-local", "--output-dir", str(out)]
+    if args.smoke:
+        command += ["--epochs", "1", "--synthetic-purchases", "3000", "--synthetic-customers", "120", "--synthetic-products", "60"]
     started = time.perf_counter()
     completed = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - started

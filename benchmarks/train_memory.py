@@ -34,16 +34,20 @@ def main() -> None:
     parser.add_argument("--purchases", type=int, default=2_000_000)
     parser.add_argument("--customers", type=int, default=50_000)
     parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--smoke", action="store_true", help="Tiny sizes: checks the script still runs (CI), measures nothing.")
     args = parser.parse_args()
+    if args.smoke:
+        args.purchases, args.customers, args.products = 3000, 120, 60
     cli = str(Path(sys.executable).parent / "recs-pipeline")
     with tempfile.TemporaryDirectory() as folder:
         script = (
-            "from recs_pipeline import synthetic;"
+            "from recs_pipeline.data import synthetic;"
             f"synthetic.generate(synthetic.SyntheticConfig(num_purchases={args.purchases}, num_customers={args.customers}, "
             f"num_products={args.products})).purchases.to_parquet('{folder}/purchases.parquet')"
         )
         subprocess.run([sys.executable, "-c", script], check=True)
-        prepare_gb, prepare_s = peak_of([cli, "prepare", "--input", f"{folder}/purchases.parquet", "--output-dir", f"{folder}/prepared"],
+        prepare_gb, prepare_s = peak_of([cli, "prepare", "--input", f"{folder}/purchases.parquet", "--output-dir", f"{folder}/prepared",
+                                         "--user-features", "segment,country", "--item-features", "category,price_band"],
                                         Path(folder) / "prepare.log")
         train_gb, train_s = peak_of([cli, "train", "--prepared-dir", f"{folder}/prepared", "--model-dir", f"{folder}/model",
                                      "--history-dir", f"{folder}/history", "--run-id", "memory", "--epochs", "1"], Path(folder) / "train.log")

@@ -18,7 +18,7 @@ import tempfile
 import time
 
 import numpy as np
-from recs_pipeline.core.config import PrepConfig, TrainConfig
+from recs_pipeline.core.config import TrainConfig
 from recs_pipeline.core.tf_runtime import keras, tf, tfrs
 from recs_pipeline.data import prepare, prepared_data, synthetic
 from recs_pipeline.steps import train
@@ -75,9 +75,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--smoke", action="store_true", help="Tiny sizes: checks the script still runs (CI), measures nothing.")
     args = parser.parse_args()
+    data = synthetic.generate(synthetic.SyntheticConfig(num_purchases=3000, num_customers=120, num_products=60) if args.smoke else synthetic.SyntheticConfig())
+    if args.smoke:
+        args.epochs, args.repeats = 1, 1
     with tempfile.TemporaryDirectory() as folder:
-        prepare.prepare_frame(synthetic.generate().purchases, PrepConfig(), folder, "synthetic")
+        prepare.prepare_frame(data.purchases, synthetic.prep_config(), folder, "synthetic")
         prepared = prepared_data.load(folder)
     examples = len(prepared.splits["train"]) * args.epochs
     times: dict[str, list[float]] = {"tutorial": [], "ours": []}

@@ -11,7 +11,6 @@ import urllib.request
 
 import numpy as np
 import pytest
-from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.data import prepare, synthetic
 from recs_pipeline.tracking.collector import MetricsCollector, weight_statistics
 
@@ -31,7 +30,7 @@ def tiny_data() -> synthetic.SyntheticData:
 @pytest.fixture(scope="session")
 def prepared_dir(tmp_path_factory, tiny_data) -> str:
     folder = tmp_path_factory.mktemp("prepared")
-    prepare.prepare_frame(tiny_data.purchases, PrepConfig(), str(folder), "tiny")
+    prepare.prepare_frame(tiny_data.purchases, synthetic.prep_config(), str(folder), "tiny")
     return str(folder)
 
 

@@ -163,8 +163,8 @@ def test_component_defaults_equal_the_config_defaults():
     import dataclasses
     import inspect
 
-    from components.train import train
-    from components.train_job_spec import train_job_spec
+    from recs_pipeline.components.train import train
+    from recs_pipeline.components.train_job_spec import train_job_spec
 
     for component in (train, train_job_spec):
         parameters = inspect.signature(component).parameters

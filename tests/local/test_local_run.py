@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from recs_pipeline.core import metric_keys
 from recs_pipeline.cli import main
+from recs_pipeline.core import metric_keys
 from recs_pipeline.tracking.schema import validate
 
 pytestmark = pytest.mark.slow

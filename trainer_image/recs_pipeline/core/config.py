@@ -9,6 +9,7 @@ from recs_pipeline.core.errors import ConfigError
 
 OPTIMIZERS = ("adagrad", "adam", "sgd")
 RECALL_KS = (5, 10, 50, 100)
+SPLIT_KINDS = ("temporal", "random")
 
 
 @dataclass(frozen=True)
@@ -18,8 +19,8 @@ class PrepConfig:
     user_column: str = "customer_id"
     item_column: str = "product_id"
     timestamp_column: str = "timestamp"
-    user_features: tuple[str, ...] = ("segment", "country")
-    item_features: tuple[str, ...] = ("category", "price_band")
+    user_features: tuple[str, ...] = ()  # your own data has none unless named; the embedded data names its own
+    item_features: tuple[str, ...] = ()
     test_fraction: float = 0.1
     val_fraction: float = 0.1
     seed: int = 42
@@ -36,8 +37,8 @@ class PrepConfig:
             value = getattr(self, name)
             if not 0.0 < value < 0.5:
                 raise ConfigError(f"{name}={value} must be in (0, 0.5)")
-        if self.split not in ("temporal", "random"):
-            raise ConfigError(f"split={self.split!r} must be 'temporal' or 'random'")
+        if self.split not in SPLIT_KINDS:
+            raise ConfigError(f"split={self.split!r} must be one of {', '.join(SPLIT_KINDS)}")
         if self.test_start and (self.split != "temporal" or not self.timestamp_column):
             raise ConfigError("test_start needs a temporal split and a timestamp column")
         if ";" in self.where:

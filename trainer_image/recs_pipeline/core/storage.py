@@ -164,16 +164,9 @@ def _local_write(path: Path, data: bytes) -> None:
 
 def upload_retry():
     """The retry used for every GCS call of ours (see module docstring)."""
-    from google.api_core.retry import Retry
-    from google.cloud.storage.retry import _should_retry
+    from google.cloud.storage.retry import DEFAULT_RETRY  # the client's own predicate: 408/429/5xx, connection errors
 
-    return Retry(
-        predicate=_should_retry,
-        initial=RETRY_INITIAL_S,
-        maximum=RETRY_MAXIMUM_S,
-        multiplier=2.0,
-        timeout=RETRY_DEADLINE_S,
-    )
+    return DEFAULT_RETRY.with_delay(initial=RETRY_INITIAL_S, maximum=RETRY_MAXIMUM_S, multiplier=2.0).with_timeout(RETRY_DEADLINE_S)
 
 
 def _gcs_write(uri: str, data: bytes, content_type: str) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import ConfigError
 
 SEGMENTS = ("manufacturing", "retail", "wholesale", "hospitality", "healthcare", "construction")
@@ -20,6 +21,15 @@ COUNTRIES = ("DE", "PL", "FR", "NL", "IT", "ES", "CZ", "AT")
 PRICE_BANDS = ("low", "mid", "high", "premium")
 START = np.datetime64("2025-01-01T00:00:00")
 SECONDS_PER_YEAR = 365 * 24 * 3600
+# How data prep reads the generated table: its columns and the features it carries. Only the
+# embedded data has feature defaults; a user's own file has no feature columns unless named.
+PREP_COLUMNS = {
+    "user_column": "customer_id",
+    "item_column": "product_id",
+    "timestamp_column": "timestamp",
+    "user_features": ("segment", "country"),
+    "item_features": ("category", "price_band"),
+}
 
 
 @dataclass(frozen=True)
@@ -168,3 +178,8 @@ def _timestamps(rng: np.random.Generator, counts: np.ndarray) -> np.ndarray:
         seconds[offset : offset + count] = np.sort(rng.integers(0, SECONDS_PER_YEAR, count))
         offset += count
     return seconds
+
+
+def prep_config(**settings) -> PrepConfig:
+    """The PrepConfig that reads the generated table: its columns and features, other settings as given."""
+    return PrepConfig(**{**settings, **PREP_COLUMNS})

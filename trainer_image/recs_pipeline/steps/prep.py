@@ -11,13 +11,6 @@ from recs_pipeline.data import prepare, sources, synthetic
 
 log = logging.getLogger(__name__)
 SYNTHETIC_SOURCE = "embedded synthetic B2B purchases"
-SYNTHETIC_COLUMNS = {
-    "user_column": "customer_id",
-    "item_column": "product_id",
-    "timestamp_column": "timestamp",
-    "user_features": ("segment", "country"),
-    "item_features": ("category", "price_band"),
-}
 
 
 def prep_config(settings: dict[str, Any]) -> PrepConfig:
@@ -33,7 +26,7 @@ def run(output_dir: str, input_uri: str, prep_settings: dict[str, Any], syntheti
     """Prepare `input_uri`, or the synthetic default when it is empty; returns the data stats."""
     config = prep_config(prep_settings)
     if not input_uri:
-        config = prep_config({**prep_settings, **SYNTHETIC_COLUMNS})
+        config = prep_config({**prep_settings, **synthetic.PREP_COLUMNS})
         frame = synthetic.generate(synthetic.SyntheticConfig(**synthetic_settings)).purchases
         source = f"{SYNTHETIC_SOURCE} (seed {synthetic_settings.get('seed')})"
         log.info("preparing %d rows from %s", len(frame), source)

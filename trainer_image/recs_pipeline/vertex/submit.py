@@ -19,6 +19,7 @@ from recs_pipeline.core.errors import UserError
 
 CONSOLE_URL = "https://console.cloud.google.com/vertex-ai/locations/{region}/pipelines/runs/{job_id}?project={project}"
 TEMPLATE_URL = re.compile(r"^https://")
+DISPLAY_NAME = "two-tower-retrieval"
 
 
 class SubmitError(UserError, ValueError):
@@ -37,7 +38,7 @@ class JobSettings:
     parameters: dict[str, Any] = field(default_factory=dict)
     service_account: str = ""
     experiment: str = ""
-    display_name: str = ""
+    display_name: str = ""  # empty: DISPLAY_NAME
     labels: dict[str, str] = field(default_factory=dict)
     enable_caching: bool | None = None  # None: each task's own setting (train is never cached)
 
@@ -47,6 +48,10 @@ class JobSettings:
                 raise SubmitError(f"--{name} is required")
         if not self.pipeline_root.startswith("gs://"):
             raise SubmitError(f"--pipeline-root must be a gs:// folder, got {self.pipeline_root!r}")
+
+    @property
+    def run_display_name(self) -> str:
+        return self.display_name or DISPLAY_NAME
 
 
 def parse_assignments(pairs: list[str] | tuple[str, ...], what: str = "--param") -> dict[str, str]:
@@ -119,7 +124,7 @@ def build_job(settings: JobSettings, template_path: str, credentials=None):
     if not TEMPLATE_URL.match(template_path):
         parameters = typed_parameters(parameters, template_parameters(template_path))
     return aiplatform.PipelineJob(
-        display_name=settings.display_name or "two-tower-retrieval",
+        display_name=settings.run_display_name,
         template_path=template_path,
         pipeline_root=settings.pipeline_root,
         parameter_values=parameters,
@@ -137,14 +142,15 @@ def job_request(job, settings: JobSettings) -> dict[str, Any]:
 
     resource = json_format.MessageToDict(job._gca_resource._pb)
     resource["pipelineSpec"] = spec_summary(resource["pipelineSpec"])
+    return _create_request(settings, resource, pipelineJobId=job.job_id, consoleUrl=console_url(settings, job.job_id))
+
+
+def _create_request(settings: JobSettings, resource: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """The create request around a job resource: what submit adds to the resource (service account)
+    and beside it (parent, experiment), the same for a built job and an unfetched template."""
     if settings.service_account:
         resource["serviceAccount"] = settings.service_account
-    request = {
-        "parent": f"projects/{settings.project}/locations/{settings.region}",
-        "pipelineJobId": job.job_id,
-        "pipelineJob": resource,
-        "consoleUrl": console_url(settings, job.job_id),
-    }
+    request = {"parent": f"projects/{settings.project}/locations/{settings.region}", **fields, "pipelineJob": resource}
     if settings.experiment:
         request["experiment"] = settings.experiment
     return request
@@ -209,7 +215,7 @@ def schedule_pipeline(
         raise SubmitError(f"--cron {cron!r}: expected five fields, e.g. '0 3 * * 1' (optionally prefixed TZ=Area/City)")
     if settings.experiment:
         raise SubmitError("--experiment applies to one submitted run; a schedule cannot carry it")
-    name = schedule_name or f"{settings.display_name or 'two-tower-retrieval'} schedule"
+    name = schedule_name or f"{settings.run_display_name} schedule"
     with tempfile.TemporaryDirectory(prefix="recs-schedule-") as scratch:
         template = _template(settings, scratch)
         if dry_run and TEMPLATE_URL.match(template):
@@ -238,15 +244,9 @@ def schedule_pipeline(
 def _unfetched_request(settings: JobSettings, template: str) -> dict[str, Any]:
     """A dry run from a template URL: the template is not fetched, so values stay as given."""
     job: dict[str, Any] = {
-        "displayName": settings.display_name or "two-tower-retrieval",
+        "displayName": settings.run_display_name,
         "templateUri": template,
         "labels": _labels(settings),
         "runtimeConfig": {"gcsOutputDirectory": settings.pipeline_root, "parameterValues": dict(settings.parameters)},
     }
-    if settings.service_account:
-        job["serviceAccount"] = settings.service_account
-    request = {"parent": f"projects/{settings.project}/locations/{settings.region}", "pipelineJob": job,
-               "note": "template not fetched in a dry run: parameter names and types are checked by Vertex AI"}
-    if settings.experiment:
-        request["experiment"] = settings.experiment
-    return request
+    return _create_request(settings, job, note="template not fetched in a dry run: parameter names and types are checked by Vertex AI")

@@ -7,6 +7,8 @@ import json
 
 import click
 
+from recs_pipeline.cli.options import with_options
+
 VERTEX_OPTIONS = [
     click.option("--project", required=True, help="Google Cloud project."),
     click.option("--region", required=True, help="Vertex AI region, e.g. europe-west4."),
@@ -21,10 +23,7 @@ VERTEX_OPTIONS = [
 ]
 
 
-def vertex_options(command):
-    for option in reversed(VERTEX_OPTIONS):
-        command = option(command)
-    return command
+vertex_options = with_options(VERTEX_OPTIONS)
 
 
 def _job_settings(options: dict, experiment: str = ""):

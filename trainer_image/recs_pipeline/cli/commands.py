@@ -1,16 +1,16 @@
-"""`recs-pipeline`: run the pipeline locally, compile it, prepare data, inspect and report metrics."""
+"""The `recs-pipeline` commands: run the pipeline locally, compile it, prepare data, inspect and report metrics."""
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import click
 
+from recs_pipeline.cli.options import data_options, train_options
 from recs_pipeline.core import metric_keys
-from recs_pipeline.core.config import OPTIMIZERS, RECALL_KS, TrainConfig
+from recs_pipeline.core.config import RECALL_KS
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -38,60 +38,6 @@ class FriendlyGroup(click.Group):
             raise click.exceptions.Exit(PREEMPTED_EXIT_CODE) from error
 
 
-DATA_OPTIONS = [
-    click.option("--input", "input_uri", default="", help="CSV or Parquet: a file, glob or folder, local or gs://. Default: the embedded synthetic data."),
-    click.option("--user-column", default="customer_id", show_default=True),
-    click.option("--item-column", default="product_id", show_default=True),
-    click.option("--timestamp-column", default="timestamp", show_default=True, help="Empty: no timestamps (random split)."),
-    click.option("--user-features", default="segment,country", show_default=True, help="Comma-separated customer feature columns."),
-    click.option("--item-features", default="category,price_band", show_default=True, help="Comma-separated product feature columns."),
-    click.option("--where", default="", help='SQL condition rows must meet, e.g. "Quantity > 0".'),
-    click.option("--dedupe", is_flag=True, help="Keep only the first purchase of each customer-product pair."),
-    click.option("--split", type=click.Choice(["temporal", "random"]), default="temporal", show_default=True),
-    click.option("--test-start", default="", help="Date from which rows are the test split (temporal)."),
-    click.option("--test-fraction", type=float, default=0.1, show_default=True),
-    click.option("--val-fraction", type=float, default=0.1, show_default=True),
-    click.option("--timestamp-format", default="", help="strptime format of the timestamp column, e.g. '%m/%d/%Y %H:%M'."),
-    click.option("--delimiter", default="", help="CSV delimiter (default: detected)."),
-    click.option("--encoding", default="utf-8", show_default=True, help="CSV text encoding, e.g. latin-1."),
-]
-
-def data_options(command):
-    """The data prep options, the same on `prepare` and `run-local` (and as pipeline parameters)."""
-    for option in reversed(DATA_OPTIONS):
-        command = option(command)
-    return command
-
-
-TRAIN_OPTIONS = [
-    click.option("--epochs", type=int, default=TrainConfig.epochs, show_default=True),
-    click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True),
-    click.option("--learning-rate", type=float, default=TrainConfig.learning_rate, show_default=True),
-    click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=TrainConfig.optimizer, show_default=True),
-    click.option("--embedding-dim", type=int, default=TrainConfig.embedding_dim, show_default=True),
-    click.option("--feature-embedding-dim", type=int, default=TrainConfig.feature_embedding_dim, show_default=True),
-    click.option("--l2-regularization", type=float, default=TrainConfig.l2_regularization, show_default=True),
-    click.option("--temperature", type=float, default=TrainConfig.temperature, show_default=True),
-    click.option("--remove-accidental-hits/--no-remove-accidental-hits", default=TrainConfig.remove_accidental_hits, show_default=True),
-    click.option("--logq-correction/--no-logq-correction", default=TrainConfig.logq_correction, show_default=True),
-    click.option("--histogram-bins", type=int, default=TrainConfig.histogram_bins, show_default=True),
-    click.option("--history-length", type=int, default=TrainConfig.history_length, show_default=True,
-                 help="Recent purchases per customer the model reads (buy-again mixture, pooling); 0: none."),
-    click.option("--pool-history/--no-pool-history", default=TrainConfig.pool_history, show_default=True,
-                 help="The customer tower adds the mean product embedding of the recent purchases."),
-    click.option("--buy-again/--no-buy-again", default=TrainConfig.buy_again, show_default=True,
-                 help="Mix a learned repeat-purchase term into the scores of the recent purchases."),
-    click.option("--early-stopping-patience", type=int, default=TrainConfig.early_stopping_patience, show_default=True,
-                 help="Stop after this many epochs without a lower validation loss, keeping the best epoch; 0: off."),
-    click.option("--seed", type=int, default=TrainConfig.seed, show_default=True),
-]
-
-
-def train_options(command):
-    """Every TrainConfig field as a flag (a compile test keeps the two in step)."""
-    for option in reversed(TRAIN_OPTIONS):
-        command = option(command)
-    return command
 
 
 @click.group(cls=FriendlyGroup)
@@ -270,7 +216,7 @@ def compare_command(uris: tuple[str, ...], html_output: str | None) -> None:
 
 
 def _register_vertex_commands() -> None:
-    from recs_pipeline.vertex.commands import schedule_command, submit_command, upload_template_command
+    from recs_pipeline.cli.vertex_commands import schedule_command, submit_command, upload_template_command
 
     for command in (submit_command, schedule_command, upload_template_command):
         main.add_command(command)
@@ -278,5 +224,3 @@ def _register_vertex_commands() -> None:
 
 _register_vertex_commands()
 
-if __name__ == "__main__":
-    sys.exit(main())
