@@ -1,37 +1,43 @@
-"""Recall of the default model beside the baselines and the ceiling, on the embedded data.
+"""Recall of the default model beside every baseline, over several training seeds, on any data.
 
-The ceiling ranks the catalog for each test customer by the generator's true purchase
-probability given what the model was trained on: repeat_probability × the customer's share of
-training purchases of each product + (1 - repeat_probability) × the true new-purchase
-probability from the planted latents and popularity. No model can beat that ranking in
-expectation with the same information, so `model / ceiling` says how much of the learnable signal
-the model captures. Everything goes through the evaluate step's ranker (same test rows, same
-catalog); the model is trained with the default settings, as `run-local` trains it.
-Usage: python benchmarks/quality.py [--epochs N]
+With no --input, the embedded synthetic data, with its ceiling: the catalog ranked for each test
+customer by the generator's true purchase probability given what the model knows
+(repeat_probability x the customer's share of purchases before the test period + (1 -
+repeat_probability) x the true new-purchase probability). With --input (CSV or Parquet, e.g.
+../shared/data/tafeng.csv.gz) the data is prepared as the pipeline's data_prep step prepares it.
+Data prep runs once; each seed trains and evaluates with the default settings, as `run-local`
+does, through the evaluate step itself (same test rows, same catalog, same ranker, same history).
+Usage:
+  python benchmarks/quality.py [--seeds 42,1,2]
+  python benchmarks/quality.py --input ../shared/data/tafeng.csv.gz --test-start 2001-02-01 [--seeds 42,1,2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS, TrainConfig
-from recs_pipeline.data import prepare, prepared_data, synthetic
+from recs_pipeline.data import history, prepared_data, synthetic
 from recs_pipeline.evaluation import ranking
-from recs_pipeline.steps import evaluate, train
+from recs_pipeline.steps import evaluate, prep, train
+
+SMOKE = synthetic.SyntheticConfig(num_purchases=3000, num_customers=120, num_products=60)
 
 
 def ceiling_scorer(data: synthetic.SyntheticData, prepared: prepared_data.PreparedData) -> ranking.ScoreFn:
     truth = data.truth
     generator_item = prepared.items["item_id"].str[1:].astype(int).to_numpy()
     generator_user = prepared.users["user_id"].str[1:].astype(int).to_numpy()
-    train_rows = prepared.splits["train"]
+    known = np.concatenate([prepared.splits[name][["user_idx", "item_idx"]].to_numpy() for name in history.BEFORE_TEST])
     counts = np.zeros((len(prepared.users), len(prepared.items)), dtype=np.float32)
-    np.add.at(counts, (train_rows["user_idx"].to_numpy(), train_rows["item_idx"].to_numpy()), 1.0)
+    np.add.at(counts, (known[:, 0], known[:, 1]), 1.0)
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
 
     def score(users: np.ndarray, low: int, high: int) -> np.ndarray:
@@ -41,33 +47,66 @@ def ceiling_scorer(data: synthetic.SyntheticData, prepared: prepared_data.Prepar
     return score
 
 
+def prepare_data(args: argparse.Namespace, folder: str) -> tuple[dict, synthetic.SyntheticData | None]:
+    settings = {"test_start": args.test_start, "user_column": args.user_column, "item_column": args.item_column,
+                "timestamp_column": args.timestamp_column}
+    if args.input:
+        return prep.run(folder, args.input, settings, {}), None
+    data = synthetic.generate(SMOKE if args.smoke else synthetic.SyntheticConfig())
+    from recs_pipeline.data import prepare
+
+    return prepare.prepare_frame(data.purchases, synthetic.prep_config(test_start=args.test_start), folder, "synthetic"), data
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--input", default="", help="CSV or Parquet interactions (default: the embedded synthetic data).")
+    parser.add_argument("--test-start", default="", help="Temporal split: rows from this date on are the test split.")
+    parser.add_argument("--user-column", default="customer_id")
+    parser.add_argument("--item-column", default="product_id")
+    parser.add_argument("--timestamp-column", default="timestamp")
+    parser.add_argument("--seeds", default="42", help="Training seeds, comma-separated, e.g. 42,1,2.")
     parser.add_argument("--epochs", type=int, default=TrainConfig().epochs)
     parser.add_argument("--smoke", action="store_true", help="Tiny sizes: checks the script still runs (CI), measures nothing.")
     args = parser.parse_args()
-    data = synthetic.generate(synthetic.SyntheticConfig(num_purchases=3000, num_customers=120, num_products=60) if args.smoke
-                              else synthetic.SyntheticConfig())
+    seeds = [int(seed) for seed in args.seeds.split(",")]
     if args.smoke:
-        args.epochs = 1
+        args.epochs, seeds = 1, seeds[:1]
+    results, runs = [], []
     with tempfile.TemporaryDirectory() as folder:
-        prepare.prepare_frame(data.purchases, synthetic.prep_config(), f"{folder}/prepared", "synthetic")
+        started = time.perf_counter()
+        stats, data = prepare_data(args, f"{folder}/prepared")
+        prep_s = time.perf_counter() - started
         prepared = prepared_data.load(f"{folder}/prepared")
-        train.run(f"{folder}/prepared", f"{folder}/model", f"{folder}/history", TrainConfig(epochs=args.epochs), run_id="quality")
-        result = evaluate.run(f"{folder}/prepared", f"{folder}/model", f"{folder}/history/training_metrics.json", f"{folder}/evaluation")
-        history = json.loads(Path(f"{folder}/history/training_metrics.json").read_text())
-    ceiling = ranking.evaluate_scorer(ceiling_scorer(data, prepared), prepared.splits["test"], len(prepared.items)).values
-    rows = {"model": result["model"], **result["baselines"], "ceiling": ceiling}
-    print(f"test rows: {result['test_rows']}, catalog: {result['catalog_size']}, epochs: up to {args.epochs}, "
-          f"trained {len(history['epochs'])}, best_epoch {history['final_metrics']['best_epoch']} (0-based, kept by early stopping)")
-    print(f"{'':18s}" + "".join(f"{metric_keys.recall_label(k):>12s}" for k in RECALL_KS))
-    for name, values in rows.items():
-        print(f"{name:18s}" + "".join(f"{values[metric_keys.recall(k)]:12.4f}" for k in RECALL_KS))
+        for seed in seeds:
+            out = f"{folder}/seed-{seed}"
+            started = time.perf_counter()
+            train.run(f"{folder}/prepared", f"{out}/model", f"{out}/history", TrainConfig(epochs=args.epochs, seed=seed), run_id=f"quality-{seed}")
+            results.append(evaluate.run(f"{folder}/prepared", f"{out}/model", f"{out}/history/training_metrics.json", f"{out}/evaluation"))
+            document = json.loads(Path(f"{out}/history/training_metrics.json").read_text())
+            runs.append((seed, len(document["epochs"]), document["final_metrics"]["best_epoch"], time.perf_counter() - started))
+    first = results[0]
+    print(f"data: {stats['source']}, train/val/test rows {stats['train_rows']}/{stats['val_rows']}/{stats['test_rows']}, "
+          f"catalog {first['catalog_size']}, exclude_seen {first['exclude_seen']}, prepare {prep_s:.0f} s")
+    for seed, epochs, best, seconds in runs:
+        print(f"seed {seed}: trained {epochs} epoch(s), kept epoch {best + 1} (1-based), train + evaluate {seconds:.0f} s")
+    rows = {"model": [r["model"] for r in results], **{name: [figures] for name, figures in first["baselines"].items()}}
+    if data is not None:
+        rows["ceiling"] = [ranking.evaluate_scorer(ceiling_scorer(data, prepared), prepared.splits["test"], len(prepared.items)).values]
+    print(f"{'':18s}" + "".join(f"{metric_keys.recall_label(k):>12s}" for k in RECALL_KS) + f"{'ndcg@10':>12s}")
+    for name, figures in rows.items():
+        cells = []
+        for key in [*(metric_keys.recall(k) for k in RECALL_KS), metric_keys.ndcg(10)]:
+            values = [f[key] for f in figures]
+            cells.append(f"{statistics.mean(values):.4f}" + (f"±{(max(values) - min(values)) / 2:.4f}" if len(values) > 1 else ""))
+        print(f"{name:18s}" + "".join(f"{c:>12s}" if len(figures) == 1 else f"{c:>16s}" for c in cells))
     for k in (10, 100):
         key = metric_keys.recall(k)
-        print(f"model_vs_ceiling_at_{k}: {result['model'][key] / ceiling[key]:.3f}   "
-              f"model_vs_repeat_at_{k}: {result['model'][key] / result['baselines']['repeat_purchase'][key]:.3f}   "
-              f"model_vs_popularity_at_{k}: {result['model'][key] / result['baselines']['popularity'][key]:.3f}")
+        model = [r["model"][key] for r in results]
+        best_name = max(first["baselines"], key=lambda name: first["baselines"][name][key])
+        ratios = "  ".join(f"model_vs_{name}_at_{k}: {statistics.mean(model) / figures[key]:.3f}" for name, figures in first["baselines"].items())
+        print(f"{ratios}\nmodel_vs_best_baseline_at_{k}: {statistics.mean(model) / first['baselines'][best_name][key]:.3f} ({best_name}; "
+              f"seeds {min(model) / first['baselines'][best_name][key]:.3f} to {max(model) / first['baselines'][best_name][key]:.3f})")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ HEADLINES = {
     "collector_overhead.py": "overhead_ratio[collector]:",
     "evaluate_speed.py": "speedup_ratio:",
     "prep_scale.py": "time_ratio:",
-    "quality.py": "model_vs_repeat_at_10:",
+    "quality.py": "model_vs_best_baseline_at_10:",
     "retrieval_speed.py": "exported_vs_numpy_time_ratio:",
     "run_local_time.py": "budget_ratio:",
     "train_memory.py": "train_peak_vs_budget:",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from recs_pipeline.core.errors import ConfigError
@@ -10,6 +10,8 @@ from recs_pipeline.core.errors import ConfigError
 OPTIMIZERS = ("adagrad", "adam", "sgd")
 RECALL_KS = (5, 10, 50, 100)
 SPLIT_KINDS = ("temporal", "random")
+EXCLUDE_SEEN_CHOICES = ("auto", "true", "false")
+EXCLUDE_SEEN_BELOW = 0.01  # share of repeat purchases under which "auto" excludes seen products
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class PrepConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every hyper-parameter of the two-tower model; all of them land in `params`."""
+    """Every setting of a training run, the model's hyper-parameters and how it is evaluated; all land in `params`."""
 
     # Defaults measured on the embedded data (README, "Measured"): larger batches cost more
     # per example on CPU (the in-batch logits grow with the square of the batch); Adam at 5e-3
@@ -69,9 +71,20 @@ class TrainConfig:
     pool_history: bool = False  # the customer tower adds the mean product embedding of those purchases
     buy_again: bool = True  # mix a learned repeat-purchase term into the scores of those purchases (buy_again.py)
     early_stopping_patience: int = 1  # epochs without a lower validation loss before stopping (best epoch kept); 0: off
+    # Recommend only products the customer never bought: "auto" does so when under 1% of the
+    # training purchases repeat an earlier one (films, books), "true"/"false" force it. The train
+    # step resolves "auto" and `params` records the resolved boolean.
+    exclude_seen: str | bool = "auto"
+    baseline_half_life_days: float = 90.0  # the recency-weighted baselines: a purchase's weight halves every N days
     seed: int = 42
 
     def __post_init__(self) -> None:
+        choice = str(self.exclude_seen).lower()
+        if choice not in EXCLUDE_SEEN_CHOICES:
+            raise ConfigError(f"exclude_seen={self.exclude_seen!r} must be one of {', '.join(EXCLUDE_SEEN_CHOICES)}")
+        object.__setattr__(self, "exclude_seen", choice)
+        if self.baseline_half_life_days <= 0:
+            raise ConfigError(f"baseline_half_life_days={self.baseline_half_life_days} must be positive")
         if self.history_length < 0:
             raise ConfigError(f"history_length={self.history_length} must be >= 0")
         if self.early_stopping_patience < 0:
@@ -88,8 +101,24 @@ class TrainConfig:
             raise ConfigError(f"l2_regularization={self.l2_regularization} must be >= 0")
 
     def as_params(self) -> dict[str, Any]:
-        """The `params` block of training_metrics.json."""
-        return asdict(self)
+        """The `params` block of training_metrics.json (a resolved exclude_seen as a boolean)."""
+        params = asdict(self)
+        if self.exclude_seen != "auto":
+            params["exclude_seen"] = self.exclude_seen == "true"
+        return params
+
+    def resolved(self, training_repeat_share: float) -> "TrainConfig":
+        """The config with exclude_seen decided: "auto" excludes the products a customer bought
+        when fewer than EXCLUDE_SEEN_BELOW of the training purchases repeat an earlier one."""
+        if self.exclude_seen != "auto":
+            return self
+        return replace(self, exclude_seen="true" if training_repeat_share < EXCLUDE_SEEN_BELOW else "false")
+
+    @property
+    def excludes_seen(self) -> bool:
+        if self.exclude_seen == "auto":
+            raise ConfigError("exclude_seen is still 'auto': resolve it against the training data first")
+        return self.exclude_seen == "true"
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> "TrainConfig":

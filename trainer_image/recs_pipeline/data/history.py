@@ -2,8 +2,9 @@
 
 In B2B data what a customer bought before predicts what they buy next. A training row sees the
 customer's last `length` training purchases strictly before its own timestamp (lines of the same
-order are not each other's history). Validation and test rows, the evaluation and the served
-model see the last `length` training purchases of the customer: what is known when training ends.
+order are not each other's history). Validation rows see the customer's last training purchases;
+the evaluation of the test split sees every purchase before the test period (train + validation),
+and the served model every purchase in the data.
 Entries are item index + 1; 0 pads rows with a shorter history.
 """
 
@@ -60,9 +61,15 @@ def _windows(sorted_items: np.ndarray, starts: np.ndarray, ends: np.ndarray, len
     return result
 
 
-def customer_history(prepared: PreparedData, length: int) -> dict[str, np.ndarray]:
+TRAINING = ("train",)
+BEFORE_TEST = ("train", "val")  # what evaluation knows: every purchase before the test period
+EVERYTHING = ("train", "val", "test")  # what the served model knows: every purchase in the data
+
+
+def customer_history(prepared: PreparedData, length: int, splits: tuple[str, ...] = TRAINING) -> dict[str, np.ndarray]:
     """The customer tower's `history` input for every customer (row i is customer i): their last
-    `length` training purchases. Empty when the model pools no history."""
+    `length` purchases in `splits`. Empty when the model reads no history."""
     if not length:
         return {}
-    return {"history": user_histories(prepared.splits["train"], len(prepared.users), length)}
+    rows = pd.concat([prepared.splits[name] for name in splits], ignore_index=True) if len(splits) > 1 else prepared.splits[splits[0]]
+    return {"history": user_histories(rows, len(prepared.users), length)}

@@ -78,3 +78,11 @@ def item_probabilities(prepared: PreparedData) -> np.ndarray:
     """How often each item appears as an in-batch negative: its share of training rows."""
     counts = np.bincount(prepared.splits["train"]["item_idx"].to_numpy(), minlength=len(prepared.items))
     return (counts / counts.sum()).astype(np.float32)
+
+
+def repeat_share(split: pd.DataFrame) -> float:
+    """Share of a split's purchases that repeat an earlier purchase of the same customer and product."""
+    if not len(split):
+        return 0.0
+    pairs = split["user_idx"].to_numpy(np.int64) * (int(split["item_idx"].max()) + 1) + split["item_idx"].to_numpy(np.int64)
+    return 1.0 - len(np.unique(pairs)) / len(pairs)

@@ -86,11 +86,16 @@ def catalog_coverage(score: ScoreFn, users: np.ndarray, num_items: int, ks: tupl
 
 
 def _positive_scores(score: ScoreFn, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """The score of each row's own item, computed by the same function that scores the catalog."""
+    """The score of each row's own item, computed by the same function that scores the catalog:
+    one call per candidate block, for the rows whose item lies in it (a call per distinct item
+    costs a scorer with per-call overhead, such as a sparse one, thousands of calls)."""
     out = np.empty(len(users), dtype=np.float64)
-    for item in np.unique(items):
-        rows = items == item
-        out[rows] = score(users[rows], int(item), int(item) + 1)[:, 0]
+    for low in range(0, int(items.max()) + 1, CANDIDATE_BLOCK):
+        high = low + CANDIDATE_BLOCK
+        rows = np.flatnonzero((items >= low) & (items < high))
+        if len(rows):
+            block = score(users[rows], low, min(high, int(items.max()) + 1))
+            out[rows] = block[np.arange(len(rows)), items[rows] - low]
     return out
 
 
@@ -104,52 +109,25 @@ def ranking_metrics(ranks: np.ndarray, ks: tuple[int, ...] = RECALL_KS) -> Ranki
     return RankingMetrics(values)
 
 
+def excluding(score: ScoreFn, seen) -> ScoreFn:
+    """`score` with the products each customer bought before (`seen`: a (users, items) SciPy
+    sparse matrix, non-zero where bought) at -inf, so they are never recommended; a test
+    purchase of one of them counts as a miss."""
+    seen = seen.tocsr()
+
+    def score_unseen(users: np.ndarray, low: int, high: int) -> np.ndarray:
+        block = np.array(score(users, low, high), dtype=np.float64)
+        block[seen[users][:, low:high].toarray() > 0] = -np.inf
+        return block
+
+    return score_unseen
+
+
 def embedding_scorer(user_embeddings: np.ndarray, item_embeddings: np.ndarray) -> ScoreFn:
     """Dot-product scores of the two towers' outputs."""
 
     def score(users: np.ndarray, low: int, high: int) -> np.ndarray:
         return user_embeddings[users] @ item_embeddings[low:high].T
-
-    return score
-
-
-def popularity_scores(train: pd.DataFrame, num_items: int) -> np.ndarray:
-    """Training purchase counts, ties broken by item index so ranks are well defined."""
-    counts = np.bincount(train["item_idx"].to_numpy(), minlength=num_items).astype(np.float64)
-    return counts + (num_items - np.arange(num_items)) / (num_items + 1.0)
-
-
-def popularity_scorer(train: pd.DataFrame, num_items: int) -> ScoreFn:
-    """Most-popular products: the same list for every customer."""
-    popularity = popularity_scores(train, num_items)
-
-    def score(users: np.ndarray, low: int, high: int) -> np.ndarray:
-        return np.broadcast_to(popularity[low:high], (len(users), high - low))
-
-    return score
-
-
-def repeat_purchase_scorer(train: pd.DataFrame, num_items: int) -> ScoreFn:
-    """Buy again: each customer's own past products by count, then the popular ones."""
-    popularity = popularity_scores(train, num_items)
-    scale = popularity.max() + 1.0
-    pairs = train.groupby(["user_idx", "item_idx"]).size()
-    history = pd.DataFrame({"user_idx": pairs.index.get_level_values(0), "item_idx": pairs.index.get_level_values(1), "count": pairs.to_numpy()})
-    by_user = history.sort_values("user_idx")
-    user_starts = np.searchsorted(by_user["user_idx"].to_numpy(), np.arange(by_user["user_idx"].max() + 2))
-    hist_items = by_user["item_idx"].to_numpy()
-    hist_counts = by_user["count"].to_numpy().astype(np.float64)
-
-    def score(users: np.ndarray, low: int, high: int) -> np.ndarray:
-        block = np.tile(popularity[low:high], (len(users), 1))
-        for row, user in enumerate(users):
-            if user + 1 >= len(user_starts):
-                continue
-            items = hist_items[user_starts[user] : user_starts[user + 1]]
-            counts = hist_counts[user_starts[user] : user_starts[user + 1]]
-            inside = (items >= low) & (items < high)
-            block[row, items[inside] - low] += counts[inside] * scale
-        return block
 
     return score
 

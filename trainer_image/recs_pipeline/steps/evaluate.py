@@ -11,7 +11,7 @@ import numpy as np
 from recs_pipeline.core.config import RECALL_KS, TrainConfig
 from recs_pipeline.core.tf_runtime import tf
 from recs_pipeline.data import history, prepared_data
-from recs_pipeline.evaluation import output, ranking
+from recs_pipeline.evaluation import baselines, output, ranking
 from recs_pipeline.model import buy_again, trained
 from recs_pipeline.model.towers import in_batch_losses
 
@@ -60,27 +60,30 @@ def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -
     prepared = prepared_data.load(prepared_dir)
     info = trained.model_info(model_dir)
     params = json.loads(Path(history_file).read_text())["params"]
+    config = TrainConfig(**params).resolved(prepared_data.repeat_share(prepared.splits["train"]))  # histories before exclude_seen: resolved here
     query, candidate = trained.load_towers(model_dir)
-    histories = history.customer_history(prepared, info.get("history_length", 0))
+    histories = history.customer_history(prepared, info.get("history_length", 0), history.BEFORE_TEST)
     user_embeddings = trained.embed_entities(query, prepared.users, info["query_inputs"], histories)
     item_embeddings = trained.embed_entities(candidate, prepared.items, info["candidate_inputs"])
     num_items = len(prepared.items)
     test = prepared.splits["test"]
-    train = prepared.splits["train"]
+    known = baselines.PurchaseHistory.before_test(prepared)
 
     weights = tuple(info["buy_again"]) if info.get("buy_again") else None
-    model_metrics = ranking.evaluate_scorer(model_scorer(user_embeddings, item_embeddings, histories, weights, info["temperature"]), test, num_items)
-    baselines = {
-        "popularity": ranking.evaluate_scorer(ranking.popularity_scorer(train, num_items), test, num_items),
-        "repeat_purchase": ranking.evaluate_scorer(ranking.repeat_purchase_scorer(train, num_items), test, num_items),
-    }
+    scorers = {"model": model_scorer(user_embeddings, item_embeddings, histories, weights, info["temperature"]),
+               **baselines.scorers(known, config.baseline_half_life_days)}
+    if config.excludes_seen:  # the same for the model and every baseline, as the served model does
+        scorers = {name: ranking.excluding(score, known.matrix()) for name, score in scorers.items()}
+    metrics = {name: ranking.evaluate_scorer(score, test, num_items).values for name, score in scorers.items()}
+    model_metrics = metrics.pop("model")
     result = {
         "test_rows": int(len(test)),
         "catalog_size": num_items,
         "ks": list(RECALL_KS),
+        "exclude_seen": config.excludes_seen,
         "model": {"loss": in_batch_test_loss(user_embeddings, item_embeddings, prepared, params, histories.get("history"), weights),
-                  **model_metrics.values},
-        "baselines": {name: metrics.values for name, metrics in baselines.items()},
+                  **model_metrics},
+        "baselines": metrics,
     }
     output.write(output_dir, result)
     return result

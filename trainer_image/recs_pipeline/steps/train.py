@@ -75,11 +75,13 @@ def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConf
     collector = MetricsCollector(run_id, config.as_params())
     with sigterm_raises():
         try:
+            prepared = prepared_data.load(prepared_dir)
+            config = config.resolved(prepared_data.repeat_share(prepared.splits["train"]))
+            collector = MetricsCollector(run_id, config.as_params())
             resume_point = resume.find_resume_point(durable, run_id, config.as_params())
             if resume_point is not None:
                 resumed = {**resume_point.history, "params": config.as_params()}  # `epochs` may have grown
                 collector = MetricsCollector(run_id, config.as_params(), history=resumed)
-            prepared = prepared_data.load(prepared_dir)
             checkpoints = _Checkpoints(read_from=durable if resume_point is not None else "", write_to=outputs.checkpoint_target)
             model = _fit(prepared, config, collector, sink, checkpoints, cluster.strategy)
             trained.write(model, prepared, config, outputs.model_dir, outputs.serving_dir)

@@ -1,0 +1,75 @@
+"""The baselines on tiny hand-computed histories: recency order, cosine similarities, popularity
+tie-breaks, exclusion of seen products, and the repeat share that decides exclude_seen=auto."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from recs_pipeline.core.config import TrainConfig
+from recs_pipeline.data.prepared_data import repeat_share
+from recs_pipeline.evaluation import baselines, ranking
+
+DAY = pd.Timedelta(days=1)
+T0 = pd.Timestamp("2026-01-01")
+
+
+def history(rows: list[tuple[int, int, int]], users: int = 3, items: int = 4) -> baselines.PurchaseHistory:
+    """rows: (user, item, day offset from T0)."""
+    frame = pd.DataFrame({"user_idx": [r[0] for r in rows], "item_idx": [r[1] for r in rows],
+                          "timestamp": [T0 + r[2] * DAY for r in rows]})
+    return baselines.PurchaseHistory.from_rows(frame, users, items)
+
+
+def ranked(score, user: int, items: int = 4) -> list[int]:
+    scores = score(np.array([user]), 0, items)[0]
+    return [int(i) for i in np.argsort(-scores, kind="stable")]
+
+
+def test_recency_weighting_puts_last_months_product_before_last_years():
+    # user 0 bought item 1 three times a year ago, item 2 once yesterday; item 3 is the most popular
+    known = history([(0, 1, 0), (0, 1, 1), (0, 1, 2), (0, 2, 364), (1, 3, 360), (2, 3, 361), (1, 3, 362), (2, 0, 100)])
+    assert ranked(baselines.repeat_purchase_scorer(known), 0) == [1, 2, 3, 0]  # by count
+    assert ranked(baselines.recency_repeat_scorer(known, half_life_days=90), 0) == [2, 1, 3, 0]  # 3 x 0.5**4 < 1
+    weights = known.matrix(known.decayed(90)).toarray()
+    assert weights[0, 2] == pytest.approx(1.0) and weights[0, 1] == pytest.approx(sum(0.5 ** ((364 - d) / 90) for d in (0, 1, 2)))
+
+
+def test_popularity_breaks_ties_then_the_lower_index():
+    known = history([(0, 2, 0), (1, 2, 0), (1, 1, 0), (2, 3, 0)])
+    assert ranked(baselines.popularity_scorer(known), 0) == [2, 1, 3, 0]  # 2 bought twice; 1 and 3 once: lower index first
+    assert ranked(baselines.repeat_purchase_scorer(known), 2) == [3, 2, 1, 0]
+
+
+def test_item_similarities_are_cosines_of_buyer_sets():
+    # item 0: users {0, 1}; item 1: users {0, 1, 2}; item 2: user {2}; item 3: nobody
+    known = history([(0, 0, 0), (1, 0, 0), (0, 1, 0), (1, 1, 0), (2, 1, 0), (2, 2, 0), (2, 2, 1)])
+    similar = baselines.item_similarities(known).toarray()
+    assert similar[0, 1] == pytest.approx(2 / np.sqrt(2 * 3))
+    assert similar[1, 2] == pytest.approx(1 / np.sqrt(3 * 1))
+    assert similar[0, 2] == 0 and np.all(np.diag(similar) == 0) and not similar[3].any()
+    assert baselines.item_similarities(known, neighbours=1).toarray()[1].tolist() == [similar[1, 0], 0, 0, 0]  # 0.816 > 0.577
+    # user 2 bought item 1 (day 0) and item 2 (days 0 and 1; "now" is day 1): scores are
+    # 1: w(2)·sim(2,1) = 1.99·0.577, 0: w(1)·sim(1,0) = 0.99·0.816, 2: w(1)·sim(1,2) = 0.99·0.577, 3: popularity only
+    knn = baselines.item_knn_scorer(known, half_life_days=90)(np.array([2]), 0, 4)[0]
+    w1, w2 = 0.5 ** (1 / 90), 0.5 ** (1 / 90) + 1.0
+    assert knn[1] - 1 == pytest.approx(w2 * similar[2, 1], rel=1e-6) and knn[0] - 1 == pytest.approx(w1 * similar[1, 0], rel=1e-6)
+    assert ranked(baselines.item_knn_scorer(known, half_life_days=90), 2) == [1, 0, 2, 3]
+
+
+def test_excluding_seen_products_makes_their_purchase_a_miss():
+    known = history([(0, 1, 0), (1, 2, 0), (1, 2, 1)])
+    score = ranking.excluding(baselines.repeat_purchase_scorer(known), known.matrix())
+    block = score(np.array([0, 1]), 0, 4)
+    assert block[0, 1] == -np.inf and block[1, 2] == -np.inf and np.isfinite(block[0, 2])
+    ranks = ranking.positive_ranks(score, np.array([0, 0]), np.array([1, 3]), 4)
+    assert ranks[0] == 3 and ranks[1] < 3  # the bought product is below every other; a new one is not
+
+
+def test_exclude_seen_auto_follows_the_training_repeat_share():
+    no_repeats = pd.DataFrame({"user_idx": [0, 0, 1, 2], "item_idx": [0, 1, 1, 2]})
+    repeats = pd.DataFrame({"user_idx": [0, 0, 1, 1], "item_idx": [0, 0, 1, 2]})
+    assert repeat_share(no_repeats) == 0.0 and repeat_share(repeats) == 0.25
+    assert TrainConfig().resolved(repeat_share(no_repeats)).as_params()["exclude_seen"] is True
+    assert TrainConfig().resolved(repeat_share(repeats)).as_params()["exclude_seen"] is False
+    assert TrainConfig(exclude_seen="false").resolved(0.0).as_params()["exclude_seen"] is False
+    with pytest.raises(ValueError, match="exclude_seen='sometimes'"):
+        TrainConfig(exclude_seen="sometimes")
