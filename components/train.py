@@ -24,6 +24,8 @@ def train(
     pool_history: bool = False,
     buy_again: bool = True,
     early_stopping_patience: int = 1,
+    exclude_seen: str = "auto",
+    baseline_half_life_days: float = 90.0,
     seed: int = 42,
     metrics_uri: str = "",
     run_id: str = "",

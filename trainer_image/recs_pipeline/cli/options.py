@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from recs_pipeline.core.config import OPTIMIZERS, SPLIT_KINDS, PrepConfig, TrainConfig
+from recs_pipeline.core.config import EXCLUDE_SEEN_CHOICES, OPTIMIZERS, SPLIT_KINDS, PrepConfig, TrainConfig
 
 _PREP = PrepConfig()
 
@@ -61,6 +61,10 @@ TRAIN_OPTIONS = [
                  help="Mix a learned repeat-purchase term into the scores of the recent purchases."),
     click.option("--early-stopping-patience", type=int, default=TrainConfig.early_stopping_patience, show_default=True,
                  help="Stop after this many epochs without a lower validation loss, keeping the best epoch; 0: off."),
+    click.option("--exclude-seen", type=click.Choice(EXCLUDE_SEEN_CHOICES), default=TrainConfig.exclude_seen, show_default=True,
+                 help="Never recommend products the customer bought; auto: when under 1% of training purchases are repeats."),
+    click.option("--baseline-half-life-days", type=float, default=TrainConfig.baseline_half_life_days, show_default=True,
+                 help="The recency-weighted baselines halve a purchase's weight every this many days."),
     click.option("--seed", type=int, default=TrainConfig.seed, show_default=True),
 ]
 

@@ -10,6 +10,7 @@ trainer picks MultiWorkerMirroredStrategy from the TF_CONFIG Vertex sets (distri
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from recs_pipeline.core.config import TrainConfig
@@ -36,7 +37,7 @@ def train_arguments(
                  "--run-id", run_id]
     if metrics_uri:
         arguments += ["--metrics-uri", metrics_uri]
-    for name, value in config.as_params().items():
+    for name, value in dataclasses.asdict(config).items():  # as set (exclude_seen 'auto' stays a choice, not a bool)
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             arguments.append(flag if value else f"--no-{name.replace('_', '-')}")
