@@ -11,6 +11,7 @@ from recs_pipeline.data import history, prepared_data
 from recs_pipeline.evaluation import ranking
 from recs_pipeline.model import retrieval, trained
 from recs_pipeline.steps import evaluate, train
+from scipy import sparse
 
 # With both history uses on: the served model must look up each customer's recent products for the
 # customer tower's pooling and for the buy-again mixture.
@@ -39,7 +40,7 @@ def brute_force_top_k(model_dir: str, prepared: prepared_data.PreparedData, user
     info = trained.model_info(model_dir)
     assert info["buy_again"] is not None and info["buy_again"] != [0.0, 1.0]  # trained away from its initial weights
     query, candidate = trained.load_towers(model_dir)
-    histories = history.customer_history(prepared, info["history_length"])
+    histories = history.customer_history(prepared, info["history_length"], history.EVERYTHING)  # the served model knows every purchase
     user_embeddings = trained.embed_entities(query, prepared.users, info["query_inputs"], histories)
     item_embeddings = trained.embed_entities(candidate, prepared.items, info["candidate_inputs"])
     scorer = evaluate.model_scorer(user_embeddings, item_embeddings, histories, tuple(info["buy_again"]), info["temperature"])
@@ -71,6 +72,26 @@ def test_fresh_process_top_k_equals_the_evaluate_ranking(exported, prepared_dir)
             own = scorer(np.array([users[row]]), served[position], served[position] + 1)[0, 0]
             assert abs(own - expected_scores[row, position]) < SCORE_TOLERANCE
     assert differing <= len(answers) * k // 100
+
+
+def test_with_exclude_seen_the_served_lists_leave_out_every_bought_product(tiny_training, prepared_dir, tmp_path):
+    out = tmp_path
+    train.run(prepared_dir, str(out / "model"), str(out / "history"), tiny_training(epochs=1, history_length=5, exclude_seen="true"),
+              run_id="unseen", serving_dir=str(out / "serving"))
+    assert json.loads((out / "history" / "training_metrics.json").read_text())["params"]["exclude_seen"] is True
+    prepared = prepared_data.load(prepared_dir)
+    users = np.arange(0, len(prepared.users), 11)
+    (_, _), scorer = brute_force_top_k(str(out / "model"), prepared, users, 10)
+    splits, items = history.bought_products(prepared, history.EVERYTHING)
+    seen = sparse.csr_matrix((np.ones(len(items)), items, splits), shape=(len(prepared.users), len(prepared.items)))
+    expected, _ = ranking.top_k(ranking.excluding(scorer, seen), users, len(prepared.items), 10)
+    answers = retrieval.recommend(retrieval.load(str(out / "serving")), prepared.users["user_id"].to_numpy(str)[users].tolist(), 10)
+    item_index = {item: i for i, item in enumerate(prepared.items["item_id"])}
+    for row, answer in enumerate(answers):
+        served = [item_index[p] for p in answer.product_ids]
+        bought = set(items[splits[users[row]]:splits[users[row] + 1]].tolist())
+        assert bought and not bought & set(served)
+        assert len(set(served) ^ set(expected[row].tolist())) <= 2  # the same list, up to float32 ties at its end
 
 
 def test_unknown_customer_gets_the_popular_products_marked_as_fallback(exported, prepared_dir):

@@ -47,6 +47,7 @@ class RetrievalModule(tf.Module):
         history: np.ndarray | None = None,
         buy_again_weights: tuple[float, float] | None = None,
         temperature: float = 1.0,
+        seen: tuple[np.ndarray, np.ndarray] | None = None,
     ):
         super().__init__()
         self.query_tower = query_tower
@@ -70,6 +71,11 @@ class RetrievalModule(tf.Module):
             self.history = tf.Variable(history.astype(np.int32), trainable=False, name="buy_again_history")
             self.buy_again_weights = tf.Variable(np.asarray(buy_again_weights, np.float32), trainable=False, name="buy_again_weights")
         self.temperature = tf.constant(temperature, tf.float32)
+        # exclude_seen: every product each customer bought, as CSR (row_splits, item indices).
+        self.exclude_seen = seen is not None
+        if self.exclude_seen:
+            self.seen_splits = tf.Variable(seen[0].astype(np.int64), trainable=False, name="seen_row_splits")
+            self.seen_items = tf.Variable(seen[1].astype(np.int32), trainable=False, name="seen_items")
         order = np.lexsort((np.arange(len(popularity)), -popularity))[: self.k]
         self.fallback_ids = tf.Variable(product_ids[order].astype(str), trainable=False, name="fallback_ids")
         self.fallback_scores = tf.Variable(popularity[order].astype(np.float32), trainable=False, name="fallback_scores")
@@ -86,6 +92,10 @@ class RetrievalModule(tf.Module):
             history = tf.gather(self.history, safe)
             counts = buy_again.catalog_counts(history, tf.shape(self.item_embeddings)[0])
             scores = buy_again.mix(scores, counts, buy_again.window_sizes(history), self.buy_again_weights[0], self.buy_again_weights[1])
+        if self.exclude_seen:
+            positions = tf.ragged.range(tf.gather(self.seen_splits, safe), tf.gather(self.seen_splits, safe + 1))
+            bought = tf.stack([tf.cast(positions.value_rowids(), tf.int32), tf.gather(self.seen_items, positions.flat_values)], axis=1)
+            scores = tf.tensor_scatter_nd_update(scores, bought, tf.fill(tf.shape(bought)[:1], float("-inf")))
         top_scores, top_indices = tf.math.top_k(scores, k=self.k)
         rows = tf.shape(customer_id)[0]
         fallback_ids = tf.tile(self.fallback_ids[None, :], [rows, 1])
@@ -109,13 +119,16 @@ def export(
     history: np.ndarray | None = None,
     buy_again_weights: tuple[float, float] | None = None,
     temperature: float = 1.0,
+    seen: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
-    """Write the retrieval SavedModel with one `serving_default` signature, and what it was built from."""
+    """Write the retrieval SavedModel with one `serving_default` signature, and what it was built
+    from. `seen` (CSR row_splits and item indices of every customer's purchases) makes it leave
+    out the products a customer bought (exclude_seen)."""
     module = RetrievalModule(query_tower, customer_ids, customer_inputs, items["item_id"].to_numpy(str), item_embeddings, popularity, k,
-                             history, buy_again_weights, temperature)
+                             history, buy_again_weights, temperature, seen)
     tf.saved_model.save(module, serving_dir, signatures={SIGNATURE: module.serve})
     info = {"top_k": module.k, "customers": int(len(customer_ids)), "products": int(len(items)), "dimension": int(item_embeddings.shape[1]),
-            "buy_again": list(buy_again_weights) if buy_again_weights is not None else None}
+            "buy_again": list(buy_again_weights) if buy_again_weights is not None else None, "exclude_seen": seen is not None}
     (Path(serving_dir) / INFO_FILE).write_text(json.dumps(info, indent=1))
 
 

@@ -39,16 +39,18 @@ def write(model: TwoTowerModel, prepared: prepared_data.PreparedData, config: Tr
         "history_length": config.history_length,
         "temperature": config.temperature,  # the buy-again mixture works on dot products / temperature
         "buy_again": [float(model.buy_again.bought.numpy()), float(model.buy_again.share.numpy())] if model.buy_again is not None else None,
+        "exclude_seen": config.excludes_seen,
     }
     (out / MODEL_INFO_FILE).write_text(json.dumps(info, indent=1))
     item_embeddings = embed_entities(model.candidate_tower, prepared.items, candidate_inputs)
     retrieval.write_product_embeddings(str(out / retrieval.EMBEDDINGS_FILE), prepared.items, item_embeddings)
     customers = {name: prepared.users[name].to_numpy(np.int32) for name in info["query_inputs"] if name in prepared.users}
-    histories = history.customer_history(prepared, config.history_length)
+    histories = history.customer_history(prepared, config.history_length, history.EVERYTHING)  # serving knows every purchase
     customers.update(histories)
     retrieval.export(serving_dir, model.query_tower, prepared.users["user_id"].to_numpy(str), customers, prepared.items,
                      item_embeddings, prepared_data.item_probabilities(prepared), history=histories.get("history"),
-                     buy_again_weights=tuple(info["buy_again"]) if info["buy_again"] else None, temperature=config.temperature)
+                     buy_again_weights=tuple(info["buy_again"]) if info["buy_again"] else None, temperature=config.temperature,
+                     seen=history.bought_products(prepared, history.EVERYTHING) if config.excludes_seen else None)
 
 
 def embed_entities(tower: keras.Model, table: pd.DataFrame, inputs: list[str], extra: dict[str, np.ndarray] | None = None,
