@@ -99,7 +99,9 @@ def schedule_command(cron: str, schedule_name: str, max_concurrent_runs: int, ma
 @click.option("--project", default="", help="Google Cloud project.")
 @click.option("--repository", default="", help="Artifact Registry repository of KFP format.")
 @click.option("--tag", "tags", multiple=True, help="Extra tag (e.g. the commit, latest); v<version> is always set.")
-def upload_template_command(template: str, host: str, region: str, project: str, repository: str, tags: tuple[str, ...]) -> None:
+@click.option("--variant", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True,
+              help="The trainer image the template was compiled against; gpu: the version tag is v<version>-gpu.")
+def upload_template_command(template: str, host: str, region: str, project: str, repository: str, tags: tuple[str, ...], variant: str) -> None:
     """Upload a compiled pipeline YAML to Artifact Registry as a versioned template."""
     from recs_pipeline.vertex import templates
 
@@ -107,7 +109,7 @@ def upload_template_command(template: str, host: str, region: str, project: str,
         if not (region and project and repository):
             raise click.UsageError("give --host, or --region, --project and --repository")
         host = templates.registry_host(region, project, repository)
-    release_tags = templates.release_tags(tags)
+    release_tags = templates.release_tags(tags, variant)
     package, version = templates.upload_template(template, host, release_tags)
     click.echo(f"uploaded {package} {version} to {host} (tags: {', '.join(release_tags)})")
     click.echo(f"template URL: {host}/{package}/{release_tags[0]}")
