@@ -14,7 +14,7 @@ def evaluate(
     Args:
         prepared_data: Prepared splits, vocabularies and stats (from data_prep).
         model: The trained towers to rank with.
-        training_history: The run's history (its model_info and losses).
+        training_history: The run's history; its params set the test loss.
         evaluation: Recall/NDCG@K and MRR of the model and of the baselines (evaluation.json).
     """
     import os

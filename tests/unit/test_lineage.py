@@ -52,3 +52,10 @@ def test_a_job_that_did_not_complete_fails_the_step_naming_why(tmp_path):
     (folder / "training_status.json").write_text(json.dumps({"stage": "failed", "error": "preempted after 2 epochs"}))
     with pytest.raises(TrainingNotFinishedError, match="stage 'failed', not 'completed' \\(preempted after 2 epochs\\)"):
         train_outputs(job_dir, model, serving, history)
+
+
+def test_job_folders_keep_gcs_uris_intact():
+    from recs_pipeline.vertex.lineage import job_folder
+
+    assert job_folder("gs://b/root/123/train-job-spec/job_dir", "model") == "gs://b/root/123/train-job-spec/job_dir/model"
+    assert job_folder("/gcs/b/root/job_dir/", "serving_model") == "/gcs/b/root/job_dir/serving_model"

@@ -135,6 +135,9 @@ def test_dry_run_prints_the_request_and_calls_nothing(vertex_api, tmp_path):
     request = json.loads(submitted.output)
     assert request["pipelineJob"]["runtimeConfig"]["parameterValues"] == {"epochs": 3}
     assert request["pipelineJob"]["serviceAccount"] == SA and request["experiment"] == "nightly"
+    assert request["pipelineJob"]["pipelineSpec"]["cached"] == ["data-prep", "evaluate"]
+    uncached = CliRunner().invoke(main, ["submit", *args, "--no-enable-caching"])
+    assert json.loads(uncached.output)["pipelineJob"]["pipelineSpec"]["cached"] == []
     assert request["pipelineJob"]["pipelineSpec"]["images"] == ["example.com/t:9", "gcr.io/ml-pipeline/google-cloud-pipeline-components:2.22.0"]
     assert request["consoleUrl"].startswith("https://console.cloud.google.com/vertex-ai/locations/europe-west4/pipelines/runs/two-tower-retrieval-")
     scheduled = CliRunner().invoke(main, ["schedule", *args, "--cron", "0 3 * * 1"])

@@ -26,7 +26,8 @@ class TrainingNotFinishedError(UserError, RuntimeError):
 
 
 def job_folder(job_dir: str, output: str) -> str:
-    return str(Path(job_dir) / JOB_FOLDERS[output])
+    """The sub-folder of `job_dir` (a local or /gcs/ path, or a gs:// URI) that holds `output`."""
+    return job_dir.rstrip("/") + "/" + JOB_FOLDERS[output]
 
 
 def run_metadata(history_dir: str) -> dict[str, Any]:

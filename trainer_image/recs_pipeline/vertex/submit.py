@@ -221,6 +221,8 @@ def spec_summary(spec: dict[str, Any]) -> dict[str, Any]:
         "schemaVersion": spec.get("schemaVersion"),
         "sdkVersion": spec.get("sdkVersion"),
         "tasks": sorted(spec.get("root", {}).get("dag", {}).get("tasks", {})),
+        "cached": sorted(name for name, task in spec.get("root", {}).get("dag", {}).get("tasks", {}).items()
+                         if task.get("cachingOptions", {}).get("enableCache")),
         "images": sorted({e["container"]["image"] for e in executors.values() if "container" in e}),  # an importer has none
     }
 
