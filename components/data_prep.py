@@ -7,6 +7,7 @@ def data_prep(
     prepared_data: Output[Dataset],
     data_stats: Output[Metrics],
     input_uri: str = "",
+    input_fingerprint: str = "",
     user_column: str = "customer_id",
     item_column: str = "product_id",
     timestamp_column: str = "timestamp",
@@ -26,7 +27,37 @@ def data_prep(
     synthetic_products: int = 2000,
     seed: int = 42,
 ):
-    """Read (or generate, when input_uri is empty), clean, split by time, index."""
+    """Read (or generate, when input_uri is empty), clean, split by time, index. Cached on its
+    inputs, which include the input files' fingerprint: the same files and settings reuse the
+    prepared data, changed files prepare it again.
+
+    Args:
+        prepared_data: Prepared splits, vocabularies and stats (from data_prep).
+        data_stats: Row, customer and product counts and what cleaning dropped.
+        input_uri: Interactions to train on: a CSV or Parquet file, a glob (gs://bucket/orders/*.parquet) or a folder, local or
+            gs://. Empty: the embedded synthetic B2B data.
+        input_fingerprint: Digest of the input files' names, sizes and generations (from input_fingerprint): part of the cache
+            key, so changed data is prepared again.
+        user_column: Column holding the customer id.
+        item_column: Column holding the product id.
+        timestamp_column: Column holding the purchase time. Empty: no timestamps (random split).
+        user_features: Comma-separated customer feature columns (categorical), e.g. segment,country. Empty: none.
+        item_features: Comma-separated product feature columns (categorical), e.g. category. Empty: none.
+        where: SQL condition rows must meet, e.g. "Quantity > 0". Empty: keep every row.
+        dedupe: Keep only the first purchase of each customer-product pair (repeat purchases are kept by default; they carry
+            signal in B2B).
+        split: How to split train/validation/test: temporal (by time) or random.
+        test_start: Date from which rows are the test split (temporal split only). Empty: the last test_fraction of rows by time.
+        test_fraction: Share of rows in the test split (0 to 0.5).
+        val_fraction: Share of rows in the validation split, taken from the end of train by time (0 to 0.5).
+        timestamp_format: strptime format of the timestamp column, e.g. %m/%d/%Y %H:%M. Empty: ISO and common formats are tried.
+        delimiter: CSV delimiter. Empty: detected.
+        encoding: CSV text encoding, e.g. utf-8 or latin-1.
+        synthetic_purchases: With no input_uri: purchases in the embedded synthetic data.
+        synthetic_customers: With no input_uri: customers in the embedded synthetic data.
+        synthetic_products: With no input_uri: products in the embedded synthetic data.
+        seed: Seed of the split, the synthetic data and training.
+    """
     from recs_pipeline.steps import prep
 
     stats = prep.run(
@@ -58,4 +89,5 @@ def data_prep(
     )
     for name, value in prep.numeric_stats(stats).items():
         data_stats.log_metric(name, value)
-    prepared_data.metadata.update({"users": stats["users"], "items": stats["items"], "source": stats["source"]})
+    prepared_data.metadata.update({"users": stats["users"], "items": stats["items"], "source": stats["source"],
+                                   "input_fingerprint": input_fingerprint})

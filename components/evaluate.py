@@ -9,7 +9,14 @@ def evaluate(
     training_history: Input[Artifact],
     evaluation: Output[Artifact],
 ):
-    """Exact brute-force ranking of the test split; baselines scored by the same ranker."""
+    """Exact brute-force ranking of the test split; baselines scored by the same ranker.
+
+    Args:
+        prepared_data: Prepared splits, vocabularies and stats (from data_prep).
+        model: The trained towers to rank with.
+        training_history: The run's history; its params set the test loss.
+        evaluation: Recall/NDCG@K and MRR of the model and of the baselines (evaluation.json).
+    """
     import os
 
     from recs_pipeline.evaluation import output

@@ -17,7 +17,24 @@ def publish_metrics(
     project: str = "",
     location: str = "",
 ):
-    """Reads the JSON files themselves (artifact metadata can be lost around CustomJobs, kfp #7234)."""
+    """Reads the JSON files themselves (artifact metadata can be lost around CustomJobs, kfp #7234).
+    Never cached: it writes to metrics_uri and the experiment, outside the pipeline root.
+
+    Args:
+        prepared_data: Prepared splits, vocabularies and stats (from data_prep).
+        training_history: The run's history, as the train step left it.
+        evaluation: Test figures of the model and the baselines (from evaluate).
+        training_metrics: The published training_metrics.json (from publish_metrics).
+        metrics: Final metrics and baseline recall, for the console's run comparison.
+        summary: Markdown summary of the run.
+        report: Self-contained HTML report of the run.
+        metrics_uri: Also write training_metrics.json, the status and checkpoints here (gs:// or a folder); {run_id} becomes the
+            run id, so a schedule gives each run its own folder. Empty: only the pipeline's artifacts.
+        experiment: Log the run to this Vertex AI experiment. Empty: no experiment.
+        experiment_tensorboard: Vertex AI TensorBoard resource backing the experiment's time series.
+        project: Google Cloud project for the experiment. Empty: the environment's.
+        location: Google Cloud region for the experiment. Empty: the environment's.
+    """
     from recs_pipeline.steps import publish
 
     final = publish.run(

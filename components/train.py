@@ -32,13 +32,43 @@ def train(
     pipeline_job_name: str = "",
     serving_image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest",
 ):
-    """Fit and export; training_metrics.json and training_status.json are flushed every epoch.
-    serving_model is the retrieval SavedModel, ready for ModelUploadOp with `serving_image`."""
+    """Fit and export in this task; training_metrics.json and training_status.json are flushed
+    every epoch. The artifacts' metadata is read back from the finished run (as train_outputs
+    does after a CustomJob), so both trainers say the same.
+
+    Args:
+        prepared_data: Prepared splits, vocabularies and stats (from data_prep).
+        model: The trained towers (query_tower/, candidate_tower/ SavedModels) and product_embeddings.parquet.
+        training_history: training_metrics.json and training_status.json, rewritten after every epoch.
+        serving_model: Retrieval SavedModel (customer id -> top-100 product ids), ready for the Model Registry.
+        epochs: Most epochs to train; early stopping usually stops sooner.
+        batch_size: Training examples per batch (the in-batch softmax uses the others as negatives).
+        learning_rate: Optimizer learning rate.
+        optimizer: Optimizer: adam, adagrad or sgd.
+        embedding_dim: Size of the customer and product embeddings the towers output.
+        feature_embedding_dim: Size of each categorical feature's embedding inside a tower.
+        l2_regularization: L2 penalty on the embeddings.
+        temperature: Softmax temperature of the retrieval logits (dot product / temperature).
+        remove_accidental_hits: Drop in-batch negatives that are the positive product itself.
+        logq_correction: Correct the in-batch softmax for popular products appearing often as negatives (logQ).
+        histogram_bins: Bins of the weight and gradient histograms in training_metrics.json.
+        history_length: Recent purchases per customer the model reads (buy-again mixture, pooling). 0: none.
+        pool_history: The customer tower adds the mean product embedding of the recent purchases.
+        buy_again: Mix a learned repeat-purchase term into the scores of the customer's recent purchases.
+        early_stopping_patience: Stop after this many epochs without a lower validation loss, keeping the best epoch. 0: off.
+        seed: Seed of the split, the synthetic data and training.
+        metrics_uri: Also write training_metrics.json, the status and checkpoints here (gs:// or a folder); {run_id} becomes the
+            run id, so a schedule gives each run its own folder. Empty: only the pipeline's artifacts.
+        run_id: Identifies the run in its history and the sink claim. Empty: the pipeline job name.
+        pipeline_job_name: The pipeline job's name (the default run id).
+        serving_image: Prediction container the registered model is served with (TensorFlow Serving).
+    """
     from recs_pipeline.core.config import TrainConfig
     from recs_pipeline.steps import train as trainer
+    from recs_pipeline.vertex import lineage
 
     config = TrainConfig.from_settings(locals())
-    result = trainer.run(
+    trainer.run(
         prepared_dir=prepared_data.path,
         model_dir=model.path,
         history_dir=training_history.path,
@@ -47,6 +77,7 @@ def train(
         metrics_uri=metrics_uri,
         serving_dir=serving_model.path,
     )
+    metadata = lineage.run_metadata(training_history.path)
+    for output in (model, serving_model, training_history):
+        output.metadata.update(metadata)
     serving_model.metadata["containerSpec"] = {"imageUri": serving_image}
-    model.metadata.update({"framework": "tensorflow-recommenders", "epochs": result.epochs_done})
-    training_history.metadata.update({"epochs_done": result.epochs_done, "final_loss": result.final_loss})

@@ -1,14 +1,13 @@
-"""train_job_spec: the worker pools of the train CustomJob, and the artifacts it will fill."""
+"""train_job_spec: the worker pools and labels of the train CustomJob, and the folder it writes."""
 
-from google_cloud_pipeline_components.types.artifact_types import UnmanagedContainerModel
-from kfp.dsl import Artifact, Dataset, Input, Model, Output
+from typing import NamedTuple
+
+from kfp.dsl import Artifact, Dataset, Input, Output
 
 
 def train_job_spec(
     prepared_data: Input[Dataset],
-    model: Output[Model],
-    training_history: Output[Artifact],
-    serving_model: Output[UnmanagedContainerModel],
+    job_dir: Output[Artifact],
     trainer_image: str,
     epochs: int = 10,
     batch_size: int = 1024,
@@ -31,28 +30,63 @@ def train_job_spec(
     metrics_uri: str = "",
     run_id: str = "",
     pipeline_job_name: str = "",
-    serving_image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest",
     machine_type: str = "n1-standard-8",
     accelerator_type: str = "",
     accelerator_count: int = 0,
     replica_count: int = 1,
-) -> list:
-    """Run-time parameters in, worker_pool_specs out. The output artifacts' folders (under the
-    pipeline root, mounted at /gcs/ in the job) are where the CustomJob writes; evaluate and
-    publish read them after it."""
+) -> NamedTuple("TrainJobSpec", [("worker_pool_specs", list), ("labels", dict)]):
+    """Run-time parameters in, worker_pool_specs and labels out (KFP cannot place pipeline
+    parameters inside worker_pool_specs, kubeflow/pipelines #11504). The job writes into
+    `job_dir` (under the pipeline root, mounted at /gcs/ in the job); train_outputs publishes
+    its sub-folders as the model artifacts once the job has finished, so nothing here claims
+    what the training will produce. Accelerators with a CPU trainer image are refused here.
+
+    Args:
+        prepared_data: Prepared splits, vocabularies and stats (from data_prep).
+        job_dir: Folder the CustomJob writes into: model/, serving_model/, training_history/ (published by train_outputs).
+        trainer_image: Image every training replica runs.
+        epochs: Most epochs to train; early stopping usually stops sooner.
+        batch_size: Training examples per batch (the in-batch softmax uses the others as negatives).
+        learning_rate: Optimizer learning rate.
+        optimizer: Optimizer: adam, adagrad or sgd.
+        embedding_dim: Size of the customer and product embeddings the towers output.
+        feature_embedding_dim: Size of each categorical feature's embedding inside a tower.
+        l2_regularization: L2 penalty on the embeddings.
+        temperature: Softmax temperature of the retrieval logits (dot product / temperature).
+        remove_accidental_hits: Drop in-batch negatives that are the positive product itself.
+        logq_correction: Correct the in-batch softmax for popular products appearing often as negatives (logQ).
+        histogram_bins: Bins of the weight and gradient histograms in training_metrics.json.
+        history_length: Recent purchases per customer the model reads (buy-again mixture, pooling). 0: none.
+        pool_history: The customer tower adds the mean product embedding of the recent purchases.
+        buy_again: Mix a learned repeat-purchase term into the scores of the customer's recent purchases.
+        early_stopping_patience: Stop after this many epochs without a lower validation loss, keeping the best epoch. 0: off.
+        seed: Seed of the split, the synthetic data and training.
+        metrics_uri: Also write training_metrics.json, the status and checkpoints here (gs:// or a folder); {run_id} becomes the
+            run id, so a schedule gives each run its own folder. Empty: only the pipeline's artifacts.
+        run_id: Identifies the run in its history and the sink claim. Empty: the pipeline job name.
+        pipeline_job_name: The pipeline job's name (the default run id).
+        machine_type: Machine of each training replica (CustomJob), e.g. n1-standard-8 or g2-standard-8.
+        accelerator_type: GPU per replica, e.g. NVIDIA_L4 (needs the -gpu trainer image). Empty: none.
+        accelerator_count: GPUs per replica; 0 with no accelerator_type.
+        replica_count: Training replicas: 1, or more for MultiWorkerMirroredStrategy.
+    """
+    import collections
+
     from recs_pipeline.core.config import TrainConfig
-    from recs_pipeline.vertex import custom_job
+    from recs_pipeline.vertex import custom_job, lineage
 
     config = TrainConfig.from_settings(locals())
+    run = run_id or pipeline_job_name or "vertex"
     arguments = custom_job.train_arguments(
         prepared_dir=prepared_data.path,
-        model_dir=model.path,
-        history_dir=training_history.path,
-        serving_dir=serving_model.path,
+        model_dir=lineage.job_folder(job_dir.path, "model"),
+        history_dir=lineage.job_folder(job_dir.path, "training_history"),
+        serving_dir=lineage.job_folder(job_dir.path, "serving_model"),
         config=config,
-        run_id=run_id or pipeline_job_name or "vertex",
+        run_id=run,
         metrics_uri=metrics_uri,
     )
-    serving_model.metadata["containerSpec"] = {"imageUri": serving_image}
-    model.metadata.update({"framework": "tensorflow-recommenders", "epochs": epochs})
-    return custom_job.worker_pool_specs(trainer_image, arguments, machine_type, accelerator_type, accelerator_count, replica_count)
+    specs = custom_job.worker_pool_specs(trainer_image, arguments, machine_type, accelerator_type, accelerator_count, replica_count)
+    job_dir.metadata.update({"run_id": run, "machine_type": machine_type, "replica_count": replica_count})
+    outputs = collections.namedtuple("TrainJobSpec", ["worker_pool_specs", "labels"])
+    return outputs(specs, custom_job.job_labels(run, pipeline_job_name))

@@ -1,26 +1,40 @@
-"""The @dsl.pipeline: data_prep → train → evaluate → publish_metrics, all on one trainer image.
+"""The @dsl.pipeline: input_fingerprint → data_prep → train → evaluate → publish_metrics
+(→ registry_entry → model_upload), all on one trainer image.
 
 Two ways to run the train step, picked at compile time:
-- "custom-job" (the default, for Vertex AI): train_job_spec builds worker pool specs from the
-  run-time parameters machine_type, accelerator_type, accelerator_count, replica_count, and GCPC's
-  CustomTrainingJobOp runs `recs-pipeline train` on them (scheduling_strategy STANDARD or SPOT).
+- "custom-job" (the default, for Vertex AI): train_job_spec builds worker pool specs and labels
+  from the run-time parameters machine_type, accelerator_type, accelerator_count, replica_count;
+  GCPC's CustomTrainingJobOp runs `recs-pipeline train` on them (scheduling_strategy STANDARD or
+  SPOT); train_outputs then publishes the folders the job wrote as model, serving_model and
+  training_history, with metadata read from the finished run, so lineage starts at the training.
 - "task": train runs inside the pipeline task itself. The local run uses it, since a CustomJob
   needs Vertex AI; everything else in the spec is the same.
+
+Caching: the train step, publish_metrics (it writes outside the pipeline root) and the registry
+steps are never cached; input_fingerprint is never cached and feeds data_prep, so data_prep is
+reused only while the input files are unchanged; evaluate is a pure function of its inputs.
+
+To add a pipeline parameter: add it to the signature with a literal default (the config's, if it
+has one), describe it under Args (a compile test fails on a parameter without a description),
+and pass it on to the component that uses it.
 
 No `from __future__ import annotations` here or in components/: KFP reads the real types.
 """
 
 
-from google_cloud_pipeline_components._placeholders import LOCATION_PLACEHOLDER, SERVICE_ACCOUNT_PLACEHOLDER
+from google_cloud_pipeline_components.types.artifact_types import VertexModel
 from google_cloud_pipeline_components.v1.custom_job import CustomTrainingJobOp
 from google_cloud_pipeline_components.v1.model import ModelUploadOp
 from kfp import dsl
 from recs_pipeline.components.data_prep import data_prep
 from recs_pipeline.components.evaluate import evaluate
+from recs_pipeline.components.input_fingerprint import input_fingerprint
 from recs_pipeline.components.publish_metrics import publish_metrics
 from recs_pipeline.components.registry_entry import registry_entry
 from recs_pipeline.components.train import train
 from recs_pipeline.components.train_job_spec import train_job_spec
+from recs_pipeline.components.train_outputs import train_outputs
+from recs_pipeline.vertex import placeholders
 from recs_pipeline.vertex.image import TRAINER_IMAGE
 from recs_pipeline.vertex.registry import DEFAULT_SERVING_IMAGE
 
@@ -38,9 +52,11 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
     """The pipeline function, its tasks bound to `image`, the train step run as `trainer`."""
     if trainer not in TRAINERS:
         raise ValueError(f"trainer={trainer!r} must be one of {TRAINERS}")
+    fingerprint_op = bind(input_fingerprint, image)
     data_prep_op = bind(data_prep, image)
     train_op = bind(train, image)
     train_job_spec_op = bind(train_job_spec, image)
+    train_outputs_op = bind(train_outputs, image)
     evaluate_op = bind(evaluate, image)
     publish_op = bind(publish_metrics, image)
     registry_entry_op = bind(registry_entry, image)
@@ -91,6 +107,9 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
         location: str = "",
         register_model: bool = False,
         model_display_name: str = "two-tower-retrieval",
+        parent_model: str = "",
+        model_version_aliases: str = "",
+        require_beating_baselines: bool = True,
         serving_image: str = DEFAULT_SERVING_IMAGE,
         machine_type: str = "n1-standard-8",
         accelerator_type: str = "",
@@ -98,8 +117,74 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
         replica_count: int = 1,
         scheduling_strategy: str = "STANDARD",
     ):
+        """Train and evaluate a TFRS two-tower retrieval model for B2B recommendations.
+
+        Args:
+            input_uri: Interactions to train on: a CSV or Parquet file, a glob (gs://bucket/orders/*.parquet) or a folder, local
+                or gs://. Empty: the embedded synthetic B2B data.
+            user_column: Column holding the customer id.
+            item_column: Column holding the product id.
+            timestamp_column: Column holding the purchase time. Empty: no timestamps (random split).
+            user_features: Comma-separated customer feature columns (categorical), e.g. segment,country. Empty: none.
+            item_features: Comma-separated product feature columns (categorical), e.g. category. Empty: none.
+            where: SQL condition rows must meet, e.g. "Quantity > 0". Empty: keep every row.
+            dedupe: Keep only the first purchase of each customer-product pair (repeat purchases are kept by default; they carry
+                signal in B2B).
+            split: How to split train/validation/test: temporal (by time) or random.
+            test_start: Date from which rows are the test split (temporal split only). Empty: the last test_fraction of rows by
+                time.
+            test_fraction: Share of rows in the test split (0 to 0.5).
+            val_fraction: Share of rows in the validation split, taken from the end of train by time (0 to 0.5).
+            timestamp_format: strptime format of the timestamp column, e.g. %m/%d/%Y %H:%M. Empty: ISO and common formats are
+                tried.
+            delimiter: CSV delimiter. Empty: detected.
+            encoding: CSV text encoding, e.g. utf-8 or latin-1.
+            synthetic_purchases: With no input_uri: purchases in the embedded synthetic data.
+            synthetic_customers: With no input_uri: customers in the embedded synthetic data.
+            synthetic_products: With no input_uri: products in the embedded synthetic data.
+            epochs: Most epochs to train; early stopping usually stops sooner.
+            batch_size: Training examples per batch (the in-batch softmax uses the others as negatives).
+            learning_rate: Optimizer learning rate.
+            optimizer: Optimizer: adam, adagrad or sgd.
+            embedding_dim: Size of the customer and product embeddings the towers output.
+            feature_embedding_dim: Size of each categorical feature's embedding inside a tower.
+            l2_regularization: L2 penalty on the embeddings.
+            temperature: Softmax temperature of the retrieval logits (dot product / temperature).
+            remove_accidental_hits: Drop in-batch negatives that are the positive product itself.
+            logq_correction: Correct the in-batch softmax for popular products appearing often as negatives (logQ).
+            histogram_bins: Bins of the weight and gradient histograms in training_metrics.json.
+            history_length: Recent purchases per customer the model reads (buy-again mixture, pooling). 0: none.
+            pool_history: The customer tower adds the mean product embedding of the recent purchases.
+            buy_again: Mix a learned repeat-purchase term into the scores of the customer's recent purchases.
+            early_stopping_patience: Stop after this many epochs without a lower validation loss, keeping the best epoch. 0: off.
+            seed: Seed of the split, the synthetic data and training.
+            metrics_uri: Also write training_metrics.json, the status and checkpoints here (gs:// or a folder); {run_id} becomes
+                the run id, so a schedule gives each run its own folder. Empty: only the pipeline's artifacts.
+            run_id: Identifies the run in its history and the sink claim. Empty: the pipeline job name.
+            experiment: Log the run to this Vertex AI experiment. Empty: no experiment.
+            experiment_tensorboard: Vertex AI TensorBoard resource backing the experiment's time series.
+            project: Google Cloud project for the experiment. Empty: the environment's.
+            location: Google Cloud region for the experiment. Empty: the environment's.
+            register_model: Upload the retrieval model to the Vertex AI Model Registry after publishing (if it passes the quality
+                gate).
+            model_display_name: Display name of the model in the Model Registry.
+            parent_model: Model Registry model to add this run as a new version of (projects/P/locations/L/models/ID). Empty: a
+                new model.
+            model_version_aliases: Comma-separated aliases for the new model version, e.g. champion; run-<run id> is always added.
+            require_beating_baselines: Register only a model whose test recall@10 and @100 beat every baseline's; false: register
+                anyway.
+            serving_image: Prediction container the registered model is served with (TensorFlow Serving).
+            machine_type: Machine of each training replica (CustomJob), e.g. n1-standard-8 or g2-standard-8.
+            accelerator_type: GPU per replica, e.g. NVIDIA_L4 (needs the -gpu trainer image). Empty: none.
+            accelerator_count: GPUs per replica; 0 with no accelerator_type.
+            replica_count: Training replicas: 1, or more for MultiWorkerMirroredStrategy.
+            scheduling_strategy: CustomJob scheduling: STANDARD or SPOT (preemptible; the trainer resumes from its checkpoint).
+        """
+        fingerprint = fingerprint_op(input_uri=input_uri).set_display_name("input_fingerprint")
+        fingerprint.set_caching_options(False)  # it must look at the files on every run
         prep = data_prep_op(
             input_uri=input_uri,
+            input_fingerprint=fingerprint.output,
             user_column=user_column,
             item_column=item_column,
             timestamp_column=timestamp_column,
@@ -142,16 +227,13 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             metrics_uri=metrics_uri,
             run_id=run_id,
             pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-            serving_image=serving_image,
         )
         if trainer == "task":
-            trained = train_op(**train_settings).set_display_name("train")
+            trained = train_op(**train_settings, serving_image=serving_image).set_display_name("train")
             trained.set_caching_options(False)
-            finished = trained
         else:
-            # The spec step reserves the output artifacts; the CustomJob fills them. Neither is
-            # cached: a cached spec would point a new job at an old run's folders.
-            trained = train_job_spec_op(
+            # Nothing here is cached: a cached spec would point a new job at an old run's folder.
+            spec = train_job_spec_op(
                 **train_settings,
                 trainer_image=image,
                 machine_type=machine_type,
@@ -159,21 +241,26 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
                 accelerator_count=accelerator_count,
                 replica_count=replica_count,
             ).set_display_name("train_job_spec")
-            trained.set_caching_options(False)
-            finished = CustomTrainingJobOp(
+            spec.set_caching_options(False)
+            job = CustomTrainingJobOp(
                 display_name="two-tower-train",
-                worker_pool_specs=trained.outputs["Output"],
+                worker_pool_specs=spec.outputs["worker_pool_specs"],
+                labels=spec.outputs["labels"],
                 strategy=scheduling_strategy,
                 restart_job_on_worker_restart=True,  # a lost worker breaks the collective ops; resume from the checkpoint
-                service_account=SERVICE_ACCOUNT_PLACEHOLDER,
-                location=LOCATION_PLACEHOLDER,
+                service_account=placeholders.SERVICE_ACCOUNT,
+                network=placeholders.NETWORK,
+                encryption_spec_key_name=placeholders.ENCRYPTION_KEY_NAME,
+                location=placeholders.LOCATION,
             ).set_display_name("train")
-            finished.set_caching_options(False)
+            job.set_caching_options(False)
+            trained = train_outputs_op(job_dir=spec.outputs["job_dir"], serving_image=serving_image).set_display_name("train_outputs").after(job)
+            trained.set_caching_options(False)
         evaluated = evaluate_op(
             prepared_data=prep.outputs["prepared_data"],
             model=trained.outputs["model"],
             training_history=trained.outputs["training_history"],
-        ).set_display_name("evaluate").after(finished)
+        ).set_display_name("evaluate")
         published = publish_op(
             prepared_data=prep.outputs["prepared_data"],
             training_history=trained.outputs["training_history"],
@@ -184,23 +271,38 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             project=project,
             location=location,
         ).set_display_name("publish_metrics")
+        published.set_caching_options(False)
         # Off by default (and in the local run): uploading needs Vertex AI. The entry is made after
         # publish, so only a model whose history was published is registered.
         with dsl.If(register_model == True, name="register-model"):  # noqa: E712 (a KFP condition)
             entry = registry_entry_op(
                 training_metrics=published.outputs["training_metrics"],
+                serving_model=trained.outputs["serving_model"],
                 display_name=model_display_name,
                 run_id=run_id,
                 pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
                 metrics_uri=metrics_uri,
+                parent_model=parent_model,
+                model_version_aliases=model_version_aliases,
+                require_beating_baselines=require_beating_baselines,
             ).set_display_name("registry_entry")
-            ModelUploadOp(
+            entry.set_caching_options(False)
+            upload = dict(
                 display_name=entry.outputs["display_name"],
                 description=entry.outputs["description"],
                 labels=entry.outputs["labels"],
-                unmanaged_container_model=trained.outputs["serving_model"],
-                location=LOCATION_PLACEHOLDER,
-            ).set_display_name("model_upload")
+                version_aliases=entry.outputs["version_aliases"],
+                unmanaged_container_model=entry.outputs["registered_model"],
+                encryption_spec_key_name=placeholders.ENCRYPTION_KEY_NAME,
+                location=placeholders.LOCATION,
+            )
+            with dsl.If(entry.outputs["register"] == True, name="passes-quality-gate"):  # noqa: E712
+                with dsl.If(parent_model == "", name="new-model"):
+                    ModelUploadOp(**upload).set_display_name("model_upload").set_caching_options(False)
+                with dsl.Else(name="new-version"):
+                    parent = dsl.importer(artifact_uri=parent_model, artifact_class=VertexModel, metadata={"resourceName": parent_model},
+                                          reimport=False).set_display_name("parent_model")
+                    ModelUploadOp(**upload, parent_model=parent.output).set_display_name("model_upload_version").set_caching_options(False)
 
     return two_tower_pipeline
 

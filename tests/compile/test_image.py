@@ -14,7 +14,7 @@ def test_every_runtime_dependency_is_pinned_for_the_image():
         if line and not line.startswith("#"):
             name, _, version = line.partition("==")
             pins[name.lower().replace("_", "-")] = version
-    for requirement in project["dependencies"]:
+    for requirement in project["dependencies"] + project["optional-dependencies"]["train"]:
         name = re.split(r"[<>=!~\[ ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
         assert name in pins, f"{name} is a dependency but not pinned in trainer_image/constraints.txt"
 
@@ -35,16 +35,48 @@ def test_cloud_build_tests_compiles_against_its_own_image_and_uploads_the_templa
 
     build = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
     steps = {step["id"]: step for step in build["steps"]}
-    assert list(steps) == ["build", "version-matches", "unit-tests-in-image", "compile", "upload-template"]
-    image = "${_REGION}-docker.pkg.dev/${PROJECT_ID}/${_REPOSITORY}/recs-pipeline-trainer:${SHORT_SHA}"
-    assert image in steps["build"]["args"] and image.replace("${SHORT_SHA}", "${_VERSION}") in steps["build"]["args"]
+    assert list(steps) == ["build", "version-matches", "unit-tests-in-image", "compile", "push", "upload-template"]
+    image = "${_IMAGE}:${BUILD_ID}-${_VARIANT}"
+    assert build["substitutions"]["_IMAGE"] == "${_REGION}-docker.pkg.dev/${PROJECT_ID}/${_REPOSITORY}/recs-pipeline-trainer"
+    assert f"-t {image}" in steps["build"]["args"][-1] and "-t ${_IMAGE}:$$release" in steps["build"]["args"][-1]
     for later in ("version-matches", "unit-tests-in-image", "compile", "upload-template"):
         assert steps[later]["name"] == image  # each later step runs inside the image just built
     assert steps["compile"]["args"][-2:] == ["--image", image]
-    upload = steps["upload-template"]["args"]
-    assert upload[:2] == ["upload-template", "/workspace/two_tower_pipeline.yaml"]
-    assert upload[upload.index("--repository") + 1] == "${_KFP_REPOSITORY}" and "${SHORT_SHA}" in upload
-    assert set(build["substitutions"]) == {"_REGION", "_REPOSITORY", "_KFP_REPOSITORY", "_VERSION", "_VARIANT"}
+    assert f"docker push {image}" in steps["push"]["args"][-1]
+    upload = steps["upload-template"]["args"][-1]
+    assert "recs-pipeline upload-template /workspace/two_tower_pipeline.yaml" in upload and "--repository ${_KFP_REPOSITORY}" in upload
+    assert "--variant ${_VARIANT}" in upload
+    assert set(build["substitutions"]) == {"_REGION", "_REPOSITORY", "_KFP_REPOSITORY", "_VERSION", "_VARIANT", "_IMAGE"}
+
+
+def test_cloud_build_works_by_hand_where_short_sha_is_empty():
+    """$SHORT_SHA is set only for triggered builds: nothing that must exist (an image tag, the
+    artifacts folder) may depend on it, and the template tag it gives is added only when set."""
+    import yaml
+
+    text = (ROOT / "cloudbuild.yaml").read_text()
+    build = yaml.safe_load(text)
+    steps = {step["id"]: step for step in build["steps"]}
+    for step in build["steps"]:
+        if step["id"] != "upload-template":
+            assert "SHORT_SHA" not in yaml.safe_dump(step), step["id"]
+    assert 'if [ -n "${SHORT_SHA}" ]; then tags+=(--tag "${SHORT_SHA}$$suffix"); fi' in steps["upload-template"]["args"][-1]
+    assert "SHORT_SHA" not in yaml.safe_dump(build["images"]) + build["artifacts"]["objects"]["location"]
+    # the artifacts bucket is the one the README creates (step 2: gs://PROJECT-recs)
+    assert build["artifacts"]["objects"]["location"].startswith("gs://${PROJECT_ID}-recs/")
+    readme = (ROOT / "README.md").read_text()
+    assert "gcloud storage buckets create gs://PROJECT-recs" in readme
+
+
+def test_the_image_names_say_cpu_and_gpu_as_cloud_build_tags_them():
+    from recs_pipeline import __version__
+    from recs_pipeline.vertex.image import TRAINER_GPU_IMAGE, TRAINER_IMAGE, is_gpu_image
+
+    assert TRAINER_IMAGE.endswith(f":{__version__}") and TRAINER_GPU_IMAGE == TRAINER_IMAGE + "-gpu"
+    assert is_gpu_image("${_IMAGE}:${BUILD_ID}-gpu".replace("${_IMAGE}", "r/t").replace("${BUILD_ID}", "b1"))
+    assert not is_gpu_image("r/t:b1-cpu")
+    build = (ROOT / "cloudbuild.yaml").read_text()
+    assert 'gpu) release="${_VERSION}-gpu"' in build and 'cpu) release="${_VERSION}"' in build
 
 
 def test_hadolint_finds_nothing():
@@ -55,3 +87,37 @@ def test_hadolint_finds_nothing():
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     result = subprocess.run([hadolint, "--no-color", str(ROOT / "trainer_image" / "Dockerfile")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def cloud_build_scripts(substitutions: dict) -> dict:
+    """The bash steps of cloudbuild.yaml as Cloud Build would hand them to bash: substitutions
+    replaced, `$$` unescaped (a missing built-in becomes empty, as Cloud Build documents)."""
+    import yaml
+
+    build = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+    scripts = {}
+    for step in build["steps"]:
+        if step.get("entrypoint") == "bash" and step["id"] != "unit-tests-in-image":
+            text = step["args"][-1].replace("$$", "\0")
+            text = re.sub(r"\$\{(\w+)\}", lambda m: substitutions.get(m.group(1), ""), text).replace("\0", "$")
+            scripts[step["id"]] = text.replace("docker ", "echo docker ").replace("recs-pipeline upload-template", "echo recs-pipeline upload-template")
+    return scripts
+
+
+def test_the_cloud_build_scripts_run_by_hand_and_from_a_trigger_for_both_variants():
+    import subprocess
+
+    base = {"_REGION": "europe-west4", "_REPOSITORY": "recs", "_KFP_REPOSITORY": "recs-pipelines", "_VERSION": "0.1.0",
+            "PROJECT_ID": "shop", "BUILD_ID": "b-1", "_IMAGE": "r/recs-pipeline-trainer"}
+    seen = {}
+    for variant, short_sha in (("cpu", ""), ("gpu", "abc1234")):
+        for step, script in cloud_build_scripts({**base, "_VARIANT": variant, "SHORT_SHA": short_sha}).items():
+            result = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+            assert result.returncode == 0, (variant, step, result.stderr)
+            seen[variant, step] = result.stdout
+    assert "-t r/recs-pipeline-trainer:b-1-cpu -t r/recs-pipeline-trainer:0.1.0 " in seen["cpu", "build"]
+    assert "-t r/recs-pipeline-trainer:b-1-gpu -t r/recs-pipeline-trainer:0.1.0-gpu " in seen["gpu", "build"]
+    assert seen["cpu", "upload-template"].split("--variant cpu ")[1].split() == ["--tag", "latest", "--tag", "build-b-1"]  # by hand: no empty tag
+    assert "--tag abc1234-gpu" in seen["gpu", "upload-template"] and "--tag latest-gpu" in seen["gpu", "upload-template"]
+    bad = cloud_build_scripts({**base, "_VARIANT": "tpu"})["build"]
+    assert subprocess.run(["bash", "-c", bad], capture_output=True).returncode == 1

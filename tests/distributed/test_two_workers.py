@@ -1,7 +1,8 @@
 """The train CustomJob as Vertex AI would run it with replica_count=2, emulated with local
 processes: the worker pool specs come from the pipeline's train_job_spec step, each replica runs
 the spec's command and arguments with the TF_CONFIG Vertex sets (chief in pool 0, worker in pool
-1, on 127.0.0.1). MultiWorkerMirroredStrategy trains; the chief alone fills the artifacts."""
+1, on 127.0.0.1). MultiWorkerMirroredStrategy trains; the chief alone fills the job folder, which
+train_outputs then publishes as the model artifacts."""
 
 import json
 import os
@@ -14,6 +15,7 @@ import pytest
 from google_cloud_pipeline_components.types.artifact_types import UnmanagedContainerModel
 from kfp import dsl
 from recs_pipeline.components.train_job_spec import train_job_spec
+from recs_pipeline.components.train_outputs import train_outputs
 from recs_pipeline.steps import evaluate
 from recs_pipeline.tracking.reader import load_training_metrics
 
@@ -27,10 +29,10 @@ def free_port() -> int:
 
 
 def test_two_replicas_train_together_and_only_the_chief_writes(prepared_dir, tmp_path):
-    model, history, serving = (tmp_path / "model", tmp_path / "training_history", tmp_path / "serving_model")
-    specs = train_job_spec(
-        prepared_data=dsl.Dataset(uri=prepared_dir), model=dsl.Model(uri=str(model)), training_history=dsl.Artifact(uri=str(history)),
-        serving_model=UnmanagedContainerModel(uri=str(serving)), trainer_image="example.com/trainer:1", epochs=2, batch_size=256,
+    job_dir = dsl.Artifact(uri=str(tmp_path / "job"))
+    model, history, serving = (tmp_path / "job" / "model", tmp_path / "job" / "training_history", tmp_path / "job" / "serving_model")
+    specs, _ = train_job_spec(
+        prepared_data=dsl.Dataset(uri=prepared_dir), job_dir=job_dir, trainer_image="example.com/trainer:1", epochs=2, batch_size=256,
         embedding_dim=8, metrics_uri=str(tmp_path / "metrics"), run_id="two-workers", replica_count=2,
     )
     assert [pool["replica_count"] for pool in specs] == [1, 1]
@@ -55,6 +57,10 @@ def test_two_replicas_train_together_and_only_the_chief_writes(prepared_dir, tmp
         assert status["stage"] == "completed" and status["writer"] == "chief:0"
     assert load_training_metrics(str(history)).raw == written.raw  # one writer, one history
     assert (serving / "saved_model.pb").is_file()
-    # What the pipeline's evaluate step reads after the CustomJob, it finds.
-    result = evaluate.run(prepared_dir, str(model), str(history / "training_metrics.json"), str(tmp_path / "evaluation"))
+    # What the pipeline's train_outputs and evaluate steps read after the CustomJob, they find.
+    outputs = (dsl.Model(uri=str(tmp_path / "m")), UnmanagedContainerModel(uri=str(tmp_path / "s")), dsl.Artifact(uri=str(tmp_path / "h")))
+    train_outputs(job_dir, *outputs)
+    assert [artifact.uri for artifact in outputs] == [str(model), str(serving), str(history)]
+    assert outputs[0].metadata["epochs_run"] == 2
+    result = evaluate.run(prepared_dir, outputs[0].path, str(history / "training_metrics.json"), str(tmp_path / "evaluation"))
     assert 0.0 < result["model"]["recall_at_100"] <= 1.0

@@ -117,5 +117,7 @@ def test_no_credentials_anywhere_and_no_local_paths_in_what_is_shipped(local_run
 def test_a_failing_step_fails_the_command(tmp_path):
     result = CliRunner().invoke(main, ["run-local", "--output-dir", str(tmp_path / "run"), *TINY_ARGS, "--input", str(tmp_path / "missing.csv")])
     assert result.exit_code != 0
-    assert "data-prep" in result.output or "data_prep" in result.output
+    # the first task to look at the input is input_fingerprint, which names the file
+    assert "Inner task failed: 'input-fingerprint'" in result.output
+    assert f"input not found: {tmp_path / 'missing.csv'}" in result.output
     assert not (tmp_path / "run" / "training_metrics.json").exists()

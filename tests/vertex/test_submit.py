@@ -47,8 +47,67 @@ def test_submit_sends_the_compiled_pipeline_with_typed_parameters(vertex_api, bu
     assert body["runtimeConfig"] == {"gcsOutputDirectory": f"gs://{bucket}/root",
                                      "parameterValues": {"epochs": 3, "learning_rate": 0.01, "register_model": True}}
     assert body["pipelineSpec"]["pipelineInfo"]["name"] == "two-tower-retrieval"
-    images = {e["container"]["image"] for e in body["pipelineSpec"]["deploymentSpec"]["executors"].values()}
+    images = {e["container"]["image"] for e in body["pipelineSpec"]["deploymentSpec"]["executors"].values() if "container" in e}
     assert "europe-docker.pkg.dev/recs-pipeline/recs/recs-pipeline-trainer:0.1.0" in images
+    tasks = body["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert tasks["data-prep"]["cachingOptions"] == {"enableCache": True} and tasks["input-fingerprint"].get("cachingOptions", {}) == {}
+
+
+NETWORK = "projects/123456/global/networks/shop-vpc"
+KEY = "projects/shop-ml/locations/europe-west4/keyRings/recs/cryptoKeys/pipelines"
+
+
+def test_enterprise_settings_reach_the_request(vertex_api, bucket):
+    """Network and CMEK on the job (the compiled CustomJob and upload read them through Vertex's
+    placeholders), the failure policy, and caching forced off for every task."""
+    settings = JobSettings(**{**SETTINGS, "pipeline_root": f"gs://{bucket}/root"}, service_account=SA, network=NETWORK,
+                           encryption_spec_key_name=KEY, failure_policy="fast", enable_caching=False)
+    submit_pipeline(settings, credentials=AnonymousCredentials())
+    body = vertex_api[0]["body"]
+    assert body["network"] == NETWORK
+    assert body["encryptionSpec"] == {"kmsKeyName": KEY}
+    from google.cloud.aiplatform_v1.types import PipelineFailurePolicy
+
+    # the REST transport sends enums as their numbers
+    assert body["runtimeConfig"]["failurePolicy"] == PipelineFailurePolicy.PIPELINE_FAILURE_POLICY_FAIL_FAST.value
+    tasks = body["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert not any(task.get("cachingOptions", {}).get("enableCache") for task in tasks.values())
+    job = tasks["custom-training-job"]["inputs"]["parameters"]
+    assert job["network"]["runtimeValue"]["constant"] == "{{$.pipeline_network}}"
+    assert job["encryption_spec_key_name"]["runtimeValue"]["constant"] == "{{$.pipeline_encryption_key_name}}"
+
+
+def test_schedule_carries_the_network_and_key(vertex_api):
+    settings = JobSettings(**SETTINGS, network=NETWORK, encryption_spec_key_name=KEY, parameters={"metrics_uri": "gs://b/m/{run_id}"})
+    schedule_pipeline(settings, "0 3 * * 1", credentials=AnonymousCredentials())
+    job = vertex_api[0]["body"]["createPipelineJobRequest"]["pipelineJob"]
+    assert job["network"] == NETWORK and job["encryptionSpec"] == {"kmsKeyName": KEY}
+
+
+def test_schedule_warns_when_every_run_would_share_one_metrics_folder(vertex_api):
+    args = ["schedule", "--project", "p", "--region", "europe-west4", "--pipeline-root", "gs://b/r", "--cron", "0 3 * * 1", "--dry-run"]
+    fixed = CliRunner().invoke(main, [*args, "--param", "metrics_uri=gs://b/metrics/weekly"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "warning: metrics_uri='gs://b/metrics/weekly' has no {run_id}" in fixed.stderr and "gs://b/metrics/weekly/{run_id}" in fixed.stderr
+    per_run = CliRunner().invoke(main, [*args, "--param", "metrics_uri=gs://b/metrics/{run_id}"])
+    assert per_run.exit_code == 0 and "warning" not in per_run.stderr
+    assert vertex_api == []
+
+
+def test_gpus_choose_the_gpu_image_or_are_refused_on_a_cpu_template(vertex_api, tmp_path):
+    from recs_pipeline.vertex.image import TRAINER_GPU_IMAGE, TRAINER_IMAGE
+
+    gpus = {"machine_type": "g2-standard-8", "accelerator_type": "NVIDIA_L4", "accelerator_count": "1"}
+    request = submit_pipeline(JobSettings(**SETTINGS, parameters=gpus), dry_run=True)
+    assert TRAINER_GPU_IMAGE in request["pipelineJob"]["pipelineSpec"]["images"]
+    assert TRAINER_IMAGE not in request["pipelineJob"]["pipelineSpec"]["images"]
+    template = tmp_path / "cpu.yaml"
+    assert CliRunner().invoke(main, ["compile", "--output", str(template)]).exit_code == 0
+    refused = CliRunner().invoke(main, ["submit", "--project", "p", "--region", "europe-west4", "--pipeline-root", "gs://b/r", "--template", str(template),
+                                        "--param", "accelerator_type=NVIDIA_L4", "--param", "accelerator_count=1"])
+    assert refused.exit_code == 1 and f"the template's trainer image {TRAINER_IMAGE} is the CPU build" in refused.output, refused.output
+    assert f"--image {TRAINER_GPU_IMAGE}" in refused.output
+    assert vertex_api == []
 
 
 def test_schedule_sends_cron_limits_and_the_run_request(vertex_api):
@@ -76,6 +135,9 @@ def test_dry_run_prints_the_request_and_calls_nothing(vertex_api, tmp_path):
     request = json.loads(submitted.output)
     assert request["pipelineJob"]["runtimeConfig"]["parameterValues"] == {"epochs": 3}
     assert request["pipelineJob"]["serviceAccount"] == SA and request["experiment"] == "nightly"
+    assert request["pipelineJob"]["pipelineSpec"]["cached"] == ["data-prep", "evaluate"]
+    uncached = CliRunner().invoke(main, ["submit", *args, "--no-enable-caching"])
+    assert json.loads(uncached.output)["pipelineJob"]["pipelineSpec"]["cached"] == []
     assert request["pipelineJob"]["pipelineSpec"]["images"] == ["example.com/t:9", "gcr.io/ml-pipeline/google-cloud-pipeline-components:2.22.0"]
     assert request["consoleUrl"].startswith("https://console.cloud.google.com/vertex-ai/locations/europe-west4/pipelines/runs/two-tower-retrieval-")
     scheduled = CliRunner().invoke(main, ["schedule", *args, "--cron", "0 3 * * 1"])
@@ -111,3 +173,7 @@ def test_settings_are_checked():
         JobSettings(project="p", region="r", pipeline_root="/tmp/root")
     with pytest.raises(SubmitError, match="expected five fields"):
         schedule_pipeline(JobSettings(**SETTINGS), "daily", dry_run=True)
+    with pytest.raises(SubmitError, match="--network 'shop-vpc': expected projects/PROJECT_NUMBER/global/networks/NAME"):
+        JobSettings(**SETTINGS, network="shop-vpc")
+    with pytest.raises(SubmitError, match="--encryption-spec-key-name 'my-key'"):
+        JobSettings(**SETTINGS, encryption_spec_key_name="my-key")

@@ -43,6 +43,7 @@ def test_the_compiled_template_is_uploaded_with_version_tags(registry, tmp_path)
 def test_tags_and_hosts_are_checked():
     with pytest.raises(TemplateError, match="tag 'a b'"):
         release_tags(["a b"])
+    assert release_tags(["latest-gpu"], "gpu") == [f"v{__version__}-gpu", "latest-gpu"]  # never the CPU template's tags
     assert registry_host("europe-west4", "shop-ml", "pipelines") == "https://europe-west4-kfp.pkg.dev/shop-ml/pipelines"
     missing = CliRunner().invoke(main, ["upload-template", "nope.yaml", "--host", "http://127.0.0.1:9"])
     assert missing.exit_code == 1 and "template 'nope.yaml': no such file" in missing.output

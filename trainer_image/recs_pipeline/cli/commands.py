@@ -11,6 +11,7 @@ import click
 from recs_pipeline.cli.options import data_options, train_options
 from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS
+from recs_pipeline.core.extras import require_train_extra
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -62,6 +63,7 @@ def main() -> None:
 @click.option("--synthetic-products", type=int, default=2000, show_default=True)
 def run_local_command(output_dir: str, input_uri: str, **options) -> None:
     """Compile the pipeline and run it here with kfp.local (no Docker, no cloud account)."""
+    require_train_extra("run-local")
     from recs_pipeline.pipelines.local_run import run_local
 
     arguments = {"input_uri": input_uri, **options}
@@ -107,6 +109,7 @@ def compile_command(output: str, image: str | None, trainer: str) -> None:
 @click.option("--seed", type=int, default=42, show_default=True)
 def prepare_command(input_uri: str, output_dir: str, seed: int, **settings) -> None:
     """Run data prep alone: splits, vocabularies and stats into OUTPUT_DIR."""
+    require_train_extra("prepare")
     from recs_pipeline.steps import prep
 
     stats = prep.run(output_dir, input_uri, {**settings, "seed": seed}, {"seed": seed})
@@ -124,6 +127,7 @@ def prepare_command(input_uri: str, output_dir: str, seed: int, **settings) -> N
 def train_command(prepared_dir: str, model_dir: str, history_dir: str, serving_dir: str, metrics_uri: str, run_id: str, **settings) -> None:
     """Run the train step alone (what the pipeline's train task, or each CustomJob replica, runs)."""
     from recs_pipeline.core.config import TrainConfig
+    require_train_extra("train")
     from recs_pipeline.steps import train
 
     result = train.run(prepared_dir, model_dir, history_dir, TrainConfig(**settings), run_id=run_id, metrics_uri=metrics_uri,
@@ -138,6 +142,7 @@ def train_command(prepared_dir: str, model_dir: str, history_dir: str, serving_d
 @click.option("-k", "k", type=int, default=10, show_default=True, help="How many products to show.")
 def recommend_command(model_dir: str, customers: tuple[str, ...], k: int) -> None:
     """Top products for customers, through the exported retrieval SavedModel."""
+    require_train_extra("recommend")
     from recs_pipeline.model import retrieval
     from recs_pipeline.pipelines.local_run import serving_model_dir
 

@@ -19,6 +19,12 @@ VERTEX_OPTIONS = [
     click.option("--label", "labels", multiple=True, help="Label NAME=VALUE on the run; repeat for several."),
     click.option("--service-account", default="", help="Service account the run acts as."),
     click.option("--display-name", default="", help="Run display name (default: two-tower-retrieval)."),
+    click.option("--enable-caching/--no-enable-caching", default=None,
+                 help="Force task caching on or off for every task (default: each task's own: data_prep is reused only while the input files are unchanged, training never)."),
+    click.option("--network", default="", help="VPC network to peer the run and its train CustomJob with: projects/PROJECT_NUMBER/global/networks/NAME."),
+    click.option("--encryption-spec-key-name", default="", help="Cloud KMS key (CMEK) for the run, its CustomJob and the registered model."),
+    click.option("--failure-policy", type=click.Choice(["fast", "slow"]), default=None,
+                 help="fast: stop scheduling tasks after the first failure; slow (Vertex's default): run what still can."),
     click.option("--dry-run", is_flag=True, help="Print the full request and call nothing."),
 ]
 
@@ -33,7 +39,8 @@ def _job_settings(options: dict, experiment: str = ""):
         project=options["project"], region=options["region"], pipeline_root=options["pipeline_root"],
         template=options["template"], image=options["image"], parameters=parse_assignments(options["params"]),
         service_account=options["service_account"], experiment=experiment, display_name=options["display_name"],
-        labels=parse_assignments(options["labels"], "--label"),
+        labels=parse_assignments(options["labels"], "--label"), enable_caching=options["enable_caching"],
+        network=options["network"], encryption_spec_key_name=options["encryption_spec_key_name"], failure_policy=options["failure_policy"] or "",
     )
 
 
@@ -67,10 +74,18 @@ def submit_command(experiment: str, wait: bool, dry_run: bool, **options) -> Non
 @click.option("--end-time", default="", help="RFC 3339 time after which no run starts.")
 def schedule_command(cron: str, schedule_name: str, max_concurrent_runs: int, max_runs: int | None, start_time: str, end_time: str,
                      dry_run: bool, **options) -> None:
-    """Create a Vertex AI pipeline schedule that runs the pipeline on a cron."""
-    from recs_pipeline.vertex.submit import schedule_pipeline
+    """Create a Vertex AI pipeline schedule that runs the pipeline on a cron. Each run uses the
+    template as it was when the schedule was created; a new template version needs a new schedule."""
+    import warnings
 
-    result = schedule_pipeline(_job_settings(options), cron, schedule_name, max_concurrent_runs, max_runs, start_time, end_time, dry_run)
+    from recs_pipeline.vertex.submit import ScheduleWarning, schedule_pipeline
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ScheduleWarning)
+        result = schedule_pipeline(_job_settings(options), cron, schedule_name, max_concurrent_runs, max_runs, start_time, end_time, dry_run)
+    for warning in caught:
+        if issubclass(warning.category, ScheduleWarning):
+            click.echo(f"warning: {warning.message}", err=True)
     if dry_run:
         click.echo(json.dumps(result, indent=1))
         return
@@ -84,7 +99,9 @@ def schedule_command(cron: str, schedule_name: str, max_concurrent_runs: int, ma
 @click.option("--project", default="", help="Google Cloud project.")
 @click.option("--repository", default="", help="Artifact Registry repository of KFP format.")
 @click.option("--tag", "tags", multiple=True, help="Extra tag (e.g. the commit, latest); v<version> is always set.")
-def upload_template_command(template: str, host: str, region: str, project: str, repository: str, tags: tuple[str, ...]) -> None:
+@click.option("--variant", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True,
+              help="The trainer image the template was compiled against; gpu: the version tag is v<version>-gpu.")
+def upload_template_command(template: str, host: str, region: str, project: str, repository: str, tags: tuple[str, ...], variant: str) -> None:
     """Upload a compiled pipeline YAML to Artifact Registry as a versioned template."""
     from recs_pipeline.vertex import templates
 
@@ -92,7 +109,7 @@ def upload_template_command(template: str, host: str, region: str, project: str,
         if not (region and project and repository):
             raise click.UsageError("give --host, or --region, --project and --repository")
         host = templates.registry_host(region, project, repository)
-    release_tags = templates.release_tags(tags)
+    release_tags = templates.release_tags(tags, variant)
     package, version = templates.upload_template(template, host, release_tags)
     click.echo(f"uploaded {package} {version} to {host} (tags: {', '.join(release_tags)})")
     click.echo(f"template URL: {host}/{package}/{release_tags[0]}")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,8 +73,8 @@ def _local_files(uri: str) -> list[str]:
     return names
 
 
-def _gcs_files(uri: str, scratch: str) -> list[str]:
-    """Objects behind a gs:// file, glob or prefix, copied locally (their order kept)."""
+def _gcs_blobs(uri: str) -> list:
+    """The objects behind a gs:// file, glob or prefix, sorted by name."""
     from google.api_core import exceptions
 
     location = storage.parse_gcs(uri)
@@ -93,9 +95,35 @@ def _gcs_files(uri: str, scratch: str) -> list[str]:
     chosen = [b for b in chosen if not b.name.endswith("/")]
     if not chosen:
         raise SourceError(f"input not found: {uri}")
+    return sorted(chosen, key=lambda b: b.name)
+
+
+def _gcs_files(uri: str, scratch: str) -> list[str]:
+    """Objects behind a gs:// file, glob or prefix, copied locally (their order kept)."""
+    bucket = storage.parse_gcs(uri).bucket
     names = []
-    for index, blob in enumerate(sorted(chosen, key=lambda b: b.name)):
+    for index, blob in enumerate(_gcs_blobs(uri)):
         target = Path(scratch) / f"{index:05d}-{Path(blob.name).name}"
-        target.write_bytes(storage.read_bytes(f"gs://{location.bucket}/{blob.name}"))
+        target.write_bytes(storage.read_bytes(f"gs://{bucket}/{blob.name}"))
         names.append(str(target))
     return names
+
+
+def versions(uri: str) -> list[dict]:
+    """Each file behind `uri` with what changes when its content does, without reading it:
+    name, size and generation for gs:// objects (a rewrite gets a new generation), name, size and
+    modification time (ns) for local files."""
+    if storage.is_gcs(uri):
+        bucket = storage.parse_gcs(uri).bucket
+        return [{"name": f"gs://{bucket}/{b.name}", "size": b.size, "generation": b.generation} for b in _gcs_blobs(uri)]
+    return [{"name": name, "size": (stat := Path(name).stat()).st_size, "mtime_ns": stat.st_mtime_ns} for name in _local_files(uri)]
+
+
+def fingerprint(uri: str) -> str:
+    """A short digest of `versions(uri)`: equal while the files are unchanged, different once one
+    is added, removed or rewritten. Empty for an empty URI (the embedded synthetic data, which
+    its parameters determine)."""
+    if not uri:
+        return ""
+    digest = hashlib.sha256(json.dumps(versions(uri), sort_keys=True).encode()).hexdigest()
+    return f"sha256:{digest[:32]}"

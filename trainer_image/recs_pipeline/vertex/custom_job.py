@@ -15,6 +15,8 @@ from typing import Any
 
 from recs_pipeline.core.config import TrainConfig
 from recs_pipeline.core.errors import UserError
+from recs_pipeline.vertex.image import TRAINER_GPU_IMAGE, is_gpu_image
+from recs_pipeline.vertex.registry import label_value
 
 BOOT_DISK_GB = 100
 
@@ -63,6 +65,11 @@ def worker_pool_specs(
         )
     if not machine_type:
         raise CustomJobSpecError("machine_type is required, e.g. n1-standard-8")
+    if accelerator_type and not is_gpu_image(image):
+        raise CustomJobSpecError(
+            f"accelerator_type={accelerator_type!r} needs the GPU trainer image (tag ending in -gpu, e.g. {TRAINER_GPU_IMAGE}); "
+            f"this pipeline was compiled with {image}: compile or submit with --image {TRAINER_GPU_IMAGE}"
+        )
     machine: dict[str, Any] = {"machine_type": machine_type}
     if accelerator_type:
         machine.update(accelerator_type=accelerator_type, accelerator_count=accelerator_count)
@@ -76,3 +83,11 @@ def worker_pool_specs(
     if replica_count > 1:
         specs.append({**chief, "replica_count": replica_count - 1})
     return specs
+
+
+def job_labels(run_id: str, pipeline_job_name: str) -> dict[str, str]:
+    """Labels on the CustomJob, so billing and the Custom jobs list can tell which run it trained."""
+    labels = {"source": "recs-pipeline", "run-id": label_value(run_id)}
+    if pipeline_job_name:
+        labels["pipeline-job"] = label_value(pipeline_job_name)
+    return labels

@@ -1,5 +1,6 @@
 """What a Vertex AI Model Registry entry says about a trained model: a name, labels that link it to
-its run, and a description that points to its training_metrics.json.
+its run, a description that points to its training_metrics.json, the version aliases, and
+whether it may be registered at all (the quality gate: it must beat every baseline).
 
 Labels allow only lowercase letters, digits, '_' and '-' (63 characters), so a gs:// URI cannot
 be one; it goes in the description. The upload component pastes the description into a JSON
@@ -12,11 +13,18 @@ import re
 from typing import Any
 
 from recs_pipeline.core import metric_keys
+from recs_pipeline.core.errors import UserError
 
 # The newest TensorFlow serving image google-cloud-aiplatform lists; the retrieval signature uses
 # only core ops (hash table lookup, gather, matmul, top_k) that it runs.
 DEFAULT_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
 LABEL_LENGTH = 63
+GATE_KS = (10, 100)  # the model's test recall at these K must beat every baseline's
+ALIAS = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$")  # Vertex AI's version alias format
+
+
+class RegistryError(UserError, ValueError):
+    """A registry setting cannot be used as given; the message names it."""
 
 
 def label_value(text: str) -> str:
@@ -54,3 +62,60 @@ def registry_entry(
         "description": description.replace('"', "").replace("\\", ""),
         "labels": labels,
     }
+
+
+def quality_gate(final_metrics: dict[str, Any], baselines: dict[str, dict[str, Any]]) -> tuple[bool, str]:
+    """(passes, why): the model passes when its test recall at each of GATE_KS is strictly above
+    every baseline's; `why` names each comparison that failed, or says what it beat."""
+    failures, passed = [], []
+    for k in GATE_KS:
+        name = metric_keys.test_recall(k)
+        model = final_metrics.get(name)
+        if model is None:
+            failures.append(f"no {metric_keys.label(name)} in the published metrics")
+            continue
+        for baseline, figures in sorted(baselines.items()):
+            other = figures.get(name)
+            if other is None:
+                continue
+            comparison = f"{metric_keys.label(name)} {model:.4f} vs {baseline} {other:.4f}"
+            (passed if model > other else failures).append(comparison)
+    if not baselines:
+        failures.append("no baselines in the published metrics to compare with")
+    if failures:
+        return False, "does not beat every baseline: " + "; ".join(failures)
+    return True, "beats every baseline: " + "; ".join(passed)
+
+
+def version_aliases(text: str, run_id: str) -> list[str]:
+    """The aliases of the new model version: those given ('champion,weekly') plus `run-<run id>`,
+    so a version can be found by its run; each checked against Vertex AI's alias format."""
+    aliases = [part.strip() for part in text.split(",") if part.strip()]
+    for alias in aliases:
+        if not ALIAS.match(alias):
+            raise RegistryError(f"model_version_aliases: {alias!r} is not a valid alias (a lowercase letter first, then letters, digits, '-')")
+    run_alias = ("run-" + label_value(run_id).replace("_", "-")).rstrip("-")[:128]
+    if ALIAS.match(run_alias) and run_alias not in aliases:
+        aliases.append(run_alias)
+    return aliases
+
+
+def decision(passes: bool, why: str, required: bool) -> tuple[bool, str]:
+    """(register, sentence): registered when the model passes the gate or the gate is not required."""
+    if passes:
+        return True, f"Registered: the model {why}."
+    if not required:
+        return True, f"Registered although the model {why} (require_beating_baselines=false)."
+    return False, f"Not registered: the model {why}. Set require_beating_baselines=false to register it anyway."
+
+
+def decision_markdown(sentence: str, display_name: str, parent_model: str, aliases: list[str]) -> str:
+    """The registry_entry step's summary: the decision and why, and where the version goes."""
+    target = f"a new version of `{parent_model}`" if parent_model else f"the model `{display_name}` (a new model)"
+    return f"# Model Registry\n\n{sentence}\n\nTarget: {target}; version aliases: {', '.join(f'`{a}`' for a in aliases) or 'none'}.\n"
+
+
+def gate_figures(final_metrics: dict[str, Any]) -> dict[str, float]:
+    """The test figures the gate compares, for the registered model's metadata."""
+    names = (metric_keys.test_recall(k) for k in GATE_KS)
+    return {name: final_metrics[name] for name in names if final_metrics.get(name) is not None}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,17 @@ from recs_pipeline.core.errors import UserError
 CONSOLE_URL = "https://console.cloud.google.com/vertex-ai/locations/{region}/pipelines/runs/{job_id}?project={project}"
 TEMPLATE_URL = re.compile(r"^https://")
 DISPLAY_NAME = "two-tower-retrieval"
+FAILURE_POLICIES = ("fast", "slow")
+NETWORK = re.compile(r"^projects/[^/]+/global/networks/[^/]+$")
+KMS_KEY = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
 
 
 class SubmitError(UserError, ValueError):
     """The submission is wrong before it reaches Vertex AI; the message names the parameter."""
+
+
+class ScheduleWarning(UserWarning):
+    """A schedule that will be created, but whose second run would fail or surprise."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,10 @@ class JobSettings:
     experiment: str = ""
     display_name: str = ""  # empty: DISPLAY_NAME
     labels: dict[str, str] = field(default_factory=dict)
-    enable_caching: bool | None = None  # None: each task's own setting (train is never cached)
+    enable_caching: bool | None = None  # None: each task's own setting (data_prep keyed on the input files, train never)
+    network: str = ""  # VPC to peer the run and its CustomJob with: projects/NUMBER/global/networks/NAME
+    encryption_spec_key_name: str = ""  # CMEK for the run, its CustomJob and the registered model
+    failure_policy: str = ""  # "fast": stop scheduling tasks after the first failure; "slow" (Vertex's default): finish what can run
 
     def __post_init__(self) -> None:
         for name in ("project", "region"):
@@ -48,6 +59,13 @@ class JobSettings:
                 raise SubmitError(f"--{name} is required")
         if not self.pipeline_root.startswith("gs://"):
             raise SubmitError(f"--pipeline-root must be a gs:// folder, got {self.pipeline_root!r}")
+        if self.network and not NETWORK.match(self.network):
+            raise SubmitError(f"--network {self.network!r}: expected projects/PROJECT_NUMBER/global/networks/NAME")
+        if self.encryption_spec_key_name and not KMS_KEY.match(self.encryption_spec_key_name):
+            raise SubmitError(f"--encryption-spec-key-name {self.encryption_spec_key_name!r}: "
+                              "expected projects/P/locations/L/keyRings/R/cryptoKeys/K")
+        if self.failure_policy and self.failure_policy not in FAILURE_POLICIES:
+            raise SubmitError(f"--failure-policy {self.failure_policy!r}: use one of {', '.join(FAILURE_POLICIES)}")
 
     @property
     def run_display_name(self) -> str:
@@ -65,11 +83,15 @@ def parse_assignments(pairs: list[str] | tuple[str, ...], what: str = "--param")
     return values
 
 
-def template_parameters(template_path: str) -> dict[str, str]:
-    """Parameter name -> declared type (STRING, NUMBER_INTEGER, NUMBER_DOUBLE, BOOLEAN, ...)."""
+def _load_spec(template_path: str) -> dict[str, Any]:
     import yaml
 
-    spec = yaml.safe_load(Path(template_path).read_text())
+    return yaml.safe_load(Path(template_path).read_text())
+
+
+def template_parameters(template_path: str) -> dict[str, str]:
+    """Parameter name -> declared type (STRING, NUMBER_INTEGER, NUMBER_DOUBLE, BOOLEAN, ...)."""
+    spec = _load_spec(template_path)
     declared = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
     return {name: entry.get("parameterType", "STRING") for name, entry in declared.items()}
 
@@ -105,15 +127,39 @@ def _labels(settings: JobSettings) -> dict[str, str]:
     return {"recs-pipeline": __version__.replace(".", "-"), **settings.labels}
 
 
+def wants_accelerators(parameters: dict[str, Any]) -> bool:
+    """Whether the run's parameters ask for GPUs (accelerator_type or a positive accelerator_count)."""
+    count = parameters.get("accelerator_count", 0)
+    return bool(parameters.get("accelerator_type")) or (str(count).strip() not in ("", "0"))
+
+
 def _template(settings: JobSettings, scratch: str) -> str:
+    from recs_pipeline.vertex.image import TRAINER_GPU_IMAGE, TRAINER_IMAGE
+
     if settings.template:
         if not TEMPLATE_URL.match(settings.template) and not Path(settings.template).is_file():
             raise SubmitError(f"template {settings.template!r}: no such file")
         return settings.template
     from recs_pipeline.pipelines.pipeline import compile_pipeline
-    from recs_pipeline.vertex.image import TRAINER_IMAGE
 
-    return compile_pipeline(str(Path(scratch) / "pipeline.yaml"), settings.image or TRAINER_IMAGE)
+    default = TRAINER_GPU_IMAGE if wants_accelerators(settings.parameters) else TRAINER_IMAGE
+    return compile_pipeline(str(Path(scratch) / "pipeline.yaml"), settings.image or default)
+
+
+def trainer_image_of(spec: dict[str, Any]) -> str:
+    """The image the train CustomJob's replicas run, as compiled into the template ('' if it has none)."""
+    task = spec.get("root", {}).get("dag", {}).get("tasks", {}).get("train-job-spec", {})
+    return task.get("inputs", {}).get("parameters", {}).get("trainer_image", {}).get("runtimeValue", {}).get("constant", "")
+
+
+def check_accelerators(spec: dict[str, Any], parameters: dict[str, Any]) -> None:
+    """Refuse GPUs for a template whose trainer image is the CPU build, before anything is sent."""
+    from recs_pipeline.vertex.image import TRAINER_GPU_IMAGE, is_gpu_image
+
+    image = trainer_image_of(spec)
+    if image and wants_accelerators(parameters) and not is_gpu_image(image):
+        raise SubmitError(f"accelerator_type/accelerator_count ask for GPUs, but the template's trainer image {image} is the CPU build; "
+                          f"compile or submit with --image {TRAINER_GPU_IMAGE} (a tag ending in -gpu)")
 
 
 def build_job(settings: JobSettings, template_path: str, credentials=None):
@@ -123,7 +169,8 @@ def build_job(settings: JobSettings, template_path: str, credentials=None):
     parameters = settings.parameters
     if not TEMPLATE_URL.match(template_path):
         parameters = typed_parameters(parameters, template_parameters(template_path))
-    return aiplatform.PipelineJob(
+        check_accelerators(_load_spec(template_path), parameters)
+    job = aiplatform.PipelineJob(
         display_name=settings.run_display_name,
         template_path=template_path,
         pipeline_root=settings.pipeline_root,
@@ -133,7 +180,14 @@ def build_job(settings: JobSettings, template_path: str, credentials=None):
         project=settings.project,
         location=settings.region,
         credentials=credentials,
+        encryption_spec_key_name=settings.encryption_spec_key_name or None,
+        failure_policy=settings.failure_policy or None,
     )
+    if TEMPLATE_URL.match(template_path):  # fetched by the SDK just now
+        from google.protobuf import json_format
+
+        check_accelerators(json_format.MessageToDict(job._gca_resource._pb.pipeline_spec), parameters)
+    return job
 
 
 def job_request(job, settings: JobSettings) -> dict[str, Any]:
@@ -146,10 +200,12 @@ def job_request(job, settings: JobSettings) -> dict[str, Any]:
 
 
 def _create_request(settings: JobSettings, resource: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    """The create request around a job resource: what submit adds to the resource (service account)
-    and beside it (parent, experiment), the same for a built job and an unfetched template."""
+    """The create request around a job resource: what submit adds to the resource (service account,
+    network) and beside it (parent, experiment), the same for a built job and an unfetched template."""
     if settings.service_account:
         resource["serviceAccount"] = settings.service_account
+    if settings.network:
+        resource["network"] = settings.network
     request = {"parent": f"projects/{settings.project}/locations/{settings.region}", **fields, "pipelineJob": resource}
     if settings.experiment:
         request["experiment"] = settings.experiment
@@ -165,7 +221,9 @@ def spec_summary(spec: dict[str, Any]) -> dict[str, Any]:
         "schemaVersion": spec.get("schemaVersion"),
         "sdkVersion": spec.get("sdkVersion"),
         "tasks": sorted(spec.get("root", {}).get("dag", {}).get("tasks", {})),
-        "images": sorted({e.get("container", {}).get("image", "") for e in executors.values()}),
+        "cached": sorted(name for name, task in spec.get("root", {}).get("dag", {}).get("tasks", {}).items()
+                         if task.get("cachingOptions", {}).get("enableCache")),
+        "images": sorted({e["container"]["image"] for e in executors.values() if "container" in e}),  # an importer has none
     }
 
 
@@ -192,7 +250,7 @@ def submit_pipeline(settings: JobSettings, wait: bool = False, dry_run: bool = F
         job = build_job(settings, template, credentials or (_offline_credentials() if dry_run else None))
     if dry_run:
         return job_request(job, settings)
-    job.submit(service_account=settings.service_account or None, experiment=settings.experiment or None)
+    job.submit(service_account=settings.service_account or None, network=settings.network or None, experiment=settings.experiment or None)
     if wait:
         job.wait()
     return job
@@ -215,6 +273,8 @@ def schedule_pipeline(
         raise SubmitError(f"--cron {cron!r}: expected five fields, e.g. '0 3 * * 1' (optionally prefixed TZ=Area/City)")
     if settings.experiment:
         raise SubmitError("--experiment applies to one submitted run; a schedule cannot carry it")
+    for message in schedule_warnings(settings):
+        warnings.warn(message, ScheduleWarning, stacklevel=2)
     name = schedule_name or f"{settings.run_display_name} schedule"
     with tempfile.TemporaryDirectory(prefix="recs-schedule-") as scratch:
         template = _template(settings, scratch)
@@ -230,6 +290,7 @@ def schedule_pipeline(
             start_time=start_time or None,
             end_time=end_time or None,
             service_account=settings.service_account or None,
+            network=settings.network or None,
         )
     request = {"displayName": name, "cron": cron, "maxConcurrentRunCount": max_concurrent_runs,
                "createPipelineJobRequest": job_request(job, settings)}
@@ -241,6 +302,18 @@ def schedule_pipeline(
     return request
 
 
+def schedule_warnings(settings: JobSettings) -> list[str]:
+    """What would make a schedule's later runs fail: a fixed metrics_uri belongs to the first run
+    that writes there (its sink claim), so every later run would be refused before training."""
+    from recs_pipeline.tracking.sink import RUN_ID_FIELD
+
+    metrics_uri = str(settings.parameters.get("metrics_uri", ""))
+    if metrics_uri and RUN_ID_FIELD not in metrics_uri:
+        return [f"metrics_uri={metrics_uri!r} has no {RUN_ID_FIELD}: the first scheduled run claims that folder and every later run "
+                f"is refused before training; use e.g. {metrics_uri.rstrip('/')}/{RUN_ID_FIELD}"]
+    return []
+
+
 def _unfetched_request(settings: JobSettings, template: str) -> dict[str, Any]:
     """A dry run from a template URL: the template is not fetched, so values stay as given."""
     job: dict[str, Any] = {
@@ -249,4 +322,8 @@ def _unfetched_request(settings: JobSettings, template: str) -> dict[str, Any]:
         "labels": _labels(settings),
         "runtimeConfig": {"gcsOutputDirectory": settings.pipeline_root, "parameterValues": dict(settings.parameters)},
     }
+    if settings.encryption_spec_key_name:
+        job["encryptionSpec"] = {"kmsKeyName": settings.encryption_spec_key_name}
+    if settings.failure_policy:
+        job["runtimeConfig"]["failurePolicy"] = f"PIPELINE_FAILURE_POLICY_FAIL_{settings.failure_policy.upper()}"
     return _create_request(settings, job, note="template not fetched in a dry run: parameter names and types are checked by Vertex AI")

@@ -21,9 +21,14 @@ def registry_host(region: str, project: str, repository: str) -> str:
     return HOST.format(region=region, project=project, repository=repository)
 
 
-def release_tags(extra: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """`v<package version>` plus any given (the commit, `latest`), each checked for AR's characters."""
-    tags = [f"v{__version__}", *extra]
+def release_tags(extra: list[str] | tuple[str, ...] = (), variant: str = "cpu") -> list[str]:
+    """`v<package version>` (`v<version>-gpu` for a template compiled against the GPU image) plus
+    any given (the commit, `latest`), each checked for AR's characters."""
+    from recs_pipeline.vertex.image import GPU_TAG_SUFFIX
+
+    if variant not in ("cpu", "gpu"):
+        raise TemplateError(f"variant {variant!r}: use cpu or gpu")
+    tags = [f"v{__version__}" + (GPU_TAG_SUFFIX if variant == "gpu" else ""), *extra]
     for tag in tags:
         if not TAG.match(tag) or tag.startswith("sha256:"):
             raise TemplateError(f"tag {tag!r}: use letters, digits and - . _ ~ : @ (and not sha256:)")

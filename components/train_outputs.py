@@ -1,0 +1,31 @@
+"""train_outputs: the CustomJob's folders as the run's model, serving model and training history."""
+
+from google_cloud_pipeline_components.types.artifact_types import UnmanagedContainerModel
+from kfp.dsl import Artifact, Input, Model, Output
+
+
+def train_outputs(
+    job_dir: Input[Artifact],
+    model: Output[Model],
+    serving_model: Output[UnmanagedContainerModel],
+    training_history: Output[Artifact],
+    serving_image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest",
+):
+    """Runs after the train CustomJob and publishes what it wrote: each artifact's URI is set to
+    the job's folder (nothing is copied), its metadata read from the run's own status and history
+    (epochs run, best epoch, losses). A job that did not complete fails this step, naming why.
+
+    Args:
+        job_dir: The folder the train CustomJob wrote (from train_job_spec).
+        model: The job's model/ folder, with the run's epochs and best epoch in its metadata.
+        serving_model: The job's serving_model/ folder: the retrieval SavedModel, typed for ModelUploadOp.
+        training_history: The job's training_history/ folder: training_metrics.json and training_status.json.
+        serving_image: Prediction container the registered model is served with (TensorFlow Serving).
+    """
+    from recs_pipeline.vertex import lineage
+
+    metadata = lineage.run_metadata(lineage.job_folder(job_dir.path, "training_history"))
+    for name, output in (("model", model), ("serving_model", serving_model), ("training_history", training_history)):
+        output.uri = lineage.job_folder(job_dir.uri, name)
+        output.metadata.update(metadata)
+    serving_model.metadata["containerSpec"] = {"imageUri": serving_image}

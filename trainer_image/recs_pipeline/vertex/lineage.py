@@ -1,0 +1,55 @@
+"""What the console's lineage graph says about a trained model: artifact metadata read from the
+run's own files after training, never the settings it started with.
+
+With the train step as a CustomJob, the job writes into one folder reserved by `train_job_spec`
+(`JOB_FOLDERS` below); after the job, `train_outputs` publishes those folders as the `model`,
+`serving_model` and `training_history` artifacts (their URIs set to the folders, no copy), with
+this metadata. The in-task trainer uses the same function, so both modes say the same.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from recs_pipeline.core.errors import UserError
+from recs_pipeline.tracking.sink import METRICS_FILE, STATUS_FILE
+
+# output name -> sub-folder of the job folder the CustomJob writes
+JOB_FOLDERS = {"model": "model", "serving_model": "serving_model", "training_history": "training_history"}
+FRAMEWORK = "tensorflow-recommenders"
+
+
+class TrainingNotFinishedError(UserError, RuntimeError):
+    """The job folder holds no completed training; the message names the folder and the stage."""
+
+
+def job_folder(job_dir: str, output: str) -> str:
+    """The sub-folder of `job_dir` (a local or /gcs/ path, or a gs:// URI) that holds `output`."""
+    return job_dir.rstrip("/") + "/" + JOB_FOLDERS[output]
+
+
+def run_metadata(history_dir: str) -> dict[str, Any]:
+    """Epochs run and planned, the best epoch and losses, from training_status.json and
+    training_metrics.json; refuses a history whose status is not `completed`."""
+    folder = Path(history_dir)
+    try:
+        status = json.loads((folder / STATUS_FILE).read_text())
+        history = json.loads((folder / METRICS_FILE).read_text())
+    except FileNotFoundError as error:
+        raise TrainingNotFinishedError(f"{folder}: no training history ({error.filename} is missing); the train job wrote nothing here") from error
+    if status.get("stage") != "completed":
+        raise TrainingNotFinishedError(f"{folder / STATUS_FILE}: stage {status.get('stage')!r}, not 'completed' ({status.get('error') or 'no error recorded'})")
+    final = history.get("final_metrics", {})
+    metadata = {
+        "framework": FRAMEWORK,
+        "run_id": history.get("run_id", ""),
+        "epochs_run": status.get("epochs_done"),
+        "epochs_max": status.get("epochs_total"),
+        "best_epoch": final.get("best_epoch"),
+        "best_val_loss": final.get("best_val_loss"),
+        "final_loss": final.get("final_loss"),
+        "final_val_loss": final.get("final_val_loss"),
+    }
+    return {key: value for key, value in metadata.items() if value is not None}
