@@ -21,16 +21,21 @@ def data_prep(
     timestamp_format: str = "",
     delimiter: str = "",
     encoding: str = "utf-8",
+    query: str = "",
+    bq_staging_dataset: str = "",
+    bq_export_uri: str = "",
+    engine: str = "auto",
     synthetic_purchases: int = 200000,
     synthetic_customers: int = 5000,
     synthetic_products: int = 2000,
     seed: int = 42,
 ):
-    """Read (or generate, when input_uri is empty), clean, split by time, index."""
+    """Read (or generate, when input_uri and query are empty), clean, split by time, index; input_uri may be bq://project.dataset.table."""
     from recs_pipeline.steps import prep
 
     stats = prep.run(
         output_dir=prepared_data.path,
+        output_uri=prepared_data.uri,
         input_uri=input_uri,
         prep_settings=dict(
             user_column=user_column,
@@ -47,6 +52,10 @@ def data_prep(
             timestamp_format=timestamp_format,
             delimiter=delimiter,
             encoding=encoding,
+            query=query,
+            bq_staging_dataset=bq_staging_dataset,
+            bq_export_uri=bq_export_uri,
+            engine=engine,
             seed=seed,
         ),
         synthetic_settings=dict(

@@ -10,6 +10,11 @@ from recs_pipeline.core.errors import ConfigError
 OPTIMIZERS = ("adagrad", "adam", "sgd")
 RECALL_KS = (5, 10, 50, 100)
 SPLIT_KINDS = ("temporal", "random")
+ENGINES = ("auto", "local", "bigquery")
+# Rows above which `engine=auto` prepares a BigQuery source inside BigQuery instead of in the
+# step's one process: about where the one-process path nears the 8 GB of the default data_prep
+# machine (benchmarks/prep_scale.py measures its peak memory; README "Measured").
+LOCAL_MAX_ROWS = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -31,8 +36,14 @@ class PrepConfig:
     timestamp_format: str = ""  # strptime format; empty: ISO and common formats are tried
     delimiter: str = ""  # CSV delimiter; empty: detected
     encoding: str = "utf-8"
+    query: str = ""  # a BigQuery SELECT to read instead of --input
+    bq_staging_dataset: str = ""  # project.dataset for query results and BigQuery-engine tables (they expire after a day)
+    bq_export_uri: str = ""  # gs:// folder the BigQuery engine exports the splits to; empty: the output folder's own gs:// URI
+    engine: str = "auto"  # where a BigQuery source is cleaned and split: local (this process), bigquery, or auto (by size)
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine={self.engine!r} must be one of {', '.join(ENGINES)}")
         for name in ("test_fraction", "val_fraction"):
             value = getattr(self, name)
             if not 0.0 < value < 0.5:

@@ -74,6 +74,11 @@ def read_stats(folder: str) -> dict[str, Any]:
     return json.loads((Path(folder) / STATS_FILE).read_text())
 
 
+def write_stats(folder: str, stats: dict[str, Any]) -> None:
+    """(Re)write the data stats, e.g. with what the source itself reported (a BigQuery read's cost)."""
+    (Path(folder) / STATS_FILE).write_text(json.dumps(stats, indent=2))
+
+
 def item_probabilities(prepared: PreparedData) -> np.ndarray:
     """How often each item appears as an in-batch negative: its share of training rows."""
     counts = np.bincount(prepared.splits["train"]["item_idx"].to_numpy(), minlength=len(prepared.items))
