@@ -26,7 +26,6 @@ DATA_OPTIONS = [
     click.option("--encoding", default=_PREP.encoding, show_default=True, help="CSV text encoding, e.g. latin-1."),
     click.option("--query", default=_PREP.query, help='A BigQuery SELECT to read instead of --input, e.g. "SELECT * FROM `p.d.orders`".'),
     click.option("--bq-staging-dataset", default=_PREP.bq_staging_dataset, help="project.dataset for query results and BigQuery-engine tables (expire after a day)."),
-    click.option("--bq-export-uri", default=_PREP.bq_export_uri, help="gs:// folder the BigQuery engine exports the splits to (default: the output folder's gs:// URI)."),
     click.option("--engine", type=click.Choice(ENGINES), default=_PREP.engine, show_default=True,
                  help="Where a BigQuery source is cleaned and split: this process, BigQuery (SQL), or by size."),
 ]

@@ -38,7 +38,6 @@ class PrepConfig:
     encoding: str = "utf-8"
     query: str = ""  # a BigQuery SELECT to read instead of --input
     bq_staging_dataset: str = ""  # project.dataset for query results and BigQuery-engine tables (they expire after a day)
-    bq_export_uri: str = ""  # gs:// folder the BigQuery engine exports the splits to; empty: the output folder's own gs:// URI
     engine: str = "auto"  # where a BigQuery source is cleaned and split: local (this process), bigquery, or auto (by size)
 
     def __post_init__(self) -> None:

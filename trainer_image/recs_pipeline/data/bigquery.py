@@ -110,11 +110,11 @@ def needed_columns(config: PrepConfig) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _quote(name: str) -> str:
+def quote(name: str) -> str:
     return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
 
-def _fail(error: Exception, where: str) -> BigQueryError:
+def fail(error: Exception, where: str) -> BigQueryError:
     """One line for a BigQuery API error: what failed, where, and BigQuery's own reason."""
     from google.api_core import exceptions
 
@@ -130,7 +130,7 @@ def _fail(error: Exception, where: str) -> BigQueryError:
     return BigQueryError(f"{where}: {first}")
 
 
-def _api_errors() -> tuple[type[Exception], ...]:
+def api_errors() -> tuple[type[Exception], ...]:
     from google.api_core import exceptions
 
     return (exceptions.GoogleAPICallError, exceptions.RetryError)
@@ -141,20 +141,22 @@ def read_table(ref: TableRef, config: PrepConfig) -> ReadResult:
     client, reader = clients(ref.project)
     try:
         table = client.get_table(f"{ref.project}.{ref.dataset}.{ref.table}")
-    except _api_errors() as error:
-        raise _fail(error, ref.uri) from error
+    except api_errors() as error:
+        raise fail(error, ref.uri) from error
     found = [field.name for field in table.schema]
     missing = [name for name in needed_columns(config) if name not in found]
     if missing:
         raise DataError(f"{ref.uri}: missing column(s) {', '.join(missing)}; columns found: {', '.join(found) or '(none)'}")
     try:
-        arrow, scanned = _storage_read(reader, ref, needed_columns(config), config.where)
-    except _api_errors() as error:
-        raise _fail(error, ref.uri + (f" with --where {config.where!r}" if config.where else "")) from error
-    return ReadResult(arrow, int(table.num_rows or arrow.num_rows), scanned)
+        arrow, scanned = storage_read(reader, ref, needed_columns(config), config.where)
+    except api_errors() as error:
+        raise fail(error, ref.uri + (f" with --where {config.where!r}" if config.where else "")) from error
+    # num_rows leaves out rows still in the streaming buffer: never count fewer rows in than were read.
+    rows_in = max(int(table.num_rows or 0), arrow.num_rows) if config.where else arrow.num_rows
+    return ReadResult(arrow, rows_in, scanned)
 
 
-def _storage_read(reader, ref: TableRef, columns: list[str], where: str = "") -> tuple[pa.Table, int]:
+def storage_read(reader, ref: TableRef, columns: list[str], where: str = "") -> tuple[pa.Table, int]:
     """Every stream of one read session, as Arrow record batches."""
     from google.cloud.bigquery_storage_v1 import types
 
@@ -181,7 +183,7 @@ def read_query(query: str, config: PrepConfig) -> ReadResult:
     source = query_source(query)
     staging = parse_dataset(config.bq_staging_dataset) if config.bq_staging_dataset else None
     client, reader = clients(staging[0] if staging else None)
-    columns = ", ".join(_quote(name) for name in needed_columns(config))
+    columns = ", ".join(quote(name) for name in needed_columns(config))
     sql = f"SELECT {columns} FROM ({query.strip().rstrip(';')})" + (f" WHERE {config.where}" if config.where else "")
     ref = TableRef(*staging, f"recs_query_{uuid.uuid4().hex[:16]}") if staging else None
     if ref:
@@ -191,9 +193,9 @@ def read_query(query: str, config: PrepConfig) -> ReadResult:
         job.result()
         if ref is None:
             ref = TableRef(job.destination.project, job.destination.dataset_id, job.destination.table_id)
-        arrow, _ = _storage_read(reader, ref, needed_columns(config))
-    except _api_errors() as error:
-        raise _fail(error, source) from error
+        arrow, _ = storage_read(reader, ref, needed_columns(config))
+    except api_errors() as error:
+        raise fail(error, source) from error
     return ReadResult(arrow, arrow.num_rows, int(job.total_bytes_processed or 0))
 
 
@@ -230,5 +232,5 @@ def table_rows(ref: TableRef) -> int:
     client, _ = clients(ref.project)
     try:
         return int(client.get_table(f"{ref.project}.{ref.dataset}.{ref.table}").num_rows or 0)
-    except _api_errors() as error:
-        raise _fail(error, ref.uri) from error
+    except api_errors() as error:
+        raise fail(error, ref.uri) from error

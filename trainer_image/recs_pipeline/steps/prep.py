@@ -3,8 +3,8 @@ the engine (this process, or SQL inside BigQuery for a table too large for it), 
 
 from __future__ import annotations
 
-import logging
 import dataclasses
+import logging
 import tempfile
 from typing import Any
 
