@@ -114,15 +114,16 @@ def quote(name: str) -> str:
     return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
 
-def fail(error: Exception, where: str) -> BigQueryError:
-    """One line for a BigQuery API error: what failed, where, and BigQuery's own reason."""
+def fail(error: Exception, where: str, exists: bool = False) -> BigQueryError:
+    """One line for a BigQuery API error: what failed, where, and BigQuery's own reason (`exists`:
+    the table is known to exist, so a 404 is about something else, such as a bad --where)."""
     from google.api_core import exceptions
 
     details = getattr(error, "errors", None) or []
     text = details[0].get("message") if details and isinstance(details[0], dict) else None
     text = str(text or getattr(error, "message", None) or error).strip()
     first = text.splitlines()[0] if text else type(error).__name__
-    if isinstance(error, exceptions.NotFound):
+    if isinstance(error, exceptions.NotFound) and not exists:
         return BigQueryError(f"input not found: {where} ({first})")
     if isinstance(error, (exceptions.Forbidden, exceptions.PermissionDenied, exceptions.Unauthorized)):
         return BigQueryError(f"{where}: permission denied ({first}); the run's account needs roles/bigquery.dataViewer "
@@ -150,7 +151,7 @@ def read_table(ref: TableRef, config: PrepConfig) -> ReadResult:
     try:
         arrow, scanned = storage_read(reader, ref, needed_columns(config), config.where)
     except api_errors() as error:
-        raise fail(error, ref.uri + (f" with --where {config.where!r}" if config.where else "")) from error
+        raise fail(error, ref.uri + (f" with --where {config.where!r}" if config.where else ""), exists=True) from error
     # num_rows leaves out rows still in the streaming buffer: never count fewer rows in than were read.
     rows_in = max(int(table.num_rows or 0), arrow.num_rows) if config.where else arrow.num_rows
     return ReadResult(arrow, rows_in, scanned)
