@@ -19,9 +19,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from recs_pipeline.core.config import LOCAL_MAX_ROWS
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from recs_pipeline.core.config import LOCAL_MAX_ROWS
 
 PYARROW_READ = """
 import resource, time, pyarrow.csv as pacsv

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from google.cloud import bigquery as bq
 from recs_pipeline.cli import main
 from recs_pipeline.core.config import PrepConfig
-from recs_pipeline.data import bigquery, prepared_data
+from recs_pipeline.core.errors import DataError
+from recs_pipeline.data import bigquery, bigquery_prep, prepared_data
 from recs_pipeline.steps import prep
 
 TABLE = "bq://test-project.shop.orders"
@@ -111,3 +112,28 @@ def test_bigquery_errors_are_one_line(orders, tmp_path, args, expected):
     result = CliRunner().invoke(main, ["prepare", "--output-dir", str(tmp_path / "out"), "--timestamp-column", "ts", *args])
     assert result.exit_code == 1, result.output
     assert expected in result.output and len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_an_unparseable_time_stops_the_bigquery_engine_naming_the_value(orders, bq_emulator):
+    query = "SELECT customer_id, product_id, IF(qty = 3, 'soon', CAST(ts AS STRING)) AS ts, qty FROM `test-project.shop.orders`"
+    settings = {"timestamp_column": "ts", "query": query, "bq_staging_dataset": "test-project.staging", "engine": "bigquery"}
+    with pytest.raises(DataError, match=r"column 'ts': cannot parse timestamp 'soon' \(\d+ row\(s\)\)"):
+        prep.run(str(bq_emulator.gcs_root / "bucket" / "bad"), "", settings, {}, output_uri="gs://bucket/bad")
+
+
+def test_names_and_the_engine_output_folder():
+    assert bigquery.parse_table("bq://my-project.shop.orders") == bigquery.TableRef("my-project", "shop", "orders")
+    with pytest.raises(bigquery.BigQueryError, match="expected bq://project.dataset.table"):
+        bigquery.parse_table("bq://shop.orders")
+    assert bigquery_prep.gcs_uri_of("/gcs/bucket/root/prepared", "") == "gs://bucket/root/prepared"
+    assert bigquery_prep.gcs_uri_of("/tmp/x", "gs://bucket/a/") == "gs://bucket/a"
+    with pytest.raises(DataError, match="is not on gs://"):
+        bigquery_prep.gcs_uri_of("/tmp/x", "/tmp/x")
+
+
+def test_auto_prepares_a_table_above_the_limit_inside_bigquery(orders, tmp_path, monkeypatch):
+    monkeypatch.setattr(prep, "LOCAL_MAX_ROWS", len(orders) - 1)
+    with pytest.raises(DataError, match="engine bigquery exports the splits to GCS"):
+        prep.run(str(tmp_path / "out"), TABLE, SETTINGS, {})
+    monkeypatch.setattr(prep, "LOCAL_MAX_ROWS", len(orders))
+    assert "engine" not in prep.run(str(tmp_path / "out"), TABLE, SETTINGS, {})

@@ -11,10 +11,10 @@ OPTIMIZERS = ("adagrad", "adam", "sgd")
 RECALL_KS = (5, 10, 50, 100)
 SPLIT_KINDS = ("temporal", "random")
 ENGINES = ("auto", "local", "bigquery")
-# Rows above which `engine=auto` prepares a BigQuery source inside BigQuery instead of in the
-# step's one process: about where the one-process path nears the 8 GB of the default data_prep
-# machine (benchmarks/prep_scale.py measures its peak memory; README "Measured").
-LOCAL_MAX_ROWS = 100_000_000
+# Rows above which `engine=auto` prepares a BigQuery table inside BigQuery instead of in the
+# step's one process. Measured (benchmarks/prep_scale.py, 6 columns, 2 of them read): peak memory
+# 2.0 GB at 10M rows, 9.0 GB at 50M, so about 45M rows fill 8 GB; 30M leaves room for wider tables.
+LOCAL_MAX_ROWS = 30_000_000
 
 
 @dataclass(frozen=True)

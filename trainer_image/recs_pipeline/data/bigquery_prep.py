@@ -37,7 +37,7 @@ def gcs_uri_of(output_dir: str, output_uri: str) -> str:
     if output_dir.startswith(GCS_MOUNT):
         return "gs://" + output_dir[len(GCS_MOUNT):].rstrip("/")
     raise DataError(f"engine bigquery exports the splits to GCS, but the output folder {output_dir} is not on gs:// "
-                    "(run on Vertex AI, or give an output folder under /gcs/BUCKET/ mounted by Cloud Storage FUSE)")
+                    "(run on Vertex AI, give an output folder under /gcs/BUCKET/ mounted by Cloud Storage FUSE, or --engine local)")
 
 
 def _id_sql(column: str) -> str:
@@ -59,7 +59,7 @@ class _Run:
 
     def __init__(self, config: PrepConfig, source_sql: str, source: str):
         if not config.bq_staging_dataset:
-            raise DataError(f"{source}: engine bigquery needs --bq-staging-dataset project.dataset for its tables")
+            raise DataError(f"{source}: engine bigquery needs --bq-staging-dataset project.dataset for its tables (or --engine local)")
         project, dataset = bigquery.parse_dataset(config.bq_staging_dataset)
         self.client, self.reader = bigquery.clients(project)
         self.config, self.source_sql, self.source = config, source_sql, source
