@@ -1,10 +1,12 @@
-"""data_prep at scale: a 10M-row purchase CSV prepared on this machine, against pyarrow reading it.
+"""data_prep at scale: purchase CSVs of 10M and 50M rows prepared in one process, against pyarrow reading them.
 
-Writes a synthetic invoice-line CSV (10M rows by default, ~450 MB), then, each in a fresh
+For each size, writes a synthetic invoice-line CSV (~53 bytes a row), then, each in a fresh
 process, times (a) `pyarrow.csv.read_csv` of the file and (b) `prep.run` on it (read, clean,
 temporal split, vocabularies, entity tables, Parquet out), and reports both wall times, their
-ratio and each process's peak resident memory.
-Usage: python benchmarks/prep_scale.py [--rows 10000000] [--keep FILE]
+ratio, each process's peak resident memory, and the rows per GB of peak memory: where the
+one-process path stops fitting the data_prep machine (MEMORY_BUDGET_GB), past which the BigQuery
+engine (data/bigquery_prep.py) runs the same steps as SQL.
+Usage: python benchmarks/prep_scale.py [--rows 10000000 50000000] [--keep FILE]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from recs_pipeline.core.config import LOCAL_MAX_ROWS
 
 PYARROW_READ = """
 import resource, time, pyarrow.csv as pacsv
@@ -62,6 +65,9 @@ def write_csv(path: Path, rows: int, seed: int = 7) -> None:
             }))
 
 
+MEMORY_BUDGET_GB = 8  # the data_prep task's machine (as train_memory.py's budget)
+
+
 def measure(code: str) -> dict:
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if completed.returncode != 0:
@@ -71,24 +77,32 @@ def measure(code: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--keep", default="", help="Reuse or keep the CSV at this path.")
+    parser.add_argument("--rows", type=int, nargs="+", default=[10_000_000, 50_000_000])
+    parser.add_argument("--keep", default="", help="Reuse or keep the CSV at this path (one size only).")
     parser.add_argument("--smoke", action="store_true", help="Tiny sizes: checks the script still runs (CI), measures nothing.")
     args = parser.parse_args()
     if args.smoke:
-        args.rows = 20_000
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(args.keep) if args.keep else Path(scratch) / "orders.csv"
-        if not path.exists():
-            write_csv(path, args.rows)
-        size_mb = path.stat().st_size / 1e6
-        pyarrow_run = measure(PYARROW_READ.format(path=str(path)))
-        prepare_run = measure(PREPARE.format(path=str(path), out=str(Path(scratch) / "prepared")))
-    print(f"csv: {args.rows} rows, {size_mb:.0f} MB")
-    print(f"pyarrow_read_s: {pyarrow_run['wall_s']:.2f}  peak_rss_mb: {pyarrow_run['peak_rss_mb']:.0f}")
-    print(f"prepare_s: {prepare_run['wall_s']:.2f}  peak_rss_mb: {prepare_run['peak_rss_mb']:.0f}  train_rows: {prepare_run['train_rows']}")
-    print(f"time_ratio: {prepare_run['wall_s'] / pyarrow_run['wall_s']:.2f} (prepare / pyarrow read)")
-    print(json.dumps({"prepare_peak_rss_mb": round(prepare_run["peak_rss_mb"])}))
+        args.rows = [20_000]
+    ratios, rows_per_gb = [], []
+    for rows in args.rows:
+        with tempfile.TemporaryDirectory() as scratch:
+            path = Path(args.keep) if args.keep else Path(scratch) / "orders.csv"
+            if not path.exists():
+                write_csv(path, rows)
+            size_mb = path.stat().st_size / 1e6
+            pyarrow_run = measure(PYARROW_READ.format(path=str(path)))
+            prepare_run = measure(PREPARE.format(path=str(path), out=str(Path(scratch) / "prepared")))
+        ratio = prepare_run["wall_s"] / pyarrow_run["wall_s"]
+        ratios.append(ratio)
+        rows_per_gb.append(rows / (prepare_run["peak_rss_mb"] / 1024))
+        print(f"csv: {rows} rows, {size_mb:.0f} MB")
+        print(f"  pyarrow_read_s: {pyarrow_run['wall_s']:.2f}  peak_rss_mb: {pyarrow_run['peak_rss_mb']:.0f}")
+        print(f"  prepare_s: {prepare_run['wall_s']:.2f}  peak_rss_mb: {prepare_run['peak_rss_mb']:.0f}  train_rows: {prepare_run['train_rows']}")
+        print(f"  ratio: {ratio:.2f} (prepare / pyarrow read); {rows_per_gb[-1] / 1e6:.2f}M rows per GB of peak memory")
+    print(f"time_ratio: {max(ratios):.2f} (prepare / pyarrow read, the worst size)")
+    fits = min(rows_per_gb) * MEMORY_BUDGET_GB
+    print(f"one_process_limit_rows: {fits / 1e6:.0f}M in {MEMORY_BUDGET_GB} GB (engine=auto moves to BigQuery above {LOCAL_MAX_ROWS / 1e6:.0f}M)")
+    print(json.dumps({"time_ratio": round(max(ratios), 2), "one_process_limit_rows": int(fits)}))
 
 
 if __name__ == "__main__":

@@ -22,12 +22,15 @@ def data_prep(
     timestamp_format: str = "",
     delimiter: str = "",
     encoding: str = "utf-8",
+    query: str = "",
+    bq_staging_dataset: str = "",
+    engine: str = "auto",
     synthetic_purchases: int = 200000,
     synthetic_customers: int = 5000,
     synthetic_products: int = 2000,
     seed: int = 42,
 ):
-    """Read (or generate, when input_uri is empty), clean, split by time, index. Cached on its
+    """Read (or generate, when input_uri and query are empty), clean, split by time, index. Cached on its
     inputs, which include the input files' fingerprint: the same files and settings reuse the
     prepared data, changed files prepare it again.
 
@@ -53,6 +56,9 @@ def data_prep(
         timestamp_format: strptime format of the timestamp column, e.g. %m/%d/%Y %H:%M. Empty: ISO and common formats are tried.
         delimiter: CSV delimiter. Empty: detected.
         encoding: CSV text encoding, e.g. utf-8 or latin-1.
+        query: BigQuery SQL whose result is the interactions (instead of input_uri). Empty: read input_uri.
+        bq_staging_dataset: BigQuery dataset (project.dataset) where a query's result is written as a table that expires after a day. Empty: the query's own result table.
+        engine: Where data prep runs: local (this step's process), bigquery (SQL in BigQuery, splits exported as Parquet to GCS) or auto (bigquery for BigQuery tables above 30M rows).
         synthetic_purchases: With no input_uri: purchases in the embedded synthetic data.
         synthetic_customers: With no input_uri: customers in the embedded synthetic data.
         synthetic_products: With no input_uri: products in the embedded synthetic data.
@@ -62,6 +68,7 @@ def data_prep(
 
     stats = prep.run(
         output_dir=prepared_data.path,
+        output_uri=prepared_data.uri,
         input_uri=input_uri,
         prep_settings=dict(
             user_column=user_column,
@@ -78,6 +85,9 @@ def data_prep(
             timestamp_format=timestamp_format,
             delimiter=delimiter,
             encoding=encoding,
+            query=query,
+            bq_staging_dataset=bq_staging_dataset,
+            engine=engine,
             seed=seed,
         ),
         synthetic_settings=dict(

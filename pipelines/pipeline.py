@@ -78,6 +78,9 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
         timestamp_format: str = "",
         delimiter: str = "",
         encoding: str = "utf-8",
+        query: str = "",
+        bq_staging_dataset: str = "",
+        engine: str = "auto",
         synthetic_purchases: int = 200000,
         synthetic_customers: int = 5000,
         synthetic_products: int = 2000,
@@ -139,6 +142,9 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
                 tried.
             delimiter: CSV delimiter. Empty: detected.
             encoding: CSV text encoding, e.g. utf-8 or latin-1.
+            query: BigQuery SQL whose result is the interactions (instead of input_uri). Empty: read input_uri.
+            bq_staging_dataset: BigQuery dataset (project.dataset) where a query's result is written as a table that expires after a day. Empty: the query's own result table.
+            engine: Where data prep runs: local (this step's process), bigquery (SQL in BigQuery, splits exported as Parquet to GCS) or auto (bigquery for BigQuery tables above 30M rows).
             synthetic_purchases: With no input_uri: purchases in the embedded synthetic data.
             synthetic_customers: With no input_uri: customers in the embedded synthetic data.
             synthetic_products: With no input_uri: products in the embedded synthetic data.
@@ -157,6 +163,8 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             pool_history: The customer tower adds the mean product embedding of the recent purchases.
             buy_again: Mix a learned repeat-purchase term into the scores of the customer's recent purchases.
             early_stopping_patience: Stop after this many epochs without a lower validation loss, keeping the best epoch. 0: off.
+            exclude_seen: Never recommend products the customer bought before: auto (when under 1% of training purchases are repeats), true or false.
+            baseline_half_life_days: Half-life in days of the recency-weighted baselines (recency_repeat, item_knn).
             seed: Seed of the split, the synthetic data and training.
             metrics_uri: Also write training_metrics.json, the status and checkpoints here (gs:// or a folder); {run_id} becomes
                 the run id, so a schedule gives each run its own folder. Empty: only the pipeline's artifacts.
@@ -199,6 +207,9 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             timestamp_format=timestamp_format,
             delimiter=delimiter,
             encoding=encoding,
+            query=query,
+            bq_staging_dataset=bq_staging_dataset,
+            engine=engine,
             synthetic_purchases=synthetic_purchases,
             synthetic_customers=synthetic_customers,
             synthetic_products=synthetic_products,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from recs_pipeline.core.config import EXCLUDE_SEEN_CHOICES, OPTIMIZERS, SPLIT_KINDS, PrepConfig, TrainConfig
+from recs_pipeline.core.config import ENGINES, EXCLUDE_SEEN_CHOICES, OPTIMIZERS, SPLIT_KINDS, PrepConfig, TrainConfig
 
 _PREP = PrepConfig()
 
 DATA_OPTIONS = [
-    click.option("--input", "input_uri", default="", help="CSV or Parquet: a file, glob or folder, local or gs://. Default: the embedded synthetic data."),
+    click.option("--input", "input_uri", default="", help="CSV or Parquet: a file, glob or folder, local or gs://; or a BigQuery table bq://project.dataset.table. Default: the embedded synthetic data."),
     click.option("--user-column", default=_PREP.user_column, show_default=True),
     click.option("--item-column", default=_PREP.item_column, show_default=True),
     click.option("--timestamp-column", default=_PREP.timestamp_column, show_default=True, help="Empty: no timestamps (random split)."),
@@ -24,6 +24,10 @@ DATA_OPTIONS = [
     click.option("--timestamp-format", default=_PREP.timestamp_format, help="strptime format of the timestamp column, e.g. '%m/%d/%Y %H:%M'."),
     click.option("--delimiter", default=_PREP.delimiter, help="CSV delimiter (default: detected)."),
     click.option("--encoding", default=_PREP.encoding, show_default=True, help="CSV text encoding, e.g. latin-1."),
+    click.option("--query", default=_PREP.query, help='A BigQuery SELECT to read instead of --input, e.g. "SELECT * FROM `p.d.orders`".'),
+    click.option("--bq-staging-dataset", default=_PREP.bq_staging_dataset, help="project.dataset for query results and BigQuery-engine tables (expire after a day)."),
+    click.option("--engine", type=click.Choice(ENGINES), default=_PREP.engine, show_default=True,
+                 help="Where a BigQuery source is cleaned and split: this process, BigQuery (SQL), or by size."),
 ]
 
 

@@ -12,6 +12,11 @@ RECALL_KS = (5, 10, 50, 100)
 SPLIT_KINDS = ("temporal", "random")
 EXCLUDE_SEEN_CHOICES = ("auto", "true", "false")
 EXCLUDE_SEEN_BELOW = 0.01  # share of repeat purchases under which "auto" excludes seen products
+ENGINES = ("auto", "local", "bigquery")
+# Rows above which `engine=auto` prepares a BigQuery table inside BigQuery instead of in the
+# step's one process. Measured (benchmarks/prep_scale.py, 6 columns, 2 of them read): peak memory
+# 2.0 GB at 10M rows, 9.0 GB at 50M, so about 45M rows fill 8 GB; 30M leaves room for wider tables.
+LOCAL_MAX_ROWS = 30_000_000
 
 
 @dataclass(frozen=True)
@@ -33,8 +38,13 @@ class PrepConfig:
     timestamp_format: str = ""  # strptime format; empty: ISO and common formats are tried
     delimiter: str = ""  # CSV delimiter; empty: detected
     encoding: str = "utf-8"
+    query: str = ""  # a BigQuery SELECT to read instead of --input
+    bq_staging_dataset: str = ""  # project.dataset for query results and BigQuery-engine tables (they expire after a day)
+    engine: str = "auto"  # where a BigQuery source is cleaned and split: local (this process), bigquery, or auto (by size)
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine={self.engine!r} must be one of {', '.join(ENGINES)}")
         for name in ("test_fraction", "val_fraction"):
             value = getattr(self, name)
             if not 0.0 < value < 0.5:

@@ -72,6 +72,11 @@ def prepare_files(files: list[str], file_format: str, config: PrepConfig, output
     return _prepare(con, table, config, output_dir, source)
 
 
+def prepare_table(table: pa.Table, config: PrepConfig, output_dir: str, source: str) -> dict[str, Any]:
+    """Prepare an Arrow table already read (a BigQuery read)."""
+    return _prepare(connect(), table, config, output_dir, source)
+
+
 def public_source(source: str) -> str:
     """How the stats (and so the published history) name the input: a gs:// URI as given, a local
     path by its last part only, so no user's folder names leave the machine. Errors still show

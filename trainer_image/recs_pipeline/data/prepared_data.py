@@ -40,6 +40,18 @@ class PreparedData:
         return list(self.vocabularies["item_features"])
 
 
+def _read(path: Path) -> pd.DataFrame:
+    """One Parquet file, or a folder of shards (a split BigQuery exported), in the one set of
+    dtypes the steps expect: indices int32, times naive UTC."""
+    table = pd.read_parquet(path)
+    for column in table.columns:
+        if column.endswith("_idx"):
+            table[column] = table[column].astype(np.int32)
+        elif isinstance(table[column].dtype, pd.DatetimeTZDtype):
+            table[column] = table[column].dt.tz_convert(None)
+    return table
+
+
 def _in_canonical_order(split: pd.DataFrame) -> pd.DataFrame:
     """Rows by (timestamp, user, item): the files' row order depends on DuckDB's threads, and the
     trainer's seeded shuffle must see the same order every time to give the same model."""
@@ -51,7 +63,7 @@ def _in_canonical_order(split: pd.DataFrame) -> pd.DataFrame:
 
 def _entity_table(path: Path, index: str) -> pd.DataFrame:
     """Users or items with row i holding index i, which every embedding lookup relies on."""
-    table = pd.read_parquet(path).sort_values(index, ignore_index=True)
+    table = _read(path).sort_values(index, ignore_index=True)
     if not np.array_equal(table[index].to_numpy(), np.arange(len(table))):
         raise DataError(f"{path}: column {index} is not 0..{len(table) - 1}; the prepared folder is damaged")
     return table
@@ -61,7 +73,7 @@ def load(folder: str) -> PreparedData:
     """Read back what the prepare functions wrote, in canonical row order."""
     src = Path(folder)
     return PreparedData(
-        splits={name: _in_canonical_order(pd.read_parquet(src / f"{name}.parquet")) for name in SPLITS},
+        splits={name: _in_canonical_order(_read(src / f"{name}.parquet")) for name in SPLITS},
         users=_entity_table(src / "users.parquet", "user_idx"),
         items=_entity_table(src / "items.parquet", "item_idx"),
         vocabularies=json.loads((src / VOCAB_FILE).read_text()),
@@ -72,6 +84,11 @@ def load(folder: str) -> PreparedData:
 def read_stats(folder: str) -> dict[str, Any]:
     """The data stats alone, without reading the splits."""
     return json.loads((Path(folder) / STATS_FILE).read_text())
+
+
+def write_stats(folder: str, stats: dict[str, Any]) -> None:
+    """(Re)write the data stats, e.g. with what the source itself reported (a BigQuery read's cost)."""
+    (Path(folder) / STATS_FILE).write_text(json.dumps(stats, indent=2))
 
 
 def item_probabilities(prepared: PreparedData) -> np.ndarray:

@@ -1,13 +1,15 @@
-"""The data_prep step's body: pick the source (files or the embedded synthetic data), prepare, save."""
+"""The data_prep step's body: pick the source (files, BigQuery or the embedded synthetic data) and
+the engine (this process, or SQL inside BigQuery for a table too large for it), prepare, save."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from typing import Any
 
-from recs_pipeline.core.config import PrepConfig, split_list
-from recs_pipeline.data import prepare, sources, synthetic
+from recs_pipeline.core.config import LOCAL_MAX_ROWS, PrepConfig, split_list
+from recs_pipeline.data import bigquery, bigquery_prep, prepare, prepared_data, sources, synthetic
 
 log = logging.getLogger(__name__)
 SYNTHETIC_SOURCE = "embedded synthetic B2B purchases"
@@ -22,9 +24,14 @@ def prep_config(settings: dict[str, Any]) -> PrepConfig:
     return PrepConfig(**values)
 
 
-def run(output_dir: str, input_uri: str, prep_settings: dict[str, Any], synthetic_settings: dict[str, Any]) -> dict[str, Any]:
-    """Prepare `input_uri`, or the synthetic default when it is empty; returns the data stats."""
+def run(output_dir: str, input_uri: str, prep_settings: dict[str, Any], synthetic_settings: dict[str, Any],
+        output_uri: str = "") -> dict[str, Any]:
+    """Prepare `input_uri` (or the query), or the synthetic default when both are empty; returns the
+    data stats. `output_uri` is the output folder's own URI (gs:// on Vertex), where the BigQuery
+    engine exports the splits unless bq_export_uri says otherwise."""
     config = prep_config(prep_settings)
+    if config.query or bigquery.is_bigquery(input_uri):
+        return _from_bigquery(output_dir, output_uri, input_uri, config)
     if not input_uri:
         config = prep_config({**prep_settings, **synthetic.PREP_COLUMNS})
         frame = synthetic.generate(synthetic.SyntheticConfig(**synthetic_settings)).purchases
@@ -38,6 +45,25 @@ def run(output_dir: str, input_uri: str, prep_settings: dict[str, Any], syntheti
             raise prepare.DataError(str(error)) from error
         log.info("preparing %d %s file(s) from %s", len(files.files), files.format, input_uri)
         return prepare.prepare_files(files.files, files.format, config, output_dir, input_uri)
+
+
+def _from_bigquery(output_dir: str, output_uri: str, input_uri: str, config: PrepConfig) -> dict[str, Any]:
+    """A BigQuery table or query: prepared inside BigQuery (engine bigquery, or auto above
+    LOCAL_MAX_ROWS rows), or read through the Storage Read API and prepared here."""
+    engine = config.engine
+    if engine == "auto":
+        rows = 0 if config.query else bigquery.table_rows(bigquery.parse_table(input_uri))
+        engine = "bigquery" if rows > LOCAL_MAX_ROWS else "local"
+        log.info("engine auto: %s (%d rows, limit of this process %d)", engine, rows, LOCAL_MAX_ROWS)
+    if engine == "bigquery":
+        return bigquery_prep.run(input_uri, config, output_dir, output_uri)
+    result, source = bigquery.read(input_uri, config)
+    log.info("read %d rows (%d bytes scanned) from %s", result.table.num_rows, result.bytes_scanned, source)
+    # --where already ran in BigQuery; the rest runs here.
+    stats = prepare.prepare_table(result.table, dataclasses.replace(config, where="", query=""), output_dir, source)
+    stats.update(rows_in=result.rows_in, rows_filtered_out=result.rows_in - result.table.num_rows, **bigquery.stats_of(result))
+    prepared_data.write_stats(output_dir, stats)
+    return stats
 
 
 def numeric_stats(stats: dict[str, Any]) -> dict[str, float]:

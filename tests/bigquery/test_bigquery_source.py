@@ -1,0 +1,139 @@
+"""BigQuery as a source, against bqemulator on 127.0.0.1: the Storage Read path prepared here, the
+SQL path prepared inside BigQuery (EXPORT DATA into the output folder), and the one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from google.cloud import bigquery as bq
+from recs_pipeline.cli import main
+from recs_pipeline.core.config import PrepConfig
+from recs_pipeline.core.errors import DataError
+from recs_pipeline.data import bigquery, bigquery_prep, prepared_data
+from recs_pipeline.steps import prep
+
+TABLE = "bq://test-project.shop.orders"
+SETTINGS = dict(timestamp_column="ts", where="qty > 0", user_features="country", item_features="category")
+
+
+@pytest.fixture(scope="module")
+def orders(bq_emulator) -> list[dict]:
+    """300 invoice lines in shop.orders (ids as Excel leaves them: '7.0'), some returns (qty <= 0),
+    repeat purchases, and one column data prep never reads."""
+    rng = np.random.default_rng(3)
+    rows = [dict(customer_id=f"{rng.integers(0, 25)}.0", product_id=f"P{rng.integers(0, 18)}", hour=k, qty=int(rng.integers(-1, 6)),
+                 country=["DE", "PL", "FR"][k % 3], category=f"cat{k % 4}", note="x" * 40) for k in range(300)]
+    client = bq_emulator.client()
+    client.create_dataset("shop")
+    client.create_dataset("staging")
+    schema = [bq.SchemaField(name, kind) for name, kind in (("customer_id", "STRING"), ("product_id", "STRING"), ("ts", "TIMESTAMP"),
+                                                           ("qty", "INT64"), ("country", "STRING"), ("category", "STRING"), ("note", "STRING"))]
+    client.create_table(bq.Table("test-project.shop.orders", schema=schema))
+    for r in rows:
+        r["ts"] = str(np.datetime64("2024-01-01T00:00:00") + np.timedelta64(r.pop("hour"), "h")).replace("T", " ")
+    assert not client.insert_rows_json("test-project.shop.orders", rows)  # streaming inserts (the emulator has no load jobs)
+    return rows
+
+
+def _csv(path, rows) -> str:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return str(path)
+
+
+def _rows(folder: str) -> dict[str, set]:
+    data = prepared_data.load(folder)
+    return {name: set(zip(split.user_id, split.item_id, split.timestamp, split.country_idx, split.user_idx, split.item_idx))
+            for name, split in data.splits.items()}
+
+
+def test_a_table_read_carries_only_the_needed_columns_of_the_rows_that_pass(orders):
+    config = PrepConfig(timestamp_column="ts", where="qty > 0", user_features=("country",))
+    result = bigquery.read_table(bigquery.parse_table(TABLE), config)
+    assert result.table.column_names == ["customer_id", "product_id", "ts", "country"]  # no qty, category, note
+    assert result.table.num_rows == sum(r["qty"] > 0 for r in orders)
+    assert result.rows_in == len(orders)
+    assert result.bytes_scanned > 0
+
+
+def test_a_table_prepares_as_the_same_rows_read_from_a_csv(orders, tmp_path):
+    from_bq = prep.run(str(tmp_path / "bq"), TABLE, {**SETTINGS, "engine": "local"}, {})
+    from_csv = prep.run(str(tmp_path / "csv"), _csv(tmp_path / "orders.csv", orders), SETTINGS, {})
+    assert from_bq.pop("bigquery_bytes_scanned") > 0
+    assert from_bq.pop("source") == TABLE
+    from_csv.pop("source")
+    assert from_bq == from_csv
+    assert from_bq["rows_filtered_out"] == sum(r["qty"] <= 0 for r in orders) > 0
+    assert _rows(str(tmp_path / "bq")) == _rows(str(tmp_path / "csv"))
+    assert json.loads((tmp_path / "bq" / "data_stats.json").read_text())["bigquery_bytes_scanned"] > 0
+
+
+def test_a_query_goes_through_a_staging_table(orders, tmp_path):
+    settings = {**SETTINGS, "query": "SELECT * FROM `test-project.shop.orders` WHERE country != 'FR'",
+                "bq_staging_dataset": "test-project.staging"}
+    stats = prep.run(str(tmp_path / "q"), "", settings, {})
+    assert stats["source"].startswith("BigQuery query ")
+    assert stats["rows_in"] == sum(r["qty"] > 0 and r["country"] != "FR" for r in orders)
+    assert prepared_data.load(str(tmp_path / "q")).vocabularies["user_features"]["country"] == ["", "DE", "PL"]
+
+
+def test_the_bigquery_engine_prepares_what_the_local_engine_does(orders, bq_emulator, tmp_path):
+    """The SQL path (cleaning, dedupe, cut-offs, vocabularies in BigQuery; splits by EXPORT DATA
+    into the output folder's gs:// URI, which the emulator maps to a local folder as Vertex's
+    /gcs/ mount does) gives the local path's rows, indices, vocabularies and stats."""
+    settings = {**SETTINGS, "dedupe": True, "bq_staging_dataset": "test-project.staging"}
+    out = bq_emulator.gcs_root / "bucket" / "run-1" / "prepared"
+    in_bq = prep.run(str(out), TABLE, {**settings, "engine": "bigquery"}, {}, output_uri="gs://bucket/run-1/prepared")
+    local = prep.run(str(tmp_path / "local"), TABLE, {**settings, "engine": "local"}, {})
+    assert sorted(p.name for p in (out / "train.parquet").iterdir())[0].endswith(".parquet")
+    assert in_bq.pop("engine") == "bigquery"
+    in_bq.pop("bigquery_bytes_scanned"), local.pop("bigquery_bytes_scanned")
+    assert in_bq == local
+    assert in_bq["rows_dropped_duplicate"] > 0
+    assert _rows(str(out)) == _rows(str(tmp_path / "local"))
+    ours, theirs = prepared_data.load(str(out)), prepared_data.load(str(tmp_path / "local"))
+    assert ours.vocabularies == theirs.vocabularies
+    assert ours.users.equals(theirs.users) and ours.items.equals(theirs.items)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--input", "bq://test-project.shop.missing"], "input not found: bq://test-project.shop.missing (Not found: "),
+    (["--input", TABLE, "--item-column", "sku"], "bq://test-project.shop.orders: missing column(s) sku; columns found: customer_id, product_id, ts"),
+    (["--query", "SELECT * FROM `bad!project.shop.orders`"], "permission denied (Access Denied: "),
+    (["--input", TABLE, "--engine", "bigquery"], "engine bigquery exports the splits to GCS, but the output folder "),
+])
+def test_bigquery_errors_are_one_line(orders, tmp_path, args, expected):
+    result = CliRunner().invoke(main, ["prepare", "--output-dir", str(tmp_path / "out"), "--timestamp-column", "ts", *args])
+    assert result.exit_code == 1, result.output
+    assert expected in result.output and len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_an_unparseable_time_stops_the_bigquery_engine_naming_the_value(orders, bq_emulator):
+    query = "SELECT customer_id, product_id, IF(qty = 3, 'soon', CAST(ts AS STRING)) AS ts, qty FROM `test-project.shop.orders`"
+    settings = {"timestamp_column": "ts", "query": query, "bq_staging_dataset": "test-project.staging", "engine": "bigquery"}
+    with pytest.raises(DataError, match=r"column 'ts': cannot parse timestamp 'soon' \(\d+ row\(s\)\)"):
+        prep.run(str(bq_emulator.gcs_root / "bucket" / "bad"), "", settings, {}, output_uri="gs://bucket/bad")
+
+
+def test_names_and_the_engine_output_folder():
+    assert bigquery.parse_table("bq://my-project.shop.orders") == bigquery.TableRef("my-project", "shop", "orders")
+    with pytest.raises(bigquery.BigQueryError, match="expected bq://project.dataset.table"):
+        bigquery.parse_table("bq://shop.orders")
+    assert bigquery_prep.gcs_uri_of("/gcs/bucket/root/prepared", "") == "gs://bucket/root/prepared"
+    assert bigquery_prep.gcs_uri_of("/tmp/x", "gs://bucket/a/") == "gs://bucket/a"
+    with pytest.raises(DataError, match="is not on gs://"):
+        bigquery_prep.gcs_uri_of("/tmp/x", "/tmp/x")
+
+
+def test_auto_prepares_a_table_above_the_limit_inside_bigquery(orders, tmp_path, monkeypatch):
+    monkeypatch.setattr(prep, "LOCAL_MAX_ROWS", len(orders) - 1)
+    with pytest.raises(DataError, match="engine bigquery exports the splits to GCS"):
+        prep.run(str(tmp_path / "out"), TABLE, SETTINGS, {})
+    monkeypatch.setattr(prep, "LOCAL_MAX_ROWS", len(orders))
+    assert "engine" not in prep.run(str(tmp_path / "out"), TABLE, SETTINGS, {})
