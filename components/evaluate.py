@@ -12,14 +12,16 @@ def evaluate(
     """Exact brute-force ranking of the test split; baselines scored by the same ranker."""
     import os
 
+    from recs_pipeline.core import progress
     from recs_pipeline.evaluation import output
     from recs_pipeline.steps import evaluate
 
-    result = evaluate.run(
-        prepared_dir=prepared_data.path,
-        model_dir=model.path,
-        history_file=os.path.join(training_history.path, "training_metrics.json"),
-        output_dir=evaluation.path,
-    )
-    for line in output.verdicts(result):
-        print(line)
+    with progress.task("evaluate"):
+        result = evaluate.run(
+            prepared_dir=prepared_data.path,
+            model_dir=model.path,
+            history_file=os.path.join(training_history.path, "training_metrics.json"),
+            output_dir=evaluation.path,
+        )
+        for line in output.verdicts(result):
+            print(line)

@@ -18,20 +18,22 @@ def publish_metrics(
     location: str = "",
 ):
     """Reads the JSON files themselves (artifact metadata can be lost around CustomJobs, kfp #7234)."""
+    from recs_pipeline.core import progress
     from recs_pipeline.steps import publish
 
-    final = publish.run(
-        prepared_dir=prepared_data.path,
-        history_dir=training_history.path,
-        evaluation_dir=evaluation.path,
-        training_metrics_path=training_metrics.path,
-        summary_path=summary.path,
-        report_path=report.path,
-        metrics_uri=metrics_uri,
-        experiment=experiment,
-        experiment_tensorboard=experiment_tensorboard,
-        project=project,
-        location=location,
-    )
-    for name, value in publish.scalar_metrics(final).items():
-        metrics.log_metric(name, value)
+    with progress.task("publish-metrics"):
+        final = publish.run(
+            prepared_dir=prepared_data.path,
+            history_dir=training_history.path,
+            evaluation_dir=evaluation.path,
+            training_metrics_path=training_metrics.path,
+            summary_path=summary.path,
+            report_path=report.path,
+            metrics_uri=metrics_uri,
+            experiment=experiment,
+            experiment_tensorboard=experiment_tensorboard,
+            project=project,
+            location=location,
+        )
+        for name, value in publish.scalar_metrics(final).items():
+            metrics.log_metric(name, value)

@@ -32,19 +32,21 @@ def train(
 ):
     """Fit and export; training_metrics.json and training_status.json are flushed every epoch.
     serving_model is the retrieval SavedModel, ready for ModelUploadOp with `serving_image`."""
+    from recs_pipeline.core import progress
     from recs_pipeline.core.config import TrainConfig
     from recs_pipeline.steps import train as trainer
 
-    config = TrainConfig.from_settings(locals())
-    result = trainer.run(
-        prepared_dir=prepared_data.path,
-        model_dir=model.path,
-        history_dir=training_history.path,
-        config=config,
-        run_id=run_id or pipeline_job_name or "local",
-        metrics_uri=metrics_uri,
-        serving_dir=serving_model.path,
-    )
-    serving_model.metadata["containerSpec"] = {"imageUri": serving_image}
-    model.metadata.update({"framework": "tensorflow-recommenders", "epochs": result.epochs_done})
-    training_history.metadata.update({"epochs_done": result.epochs_done, "final_loss": result.final_loss})
+    with progress.task("train"):
+        config = TrainConfig.from_settings(locals())
+        result = trainer.run(
+            prepared_dir=prepared_data.path,
+            model_dir=model.path,
+            history_dir=training_history.path,
+            config=config,
+            run_id=run_id or pipeline_job_name or "local",
+            metrics_uri=metrics_uri,
+            serving_dir=serving_model.path,
+        )
+        serving_model.metadata["containerSpec"] = {"imageUri": serving_image}
+        model.metadata.update({"framework": "tensorflow-recommenders", "epochs": result.epochs_done})
+        training_history.metadata.update({"epochs_done": result.epochs_done, "final_loss": result.final_loss})
