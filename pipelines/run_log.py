@@ -10,6 +10,7 @@ is kept: it is the cause the command ends with.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import sys
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
@@ -69,13 +70,20 @@ class RunLog(io.TextIOBase):
 
 @contextmanager
 def capture(output_dir: Path, verbose: bool) -> Iterator[RunLog]:
-    """sys.stdout and sys.stderr into a RunLog on `output_dir`/run-local.log while the block runs."""
+    """sys.stdout, sys.stderr and the root logger's output into a RunLog on `output_dir`/run-local.log
+    while the block runs (kfp.local logs between tasks through the root logger)."""
     console = sys.stdout
+    root = logging.getLogger()
+    handlers = root.handlers[:]
     with open(output_dir / LOG_FILE, "w", encoding="utf-8", errors="replace") as log:
         stream = RunLog(log, console, verbose)
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        root.handlers = [handler]
         try:
             with redirect_stdout(stream), redirect_stderr(stream):
                 yield stream
         finally:
+            root.handlers = handlers
             stream.close_line()
             stream.flush()

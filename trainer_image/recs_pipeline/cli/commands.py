@@ -81,8 +81,8 @@ def figure(value) -> str:
         return "—"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
-    if isinstance(value, int) or float(value).is_integer():
-        return f"{int(value):,}"
+    if isinstance(value, int):
+        return f"{value:,}"
     return f"{value:.4f}" if abs(value) >= 0.001 else f"{value:.6g}"
 
 
@@ -195,7 +195,7 @@ def show_command(uri: str) -> None:
     from recs_pipeline.tracking.reader import load_training_metrics
 
     metrics = load_training_metrics(uri)
-    click.echo(f"run {metrics.run_id}: {len(metrics.epochs)} epoch(s)")
+    click.echo(f"run {metrics.run_id}: {len(metrics.epochs)} epoch(s); the last one's losses:")
     for name, values in metrics.loss.items():
         last = values[-1] if values else None
         click.echo(f"  {name:26s} {figure(last)}")

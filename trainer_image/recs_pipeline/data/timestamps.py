@@ -55,14 +55,14 @@ def parse(con, table: pa.Table, column: str, timestamp_format: str, source: str)
     if timestamp_format in EPOCH_FORMATS:
         return ParsedTimes(_from_epoch(_numbers(con, values, column), EPOCH_FORMATS[timestamp_format]), timestamp_format)
     if not timestamp_format and (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
-        return _detected(con, _numbers(con, values, column), column, source)
+        return _detected(_numbers(con, values, column), column, source)
     micros = _from_text(con, column, timestamp_format)
     if not timestamp_format and (micros == NO_TIME).any():
-        # Text that is numbers (a text column of epochs): detected like a number column.
+        # Text that is numbers (a text column of epochs, or one a stray word made text): read as
+        # numbers when more values are numbers than dates, so the row reported is the odd one.
         numbers = _numbers(con, values, column)
-        empty = _empty_text(con, column)
-        if np.isfinite(numbers).any() and (np.isfinite(numbers) | empty).all():
-            return _detected(con, numbers, column, source)
+        if np.isfinite(numbers).sum() > (micros != NO_TIME).sum():
+            return _detected(numbers, column, source)
     return ParsedTimes(micros, timestamp_format or "text (ISO or a common format)")
 
 
@@ -80,11 +80,6 @@ def _numbers(con, values: pa.ChunkedArray, column: str) -> np.ndarray:
     return result.fill_null(np.nan).to_numpy()
 
 
-def _empty_text(con, column: str) -> np.ndarray:
-    result = con.sql(f"SELECT coalesce(trim(CAST({_q(column)} AS VARCHAR)) = '', true) AS e FROM input_table").to_arrow_table()["e"]
-    return result.to_numpy(zero_copy_only=False).astype(bool)
-
-
 def _from_epoch(numbers: np.ndarray, micros_per_unit: int) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
         scaled = numbers * micros_per_unit
@@ -92,7 +87,7 @@ def _from_epoch(numbers: np.ndarray, micros_per_unit: int) -> np.ndarray:
         return np.where(valid, np.round(np.where(valid, scaled, 0)).astype(np.int64), NO_TIME)
 
 
-def _detected(con, numbers: np.ndarray, column: str, source: str) -> ParsedTimes:
+def _detected(numbers: np.ndarray, column: str, source: str) -> ParsedTimes:
     """Numbers read as YYYYMMDD dates, epoch seconds or epoch milliseconds, whichever they can be."""
     finite = numbers[np.isfinite(numbers)]
     if len(finite) == 0:

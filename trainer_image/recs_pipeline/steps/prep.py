@@ -51,7 +51,7 @@ def summary(stats: dict[str, Any]) -> str:
     dropped = stats["rows_in"] - stats["train_rows"] - stats["val_rows"] - stats["test_rows"]
     dates = f", {stats['date_min'][:10]} to {stats['date_max'][:10]}" if stats.get("date_min") else ""
     return (f"{stats['rows_in']:,} rows from {stats['source']}{dates}: {stats['users']:,} customers, {stats['items']:,} products; "
-            f"train/val/test {stats['train_rows']:,}/{stats['val_rows']:,}/{stats['test_rows']:,} rows ({dropped:,} dropped)")
+            f"train/val/test {stats['train_rows']:,}/{stats['val_rows']:,}/{stats['test_rows']:,} rows, {dropped:,} dropped")
 
 
 def check(input_uri: str, prep_settings: dict[str, Any]) -> None:
