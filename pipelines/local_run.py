@@ -26,7 +26,6 @@ from recs_pipeline.core.errors import UserError
 from recs_pipeline.pipelines import run_log
 from recs_pipeline.pipelines.pipeline import compile_pipeline
 from recs_pipeline.steps import prep
-from recs_pipeline.tracking.sink import expand_metrics_uri
 
 COPIED_FILES = {
     "training_metrics.json": ("publish-metrics", "training_metrics", None),
@@ -53,7 +52,7 @@ def check_arguments(arguments: dict[str, Any]) -> None:
     """The run's settings, metrics URI and local input, checked here rather than in a failed task."""
     TrainConfig(**{f.name: arguments[f.name] for f in fields(TrainConfig) if f.name in arguments})
     if arguments.get("metrics_uri"):
-        storage.check_uri(expand_metrics_uri(arguments["metrics_uri"], arguments.get("run_id") or "run"))
+        storage.check_uri(arguments["metrics_uri"])
     prep.check(arguments.get("input_uri", ""), {f.name: arguments[f.name] for f in fields(PrepConfig) if f.name in arguments})
 
 
