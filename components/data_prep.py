@@ -64,40 +64,42 @@ def data_prep(
         synthetic_products: With no input_uri: products in the embedded synthetic data.
         seed: Seed of the split, the synthetic data and training.
     """
+    from recs_pipeline.core import progress
     from recs_pipeline.steps import prep
 
-    stats = prep.run(
-        output_dir=prepared_data.path,
-        output_uri=prepared_data.uri,
-        input_uri=input_uri,
-        prep_settings=dict(
-            user_column=user_column,
-            item_column=item_column,
-            timestamp_column=timestamp_column,
-            user_features=user_features,
-            item_features=item_features,
-            where=where,
-            dedupe=dedupe,
-            split=split,
-            test_start=test_start,
-            test_fraction=test_fraction,
-            val_fraction=val_fraction,
-            timestamp_format=timestamp_format,
-            delimiter=delimiter,
-            encoding=encoding,
-            query=query,
-            bq_staging_dataset=bq_staging_dataset,
-            engine=engine,
-            seed=seed,
-        ),
-        synthetic_settings=dict(
-            num_purchases=synthetic_purchases,
-            num_customers=synthetic_customers,
-            num_products=synthetic_products,
-            seed=seed,
-        ),
-    )
-    for name, value in prep.numeric_stats(stats).items():
-        data_stats.log_metric(name, value)
-    prepared_data.metadata.update({"users": stats["users"], "items": stats["items"], "source": stats["source"],
-                                   "input_fingerprint": input_fingerprint})
+    with progress.task("data-prep"):
+        stats = prep.run(
+            output_dir=prepared_data.path,
+            output_uri=prepared_data.uri,
+            input_uri=input_uri,
+            prep_settings=dict(
+                user_column=user_column,
+                item_column=item_column,
+                timestamp_column=timestamp_column,
+                user_features=user_features,
+                item_features=item_features,
+                where=where,
+                dedupe=dedupe,
+                split=split,
+                test_start=test_start,
+                test_fraction=test_fraction,
+                val_fraction=val_fraction,
+                timestamp_format=timestamp_format,
+                delimiter=delimiter,
+                encoding=encoding,
+                query=query,
+                bq_staging_dataset=bq_staging_dataset,
+                engine=engine,
+                seed=seed,
+            ),
+            synthetic_settings=dict(
+                num_purchases=synthetic_purchases,
+                num_customers=synthetic_customers,
+                num_products=synthetic_products,
+                seed=seed,
+            ),
+        )
+        for name, value in prep.numeric_stats(stats).items():
+            data_stats.log_metric(name, value)
+        prepared_data.metadata.update({"users": stats["users"], "items": stats["items"], "source": stats["source"],
+                                       "input_fingerprint": input_fingerprint})

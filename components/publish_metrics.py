@@ -35,20 +35,22 @@ def publish_metrics(
         project: Google Cloud project for the experiment. Empty: the environment's.
         location: Google Cloud region for the experiment. Empty: the environment's.
     """
+    from recs_pipeline.core import progress
     from recs_pipeline.steps import publish
 
-    final = publish.run(
-        prepared_dir=prepared_data.path,
-        history_dir=training_history.path,
-        evaluation_dir=evaluation.path,
-        training_metrics_path=training_metrics.path,
-        summary_path=summary.path,
-        report_path=report.path,
-        metrics_uri=metrics_uri,
-        experiment=experiment,
-        experiment_tensorboard=experiment_tensorboard,
-        project=project,
-        location=location,
-    )
-    for name, value in publish.scalar_metrics(final).items():
-        metrics.log_metric(name, value)
+    with progress.task("publish-metrics"):
+        final = publish.run(
+            prepared_dir=prepared_data.path,
+            history_dir=training_history.path,
+            evaluation_dir=evaluation.path,
+            training_metrics_path=training_metrics.path,
+            summary_path=summary.path,
+            report_path=report.path,
+            metrics_uri=metrics_uri,
+            experiment=experiment,
+            experiment_tensorboard=experiment_tensorboard,
+            project=project,
+            location=location,
+        )
+        for name, value in publish.scalar_metrics(final).items():
+            metrics.log_metric(name, value)

@@ -65,21 +65,23 @@ def train(
         pipeline_job_name: The pipeline job's name (the default run id).
         serving_image: Prediction container the registered model is served with (TensorFlow Serving).
     """
+    from recs_pipeline.core import progress
     from recs_pipeline.core.config import TrainConfig
     from recs_pipeline.steps import train as trainer
     from recs_pipeline.vertex import lineage
 
-    config = TrainConfig.from_settings(locals())
-    trainer.run(
-        prepared_dir=prepared_data.path,
-        model_dir=model.path,
-        history_dir=training_history.path,
-        config=config,
-        run_id=run_id or pipeline_job_name or "local",
-        metrics_uri=metrics_uri,
-        serving_dir=serving_model.path,
-    )
-    metadata = lineage.run_metadata(training_history.path)
-    for output in (model, serving_model, training_history):
-        output.metadata.update(metadata)
-    serving_model.metadata["containerSpec"] = {"imageUri": serving_image}
+    with progress.task("train"):
+        config = TrainConfig.from_settings(locals())
+        trainer.run(
+            prepared_dir=prepared_data.path,
+            model_dir=model.path,
+            history_dir=training_history.path,
+            config=config,
+            run_id=run_id or pipeline_job_name or "local",
+            metrics_uri=metrics_uri,
+            serving_dir=serving_model.path,
+        )
+        metadata = lineage.run_metadata(training_history.path)
+        for output in (model, serving_model, training_history):
+            output.metadata.update(metadata)
+        serving_model.metadata["containerSpec"] = {"imageUri": serving_image}

@@ -4,6 +4,11 @@ The pipeline YAML is compiled first and loaded back, so the local run executes a
 spec, task by task, each in its own process in the current environment. It is the Vertex spec
 with one difference: the train step runs in its task (trainer "task") instead of as a Vertex AI
 CustomJob, which needs Vertex AI.
+
+What can be checked before a task starts is checked first (the settings, the metrics URI, a local
+input's files and columns), so those mistakes cost no pipeline. While the tasks run, the console
+shows their progress lines and the whole log goes to `run-local.log` in the output folder
+(run_log); a failed run ends with the failed task's cause.
 """
 
 from __future__ import annotations
@@ -11,12 +16,16 @@ from __future__ import annotations
 import json
 import shutil
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from recs_pipeline.core import storage
+from recs_pipeline.core.config import PrepConfig, TrainConfig
 from recs_pipeline.core.errors import UserError
+from recs_pipeline.pipelines import run_log
 from recs_pipeline.pipelines.pipeline import compile_pipeline
+from recs_pipeline.steps import prep
 
 COPIED_FILES = {
     "training_metrics.json": ("publish-metrics", "training_metrics", None),
@@ -36,27 +45,40 @@ class LocalRunResult:
     run_dir: Path
     artifacts: dict[str, str]
     training_metrics: dict[str, Any]
+    log_file: Path
 
 
-def run_local(output_dir: str, arguments: dict[str, Any]) -> LocalRunResult:
-    """Compile, run every task, copy the main files into `output_dir` and write the manifest."""
+def check_arguments(arguments: dict[str, Any]) -> None:
+    """The run's settings, metrics URI and local input, checked here rather than in a failed task."""
+    TrainConfig(**{f.name: arguments[f.name] for f in fields(TrainConfig) if f.name in arguments})
+    if arguments.get("metrics_uri"):
+        storage.check_uri(arguments["metrics_uri"])
+    prep.check(arguments.get("input_uri", ""), {f.name: arguments[f.name] for f in fields(PrepConfig) if f.name in arguments})
+
+
+def run_local(output_dir: str, arguments: dict[str, Any], verbose: bool = False) -> LocalRunResult:
+    """Check, compile, run every task, copy the main files into `output_dir` and write the manifest."""
     from kfp import components, local
 
+    check_arguments(arguments)
     out = Path(output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     pipeline_root = out / "pipeline_root"
-    yaml_path = compile_pipeline(str(out / "pipeline.yaml"), trainer="task")
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
-    pipeline = components.load_component_from_file(yaml_path)
-    before = set(pipeline_root.glob("*")) if pipeline_root.exists() else set()
-    with warnings.catch_warnings():
-        # kfp.local warns when an image name lacks "python"; tasks run in this environment anyway.
-        warnings.filterwarnings("ignore", message=".*non-Python base image.*")
-        warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
-        try:
-            pipeline(**arguments)
-        except RuntimeError as error:
-            raise LocalRunError(str(error)) from error
+    with run_log.capture(out, verbose) as stream:
+        stream.console.write(f"running the pipeline with kfp.local; full log: {out / run_log.LOG_FILE}\n")
+        yaml_path = compile_pipeline(str(out / "pipeline.yaml"), trainer="task")
+        local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
+        pipeline = components.load_component_from_file(yaml_path)
+        before = set(pipeline_root.glob("*")) if pipeline_root.exists() else set()
+        with warnings.catch_warnings():
+            # kfp.local warns when an image name lacks "python"; tasks run in this environment anyway.
+            warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+            warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
+            try:
+                pipeline(**arguments)
+            except RuntimeError as error:
+                stream.close_line()
+                raise LocalRunError(_cause(error, stream, out / run_log.LOG_FILE)) from error
     run_dir = _new_run_dir(pipeline_root, before)
     artifacts = _collect_artifacts(run_dir)
     for name, (task, output, inner) in COPIED_FILES.items():
@@ -67,7 +89,15 @@ def run_local(output_dir: str, arguments: dict[str, Any]) -> LocalRunResult:
     artifacts["pipeline_yaml"] = yaml_path
     (out / MANIFEST_FILE).write_text(json.dumps({"run_dir": str(run_dir), "artifacts": artifacts}, indent=1))
     metrics = json.loads((out / "training_metrics.json").read_text())
-    return LocalRunResult(output_dir=out, run_dir=run_dir, artifacts=artifacts, training_metrics=metrics)
+    return LocalRunResult(output_dir=out, run_dir=run_dir, artifacts=artifacts, training_metrics=metrics, log_file=out / run_log.LOG_FILE)
+
+
+def _cause(error: RuntimeError, stream: run_log.RunLog, log_file: Path) -> str:
+    """The failed task's own one-line cause when it gave one, else kfp's message; and where the rest is."""
+    if stream.failures:
+        return stream.failures[-1]
+    message = run_log.plain(str(error))
+    return f"{message} (the task's output is in {log_file})"
 
 
 def serving_model_dir(folder: str) -> str:

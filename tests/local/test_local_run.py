@@ -76,6 +76,22 @@ def test_run_local_writes_every_file_and_a_valid_history(local_run):
     assert "recall@10" in result.stdout and "repeat_purchase" in result.stdout
 
 
+def test_the_console_gets_one_line_per_step_and_epoch_and_the_log_file_the_rest(local_run):
+    out, result = local_run["out"], local_run["result"]
+    lines = result.stdout.splitlines()
+    steps = [line.split(":")[0] for line in lines if line.startswith(("data-prep:", "train:", "evaluate:", "publish-metrics:"))]
+    assert steps == ["data-prep", "train", "train", "evaluate", "publish-metrics"]  # train: its start and its outcome
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert epochs[0].startswith("epoch 1 of 2: loss ") and "ETA" in epochs[0] and epochs[-1].startswith("epoch 2 of 2: ")
+    assert any("kept the weights of epoch" in line for line in lines)
+    assert len(lines) < 30, result.stdout
+    for noise in ("KFP Executor", "executor_input", "E0000", "cuInit", "Traceback"):
+        assert noise not in result.stdout + result.stderr, noise
+    log = (out / "run-local.log").read_text()
+    assert "executor_input" in log and "[progress] epoch 1 of 2" in log
+    assert "run-local.log" in result.stdout
+
+
 def test_the_retrieval_model_answers_and_the_registry_upload_stayed_off(local_run):
     out = local_run["out"]
     manifest = json.loads((out / "run_manifest.json").read_text())["artifacts"]
@@ -114,10 +130,18 @@ def test_no_credentials_anywhere_and_no_local_paths_in_what_is_shipped(local_run
             assert private not in text, f"{private!r} in {path}"
 
 
-def test_a_failing_step_fails_the_command(tmp_path):
-    result = CliRunner().invoke(main, ["run-local", "--output-dir", str(tmp_path / "run"), *TINY_ARGS, "--input", str(tmp_path / "missing.csv")])
-    assert result.exit_code != 0
-    # the first task to look at the input is input_fingerprint, which names the file
-    assert "Inner task failed: 'input-fingerprint'" in result.output
-    assert f"input not found: {tmp_path / 'missing.csv'}" in result.output
+def test_a_failing_step_ends_the_command_with_its_cause(tmp_path):
+    """A bad value the check before the run cannot see (it reads headers only) fails the data-prep
+    task; the command's last line is that task's DataError, exit code 1, the traceback in the log."""
+    orders = tmp_path / "orders.csv"
+    rows = [f"C{i % 7},P{i % 5},{881250949 + 3600 * i}" for i in range(60)]
+    rows[41] = "C1,P2,yesterday"
+    orders.write_text("customer_id,product_id,timestamp\n" + "\n".join(rows) + "\n")
+    command = [sys.executable, "-m", "recs_pipeline.cli", "run-local", "--output-dir", str(tmp_path / "run"), *TINY_ARGS, "--input", str(orders)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (f"Error: {orders}: column 'timestamp', row 42: cannot parse timestamp 'yesterday' "
+                                                       "(pass --timestamp-format: a strptime format such as '%d/%m/%Y %H:%M', or epoch_s, epoch_ms)")
+    assert len((result.stdout + result.stderr).splitlines()) <= 3, result.stdout + result.stderr
+    assert "Traceback" in (tmp_path / "run" / "run-local.log").read_text()
     assert not (tmp_path / "run" / "training_metrics.json").exists()

@@ -33,7 +33,7 @@ def test_validate_accepts_a_good_file_and_names_the_bad_field(tmp_path, one_epoc
 def test_show_and_report(tmp_path, one_epoch):
     path = history_file(tmp_path, one_epoch)
     shown = CliRunner().invoke(main, ["metrics", "show", str(path)])
-    assert shown.exit_code == 0 and "run cli-run: 2 epoch(s)" in shown.output and "2.5" in shown.output
+    assert shown.exit_code == 0 and "run cli-run: 2 epoch(s)" in shown.output and "2.5000" in shown.output
     output = tmp_path / "report.html"
     made = CliRunner().invoke(main, ["report", str(path), "--output", str(output)])
     assert made.exit_code == 0 and output.read_text().count("<svg") >= 4
@@ -74,3 +74,77 @@ def test_metrics_uris_other_than_gs_or_a_folder_are_refused_before_training(tmp_
         assert result.exit_code == 1, result.output
         assert "unsupported URI" in result.output or "not a gs:// URI with a bucket" in result.output
         assert not (tmp_path / "h").exists() and not (tmp_path / "m").exists()
+
+
+def test_show_rounds_figures_orders_k_by_number_and_counts_epochs_from_1(tmp_path, one_epoch):
+    collector = MetricsCollector("cli-run", {"epochs": 2})
+    one_epoch(collector, 0, loss=3.0)
+    one_epoch(collector, 1, loss=2.123456789012345)
+    collector.set_final_metrics({"test_recall_at_100": 0.6414213562373095, "test_recall_at_10": 0.2897, "test_recall_at_5": 0.2,
+                                 "test_mrr": 0.00012345678, "best_epoch": 1, "kept_epoch": 1})
+    path = tmp_path / "training_metrics.json"
+    path.write_bytes(collector.serialise())
+    lines = CliRunner().invoke(main, ["metrics", "show", str(path)]).output.splitlines()
+    names = [line.split()[0] for line in lines if line.startswith("  test_recall")]
+    assert names == ["test_recall_at_5", "test_recall_at_10", "test_recall_at_100"]
+    assert "  test_recall_at_100         0.6414" in lines and "  loss                       2.1235" in lines
+    assert "  test_mrr                   0.000123457" in lines
+    assert "  best_epoch                 epoch 2" in lines and "  kept_epoch                 epoch 2" in lines
+    assert not any("0.641421356" in line for line in lines)
+
+
+def test_recommend_with_a_missing_model_is_one_line_and_exit_code_1(tmp_path):
+    result = CliRunner().invoke(main, ["recommend", "--model", str(tmp_path / "missing"), "--customer", "C1"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"Error: model not found: {tmp_path / 'missing'} "
+                                                 "(give a train step's serving_model folder or a run-local --output-dir)"]
+
+
+def run_local_lines(tmp_path, *args):
+    result = CliRunner().invoke(main, ["run-local", "--output-dir", str(tmp_path / "run"), *args])
+    return result.exit_code, result.output.strip().splitlines()
+
+
+def test_run_local_checks_the_input_and_settings_before_the_pipeline_starts(tmp_path):
+    """Each of these stops in the check before kfp.local starts: one line, exit code 1, no pipeline root."""
+    orders = tmp_path / "orders.csv"
+    pd.DataFrame({"customer_id": ["a", "b"], "sku": ["x", "y"], "timestamp": [1, 2]}).to_csv(orders, index=False)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    cases = [
+        (["--input", str(orders)], f"Error: {orders}: missing column(s) product_id; columns found: customer_id, sku, timestamp"),
+        (["--input", str(empty)], f"Error: {empty}: the file is empty"),
+        (["--input", str(tmp_path / "nope.csv")], f"Error: input not found: {tmp_path / 'nope.csv'}"),
+        (["--metrics-uri", "s3://bucket/runs/{run_id}"], "Error: unsupported URI 's3://bucket/runs/{run_id}': use gs://bucket/prefix or a local folder"),
+        (["--epochs", "0"], "Error: epochs=0 must be at least 1"),
+        (["--test-fraction", "0.7"], "Error: test_fraction=0.7 must be in (0, 0.5)"),
+    ]
+    for args, expected in cases:
+        code, lines = run_local_lines(tmp_path, *args)
+        assert (code, lines) == (1, [expected]), args
+        assert not (tmp_path / "run" / "pipeline_root").exists()
+
+
+def test_the_run_log_shows_progress_lines_keeps_everything_and_the_last_failure():
+    import io
+
+    from recs_pipeline.core.progress import FAILURE_MARKER, MARKER
+    from recs_pipeline.pipelines.run_log import RunLog
+
+    text = ("    [KFP Executor 12:00 INFO]: Got executor_input: {\n"
+            f"    [KFP Executor 12:00 INFO]: {MARKER}epoch 1 of 3: loss 5.3100\n"
+            "E0000 00:00:1758131045 cuda_platform.cc:52] failed call to cuInit\n"
+            f"    [KFP Executor 12:00 ERROR]: \x1b[91m{FAILURE_MARKER}orders.csv: column 'timestamp', row 3: cannot parse\x1b[0m\n"
+            "Traceback (most recent call last):\n  partial line without newline")
+    for verbose in (False, True):
+        log, console = io.StringIO(), io.StringIO()
+        stream = RunLog(log, console, verbose)
+        for start in range(0, len(text), 7):  # arrives in pieces, as a pipe delivers it
+            stream.write(text[start:start + 7])
+        stream.close_line()
+        assert log.getvalue() == text
+        assert stream.failures == ["orders.csv: column 'timestamp', row 3: cannot parse"]
+        if verbose:
+            assert console.getvalue() == text + "\n"
+        else:
+            assert console.getvalue() == "epoch 1 of 3: loss 5.3100\n"

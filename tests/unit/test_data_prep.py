@@ -26,6 +26,7 @@ def prepare_rows(tmp_path, frame, config=PLAIN) -> prepared_data.PreparedData:
 
 
 def prepare_csv(tmp_path, frame, config=PLAIN, **csv) -> prepared_data.PreparedData:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "orders.csv"
     frame.to_csv(path, index=False, **csv)
     prep.run(str(tmp_path / "out"), str(path), {**config.__dict__}, {})
@@ -173,3 +174,144 @@ def test_stats_name_a_local_input_without_its_folders(tmp_path):
     prepared = prepare_csv(tmp_path, grid())
     assert prepared.stats["source"] == "orders.csv (local)"
     assert prepare.public_source("gs://bucket/exports/*.csv") == "gs://bucket/exports/*.csv"
+
+
+# --- timestamps as people have them ---------------------------------------------------------------
+
+EPOCH_S = 881250949  # 1997-12-04 15:55:49 UTC
+
+
+def with_times(values) -> pd.DataFrame:
+    """grid() with its timestamp column replaced, value for value (the list is repeated to fit)."""
+    frame = grid()
+    frame["timestamp"] = [values[i % len(values)] for i in range(len(frame))]
+    return frame
+
+
+def first_train_time(prepared) -> pd.Timestamp:
+    return prepared.splits["train"]["timestamp"].min()
+
+
+@pytest.mark.parametrize("values, read_as", [
+    ([EPOCH_S + 3600 * i for i in range(240)], "epoch_s"),
+    ([(EPOCH_S + 3600 * i) * 1000 for i in range(240)], "epoch_ms"),
+    ([str(EPOCH_S + 3600 * i) for i in range(240)], "epoch_s"),  # a text column of epochs (Parquet strings)
+])
+def test_integer_epochs_are_detected_by_size(tmp_path, values, read_as):
+    prepared = prepare_rows(tmp_path, with_times(values))
+    assert first_train_time(prepared) == pd.Timestamp("1997-12-04 15:55:49")
+    assert prepared.stats["timestamps_read_as"] == read_as
+    assert prepared.stats["date_max"] == (pd.Timestamp("1997-12-04 15:55:49") + pd.Timedelta(hours=239)).isoformat()
+
+
+def test_epochs_in_a_csv_and_named_with_timestamp_format(tmp_path):
+    frame = with_times([(EPOCH_S + 60 * i) * 1000 for i in range(240)])
+    assert first_train_time(prepare_csv(tmp_path / "a", frame)) == pd.Timestamp("1997-12-04 15:55:49")
+    named = PrepConfig(user_features=(), item_features=(), timestamp_format="epoch_ms")
+    assert first_train_time(prepare_csv(tmp_path / "b", frame, named)) == pd.Timestamp("1997-12-04 15:55:49")
+    as_seconds = PrepConfig(user_features=(), item_features=(), timestamp_format="epoch_s")  # ms read as s: past the year 9999
+    assert "cannot parse timestamp '881250949000'" in bad(tmp_path / "c", frame, as_seconds)
+
+
+def test_a_stray_word_among_epochs_is_the_row_reported(tmp_path):
+    frame = with_times([EPOCH_S + i for i in range(240)])
+    frame["timestamp"] = frame["timestamp"].astype(str)
+    frame.loc[7, "timestamp"] = "yesterday"
+    assert "column 'timestamp', row 8: cannot parse timestamp 'yesterday'" in bad(tmp_path, frame)
+
+
+def test_numbers_too_large_for_seconds_or_milliseconds_are_refused(tmp_path):
+    message = bad(tmp_path, with_times([(EPOCH_S + i) * 1_000_000 for i in range(240)]))
+    assert "column 'timestamp' holds numbers up to 8.81251e+14, too large for epoch seconds or milliseconds" in message
+
+
+def test_yyyymmdd_integers_are_dates_not_1970(tmp_path):
+    prepared = prepare_csv(tmp_path, with_times([20250101 + d for d in range(28)]))
+    assert first_train_time(prepared) == pd.Timestamp("2025-01-01")
+    assert prepared.stats["timestamps_read_as"] == "%Y%m%d"
+
+
+def test_iso_with_time_zones_becomes_utc(tmp_path):
+    # naive and zoned text in one column (pyarrow cannot type it: DuckDB parses it, naive as UTC)
+    forms = ("T10:00:00+02:00", " 10:00:00", "T09:30:00Z", "T12:00:00-05:00")
+    values = [f"2025-01-{d:02d}{form}" for d in range(1, 29) for form in forms]
+    prepared = prepare_csv(tmp_path / "mixed", with_times(values))
+    times = pd.concat([prepared.splits[s]["timestamp"] for s in prepared_data.SPLITS])
+    assert {(t.hour, t.minute) for t in times} == {(8, 0), (10, 0), (9, 30), (17, 0)}
+    assert prepared.stats["timestamps_read_as"] == "text (ISO or a common format)"
+    # one zone throughout (pyarrow types it) and a strptime format with %z
+    zoned = prepare_csv(tmp_path / "zoned", with_times([f"2025-01-{1 + d:02d}T10:00:00+02:00" for d in range(20)]))
+    assert first_train_time(zoned) == pd.Timestamp("2025-01-01 08:00")
+    formatted = PrepConfig(user_features=(), item_features=(), timestamp_format="%d/%m/%Y %H:%M %z")
+    prepared = prepare_csv(tmp_path / "format", with_times([f"{1 + d:02d}/01/2025 10:00 +0100" for d in range(20)]), formatted)
+    assert first_train_time(prepared) == pd.Timestamp("2025-01-01 09:00")
+
+
+def test_date_only_strings(tmp_path):
+    prepared = prepare_csv(tmp_path, with_times([f"2025-02-{1 + d:02d}" for d in range(28)] + ["2025/03/01"]))
+    assert first_train_time(prepared) == pd.Timestamp("2025-02-01")
+
+
+def test_naive_times_are_utc_whatever_the_machines_zone(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        days = range(1, 29)
+        values = [f"2025-01-{d:02d} 10:00:00" for d in days] + [f"2025-01-{d:02d}T12:00:00+02:00" for d in days]
+        prepared = prepare_csv(tmp_path, with_times(values))
+        times = set(pd.concat([prepared.splits[s]["timestamp"] for s in prepared_data.SPLITS]))
+        assert {t.hour for t in times} == {10}
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_parquet_timestamp_and_date_columns(tmp_path):
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = grid()
+    start = datetime.datetime(2025, 1, 1, 10, tzinfo=datetime.timezone.utc)
+    columns = {
+        "zoned": pa.array([start + datetime.timedelta(hours=i) for i in range(len(frame))], pa.timestamp("ms", tz="Europe/Berlin")),
+        "date": pa.array([datetime.date(2025, 1, 1) + datetime.timedelta(days=i // 6) for i in range(len(frame))], pa.date32()),
+        "epoch_ms": pa.array([(EPOCH_S + i) * 1000 for i in range(len(frame))], pa.int64()),
+    }
+    expected = {"zoned": pd.Timestamp("2025-01-01 10:00"), "date": pd.Timestamp("2025-01-01"), "epoch_ms": pd.Timestamp("1997-12-04 15:55:49")}
+    for name, times in columns.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        pq.write_table(pa.table({"customer_id": frame["customer_id"], "product_id": frame["product_id"], "timestamp": times}), folder / "o.parquet")
+        prep.run(str(folder / "out"), str(folder / "o.parquet"), {**PLAIN.__dict__}, {})
+        assert first_train_time(prepared_data.load(str(folder / "out"))) == expected[name], name
+
+
+def test_an_empty_file_says_it_is_empty(tmp_path):
+    (tmp_path / "orders.csv").write_text("")
+    with pytest.raises(prepare.DataError, match=r"orders.csv: the file is empty$"):
+        prep.run(str(tmp_path / "out"), str(tmp_path / "orders.csv"), {**PLAIN.__dict__}, {})
+    with pytest.raises(prepare.DataError, match=r"orders.csv: the file is empty$"):
+        prep.check(str(tmp_path / "orders.csv"), {**PLAIN.__dict__})
+
+
+def test_a_header_without_rows(tmp_path):
+    (tmp_path / "orders.csv").write_text("customer_id,product_id,timestamp\n")
+    with pytest.raises(prepare.DataError, match=r"orders.csv: no rows, only the header \(customer_id, product_id, timestamp\)"):
+        prep.run(str(tmp_path / "out"), str(tmp_path / "orders.csv"), {**PLAIN.__dict__}, {})
+
+
+def test_the_check_before_a_pipeline_reads_headers_only(tmp_path):
+    path = tmp_path / "orders.csv"
+    grid().drop(columns=["product_id"]).to_csv(path, index=False, sep=";")
+    with pytest.raises(prepare.DataError, match="missing column\\(s\\) product_id; columns found: customer_id, timestamp, quantity"):
+        prep.check(str(path), {**PLAIN.__dict__})
+    grid().to_csv(path, index=False)
+    prep.check(str(path), {**PLAIN.__dict__})  # all there: no error
+    with pytest.raises(prepare.DataError, match="input not found"):
+        prep.check(str(tmp_path / "nope.csv"), {**PLAIN.__dict__})
+    with pytest.raises(Exception, match="unsupported URI 's3://bucket/orders.csv'"):
+        prep.check("s3://bucket/orders.csv", {**PLAIN.__dict__})

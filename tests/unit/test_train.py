@@ -25,6 +25,7 @@ def test_history_is_complete_and_valid_in_every_target(tiny_training, trained):
         assert document["epochs"] == [0, 1]
         assert document["params"] == {**tiny_training(epochs=2).as_params(), "exclude_seen": False}  # resolved: the data repeats
         assert document["final_metrics"]["final_loss"] == document["loss"]["loss"][-1]
+        assert document["final_metrics"]["kept_epoch"] == document["final_metrics"]["best_epoch"]  # restored at the end of training
         status = json.loads((out / target / "training_status.json").read_text())
         assert status["stage"] == "completed" and status["epochs_done"] == 2 and status["error"] is None
 
@@ -73,14 +74,22 @@ def test_a_failure_during_training_is_recorded_and_raised(tiny_training, prepare
     assert status["stage"] == "failed" and "FileNotFoundError" in status["error"]
 
 
-def test_early_stopping_ends_at_the_patience_after_the_best_epoch(tiny_training, prepared_dir, tmp_path):
+def test_early_stopping_ends_at_the_patience_after_the_best_epoch(tiny_training, prepared_dir, tmp_path, caplog):
     config = tiny_training(epochs=40, learning_rate=0.05, early_stopping_patience=2)
-    result = train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), config, run_id="early")
+    with caplog.at_level("INFO", logger="recs_pipeline.progress"):
+        result = train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), config, run_id="early")
     document = json.loads((tmp_path / "history" / "training_metrics.json").read_text())
     best = document["final_metrics"]["best_epoch"]
     assert result.epochs_done < 40  # tiny data overfits long before 40 epochs
     assert result.epochs_done == best + 1 + 2
     assert document["final_metrics"]["best_val_loss"] == min(document["loss"]["val_loss"])
+    assert document["final_metrics"]["kept_epoch"] == best  # the exported weights are the best epoch's (0-based, as `epochs`)
+    # what a person reads counts epochs from 1 and says whose weights were kept
+    lines = [record.getMessage().removeprefix("[progress] ") for record in caplog.records]
+    assert lines[1].startswith("epoch 1 of 40: loss ") and "ETA" in lines[1] and "for up to 39 more" in lines[1]
+    assert sum(line.startswith("epoch ") for line in lines) == result.epochs_done
+    assert lines[-1].startswith(f"train: early stopping after epoch {result.epochs_done} of 40 (validation loss not lower for 2 epoch(s)); "
+                                f"kept the weights of epoch {best + 1} (the lowest validation loss, val_loss {min(document['loss']['val_loss']):.4f})")
     assert json.loads((tmp_path / "history" / "training_status.json").read_text())["stage"] == "completed"
 
 
@@ -131,3 +140,12 @@ def test_the_metrics_uri_can_name_a_folder_per_run(tiny_training, prepared_dir, 
     train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), config, run_id="nightly/7",
               metrics_uri=str(tmp_path / "metrics" / "{run_id}"))
     assert json.loads((tmp_path / "metrics" / "nightly-7" / "training_metrics.json").read_text())["run_id"] == "nightly/7"
+
+
+def test_the_epoch_line_counts_from_1_and_gives_an_eta():
+    from recs_pipeline.training.callbacks import epoch_line
+
+    logs = {"loss": 5.31234, "val_loss": 5.4, "total_loss": 5.5}
+    assert epoch_line(1, 10, logs, 15.9, True) == "epoch 2 of 10: loss 5.3123, val_loss 5.4000, 15.9 s; ETA 2 min 07 s for up to 8 more"
+    assert epoch_line(1, 10, logs, 15.9, False).endswith("ETA 2 min 07 s for 8 more")
+    assert epoch_line(9, 10, logs, 15.9, True) == "epoch 10 of 10: loss 5.3123, val_loss 5.4000, 15.9 s"

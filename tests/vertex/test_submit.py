@@ -142,7 +142,11 @@ def test_dry_run_prints_the_request_and_calls_nothing(vertex_api, tmp_path):
     assert request["consoleUrl"].startswith("https://console.cloud.google.com/vertex-ai/locations/europe-west4/pipelines/runs/two-tower-retrieval-")
     scheduled = CliRunner().invoke(main, ["schedule", *args, "--cron", "0 3 * * 1"])
     assert scheduled.exit_code == 0, scheduled.output
-    assert json.loads(scheduled.output)["cron"] == "0 3 * * 1"
+    schedule = json.loads(scheduled.output)
+    assert schedule["cron"] == "0 3 * * 1"
+    # a schedule's runs get their ids when they start: the dry run names no run and no console page
+    assert "pipelineJobId" not in schedule["createPipelineJobRequest"] and "consoleUrl" not in schedule["createPipelineJobRequest"]
+    assert "runs/" not in scheduled.output
     assert vertex_api == []  # nothing was sent
 
 
@@ -155,7 +159,8 @@ def test_dry_run_from_a_template_url_does_not_fetch_it(vertex_api):
 
 @pytest.mark.parametrize("params, message", [
     (["epoch=3"], "unknown pipeline parameter 'epoch'; the template has: accelerator_count"),
-    (["epochs=three"], "pipeline parameter epochs='three': not a integer"),
+    (["epochs=three"], "pipeline parameter epochs='three': not an integer"),
+    (["learning_rate=fast"], "pipeline parameter learning_rate='fast': not a number"),
     (["register_model=yes"], "register_model='yes': use true or false"),
     (["epochs"], "--param 'epochs': expected NAME=VALUE"),
 ])

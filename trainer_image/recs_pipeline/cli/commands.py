@@ -61,19 +61,37 @@ def main() -> None:
 @click.option("--synthetic-purchases", type=int, default=200000, show_default=True)
 @click.option("--synthetic-customers", type=int, default=5000, show_default=True)
 @click.option("--synthetic-products", type=int, default=2000, show_default=True)
-def run_local_command(output_dir: str, input_uri: str, **options) -> None:
+@click.option("--verbose", "-v", is_flag=True, help="Stream every task's whole log (it always goes to OUTPUT_DIR/run-local.log).")
+def run_local_command(output_dir: str, input_uri: str, verbose: bool, **options) -> None:
     """Compile the pipeline and run it here with kfp.local (no Docker, no cloud account)."""
     require_train_extra("run-local")
     from recs_pipeline.pipelines.local_run import run_local
 
     arguments = {"input_uri": input_uri, **options}
-    result = run_local(output_dir, arguments)
+    result = run_local(output_dir, arguments, verbose=verbose)
     click.echo("\n" + recall_summary(result.training_metrics))
     click.echo(f"\nfiles in {result.output_dir}:")
-    for name in ("training_metrics.json", "training_status.json", "report.html", "run_manifest.json"):
+    for name in ("training_metrics.json", "training_status.json", "report.html", "run_manifest.json", result.log_file.name):
         click.echo(f"  {result.output_dir / name}")
     click.echo(f"retrieval model: {result.artifacts['train.serving_model']}")
     click.echo(f"try it: recs-pipeline recommend --model {result.output_dir} --customer <id>")
+
+
+def figure(value) -> str:
+    """A figure as a person reads it: 4 decimals (6 significant digits when smaller), '—' when missing."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.4f}" if abs(value) >= 0.001 else f"{value:.6g}"
+
+
+def _metric_order(name: str) -> tuple:
+    """Losses and epochs first, then each @K metric by K (5, 10, 50, 100), not in text order."""
+    parsed = metric_keys.parse(name)
+    return (1, parsed.metric, parsed.k) if parsed else (0, name, 0)
 
 
 def recall_summary(document: dict) -> str:
@@ -136,20 +154,23 @@ def train_command(prepared_dir: str, model_dir: str, history_dir: str, serving_d
 
 
 @main.command("recommend")
-@click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False, exists=True),
-              help="A retrieval model folder (the train step's serving_model), or a run-local --output-dir.")
+@click.option("--model", "model_dir", required=True, help="A retrieval model folder (the train step's serving_model), or a run-local --output-dir.")
 @click.option("--customer", "customers", required=True, multiple=True, help="Customer id; repeat for several.")
 @click.option("-k", "k", type=int, default=10, show_default=True, help="How many products to show.")
 def recommend_command(model_dir: str, customers: tuple[str, ...], k: int) -> None:
     """Top products for customers, through the exported retrieval SavedModel."""
+    from recs_pipeline.pipelines.local_run import serving_model_dir
+
+    if not Path(model_dir).is_dir():  # said before TensorFlow loads
+        raise click.ClickException(f"model not found: {model_dir} (give a train step's serving_model folder or a run-local --output-dir)")
     require_train_extra("recommend")
     from recs_pipeline.model import retrieval
-    from recs_pipeline.pipelines.local_run import serving_model_dir
 
     serve = retrieval.load(serving_model_dir(model_dir))
     for answer in retrieval.recommend(serve, list(customers), k):
         if answer.known_customer:
-            click.echo(f"customer {answer.customer_id}: top {k}")
+            click.echo(f"customer {answer.customer_id}: top {k} (score: the model's logit, the log of an unnormalised "
+                       "probability; higher ranks first, its sign means nothing)")
         else:
             click.echo(f"customer {answer.customer_id} is not in the training data; "
                        f"popularity fallback: the {k} most bought products (score = share of purchases)")
@@ -179,14 +200,16 @@ def show_command(uri: str) -> None:
     from recs_pipeline.tracking.reader import load_training_metrics
 
     metrics = load_training_metrics(uri)
-    click.echo(f"run {metrics.run_id}: {len(metrics.epochs)} epoch(s)")
+    click.echo(f"run {metrics.run_id}: {len(metrics.epochs)} epoch(s); the last one's losses:")
     for name, values in metrics.loss.items():
         last = values[-1] if values else None
-        click.echo(f"  {name:26s} {last if last is not None else '—'}")
+        click.echo(f"  {name:26s} {figure(last)}")
     if metrics.final_metrics:
-        click.echo("final metrics:")
-        for name, value in sorted(metrics.final_metrics.items()):
-            click.echo(f"  {name:26s} {value}")
+        click.echo("final metrics (epochs counted from 1):")
+        for name in sorted(metrics.final_metrics, key=_metric_order):
+            value = metrics.final_metrics[name]
+            shown = metric_keys.epoch_label(int(value)) if name in (metric_keys.BEST_EPOCH, metric_keys.KEPT_EPOCH) and value is not None else figure(value)
+            click.echo(f"  {name:26s} {shown}")
     if metrics.baselines:
         click.echo("\n" + recall_summary(metrics.raw))
 

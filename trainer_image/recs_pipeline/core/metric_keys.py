@@ -69,3 +69,14 @@ def label(name: str) -> str:
 def recall_label(k: int) -> str:
     """The column heading every view uses for recall at K."""
     return f"recall@{k}"
+
+
+# Epochs: `epochs` and these two figures of final_metrics are 0-based indices into the per-epoch
+# lists of training_metrics.json; every line a person reads counts from 1 (epoch_label).
+BEST_EPOCH = "best_epoch"  # the epoch with the lowest validation loss
+KEPT_EPOCH = "kept_epoch"  # the epoch whose weights the exported model holds
+
+
+def epoch_label(index: int, total: int | None = None) -> str:
+    """How a person reads a 0-based epoch index: `epoch 2 of 3` (or `epoch 2`)."""
+    return f"epoch {index + 1}" + (f" of {total}" if total else "")

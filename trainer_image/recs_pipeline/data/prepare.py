@@ -25,24 +25,26 @@ import pyarrow as pa
 
 from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import DataError
-from recs_pipeline.data import identifiers, table_reader
+from recs_pipeline.data import identifiers, table_reader, timestamps
 from recs_pipeline.data.identifiers import MISSING, EncodedColumn
 from recs_pipeline.data.prepared_data import SPLITS, STATS_FILE, VOCAB_FILE
+from recs_pipeline.data.timestamps import NO_TIME
 
 TRAIN, VAL, TEST = 0, 1, 2
 USER, ITEM, TIME = "user_id", "item_id", "timestamp"
-TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y")
 MEMORY_LIMIT = "3GB"
-NO_TIME = np.iinfo(np.int64).min  # NaT as int64
 DICTIONARY_PAGE_BYTES = 64 << 20  # a whole vocabulary fits one dictionary page
 
 
 def connect():
     """An in-memory DuckDB bounded in memory (it spills to disk beyond); it keeps row order, which
-    the per-row columns it computes rely on."""
+    the per-row columns it computes rely on. Its time zone is UTC, whatever the machine's: naive
+    times are UTC, zoned ones are converted to it."""
     import duckdb
 
-    return duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
+    connection = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
+    connection.execute("SET TimeZone = 'UTC'")  # after connecting: the setting needs the ICU extension loaded
+    return connection
 
 
 def _q(name: str) -> str:
@@ -100,12 +102,16 @@ class _Rows:
 def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: str) -> dict[str, Any]:
     import duckdb
 
-    _require_columns(table.column_names, config, source)
+    require_columns(table.column_names, config, source)
+    if table.num_rows == 0:
+        raise DataError(f"{source}: no rows, only the header ({', '.join(table.column_names)})")
     stats: dict[str, Any] = {"source": public_source(source)}
     con.register("input_table", table)
     try:
         columns = _read_columns(con, table, config, source)
         users, items, features = columns.users, columns.items, columns.features
+        if columns.times is not None:
+            stats["timestamps_read_as"] = columns.times.read_as
         rows = _clean(table, config, source, stats, columns)
         labels = _label_splits(con, rows, users.labels, items.labels, config, source)
         vocabularies, maps = _vocabularies(rows, labels, users, items, features, config, source)
@@ -125,7 +131,7 @@ class _Columns:
     items: EncodedColumn
     features: dict[str, EncodedColumn]
     passes: np.ndarray  # the --where condition
-    times: np.ndarray | None  # epoch microseconds, NO_TIME where unparseable; None without a timestamp column
+    times: timestamps.ParsedTimes | None  # None without a timestamp column
 
 
 def _read_columns(con, table: pa.Table, config: PrepConfig, source: str) -> _Columns:
@@ -133,8 +139,9 @@ def _read_columns(con, table: pa.Table, config: PrepConfig, source: str) -> _Col
     (pyarrow's hashing and DuckDB both release the GIL)."""
     names = (*config.user_features, *config.item_features)
 
-    def sql_columns() -> tuple[np.ndarray, np.ndarray | None]:
-        return _passes(con, table, config, source), _timestamps(con, table, config) if config.timestamp_column else None
+    def sql_columns() -> tuple[np.ndarray, timestamps.ParsedTimes | None]:
+        times = timestamps.parse(con, table, config.timestamp_column, config.timestamp_format, source) if config.timestamp_column else None
+        return _passes(con, table, config, source), times
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         from_sql = pool.submit(sql_columns)
@@ -145,7 +152,8 @@ def _read_columns(con, table: pa.Table, config: PrepConfig, source: str) -> _Col
         return _Columns(users.result(), items.result(), {name: future.result() for name, future in features.items()}, passes, times)
 
 
-def _require_columns(columns: list[str], config: PrepConfig, source: str) -> None:
+def require_columns(columns: list[str], config: PrepConfig, source: str) -> None:
+    """Stop, naming what is missing and what was found, unless every configured column is there once."""
     wanted = [config.user_column, config.item_column, *([config.timestamp_column] if config.timestamp_column else []),
               *config.user_features, *config.item_features]
     missing = [name for name in wanted if name not in columns]
@@ -158,26 +166,6 @@ def _require_columns(columns: list[str], config: PrepConfig, source: str) -> Non
     duplicated = sorted({name for name in wanted if columns.count(name) > 1})
     if duplicated:
         raise DataError(f"{source}: column(s) {', '.join(duplicated)} appear more than once; columns found: {', '.join(columns)}")
-
-
-def _time_sql(column: str, config: PrepConfig) -> str:
-    """A text (or numeric) timestamp column parsed: ISO first, then the given or common formats."""
-    formats = [config.timestamp_format] if config.timestamp_format else list(TIMESTAMP_FORMATS)
-    text = f"trim(CAST({_q(column)} AS VARCHAR))"
-    return f"coalesce(TRY_CAST({text} AS TIMESTAMP), try_strptime({text}, [{', '.join(map(table_reader.sql_literal, formats))}]))"
-
-
-def _timestamps(con, table: pa.Table, config: PrepConfig) -> np.ndarray:
-    """Epoch microseconds per row, NO_TIME where the value does not parse."""
-    column = table[config.timestamp_column]
-    if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
-        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
-            column = column.cast(pa.timestamp(column.type.unit))
-        parsed = column.cast(pa.timestamp("us"))
-    else:
-        parsed = con.sql(f"SELECT {_time_sql(config.timestamp_column, config)} AS t FROM input_table").to_arrow_table()["t"]
-        parsed = parsed.cast(pa.timestamp("us"))
-    return parsed.cast(pa.int64()).fill_null(NO_TIME).to_numpy()
 
 
 def _passes(con, table: pa.Table, config: PrepConfig, source: str) -> np.ndarray:
@@ -196,7 +184,8 @@ def _passes(con, table: pa.Table, config: PrepConfig, source: str) -> np.ndarray
 def _clean(table: pa.Table, config: PrepConfig, source: str, stats: dict[str, Any], columns: _Columns) -> _Rows:
     """Rows that pass the filter with a user and an item (and, with --dedupe, the first purchase
     of each pair); every dropped row is counted by reason."""
-    passes, users, items, times = columns.passes, columns.users, columns.items, columns.times
+    passes, users, items = columns.passes, columns.users, columns.items
+    times = columns.times.micros if columns.times is not None else None
     has_user, has_item = users.codes != MISSING, items.codes != MISSING
     keep = passes & has_user & has_item
     stats.update(
@@ -236,7 +225,7 @@ def _report_bad_time(table: pa.Table, config: PrepConfig, source: str, row: int)
     """Stop at the first kept row whose timestamp does not parse, showing its value and row."""
     value = table[config.timestamp_column][row].as_py()
     shown = "an empty value" if value is None or not str(value).strip() else repr(str(value))
-    hint = "" if config.timestamp_format else " (pass --timestamp-format, e.g. '%d/%m/%Y %H:%M')"
+    hint = "" if config.timestamp_format else " (pass --timestamp-format: a strptime format such as '%d/%m/%Y %H:%M', or epoch_s, epoch_ms)"
     raise DataError(f"{source}: column {config.timestamp_column!r}, row {row + 1}: cannot parse timestamp {shown}{hint}")
 
 

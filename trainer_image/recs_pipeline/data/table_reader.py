@@ -55,8 +55,56 @@ def read_frame(frame, connection) -> pa.Table:
     return connection.sql("SELECT * FROM input_frame").to_arrow_table()
 
 
+def _opener(path: str):
+    return gzip.open if path.endswith(".gz") else open
+
+
+def check_not_empty(path: str) -> None:
+    """An empty file says so (the readers would report a missing header or a schema error)."""
+    try:
+        with _opener(path)(path, "rb") as handle:
+            empty = not handle.read(1)
+    except (OSError, EOFError) as error:
+        raise ReadError(f"cannot read {path}: {first_line(error)}") from error
+    if empty:
+        raise ReadError(f"{path}: the file is empty")
+
+
+def column_names(files: list[str], file_format: str, config: PrepConfig) -> list[str]:
+    """The columns the files will have once read (united by name), from their headers alone: what
+    `run-local` checks before the pipeline starts."""
+    import pyarrow.parquet as pq
+
+    names: list[str] = []
+    for path in files:
+        check_not_empty(path)
+        if file_format == "parquet":
+            try:
+                header = pq.read_schema(path).names
+            except (pa.ArrowInvalid, OSError) as error:
+                raise ReadError(f"cannot read {path}: {first_line(error)}") from error
+        else:
+            header = _csv_header(path, config)
+        names += [name for name in header if name not in names]
+    return names
+
+
+def _csv_header(path: str, config: PrepConfig) -> list[str]:
+    encoding = "utf-8-sig" if config.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else config.encoding
+    delimiter = config.delimiter or sniff_delimiter(path, config.encoding)
+    try:
+        with _opener(path)(path, "rt", encoding=encoding, newline="") as handle:
+            if len(delimiter) != 1:  # csv reads one-character delimiters only
+                return handle.readline().rstrip("\r\n").split(delimiter)
+            return next(csv.reader(handle, delimiter=delimiter), [])
+    except (UnicodeError, LookupError, csv.Error, OSError, EOFError) as error:
+        raise ReadError(f"cannot read {path}: {first_line(error)}{encoding_hint(error, config)}") from error
+
+
 def read_files(files: list[str], file_format: str, config: PrepConfig, source: str, connection) -> pa.Table:
     """All files as one table (CSV: pyarrow where it reads the file cleanly, else DuckDB)."""
+    for path in files:
+        check_not_empty(path)
     if file_format == "csv":
         fast = _read_csv_pyarrow(files, config)
         if fast is not None:
@@ -115,9 +163,8 @@ def _read_csv_pyarrow(files: list[str], config: PrepConfig) -> pa.Table | None:
 
 def sniff_delimiter(path: str, encoding: str) -> str:
     """The delimiter of a CSV file, guessed from its first 64 KiB (',' when unclear)."""
-    opener = gzip.open if path.endswith(".gz") else open
     try:
-        with opener(path, "rb") as handle:
+        with _opener(path)(path, "rb") as handle:
             sample = handle.read(SNIFF_BYTES).decode(encoding, errors="replace")
         return csv.Sniffer().sniff(sample.rsplit("\n", 1)[0] if "\n" in sample else sample, delimiters=DELIMITERS).delimiter
     except (csv.Error, OSError, LookupError, EOFError):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from recs_pipeline.core import metric_keys, progress
 from recs_pipeline.core.config import RECALL_KS, TrainConfig
 from recs_pipeline.core.tf_runtime import tf
 from recs_pipeline.data import history, prepared_data
@@ -57,6 +59,7 @@ def model_scorer(user_embeddings: np.ndarray, item_embeddings: np.ndarray, histo
 
 def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -> dict[str, Any]:
     """Writes evaluation.json: model metrics, baseline metrics, test loss; returns the same dict."""
+    started = time.perf_counter()
     prepared = prepared_data.load(prepared_dir)
     info = trained.model_info(model_dir)
     params = json.loads(Path(history_file).read_text())["params"]
@@ -86,5 +89,19 @@ def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -
         "baselines": metrics,
     }
     output.write(output_dir, result)
+    progress.report(f"evaluate: {summary(result)} ({progress.duration(time.perf_counter() - started)})")
     return result
+
+
+def summary(result: dict[str, Any], k: int = 10) -> str:
+    """recall@k of the model beside the baselines, in one line; says when the catalog is too small for the largest K."""
+    key = metric_keys.recall(k)
+    baselines = ", ".join(f"{name} {figures[key]:.4f}" for name, figures in result["baselines"].items())
+    line = (f"{metric_keys.recall_label(k)} {result['model'][key]:.4f} (baselines: {baselines}) on {result['test_rows']:,} test rows, "
+            f"{result['catalog_size']:,} products")
+    too_large = [K for K in result["ks"] if K >= result["catalog_size"]]
+    if too_large:
+        shown = ", ".join(metric_keys.recall_label(K) for K in too_large)
+        line += f"; the catalog has only {result['catalog_size']:,} products, so {shown} is 1 for every method"
+    return line
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
+import time
 from typing import Any
 
+from recs_pipeline.core import progress, storage
 from recs_pipeline.core.config import LOCAL_MAX_ROWS, PrepConfig, split_list
-from recs_pipeline.data import bigquery, bigquery_prep, prepare, prepared_data, sources, synthetic
+from recs_pipeline.data import bigquery, bigquery_prep, prepare, prepared_data, sources, synthetic, table_reader
 
 log = logging.getLogger(__name__)
 SYNTHETIC_SOURCE = "embedded synthetic B2B purchases"
@@ -29,22 +31,49 @@ def run(output_dir: str, input_uri: str, prep_settings: dict[str, Any], syntheti
     """Prepare `input_uri` (or the query), or the synthetic default when both are empty; returns the
     data stats. `output_uri` is the output folder's own URI (gs:// on Vertex), where the BigQuery
     engine exports the splits unless bq_export_uri says otherwise."""
+    started = time.perf_counter()
     config = prep_config(prep_settings)
     if config.query or bigquery.is_bigquery(input_uri):
-        return _from_bigquery(output_dir, output_uri, input_uri, config)
-    if not input_uri:
+        stats = _from_bigquery(output_dir, output_uri, input_uri, config)
+    elif not input_uri:
         config = prep_config({**prep_settings, **synthetic.PREP_COLUMNS})
         frame = synthetic.generate(synthetic.SyntheticConfig(**synthetic_settings)).purchases
         source = f"{SYNTHETIC_SOURCE} (seed {synthetic_settings.get('seed')})"
         log.info("preparing %d rows from %s", len(frame), source)
-        return prepare.prepare_frame(frame, config, output_dir, source)
-    with tempfile.TemporaryDirectory(prefix="recs-input-") as scratch:
-        try:
-            files = sources.resolve(input_uri, scratch)
-        except sources.SourceError as error:
-            raise prepare.DataError(str(error)) from error
-        log.info("preparing %d %s file(s) from %s", len(files.files), files.format, input_uri)
-        return prepare.prepare_files(files.files, files.format, config, output_dir, input_uri)
+        stats = prepare.prepare_frame(frame, config, output_dir, source)
+    else:
+        with tempfile.TemporaryDirectory(prefix="recs-input-") as scratch:
+            try:
+                files = sources.resolve(input_uri, scratch)
+            except sources.SourceError as error:
+                raise prepare.DataError(str(error)) from error
+            log.info("preparing %d %s file(s) from %s", len(files.files), files.format, input_uri)
+            stats = prepare.prepare_files(files.files, files.format, config, output_dir, input_uri)
+    progress.report(f"data-prep: {summary(stats)} ({progress.duration(time.perf_counter() - started)})")
+    return stats
+
+
+def summary(stats: dict[str, Any]) -> str:
+    """The data stats in one line a person reads."""
+    dropped = stats["rows_in"] - stats["train_rows"] - stats["val_rows"] - stats["test_rows"]
+    dates = f", {stats['date_min'][:10]} to {stats['date_max'][:10]}" if stats.get("date_min") else ""
+    return (f"{stats['rows_in']:,} rows from {stats['source']}{dates}: {stats['users']:,} customers, {stats['items']:,} products; "
+            f"train/val/test {stats['train_rows']:,}/{stats['val_rows']:,}/{stats['test_rows']:,} rows, {dropped:,} dropped")
+
+
+def check(input_uri: str, prep_settings: dict[str, Any]) -> None:
+    """What can be checked before a pipeline starts, each failure a one-line UserError: the
+    settings, the URI's scheme, and for local input that the files exist, are not empty and have
+    the columns. gs:// input is listed by the step itself (that needs the run's credentials)."""
+    config = prep_config(prep_settings)
+    if not input_uri or storage.is_gcs(storage.check_uri(input_uri)):
+        return
+    try:
+        files = sources.resolve(input_uri, scratch="")
+        names = table_reader.column_names(files.files, files.format, config)
+    except (sources.SourceError, table_reader.ReadError) as error:
+        raise prepare.DataError(str(error)) from error
+    prepare.require_columns(names, config, input_uri)
 
 
 def _from_bigquery(output_dir: str, output_uri: str, input_uri: str, config: PrepConfig) -> dict[str, Any]:

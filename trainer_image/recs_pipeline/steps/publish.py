@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from recs_pipeline.core import metric_keys, storage
+from recs_pipeline.core import metric_keys, progress, storage
 from recs_pipeline.data import prepared_data
 from recs_pipeline.evaluation import output
 from recs_pipeline.tracking import report
@@ -56,6 +56,9 @@ def run(
     storage.write_bytes(report_path, report.html_report(final).encode(), content_type="text/html")
     if experiment:
         experiments.send(experiments.plan(final, experiment), project, location, experiment_tensorboard)
+    copies = f", a copy at {expand_metrics_uri(metrics_uri, history['run_id'])}" if metrics_uri else ""
+    logged = f", logged to experiment {experiment}" if experiment else ""
+    progress.report(f"publish-metrics: training_metrics.json, report and summary of run {history['run_id']}{copies}{logged}")
     return final
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from recs_pipeline.core import metric_keys, progress
 from recs_pipeline.core.config import TrainConfig
 from recs_pipeline.core.tf_runtime import keras, tf
 from recs_pipeline.data import history, prepared_data
@@ -83,9 +85,11 @@ def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConf
                 resumed = {**resume_point.history, "params": config.as_params()}  # `epochs` may have grown
                 collector = MetricsCollector(run_id, config.as_params(), history=resumed)
             checkpoints = _Checkpoints(read_from=durable if resume_point is not None else "", write_to=outputs.checkpoint_target)
-            model = _fit(prepared, config, collector, sink, checkpoints, cluster.strategy)
+            started = time.perf_counter()
+            model, kept_epoch = _fit(prepared, config, collector, sink, checkpoints, cluster.strategy)
             trained.write(model, prepared, config, outputs.model_dir, outputs.serving_dir)
-            collector.set_final_metrics(_final_losses(collector.history["loss"]))
+            final = _final_losses(collector.history["loss"], kept_epoch)
+            collector.set_final_metrics(final)
             sink.flush(collector.serialise(), "completed", collector.epochs_done)
         except BaseException as error:
             reason = "preempted" if isinstance(error, Preempted) else "error"
@@ -96,15 +100,29 @@ def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConf
             if reason == "preempted":
                 log.error("preempted after %d finished epoch(s); history and status flushed", collector.epochs_done)
             raise
-    final = collector.history["final_metrics"]
+    progress.report(f"train: {outcome(collector.epochs_done, config, final)} ({progress.duration(time.perf_counter() - started)})")
     return TrainResult(collector.epochs_done, final["final_loss"], final["final_val_loss"])
 
 
-def _final_losses(losses: dict[str, list]) -> dict[str, float]:
-    """Last epoch's losses, and the epoch with the lowest validation loss (the one early stopping keeps)."""
+def _final_losses(losses: dict[str, list], kept_epoch: int) -> dict[str, float]:
+    """Last epoch's losses, the epoch with the lowest validation loss, and the epoch whose weights
+    the model holds (0-based, as `epochs`)."""
     val = [v if v is not None else float("inf") for v in losses["val_loss"]]
     best = min(range(len(val)), key=val.__getitem__)
-    return {"final_loss": losses["loss"][-1], "final_val_loss": losses["val_loss"][-1], "best_epoch": best, "best_val_loss": losses["val_loss"][best]}
+    return {"final_loss": losses["loss"][-1], "final_val_loss": losses["val_loss"][-1], metric_keys.BEST_EPOCH: best,
+            "best_val_loss": losses["val_loss"][best], metric_keys.KEPT_EPOCH: kept_epoch}
+
+
+def outcome(epochs_done: int, config: TrainConfig, final: dict[str, float]) -> str:
+    """Which epochs ran and whose weights were kept, as a person reads it (epochs counted from 1)."""
+    kept = final[metric_keys.KEPT_EPOCH]
+    stopped = config.early_stopping_patience and epochs_done < config.epochs
+    ran = (f"early stopping after {metric_keys.epoch_label(epochs_done - 1, config.epochs)} (validation loss not lower for "
+           f"{config.early_stopping_patience} epoch(s))" if stopped else f"{epochs_done} of {config.epochs} epoch(s)")
+    val_loss = final["best_val_loss"] if kept == final[metric_keys.BEST_EPOCH] else None
+    reason = "the lowest validation loss" if val_loss is not None else "the last"
+    figure = f", val_loss {val_loss:.4f}" if val_loss is not None else ""
+    return f"{ran}; kept the weights of {metric_keys.epoch_label(kept)} ({reason}{figure})"
 
 
 @dataclass(frozen=True)
@@ -169,7 +187,7 @@ def _fit(
     sink: MetricsSink,
     checkpoints: _Checkpoints,
     strategy: tf.distribute.Strategy,
-) -> TwoTowerModel:
+) -> tuple[TwoTowerModel, int]:
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         model = build_model(prepared, config)
@@ -183,16 +201,29 @@ def _fit(
             log.info("resuming run %s after %d finished epoch(s)", collector.history["run_id"], collector.epochs_done)
     train = make_dataset(model_inputs("train", prepared, config), config.batch_size, config.seed, shuffle=True)
     val = make_dataset(model_inputs("val", prepared, config), config.batch_size, config.seed, shuffle=False)
-    log.info("training on %d rows, validating on %d (%d replica(s))", len(prepared.splits["train"]), len(prepared.splits["val"]),
-             strategy.num_replicas_in_sync)
+    progress.report(f"train: {len(prepared.splits['train']):,} rows, validating on {len(prepared.splits['val']):,}; "
+                    f"{'resuming after ' + str(collector.epochs_done) + ' finished, ' if collector.epochs_done else ''}"
+                    f"up to {config.epochs} epoch(s) on {_devices(strategy)}")
     callbacks: list[keras.callbacks.Callback] = [
-        MetricsCallback(collector, sink, config.histogram_bins, lambda done: resume.save_checkpoint(checkpoints.write_to, checkpoint, done))
+        MetricsCallback(collector, sink, config.histogram_bins, lambda done: resume.save_checkpoint(checkpoints.write_to, checkpoint, done),
+                        early_stopping=bool(config.early_stopping_patience))
     ]
+    stopping = None
     if config.early_stopping_patience:
         # After the metrics callback, so the last epoch is recorded before training stops; the
         # exported towers are the best epoch's.
-        callbacks.append(ResumableEarlyStopping(config.early_stopping_patience, list(collector.history["loss"]["val_loss"])))
+        stopping = ResumableEarlyStopping(config.early_stopping_patience, list(collector.history["loss"]["val_loss"]))
+        callbacks.append(stopping)
     model.fit(train, validation_data=val, epochs=config.epochs, initial_epoch=collector.epochs_done, verbose=0, callbacks=callbacks)
-    if config.early_stopping_patience and collector.epochs_done < config.epochs:
-        log.info("early stopping after %d epoch(s): validation loss did not improve for %d", collector.epochs_done, config.early_stopping_patience)
-    return model
+    # Early stopping puts back the best weights it saw when training ends; without it (or before
+    # it saw any) the model holds the last epoch's.
+    kept = stopping.best_epoch if stopping is not None and stopping.best_weights is not None else collector.epochs_done - 1
+    return model, kept
+
+
+def _devices(strategy: tf.distribute.Strategy) -> str:
+    """What trains, so a GPU that failed to start shows as 'CPU' here (TensorFlow's C++ log is quiet)."""
+    gpus = len(tf.config.list_logical_devices("GPU"))
+    replicas = strategy.num_replicas_in_sync
+    where = f"{gpus} GPU(s)" if gpus else "CPU"
+    return where + (f", {replicas} replicas" if replicas > 1 else "")

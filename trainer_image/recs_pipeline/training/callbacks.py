@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from recs_pipeline.core import metric_keys, progress
 from recs_pipeline.core.tf_runtime import keras
 from recs_pipeline.tracking.collector import MetricsCollector, weight_bin_edges, weight_statistics
 from recs_pipeline.tracking.schema import TOWERS
@@ -32,12 +33,14 @@ class MetricsCallback(keras.callbacks.Callback):
         sink: MetricsSink,
         histogram_bins: int,
         save_checkpoint: Callable[[int], None] | None = None,
+        early_stopping: bool = False,
     ):
         super().__init__()
         self.collector = collector
         self.sink = sink
         self.histogram_bins = histogram_bins
         self.save_checkpoint = save_checkpoint
+        self.early_stopping = early_stopping
         self._epoch_started = 0.0
 
     def on_train_begin(self, logs=None) -> None:
@@ -72,9 +75,18 @@ class MetricsCallback(keras.callbacks.Callback):
         if self.save_checkpoint is not None:
             self.save_checkpoint(done)
         self.sink.write_status(self.sink.status("training", done))
-        loss = (logs or {}).get("loss", float("nan"))
-        val_loss = (logs or {}).get("val_loss", float("nan"))
-        log.info("epoch %d/%d  loss=%.4f  val_loss=%.4f  %.1fs  (history flushed)", epoch + 1, self.sink.epochs_total, loss, val_loss, seconds)
+        progress.report(epoch_line(epoch, self.sink.epochs_total, logs or {}, seconds, self.early_stopping))
+
+
+def epoch_line(epoch: int, epochs_total: int, logs: dict, seconds: float, early_stopping: bool) -> str:
+    """'epoch 2 of 10: loss 5.3100, val_loss 5.4100, 15.9 s; ETA 2 min 07 s for up to 8 more': the
+    ETA is the last epoch's time for each epoch left (early stopping may end sooner)."""
+    left = epochs_total - epoch - 1
+    figures = ", ".join(f"{name} {logs[name]:.4f}" for name in ("loss", "val_loss") if name in logs)
+    line = f"{metric_keys.epoch_label(epoch, epochs_total)}: {figures}, {progress.duration(seconds)}"
+    if left > 0:
+        line += f"; ETA {progress.duration(seconds * left)} for {'up to ' if early_stopping else ''}{left} more"
+    return line
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):

@@ -115,7 +115,7 @@ def _typed(name: str, value: Any, kind: str) -> Any:
         if kind == "NUMBER_DOUBLE":
             return float(value)
     except ValueError as error:
-        raise SubmitError(f"pipeline parameter {name}={value!r}: not a {kind.split('_')[-1].lower()}") from error
+        raise SubmitError(f"pipeline parameter {name}={value!r}: not {'an integer' if kind == 'NUMBER_INTEGER' else 'a number'}") from error
     if kind == "BOOLEAN":
         if value.lower() not in ("true", "false"):
             raise SubmitError(f"pipeline parameter {name}={value!r}: use true or false")
@@ -292,8 +292,9 @@ def schedule_pipeline(
             service_account=settings.service_account or None,
             network=settings.network or None,
         )
-    request = {"displayName": name, "cron": cron, "maxConcurrentRunCount": max_concurrent_runs,
-               "createPipelineJobRequest": job_request(job, settings)}
+    # Each scheduled run gets its own job id when it starts: the one built here names no run.
+    run_request = {key: value for key, value in job_request(job, settings).items() if key not in ("pipelineJobId", "consoleUrl")}
+    request = {"displayName": name, "cron": cron, "maxConcurrentRunCount": max_concurrent_runs, "createPipelineJobRequest": run_request}
     if max_runs:
         request["maxRunCount"] = max_runs
     for key, value in (("startTime", start_time), ("endTime", end_time)):
