@@ -9,8 +9,6 @@ from pathlib import Path
 import click
 
 from recs_pipeline.cli.options import data_options, train_options
-from recs_pipeline.core import metric_keys
-from recs_pipeline.core.config import RECALL_KS
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -75,15 +73,10 @@ def run_local_command(output_dir: str, input_uri: str, **options) -> None:
 
 
 def recall_summary(document: dict) -> str:
-    """Recall@K of the model beside every baseline, as a text table."""
-    from recs_pipeline.tracking.report import recall_table_rows
+    """Recall@K of the model beside every baseline, as a text table (and the catalog-size warning)."""
+    from recs_pipeline.tracking.tables import recall_text
 
-    rows = recall_table_rows(document)
-    header = f"{'':18s}" + "".join(f"{metric_keys.recall_label(k):>12s}" for k in RECALL_KS)
-    lines = [header]
-    for name, figures in rows.items():
-        lines.append(f"{name:18s}" + "".join(f"{v:12.4f}" if v is not None else f"{'—':>12s}" for v in figures.values()))
-    return "\n".join(lines)
+    return recall_text(document)
 
 
 @main.command("compile")
@@ -172,18 +165,9 @@ def validate_command(uri: str) -> None:
 def show_command(uri: str) -> None:
     """Print epochs, last losses and final metrics beside the baselines."""
     from recs_pipeline.tracking.reader import load_training_metrics
+    from recs_pipeline.tracking.tables import metrics_text
 
-    metrics = load_training_metrics(uri)
-    click.echo(f"run {metrics.run_id}: {len(metrics.epochs)} epoch(s)")
-    for name, values in metrics.loss.items():
-        last = values[-1] if values else None
-        click.echo(f"  {name:26s} {last if last is not None else '—'}")
-    if metrics.final_metrics:
-        click.echo("final metrics:")
-        for name, value in sorted(metrics.final_metrics.items()):
-            click.echo(f"  {name:26s} {value}")
-    if metrics.baselines:
-        click.echo("\n" + recall_summary(metrics.raw))
+    click.echo(metrics_text(load_training_metrics(uri).raw))
 
 
 @main.command("report")

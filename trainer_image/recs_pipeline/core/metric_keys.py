@@ -69,3 +69,17 @@ def label(name: str) -> str:
 def recall_label(k: int) -> str:
     """The column heading every view uses for recall at K."""
     return f"recall@{k}"
+
+
+BEST_EPOCH = "best_epoch"  # 0-based index into the per-epoch lists
+BEST_VAL_LOSS = "best_val_loss"
+FINAL_LOSS = "final_loss"
+FINAL_VAL_LOSS = "final_val_loss"
+
+
+def sort_key(name: str) -> tuple[str, int]:
+    """Orders names by metric, then by K as a number: `recall_at_5` before `recall_at_10` and `_at_100`."""
+    parsed = parse(name)
+    if parsed is None:
+        return (name, -1)
+    return ((TEST_PREFIX if parsed.on_test else "") + parsed.metric, parsed.k)
