@@ -175,7 +175,7 @@ def test_frames_for_a_notebook(tmp_path, one_epoch):
     assert list(final.columns) == ["model", "popularity"] and final.index.name == "metric"
     assert final.loc["test_recall_at_10", "popularity"] == 0.2 and final.loc["test_mrr", "model"] == 0.1
     assert math.isnan(final.loc["final_loss", "popularity"])  # a baseline has no training loss
-    assert metrics.kept_epoch == 3  # ran all 3 planned epochs: the last one's weights
+    assert metrics.kept_epoch == 3  # early stopping off: the last epoch's weights
 
 
 def test_plots_for_a_notebook_are_the_reports_charts(tmp_path, one_epoch):

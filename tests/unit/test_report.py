@@ -89,10 +89,13 @@ def test_without_data_stats_the_warning_comes_from_recall_one_everywhere(one_epo
 def test_the_kept_epoch_is_said_one_based(one_epoch):
     stopped = document(one_epoch)  # 3 of at most 10 epochs, patience 1, best_epoch index 1
     assert tables.kept_epoch(stopped) == 2
-    assert "early stopping ended the run after epoch 3 and kept the weights of epoch 2" in tables.epochs_sentence(stopped)
+    assert "early stopping ended the run after epoch 3; the model has the weights of epoch 2" in tables.epochs_sentence(stopped)
     ran_out = document(one_epoch, params={"epochs": 3, "early_stopping_patience": 1})
-    assert tables.kept_epoch(ran_out) == 3
-    assert "the model has the weights of the last epoch, 3" in tables.epochs_sentence(ran_out)
+    assert tables.kept_epoch(ran_out) == 2  # Keras restores the best epoch at the end of training either way
+    assert "did not end the run early; the model has the weights of epoch 2" in tables.epochs_sentence(ran_out)
+    off = document(one_epoch, params={"epochs": 3, "early_stopping_patience": 0})
+    assert tables.kept_epoch(off) == 3
+    assert "early stopping off: the model has the weights of the last epoch, 3" in tables.epochs_sentence(off)
 
 
 def drawn(chart: plots.Chart) -> plots.Chart:

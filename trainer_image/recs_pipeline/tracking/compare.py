@@ -15,7 +15,7 @@ from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS
 from recs_pipeline.tracking import plots, tables
 from recs_pipeline.tracking.reader import TrainingMetrics
-from recs_pipeline.tracking.report import figure, page
+from recs_pipeline.tracking.report import grid, page
 
 DIFFERS = "*"
 SECTIONS = ("data", "param", "metric", "baseline")
@@ -123,7 +123,7 @@ def comparison_html(runs: Sequence[TrainingMetrics]) -> str:
     charts = [
         plots.line_chart("Training loss", {name: run.loss["loss"] for name, run in zip(names, runs)}, "loss"),
         plots.line_chart("Validation loss", {name: run.loss["val_loss"] for name, run in zip(names, runs)}, "loss"),
-        plots.grouped_bars("Test recall@K", recall, [metric_keys.recall_label(k) for k in RECALL_KS], "recall"),
+        plots.grouped_bars("Test recall@K", recall, [metric_keys.recall_label(k) for k in RECALL_KS], "recall", width=plots.WIDTH),
     ]
     verdict = f'<p class="{"ok" if check.same else "warn banner"}">{escape(check.message())}</p>'
     style = ("tr.diff th,tr.diff td{background:#fff3cd}tr.data-diff th,tr.data-diff td{background:#f8d7da}"
@@ -132,7 +132,7 @@ def comparison_html(runs: Sequence[TrainingMetrics]) -> str:
     return page("Run comparison", [
         "<h1>Run comparison</h1>",
         verdict,
+        grid(charts),
         "<p>Highlighted rows differ between runs (data rows in red).</p>",
         f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>",
-        '<div class="grid">' + "".join(figure(chart) for chart in charts) + "</div>",
     ], style)

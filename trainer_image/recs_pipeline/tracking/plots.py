@@ -66,8 +66,12 @@ def new_chart(title: str, width: float = WIDTH, height: float = HEIGHT, right: f
 
 
 def short(name: str, limit: int = 32) -> str:
-    """A legend entry: long names are cut (the page's tables show them whole)."""
-    return name if len(name) <= limit else name[: limit - 1] + "…"
+    """A legend entry: long names lose their middle (run ids differ at the end: a timestamp, a
+    suffix); the page's tables show them whole."""
+    if len(name) <= limit:
+        return name
+    head = (limit - 1) // 2
+    return name[:head] + "…" + name[-(limit - 1 - head):]
 
 
 def to_svg(chart: Figure) -> str:
@@ -248,24 +252,27 @@ def histogram_heatmaps(document: Mapping[str, Any]) -> list[Chart]:
     return charts
 
 
-def grouped_bars(title: str, groups: Mapping[str, Mapping[str, Any]], keys: Sequence[str], y_label: str = "") -> Chart:
+def grouped_bars(title: str, groups: Mapping[str, Mapping[str, Any]], keys: Sequence[str], y_label: str = "",
+                 width: float = WIDE) -> Chart:
     """For each key (recall@K), one bar per group (model, baselines, or runs), its value on top."""
-    chart, ax = new_chart(title, width=WIDE)
+    chart, ax = new_chart(title, width=width)
     figures = [[values([group.get(key)])[0] for key in keys] for group in groups.values()]
     if not np.isfinite(np.array(figures, dtype=float)).any():
         _no_data(ax)
         return chart
-    width = 0.8 / max(len(groups), 1)
+    slot = 0.8 / max(len(groups), 1)
     with matplotlib.rc_context(RC):
         for index, (colour, name, heights) in enumerate(zip(PALETTE * 4, groups, figures)):
-            positions = np.arange(len(keys)) + (index - (len(groups) - 1) / 2) * width
-            bars = ax.bar(positions, np.nan_to_num(heights), width * 0.95, color=colour, label=short(name))
+            positions = np.arange(len(keys)) + (index - (len(groups) - 1) / 2) * slot
+            bars = ax.bar(positions, np.nan_to_num(heights), slot * 0.95, color=colour, label=short(name))
             if len(groups) * len(keys) <= 16:
                 ax.bar_label(bars, labels=[f"{h:.2f}" if np.isfinite(h) else "—" for h in heights], fontsize=6.5, padding=1)
         ax.set_xticks(np.arange(len(keys)), list(keys))
         ax.grid(False, axis="x")
-        ax.set_ylim(0, max(1e-9, float(np.nanmax(np.array(figures, dtype=float)))) * 1.25)
+        columns = min(len(groups), 3 if width >= WIDE else 1)
+        legend_rows = math.ceil(len(groups) / columns)
+        ax.set_ylim(0, max(1e-9, float(np.nanmax(np.array(figures, dtype=float)))) * (1.15 + 0.1 * legend_rows))  # room for the legend
         _plain_y(ax)
         ax.set_ylabel(y_label)
-        ax.legend(loc="upper left", ncols=min(len(groups), 3))
+        ax.legend(loc="upper left", ncols=columns)
     return chart

@@ -75,36 +75,36 @@ def catalog_warnings(document: Mapping[str, Any]) -> list[str]:
 
 
 def kept_epoch(document: Mapping[str, Any]) -> int | None:
-    """The epoch (1-based) whose weights the model kept: the best validation loss's when early
-    stopping stopped the run (it restores that epoch), else the last one. None before training ends."""
+    """The epoch (1-based) whose weights the model has. With early stopping on, the trainer keeps
+    the best validation loss's epoch (Keras restores it at the end, whether or not it stopped the
+    run early); with it off, the last epoch's. None before training finished."""
     best = document["final_metrics"].get(metric_keys.BEST_EPOCH)
     done = len(document["epochs"])
     if best is None or done == 0:
         return None
-    if stopped_early(document):
-        return int(best) + 1
-    return done
+    return int(best) + 1 if _early_stopping(document) else done
 
 
-def stopped_early(document: Mapping[str, Any]) -> bool:
-    params = document["params"]
-    planned, patience = params.get("epochs"), params.get("early_stopping_patience") or 0
-    return bool(patience) and isinstance(planned, int) and len(document["epochs"]) < planned
+def _early_stopping(document: Mapping[str, Any]) -> bool:
+    return bool(document["params"].get("early_stopping_patience") or 0)
 
 
 def epochs_sentence(document: Mapping[str, Any]) -> str:
-    """How many epochs ran and which one's weights the model has, in one sentence."""
+    """How many epochs ran, whether early stopping ended the run, and which epoch's weights the
+    model has, in one or two sentences."""
     done = len(document["epochs"])
     planned = document["params"].get("epochs")
     kept = kept_epoch(document)
     ran = f"{done} epoch{'s' if done != 1 else ''}" + (f" of at most {planned}" if isinstance(planned, int) else "")
     if kept is None:
         return f"{ran}; training had not finished when this was saved."
+    if not _early_stopping(document):
+        return f"{ran}, early stopping off: the model has the weights of the last epoch, {kept}. Epochs are numbered from 1."
+    stopped = isinstance(planned, int) and done < planned
     best_val = document["final_metrics"].get(metric_keys.BEST_VAL_LOSS)
-    if stopped_early(document):
-        return (f"{ran}: early stopping ended the run after epoch {done} and kept the weights of epoch {kept} "
-                f"(lowest validation loss, {fmt(best_val)}). Epochs are numbered from 1.")
-    return f"{ran}; the model has the weights of the last epoch, {kept}. Epochs are numbered from 1."
+    how = f"early stopping ended the run after epoch {done}" if stopped else "early stopping did not end the run early"
+    return (f"{ran}: {how}; the model has the weights of epoch {kept}, the lowest validation loss ({fmt(best_val)}). "
+            "Epochs are numbered from 1.")
 
 
 def recall_text(document: Mapping[str, Any]) -> str:
