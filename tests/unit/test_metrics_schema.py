@@ -185,7 +185,8 @@ def test_plots_for_a_notebook_are_the_reports_charts(tmp_path, one_epoch):
     metrics = load_training_metrics(str(published(tmp_path, one_epoch)))
     html = report.html_report(metrics.raw)
     charts = [metrics.plot_losses(), metrics.plot_epoch_seconds(), metrics.plot_gradient_norms(), metrics.plot_weight_spread(),
-              metrics.plot_histograms("weight_stats", "candidate"), metrics.plot_histograms(), metrics.plot_recall()]
+              metrics.plot_histograms("weight_stats", "candidate"), metrics.plot_histograms(), metrics.plot_recall(),
+              metrics.plot_ndcg()]
     for chart in charts:
         svg = chart._repr_svg_()
         assert svg.startswith("<svg") and svg in html

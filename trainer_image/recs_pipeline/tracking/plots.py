@@ -21,6 +21,9 @@ from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
 
+from recs_pipeline.core import metric_keys
+from recs_pipeline.core.config import RECALL_KS
+from recs_pipeline.tracking import tables
 from recs_pipeline.tracking.schema import TOWERS
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
@@ -39,7 +42,9 @@ RC = {
     "axes.titlesize": 10,
     "axes.titleweight": "bold",
     "legend.fontsize": 8,
-    "legend.frameon": False,
+    "legend.frameon": True,
+    "legend.framealpha": 0.85,
+    "legend.edgecolor": "none",
 }
 _SVG_START = re.compile(r"^.*?(?=<svg\b)", re.S)
 _SVG_SIZE = re.compile(r'\s(width|height)="[^"]*"')
@@ -104,17 +109,14 @@ def _plain_y(ax: Any) -> None:
     ax.ticklabel_format(axis="y", useOffset=False)
 
 
-def epoch_lines(ax: Any, series: Mapping[str, Sequence[Any]], styles: Mapping[str, str] | None = None) -> None:
+def epoch_lines(ax: Any, series: Mapping[str, Sequence[Any]]) -> None:
     """One line per series over epochs 1..n, every epoch marked (a one-epoch run is a visible point)."""
     count = max((len(s) for s in series.values()), default=0)
     for colour, (name, data) in zip(PALETTE * 4, series.items()):
         y = values(data)
-        ax.plot(np.arange(1, len(y) + 1), y, marker="o", markersize=3.5, linewidth=1.6, color=colour,
-                linestyle=(styles or {}).get(name, "-"), label=short(name))
+        ax.plot(np.arange(1, len(y) + 1), y, marker="o", markersize=3.5, linewidth=1.6, color=colour, label=short(name))
     _epoch_axis(ax, count)
     _plain_y(ax)
-    if series:
-        ax.legend(loc="best")
 
 
 def _no_data(ax: Any, what: str = "no data") -> None:
@@ -132,9 +134,8 @@ def line_chart(title: str, series: Mapping[str, Sequence[Any]], y_label: str = "
     with matplotlib.rc_context(RC):
         epoch_lines(ax, series)
         if kept_epoch is not None:
-            ax.axvline(kept_epoch, color="#555", linestyle=":", linewidth=1.2)
-            ax.annotate(f"kept: epoch {kept_epoch}", (kept_epoch, 1.0), xycoords=("data", "axes fraction"),
-                        xytext=(3, -10), textcoords="offset points", color="#555", fontsize=7.5)
+            ax.axvline(kept_epoch, color="#555", linestyle=":", linewidth=1.2, label=f"kept: epoch {kept_epoch}")
+        ax.legend(loc="best")
         ax.set_ylabel(y_label)
     return chart
 
@@ -174,8 +175,10 @@ def weight_range(document: Mapping[str, Any]) -> Chart:
             ax.plot(x, high, marker="o", markersize=3.5, linewidth=1.4, color=colour, label=tower)
             ax.plot(x, low, marker="o", markersize=3.5, linewidth=1.4, color=colour)
         _epoch_axis(ax, len(document["epochs"]))
+        low, high = ax.get_ylim()
+        ax.set_ylim(low, high + 0.3 * (high - low))  # headroom for the legend: the bands fill the rest
         _plain_y(ax)
-        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 0.98), ncols=2)  # beside the title: the bands fill the axes
+        ax.legend(loc="upper left", ncols=2)
     return chart
 
 
@@ -276,3 +279,13 @@ def grouped_bars(title: str, groups: Mapping[str, Mapping[str, Any]], keys: Sequ
         ax.set_ylabel(y_label)
         ax.legend(loc="upper left", ncols=columns)
     return chart
+
+
+def test_metric_bars(document: Mapping[str, Any], metric: str = "recall") -> Chart:
+    """Test recall@K (or NDCG@K: `metric="ndcg"`) of the model beside every baseline."""
+    name = {"recall": metric_keys.recall, "ndcg": metric_keys.ndcg}[metric]
+    keys = [metric_keys.on_test(name(k)) for k in RECALL_KS]
+    rows = {method: {metric_keys.label(key): value for key, value in figures.items()}
+            for method, figures in tables.method_rows(document, keys).items()}
+    title = {"recall": "Recall@K", "ndcg": "NDCG@K"}[metric]
+    return grouped_bars(f"{title} on the test split", rows, [metric_keys.label(key) for key in keys], title.split("@")[0])

@@ -141,13 +141,14 @@ class TrainingMetrics:
 
     def plot_recall(self) -> "Chart":
         """Test recall@K of the model beside the baselines."""
-        from recs_pipeline.core import metric_keys
-        from recs_pipeline.core.config import RECALL_KS
         from recs_pipeline.tracking import plots
-        from recs_pipeline.tracking.tables import recall_table_rows
 
-        return plots.grouped_bars("Recall@K on the test split", recall_table_rows(self.raw),
-                                  [metric_keys.recall_label(k) for k in RECALL_KS], "recall")
+        return plots.test_metric_bars(self.raw, "recall")
+
+    def plot_ndcg(self) -> "Chart":
+        from recs_pipeline.tracking import plots
+
+        return plots.test_metric_bars(self.raw, "ndcg")
 
 
 def _float(value: Any) -> float:

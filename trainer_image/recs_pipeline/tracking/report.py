@@ -12,9 +12,8 @@ from html import escape
 from typing import Any, Mapping, Sequence
 
 from recs_pipeline.core import metric_keys
-from recs_pipeline.core.config import RECALL_KS
 from recs_pipeline.tracking import plots, tables
-from recs_pipeline.tracking.tables import recall_table_rows  # noqa: F401  (the CLI's run-local table reads it here)
+from recs_pipeline.tracking.tables import recall_table_rows  # noqa: F401  (still importable from here, where the CLI used to find it)
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:20px 28px;color:#222;max-width:1240px}
@@ -105,9 +104,8 @@ def html_report(document: Mapping[str, Any]) -> str:
         _verdict_html(document),
         table(tables.method_rows(document, names), names, [metric_keys.label(n) for n in names]),
         grid([
-            plots.grouped_bars("Recall@K on the test split", recall_table_rows(document),
-                               [metric_keys.recall_label(k) for k in RECALL_KS], "recall"),
-            plots.grouped_bars("NDCG@K on the test split", *_ndcg_rows(document), "NDCG"),
+            plots.test_metric_bars(document, "recall"),
+            plots.test_metric_bars(document, "ndcg"),
         ], columns=2),
         "<h2>Training</h2>",
         grid([
@@ -128,14 +126,6 @@ def html_report(document: Mapping[str, Any]) -> str:
         "<div><h3>Parameters</h3>" + pairs(document["params"], sorted(document["params"])) + "</div></div>",
     ]
     return page(f"Training report {run_id}", body, "h3{font-size:14px;margin:8px 0 2px}")
-
-
-def _ndcg_rows(document: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """NDCG@K of model and baselines keyed by label, and the labels in K order."""
-    keys = [metric_keys.on_test(metric_keys.ndcg(k)) for k in RECALL_KS]
-    rows = {method: {metric_keys.label(name): value for name, value in figures.items()}
-            for method, figures in tables.method_rows(document, keys).items()}
-    return rows, [metric_keys.label(name) for name in keys]
 
 
 def markdown_summary(document: Mapping[str, Any]) -> str:
