@@ -41,6 +41,7 @@ RC = {
     "axes.axisbelow": True,
     "axes.titlesize": 10,
     "axes.titleweight": "bold",
+    "axes.titley": 1.0,  # a fixed title place: matplotlib otherwise measures every tick label to move it
     "legend.fontsize": 8,
     "legend.frameon": True,
     "legend.framealpha": 0.85,
