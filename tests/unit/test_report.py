@@ -203,3 +203,12 @@ def test_compare_keeps_a_one_epoch_run_visible_and_lists_metrics_in_k_order(one_
     names = [row.name for row in compare.comparison_rows(pair) if row.section == "metric" and "recall" in row.name]
     assert names == ["test_recall_at_5", "test_recall_at_10", "test_recall_at_50", "test_recall_at_100"]
     assert compare.comparison_html(pair).count("<svg") == 3
+
+
+def test_legend_names_stay_visible():
+    assert plots.short("_private") == " _private"  # matplotlib drops labels that start with '_'
+    long_ids = ["two-tower-retrieval-2026-12-02-04-25-39-913523", "two-tower-retrieval-2026-12-02-04-27-45-543025"]
+    shown = [plots.short(name) for name in long_ids]
+    assert len(set(shown)) == 2 and all(len(name) == 32 and name.endswith(original[-8:]) for name, original in zip(shown, long_ids))
+    chart = drawn(plots.line_chart("x", {"_a": [1.0, 2.0], "b": [2.0, 1.0]}))
+    assert [text.get_text() for text in chart.axes[0].get_legend().get_texts()] == [" _a", "b"]

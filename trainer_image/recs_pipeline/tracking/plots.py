@@ -73,11 +73,12 @@ def new_chart(title: str, width: float = WIDTH, height: float = HEIGHT, right: f
 
 def short(name: str, limit: int = 32) -> str:
     """A legend entry: long names lose their middle (run ids differ at the end: a timestamp, a
-    suffix); the page's tables show them whole."""
-    if len(name) <= limit:
-        return name
-    head = (limit - 1) // 2
-    return name[:head] + "…" + name[-(limit - 1 - head):]
+    suffix); the page's tables show them whole. A leading '_' would hide the entry (matplotlib's
+    no-legend mark), so such a name gets a space in front."""
+    if len(name) > limit:
+        head = (limit - 1) // 2
+        name = name[:head] + "…" + name[-(limit - 1 - head):]
+    return " " + name if name.startswith("_") else name
 
 
 def to_svg(chart: Figure) -> str:
