@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from recs_pipeline.tracking import reader
+from recs_pipeline.tracking import reader, report, tables
 from recs_pipeline.tracking.collector import MetricsCollector
 from recs_pipeline.tracking.schema import MetricsValidationError
 
@@ -22,16 +22,16 @@ json_values = st.recursive(
 )
 
 
-def load_text(text: bytes):
+def load_text(text: bytes, name: str = "training_metrics.json"):
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "training_metrics.json"
+        path = Path(folder) / name
         path.write_bytes(text)
         return reader.load_training_metrics(str(path))
 
 
-def outcome(text: bytes) -> str:
+def outcome(text: bytes, name: str = "training_metrics.json") -> str:
     try:
-        load_text(text)
+        load_text(text, name)
     except MetricsValidationError as error:
         assert error.field and str(error)
         return "rejected"
@@ -59,6 +59,7 @@ def test_random_json_is_rejected_naming_a_field(value):
 @given(raw=st.binary(max_size=300))
 def test_random_bytes_are_rejected(raw):
     assert outcome(raw) == "rejected"
+    assert outcome(raw, "training_metrics") == "rejected"  # the pipeline artifact's own name, no suffix
 
 
 def paths_of(document, prefix=()):
@@ -87,6 +88,12 @@ def test_a_damaged_history_is_rejected_or_still_valid(valid_document, data):
         parent[path[-1]] = data.draw(json_values)
     result = outcome(json.dumps(damaged).encode())
     assert result in ("rejected", "valid")
+    if result == "valid":  # what the reader accepts, the notebook views and the report can show
+        metrics = load_text(json.dumps(damaged).encode())
+        metrics.losses_frame()
+        metrics.final_metrics_frame()
+        tables.metrics_text(metrics.raw)
+        report.markdown_summary(metrics.raw)
 
 
 def test_an_oversized_file_is_refused_before_it_is_read(tmp_path, monkeypatch):

@@ -124,3 +124,71 @@ def test_non_finite_count_survives_a_reload(one_epoch):
     reloaded = MetricsCollector("run-1", {}, history=saved)
     reloaded.set_final_metrics({"test_loss": float("nan")})
     assert json.loads(reloaded.serialise())["non_finite_values"] == 3
+
+
+# --- reading back: by the artifact's own URI, and the notebook views ------------------------------
+
+def published(tmp_path, one_epoch, name="training_metrics", epochs=3):
+    """A finished history saved under `name`: the pipeline's training_metrics artifact has no suffix."""
+    from recs_pipeline.steps.publish import final_document
+
+    collector = MetricsCollector("nb", {"epochs": epochs})
+    for epoch in range(epochs):
+        one_epoch(collector, epoch, loss=3.0 - epoch if epoch != 1 else float("nan"))
+    collector.set_final_metrics({"final_loss": 1.0, "best_epoch": 0, "best_val_loss": 2.0})
+    evaluation = {"model": {"recall_at_10": 0.3, "mrr": 0.1, "loss": 4.0}, "baselines": {"popularity": {"recall_at_10": 0.2, "mrr": 0.05}}}
+    document = final_document(json.loads(collector.serialise()), evaluation, {"source": "x.csv (local)", "items": 500})
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(MetricsCollector("nb", {}, history=document).serialise())
+    return path
+
+
+def test_the_artifact_is_read_by_its_own_uri_without_a_suffix(tmp_path, one_epoch):
+    from recs_pipeline.tracking.reader import load_training_metrics, resolve
+
+    artifact = published(tmp_path / "publish-metrics", one_epoch)
+    metrics = load_training_metrics(str(artifact))
+    assert metrics.run_id == "nb" and metrics.uri == str(artifact)
+    folder = published(tmp_path / "sink", one_epoch, name="training_metrics.json")
+    assert resolve(str(folder.parent)) == str(folder)  # a folder means the file inside
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no training metrics at .*empty: neither a file by that name nor a folder"):
+        load_training_metrics(str(tmp_path / "empty"))
+    with pytest.raises(FileNotFoundError, match="no such file: .*missing"):
+        load_training_metrics(str(tmp_path / "missing"))
+
+
+def test_frames_for_a_notebook(tmp_path, one_epoch):
+    import math
+
+    from recs_pipeline.tracking.reader import load_training_metrics
+
+    metrics = load_training_metrics(str(published(tmp_path, one_epoch)))
+    losses = metrics.losses_frame()
+    assert list(losses.index) == [1, 2, 3] and losses.index.name == "epoch"  # numbered as the report and the log do
+    assert losses.loc[1, "loss"] == 3.0 and math.isnan(losses.loc[2, "loss"]) and losses.loc[3, "epoch_seconds"] == 0.5
+    assert {"val_loss", "regularization_loss", "val_total_loss"} <= set(losses.columns)
+    stats = metrics.epoch_stats_frame()
+    assert stats.loc[3, "gradient_norm_total"] == 2.8 and stats.loc[1, "weight_max_candidate"] == 0.5
+    final = metrics.final_metrics_frame()
+    assert list(final.columns) == ["model", "popularity"] and final.index.name == "metric"
+    assert final.loc["test_recall_at_10", "popularity"] == 0.2 and final.loc["test_mrr", "model"] == 0.1
+    assert math.isnan(final.loc["final_loss", "popularity"])  # a baseline has no training loss
+    assert metrics.kept_epoch == 3  # early stopping off: the last epoch's weights
+
+
+def test_plots_for_a_notebook_are_the_reports_charts(tmp_path, one_epoch):
+    from recs_pipeline.tracking import report
+    from recs_pipeline.tracking.reader import load_training_metrics
+
+    metrics = load_training_metrics(str(published(tmp_path, one_epoch)))
+    html = report.html_report(metrics.raw)
+    charts = [metrics.plot_losses(), metrics.plot_epoch_seconds(), metrics.plot_gradient_norms(), metrics.plot_weight_spread(),
+              metrics.plot_histograms("weight_stats", "candidate"), metrics.plot_histograms(), metrics.plot_recall(),
+              metrics.plot_ndcg()]
+    for chart in charts:
+        svg = chart._repr_svg_()
+        assert svg.startswith("<svg") and svg in html
+    with pytest.raises(ValueError, match="kind must be weight_stats or gradient_stats"):
+        metrics.plot_histograms("loss")

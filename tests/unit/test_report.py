@@ -1,45 +1,214 @@
 import json
 import re
 
+import numpy as np
 import pytest
+from recs_pipeline.core import metric_keys
 from recs_pipeline.steps.publish import final_document, scalar_metrics
-from recs_pipeline.tracking import report
+from recs_pipeline.tracking import compare, plots, report, tables
 from recs_pipeline.tracking.collector import MetricsCollector
+from recs_pipeline.tracking.reader import TrainingMetrics
+
+HOSTILE = "<script>alert(1)</script>$x^{$"  # a `$` pair would be mathtext if matplotlib parsed it
+
+
+def evaluation(recall: dict[int, float], baseline_recall: dict[int, float]) -> dict:
+    def figures(values):
+        return {**{metric_keys.recall(k): v for k, v in values.items()}, **{metric_keys.ndcg(k): v / 2 for k, v in values.items()},
+                metric_keys.MRR: values[10] / 3}
+
+    return {"model": {"loss": 5.0, **figures(recall)}, "baselines": {"popularity": figures(baseline_recall)}}
+
+
+def document(one_epoch, losses=(3.0, float("nan"), 2.0), params=None, items=500, recall=None, stats=True) -> dict:
+    collector = MetricsCollector(f"run{HOSTILE}", params or {"optimizer": "<b>adam</b>", "epochs": 10, "early_stopping_patience": 1})
+    for epoch, loss in enumerate(losses):
+        one_epoch(collector, epoch, loss=loss)
+    collector.set_final_metrics({metric_keys.FINAL_LOSS: losses[-1], metric_keys.BEST_EPOCH: 1, metric_keys.BEST_VAL_LOSS: 2.0})
+    history = json.loads(collector.serialise())
+    result = evaluation(recall or {5: 0.2, 10: 0.3, 50: 0.5, 100: 0.6}, {5: 0.1, 10: 0.15, 50: 0.3, 100: 0.4})
+    data_stats = {"source": "<img src=x onerror=alert(1)>", "users": 3, "items": items} if stats else {}
+    return final_document(history, result, data_stats)
 
 
 @pytest.fixture
 def finished_document(one_epoch) -> dict:
-    collector = MetricsCollector("run<script>alert(1)</script>", {"optimizer": "<b>adam</b>"})
-    one_epoch(collector, 0, loss=3.0)
-    one_epoch(collector, 1, loss=float("nan"))
-    one_epoch(collector, 2, loss=2.0)
-    history = json.loads(collector.serialise())
-    evaluation = {
-        "model": {"loss": 5.0, "recall_at_5": 0.2, "recall_at_10": 0.3, "recall_at_50": 0.5, "recall_at_100": 0.6, "mrr": 0.1},
-        "baselines": {"popularity": {"recall_at_5": 0.1, "recall_at_10": 0.15, "recall_at_50": 0.3, "recall_at_100": 0.4}},
-    }
-    return final_document(history, evaluation, {"source": "<img src=x onerror=alert(1)>", "users": 3})
+    return document(one_epoch)
 
 
 def test_final_document_holds_test_figures_and_baselines(finished_document):
-    document = finished_document
-    assert document["final_metrics"]["test_recall_at_10"] == 0.3
-    assert document["final_metrics"]["test_loss"] == 5.0
-    assert document["baselines"]["popularity"]["test_recall_at_10"] == 0.15
-    scalars = scalar_metrics(document)
+    assert finished_document["final_metrics"]["test_recall_at_10"] == 0.3
+    assert finished_document["final_metrics"]["test_loss"] == 5.0
+    assert finished_document["baselines"]["popularity"]["test_recall_at_10"] == 0.15
+    scalars = scalar_metrics(finished_document)
     assert scalars["popularity_recall_at_10"] == 0.15 and scalars["test_recall_at_100"] == 0.6
 
 
 def test_report_is_self_contained_and_escaped(finished_document):
     html = report.html_report(finished_document)
-    assert "<script>" not in html and "<img" not in html and "<b>adam" not in html
-    assert "&lt;script&gt;" in html
+    assert "<script" not in html and "<img" not in html and "<b>adam" not in html
+    assert "&lt;script&gt;" in html and "$x^{$" in html  # escaped, and the `$` pair printed as it is
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
-    assert html.count("<svg") == 9  # loss, regularization, gradient norms, weight std, 4 heatmaps, recall bars
-    assert html.count("<polyline") >= 3
+    assert "<?xml" not in html and "<!DOCTYPE svg" not in html and "<metadata" not in html
+    # recall and NDCG bars; loss, seconds, gradient norms, regularization, weight spread and range; 4 heatmaps
+    assert html.count("<svg") == 12
     assert "The model beats popularity at recall@10" in html
+
+
+def test_the_table_puts_ndcg_and_mrr_beside_the_baselines(finished_document):
+    rows = tables.method_rows(finished_document)
+    assert list(rows) == ["model", "popularity"]
+    assert list(rows["popularity"]) == tables.test_metric_names()
+    assert rows["popularity"][metric_keys.on_test(metric_keys.ndcg(10))] == 0.075
+    assert rows["popularity"][metric_keys.on_test(metric_keys.MRR)] == pytest.approx(0.05)
+    html = report.html_report(finished_document)
+    header = re.search(r"<thead><tr><th></th>(.*?)</tr></thead>", html).group(1)
+    assert re.findall(r"<th>([^<]+)</th>", header) == ["recall@5", "recall@10", "recall@50", "recall@100",
+                                                       "ndcg@5", "ndcg@10", "ndcg@50", "ndcg@100", "mrr"]
+
+
+def test_a_catalog_no_larger_than_k_is_warned_about_in_report_and_summary(one_epoch):
+    small = document(one_epoch, items=80, recall={5: 0.2, 10: 0.3, 50: 0.9, 100: 1.0})
+    (warning,) = tables.catalog_warnings(small)
+    assert warning.startswith("recall@100 is 1.0 for every method: the catalog has only 80 products")
+    assert "the catalog has only 80 products" in report.html_report(small)
+    assert "**Warning:** recall@100 is 1.0" in report.markdown_summary(small)
+    assert "warning: recall@100 is 1.0" in tables.recall_text(small)
+    assert tables.catalog_warnings(document(one_epoch, items=500)) == []
+
+
+def test_without_data_stats_the_warning_comes_from_recall_one_everywhere(one_epoch):
+    doc = document(one_epoch, stats=False, recall={5: 0.2, 10: 0.3, 50: 0.9, 100: 1.0})
+    doc["baselines"]["popularity"]["test_recall_at_100"] = 1.0
+    (warning,) = tables.catalog_warnings(doc)
+    assert warning.startswith("recall@100 is 1.0 for every method")
+    doc["baselines"]["popularity"]["test_recall_at_100"] = 0.99
+    assert tables.catalog_warnings(doc) == []
+
+
+def test_the_kept_epoch_is_said_one_based(one_epoch):
+    stopped = document(one_epoch)  # 3 of at most 10 epochs, patience 1, best_epoch index 1
+    assert tables.kept_epoch(stopped) == 2
+    assert "early stopping ended the run after epoch 3; the model has the weights of epoch 2" in tables.epochs_sentence(stopped)
+    ran_out = document(one_epoch, params={"epochs": 3, "early_stopping_patience": 1})
+    assert tables.kept_epoch(ran_out) == 2  # Keras restores the best epoch at the end of training either way
+    assert "did not end the run early; the model has the weights of epoch 2" in tables.epochs_sentence(ran_out)
+    off = document(one_epoch, params={"epochs": 3, "early_stopping_patience": 0})
+    assert tables.kept_epoch(off) == 3
+    assert "early stopping off: the model has the weights of the last epoch, 3" in tables.epochs_sentence(off)
+
+
+def drawn(chart: plots.Chart) -> plots.Chart:
+    plots.to_svg(chart)  # draws it: ticks are placed
+    return chart
+
+
+def visible_ticks(axis, low, high) -> list[float]:
+    return [t for t in axis.get_majorticklocs() if low - 1e-9 <= t <= high + 1e-9]
+
+
+def test_epoch_axes_have_whole_epochs_from_one_and_round_value_ticks(one_epoch):
+    doc = document(one_epoch, losses=tuple(5.31 + 0.1 * i for i in range(10)))
+    ax = drawn(plots.losses(doc, kept_epoch=4)).axes[0]
+    ticks = visible_ticks(ax.xaxis, *ax.get_xlim())
+    assert ticks and all(t == int(t) for t in ticks) and min(ticks) >= 1 and max(ticks) <= 10 and len(ticks) >= 5
+    y_ticks = visible_ticks(ax.yaxis, *ax.get_ylim())
+    assert all(abs(t * 10 - round(t * 10)) < 1e-9 for t in y_ticks)  # 2.0, 2.5, ... not 5.31, 5.41
+    assert not ax.yaxis.get_offset_text().get_text()
+
+
+def test_a_one_epoch_run_is_a_visible_point(one_epoch):
+    doc = document(one_epoch, losses=(3.0,))
+    ax = drawn(plots.losses(doc)).axes[0]
+    assert visible_ticks(ax.xaxis, *ax.get_xlim()) == [1.0]
+    for line in ax.get_lines():
+        if line.get_label() in ("train", "validation"):
+            assert line.get_marker() == "o" and np.isfinite(line.get_ydata()).sum() == 1
+
+
+def test_heatmaps_have_a_colour_scale_and_epoch_labels(one_epoch):
+    doc = document(one_epoch)
+    for chart in plots.histogram_heatmaps(doc):
+        drawn(chart)
+        heat, colour_bar = chart.axes
+        assert colour_bar.get_ylabel() == "share of the epoch's values"
+        assert heat.get_ylabel() == "epoch" and visible_ticks(heat.yaxis, 0.5, 3.5) == [1.0, 2.0, 3.0]
+    gradients = plots.histogram_heatmaps(doc)[2].axes[0]
+    assert gradients.get_xscale() == "linear"  # the fixture's edges are even; log-spaced ones get symlog:
+    doc["gradient_stats"]["query"]["histogram"] = {"bin_edges": [-1.0, -1e-3, 1e-3, 1.0], "counts": [[1, 2, 3]] * 3}
+    assert plots.histogram_heatmaps(doc)[2].axes[0].get_xscale() == "symlog"
+
+
+def test_a_notebook_gets_the_same_svg_as_the_report(finished_document):
+    chart = plots.losses(finished_document, kept_epoch=2)
+    svg = chart._repr_svg_()
+    assert svg.startswith("<svg") and svg in report.html_report(finished_document)
 
 
 def test_markdown_summary_shows_model_beside_baselines(finished_document):
     text = report.markdown_summary(finished_document)
     assert "| model | 0.2000 | 0.3000 |" in text and "| popularity | 0.1000 | 0.1500 |" in text
+    assert "ndcg@10" in text and "| mrr |" in text
+    assert "<script>" not in text
+
+
+def test_metrics_text_is_in_k_order_at_four_significant_digits(finished_document):
+    finished_document["final_metrics"][metric_keys.FINAL_LOSS] = 2.123456789012345
+    text = tables.metrics_text(finished_document)
+    assert not re.search(r"\d\.\d{5,}", text)
+    assert "final_loss                 2.123" in text
+    names = [line.split()[0] for line in text.splitlines() if line.startswith("  test_recall")]
+    assert names == ["test_recall_at_5", "test_recall_at_10", "test_recall_at_50", "test_recall_at_100"]
+    assert re.search(r"^popularity\s+0\.1\s+0\.15\s+0\.3\s+0\.4\s+0\.05\s+0\.075", text, re.M)
+
+
+def runs(one_epoch, sources=("a.csv (local)", "a.csv (local)"), items=(500, 500), epochs=(3, 1)) -> list[TrainingMetrics]:
+    out = []
+    for index, (source, count, n) in enumerate(zip(sources, items, epochs)):
+        doc = document(one_epoch, losses=tuple(3.0 - e for e in range(n)), params={"epochs": n, "seed": index}, items=count)
+        doc["data_stats"]["source"] = source
+        doc["run_id"] = f"r{index}"
+        out.append(TrainingMetrics(doc))
+    return out
+
+
+def test_compare_says_when_the_runs_were_not_on_the_same_data(one_epoch):
+    same = compare.data_check(runs(one_epoch))
+    assert same.same and same.differing == []
+    different = runs(one_epoch, sources=("embedded synthetic B2B purchases (seed 42)", "embedded synthetic B2B purchases (seed 7)"),
+                     items=(500, 480))
+    check = compare.data_check(different)
+    assert not check.same and check.differing == ["source", "items"]
+    text = compare.comparison_text(different)
+    assert text.splitlines()[0].startswith("WARNING: These runs were NOT trained and tested on the same data (they differ in source, items)")
+    assert any(line.startswith("* data source") for line in text.splitlines())
+    html = compare.comparison_html(different)
+    assert 'class="warn banner"' in html and 'class="data-diff diff"' in html
+    assert "WARNING" not in compare.comparison_text(runs(one_epoch))
+
+
+def test_compare_cannot_vouch_for_runs_without_data_stats(one_epoch):
+    pair = runs(one_epoch)
+    pair[1].raw.pop("data_stats")
+    check = compare.data_check(pair)
+    assert not check.same and check.without_stats == ["r1"]
+    assert "Cannot tell whether these runs used the same data: r1 recorded no data stats" in check.message()
+
+
+def test_compare_keeps_a_one_epoch_run_visible_and_lists_metrics_in_k_order(one_epoch):
+    pair = runs(one_epoch, epochs=(3, 1))
+    chart = drawn(plots.line_chart("Training loss", {run.run_id: run.loss["loss"] for run in pair}))
+    one = [line for line in chart.axes[0].get_lines() if line.get_label() == "r1"][0]
+    assert one.get_marker() == "o" and np.isfinite(one.get_ydata()).sum() == 1
+    names = [row.name for row in compare.comparison_rows(pair) if row.section == "metric" and "recall" in row.name]
+    assert names == ["test_recall_at_5", "test_recall_at_10", "test_recall_at_50", "test_recall_at_100"]
+    assert compare.comparison_html(pair).count("<svg") == 3
+
+
+def test_legend_names_stay_visible():
+    assert plots.short("_private") == " _private"  # matplotlib drops labels that start with '_'
+    long_ids = ["two-tower-retrieval-2026-12-02-04-25-39-913523", "two-tower-retrieval-2026-12-02-04-27-45-543025"]
+    shown = [plots.short(name) for name in long_ids]
+    assert len(set(shown)) == 2 and all(len(name) == 32 and name.endswith(original[-8:]) for name, original in zip(shown, long_ids))
+    chart = drawn(plots.line_chart("x", {"_a": [1.0, 2.0], "b": [2.0, 1.0]}))
+    assert [text.get_text() for text in chart.axes[0].get_legend().get_texts()] == [" _a", "b"]

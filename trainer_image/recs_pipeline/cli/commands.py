@@ -9,8 +9,6 @@ from pathlib import Path
 import click
 
 from recs_pipeline.cli.options import data_options, train_options
-from recs_pipeline.core import metric_keys
-from recs_pipeline.core.config import RECALL_KS
 from recs_pipeline.core.extras import require_train_extra
 
 
@@ -77,33 +75,11 @@ def run_local_command(output_dir: str, input_uri: str, verbose: bool, **options)
     click.echo(f"try it: recs-pipeline recommend --model {result.output_dir} --customer <id>")
 
 
-def figure(value) -> str:
-    """A figure as a person reads it: 4 decimals (6 significant digits when smaller), '—' when missing."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:.4f}" if abs(value) >= 0.001 else f"{value:.6g}"
-
-
-def _metric_order(name: str) -> tuple:
-    """Losses and epochs first, then each @K metric by K (5, 10, 50, 100), not in text order."""
-    parsed = metric_keys.parse(name)
-    return (1, parsed.metric, parsed.k) if parsed else (0, name, 0)
-
-
 def recall_summary(document: dict) -> str:
-    """Recall@K of the model beside every baseline, as a text table."""
-    from recs_pipeline.tracking.report import recall_table_rows
+    """Recall@K of the model beside every baseline, as a text table (and the catalog-size warning)."""
+    from recs_pipeline.tracking.tables import recall_text
 
-    rows = recall_table_rows(document)
-    header = f"{'':18s}" + "".join(f"{metric_keys.recall_label(k):>12s}" for k in RECALL_KS)
-    lines = [header]
-    for name, figures in rows.items():
-        lines.append(f"{name:18s}" + "".join(f"{v:12.4f}" if v is not None else f"{'—':>12s}" for v in figures.values()))
-    return "\n".join(lines)
+    return recall_text(document)
 
 
 @main.command("compile")
@@ -198,20 +174,9 @@ def validate_command(uri: str) -> None:
 def show_command(uri: str) -> None:
     """Print epochs, last losses and final metrics beside the baselines."""
     from recs_pipeline.tracking.reader import load_training_metrics
+    from recs_pipeline.tracking.tables import metrics_text
 
-    metrics = load_training_metrics(uri)
-    click.echo(f"run {metrics.run_id}: {len(metrics.epochs)} epoch(s); the last one's losses:")
-    for name, values in metrics.loss.items():
-        last = values[-1] if values else None
-        click.echo(f"  {name:26s} {figure(last)}")
-    if metrics.final_metrics:
-        click.echo("final metrics (epochs counted from 1):")
-        for name in sorted(metrics.final_metrics, key=_metric_order):
-            value = metrics.final_metrics[name]
-            shown = metric_keys.epoch_label(int(value)) if name in (metric_keys.BEST_EPOCH, metric_keys.KEPT_EPOCH) and value is not None else figure(value)
-            click.echo(f"  {name:26s} {shown}")
-    if metrics.baselines:
-        click.echo("\n" + recall_summary(metrics.raw))
+    click.echo(metrics_text(load_training_metrics(uri).raw))
 
 
 @main.command("report")

@@ -80,3 +80,14 @@ KEPT_EPOCH = "kept_epoch"  # the epoch whose weights the exported model holds
 def epoch_label(index: int, total: int | None = None) -> str:
     """How a person reads a 0-based epoch index: `epoch 2 of 3` (or `epoch 2`)."""
     return f"epoch {index + 1}" + (f" of {total}" if total else "")
+BEST_VAL_LOSS = "best_val_loss"
+FINAL_LOSS = "final_loss"
+FINAL_VAL_LOSS = "final_val_loss"
+
+
+def sort_key(name: str) -> tuple[str, int]:
+    """Orders names by metric, then by K as a number: `recall_at_5` before `recall_at_10` and `_at_100`."""
+    parsed = parse(name)
+    if parsed is None:
+        return (name, -1)
+    return ((TEST_PREFIX if parsed.on_test else "") + parsed.metric, parsed.k)

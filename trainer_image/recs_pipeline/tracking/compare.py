@@ -1,88 +1,138 @@
-"""Several runs side by side: params and final metrics with differences marked, curves overlaid."""
+"""Several runs side by side: the data each was trained and tested on, params and final metrics
+with differences marked, curves overlaid.
+
+Runs on different data (another file, another synthetic seed, another split) have test figures
+that do not compare: that is said first and loudly, not left to a row in the table.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 from typing import Any, Sequence
 
 from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS
+from recs_pipeline.tracking import plots, tables
 from recs_pipeline.tracking.reader import TrainingMetrics
-from recs_pipeline.tracking.report import STYLE, bar_chart, line_chart
+from recs_pipeline.tracking.report import grid, page
 
 DIFFERS = "*"
+SECTIONS = ("data", "param", "metric", "baseline")
 
 
-def _labels(runs: Sequence[TrainingMetrics]) -> list[str]:
+@dataclass(frozen=True)
+class Row:
+    section: str  # one of SECTIONS
+    name: str
+    values: list[Any]
+
+    @property
+    def label(self) -> str:
+        """How the table names the row: `data source`, `param epochs`, `test_recall_at_10`, `popularity recall@10`."""
+        return f"{self.section} {self.name}" if self.section in ("data", "param") else self.name
+
+    @property
+    def differs(self) -> bool:
+        return len({repr(v) for v in self.values}) > 1
+
+
+@dataclass(frozen=True)
+class DataCheck:
+    """Whether every run saw the same data: same source and the same data stats."""
+
+    same: bool
+    differing: list[str]  # data stats (and `source`) whose values differ
+    without_stats: list[str]  # runs that recorded no data stats (cannot be checked)
+
+    def message(self) -> str:
+        if self.without_stats:
+            return (f"Cannot tell whether these runs used the same data: {', '.join(self.without_stats)} recorded no data stats. "
+                    "Their test figures may not compare.")
+        if not self.same:
+            return (f"These runs were NOT trained and tested on the same data (they differ in {', '.join(self.differing)}): "
+                    "their test figures do not compare.")
+        return "All runs used the same data (same source and data stats)."
+
+
+def labels(runs: Sequence[TrainingMetrics]) -> list[str]:
     """Run ids, made unique (the same run id twice gets #2)."""
-    labels: list[str] = []
+    out: list[str] = []
     for run in runs:
         label = run.run_id
-        while label in labels:
-            label = f"{run.run_id}#{len(labels) + 1}"
-        labels.append(label)
-    return labels
+        while label in out:
+            label = f"{run.run_id}#{len(out) + 1}"
+        out.append(label)
+    return out
 
 
-def comparison_rows(runs: Sequence[TrainingMetrics]) -> list[tuple[str, list[Any], bool]]:
-    """(name, value per run, differs) for every param, then every final metric and baseline recall."""
-    rows: list[tuple[str, list[Any], bool]] = []
-    param_names = sorted({name for run in runs for name in run.params})
-    for name in param_names:
-        values = [run.params.get(name) for run in runs]
-        rows.append((f"param {name}", values, len({repr(v) for v in values}) > 1))
-    metric_names = sorted({name for run in runs for name in run.final_metrics})
-    for name in metric_names:
-        values = [run.final_metrics.get(name) for run in runs]
-        rows.append((name, values, len({repr(v) for v in values}) > 1))
-    baseline_names = sorted({name for run in runs for name in run.baselines})
-    for baseline in baseline_names:
-        for k in RECALL_KS:
-            values = [run.baselines.get(baseline, {}).get(metric_keys.test_recall(k)) for run in runs]
-            rows.append((f"{baseline} {metric_keys.recall_label(k)}", values, len({repr(v) for v in values}) > 1))
+def data_check(runs: Sequence[TrainingMetrics]) -> DataCheck:
+    names = labels(runs)
+    without = [name for name, run in zip(names, runs) if not run.data_stats]
+    keys = sorted({key for run in runs for key in run.data_stats}, key=lambda k: (k != "source", k))
+    differing = [key for key in keys if len({repr(run.data_stats.get(key)) for run in runs}) > 1]
+    return DataCheck(same=not differing and not without, differing=differing, without_stats=without)
+
+
+def comparison_rows(runs: Sequence[TrainingMetrics]) -> list[Row]:
+    """Data source and stats, every param, every final metric (in K order), every baseline figure."""
+    rows = [Row("data", key, [run.data_stats.get(key) for run in runs])
+            for key in sorted({key for run in runs for key in run.data_stats}, key=lambda k: (k != "source", k))]
+    rows += [Row("param", name, [run.params.get(name) for run in runs]) for name in sorted({n for run in runs for n in run.params})]
+    rows += [Row("metric", name, [run.final_metrics.get(name) for run in runs])
+             for name in tables.ordered({n for run in runs for n in run.final_metrics})]
+    for baseline in sorted({name for run in runs for name in run.baselines}):
+        figures = tables.ordered({n for run in runs for n in run.baselines.get(baseline, {})})
+        rows += [Row("baseline", f"{baseline} {metric_keys.label(name)}", [run.baselines.get(baseline, {}).get(name) for run in runs])
+                 for name in figures]
     return rows
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "—" if value is None else str(value)
-
-
 def comparison_text(runs: Sequence[TrainingMetrics]) -> str:
-    """A plain-text table; rows whose values differ between runs start with '*'."""
-    labels = _labels(runs)
+    """A plain-text table under the data verdict; rows whose values differ start with '*'."""
+    names = labels(runs)
     rows = comparison_rows(runs)
-    name_width = max([len(name) for name, _, _ in rows] + [10]) + 2
-    widths = [max(len(label), 10) + 2 for label in labels]
-    lines = [" " * (name_width + 2) + "".join(label.rjust(w) for label, w in zip(labels, widths))]
-    for name, values, differs in rows:
-        mark = DIFFERS if differs else " "
-        lines.append(f"{mark} {name.ljust(name_width)}" + "".join(_cell(v).rjust(w) for v, w in zip(values, widths)))
+    check = data_check(runs)
+    name_width = max([len(row.label) for row in rows] + [10]) + 2
+    widths = [max(len(name), 10) + 2 for name in names]
+    lines = [("" if check.same else "WARNING: ") + check.message(), ""]
+    lines.append(" " * (name_width + 2) + "".join(name.rjust(w) for name, w in zip(names, widths)))
+    for row in rows:
+        mark = DIFFERS if row.differs else " "
+        lines.append(f"{mark} {row.label.ljust(name_width)}" + "".join(tables.fmt(v).rjust(w) for v, w in zip(row.values, widths)))
     lines.append(f"\n{DIFFERS} = differs between runs")
     return "\n".join(lines)
 
 
 def comparison_html(runs: Sequence[TrainingMetrics]) -> str:
-    """Self-contained HTML: the table with differences highlighted, loss curves overlaid, recall bars."""
-    labels = _labels(runs)
-    head = "".join(f"<th>{escape(label)}</th>" for label in labels)
-    body = "".join(
-        f'<tr class="{"diff" if differs else ""}"><th>{escape(name)}</th>'
-        + "".join(f"<td>{escape(_cell(v))}</td>" for v in values)
-        + "</tr>"
-        for name, values, differs in comparison_rows(runs)
-    )
-    recall = {label: {metric_keys.recall_label(k): run.final_metrics.get(metric_keys.test_recall(k)) for k in RECALL_KS} for label, run in zip(labels, runs)}
+    """Self-contained HTML: the data verdict, the table with differences highlighted, loss curves
+    overlaid (every epoch marked, so a one-epoch run shows), recall bars per run."""
+    names = labels(runs)
+    check = data_check(runs)
+    head = "".join(f"<th>{escape(name)}</th>" for name in names)
+    body = []
+    section = None
+    for row in comparison_rows(runs):
+        if row.section != section:
+            section = row.section
+            body.append(f'<tr class="section"><th colspan="{len(names) + 1}">{escape(section)}</th></tr>')
+        css = "" if not row.differs else ("data-diff diff" if row.section == "data" else "diff")
+        body.append(f'<tr class="{css}"><th>{escape(row.name)}</th>' + "".join(f"<td>{escape(tables.fmt(v))}</td>" for v in row.values) + "</tr>")
+    recall = {name: {metric_keys.recall_label(k): run.final_metrics.get(metric_keys.test_recall(k)) for k in RECALL_KS}
+              for name, run in zip(names, runs)}
     charts = [
-        line_chart("Training loss", {label: run.loss["loss"] for label, run in zip(labels, runs)}),
-        line_chart("Validation loss", {label: run.loss["val_loss"] for label, run in zip(labels, runs)}),
-        bar_chart("Test recall@K", recall, [metric_keys.recall_label(k) for k in RECALL_KS]),
+        plots.line_chart("Training loss", {name: run.loss["loss"] for name, run in zip(names, runs)}, "loss"),
+        plots.line_chart("Validation loss", {name: run.loss["val_loss"] for name, run in zip(names, runs)}, "loss"),
+        plots.grouped_bars("Test recall@K", recall, [metric_keys.recall_label(k) for k in RECALL_KS], "recall", width=plots.WIDTH),
     ]
-    style = STYLE + "tr.diff th,tr.diff td{background:#fff3cd}"
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Run comparison</title>'
-        f"<style>{style}</style></head><body><h1>Run comparison</h1>"
-        f"<p>Highlighted rows differ between runs.</p><table><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>"
-        f"{''.join(charts)}</body></html>"
-    )
+    verdict = f'<p class="{"ok" if check.same else "warn banner"}">{escape(check.message())}</p>'
+    style = ("tr.diff th,tr.diff td{background:#fff3cd}tr.data-diff th,tr.data-diff td{background:#f8d7da}"
+             "tr.section th{background:#e9ecef;text-transform:uppercase;font-size:11px;letter-spacing:.05em}"
+             ".banner{border:2px solid #a00;background:#fdecea;padding:8px 12px;margin:8px 0}")
+    return page("Run comparison", [
+        "<h1>Run comparison</h1>",
+        verdict,
+        grid(charts),
+        "<p>Highlighted rows differ between runs (data rows in red).</p>",
+        f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>",
+    ], style)

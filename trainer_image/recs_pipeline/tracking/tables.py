@@ -1,0 +1,147 @@
+"""The figures every view of a run shows (report, summary, `metrics show`, run-local's table):
+test metrics of the model beside the baselines, the catalog-size warning, which epoch's weights
+were kept, and one way of writing a number.
+
+Epochs are shown numbered from 1, as the training log counts them; in the JSON, `epochs` and
+`best_epoch` stay 0-based indexes into the per-epoch lists.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from recs_pipeline.core import metric_keys
+from recs_pipeline.core.config import RECALL_KS
+
+MODEL = "model"
+
+
+def fmt(value: Any) -> str:
+    """Floats at 4 significant digits, None (a non-finite value, or not measured) as a dash."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "—" if value is None else str(value)
+
+
+def ordered(names: Any) -> list[str]:
+    """Metric names by metric, then K as a number (recall_at_5, _at_10, _at_50, _at_100)."""
+    return sorted(names, key=metric_keys.sort_key)
+
+
+def test_metric_names() -> list[str]:
+    """The test figures shown for the model and every baseline side by side."""
+    return (
+        [metric_keys.test_recall(k) for k in RECALL_KS]
+        + [metric_keys.on_test(metric_keys.ndcg(k)) for k in RECALL_KS]
+        + [metric_keys.on_test(metric_keys.MRR)]
+    )
+
+
+def method_rows(document: Mapping[str, Any], names: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """{model or baseline: {test metric name: value}}: the one comparison every view shows."""
+    names = names if names is not None else test_metric_names()
+    rows = {MODEL: {name: document["final_metrics"].get(name) for name in names}}
+    for baseline, figures in document.get("baselines", {}).items():
+        rows[str(baseline)] = {name: figures.get(name) for name in names}
+    return rows
+
+
+def recall_table_rows(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Model and baselines keyed by the recall@K label."""
+    keys = [metric_keys.test_recall(k) for k in RECALL_KS]
+    return {method: {metric_keys.label(name): value for name, value in figures.items()}
+            for method, figures in method_rows(document, keys).items()}
+
+
+def catalog_warnings(document: Mapping[str, Any]) -> list[str]:
+    """A K at or above the catalog size puts every product in every top-K: recall@K is 1.0 for
+    every method and compares nothing. Said for each such K (from the data stats' product count,
+    or, without stats, when every method's recall@K is exactly 1.0)."""
+    items = document.get("data_stats", {}).get("items")
+    rows = method_rows(document, [metric_keys.test_recall(k) for k in RECALL_KS])
+    warnings = []
+    for k in RECALL_KS:
+        recalls = [figures.get(metric_keys.test_recall(k)) for figures in rows.values()]
+        everywhere_one = all(value == 1.0 for value in recalls)
+        if isinstance(items, int) and items <= k:
+            warnings.append(f"{metric_keys.recall_label(k)} is 1.0 for every method: the catalog has only {items} products "
+                            f"(at most {k}), so each top {k} holds all of them. Compare at a K below {items}.")
+        elif items is None and everywhere_one and recalls:
+            warnings.append(f"{metric_keys.recall_label(k)} is 1.0 for every method: the catalog is probably no larger than {k} "
+                            "products, so this K compares nothing.")
+    return warnings
+
+
+def kept_epoch(document: Mapping[str, Any]) -> int | None:
+    """The epoch (1-based) whose weights the model has. With early stopping on, the trainer keeps
+    the best validation loss's epoch (Keras restores it at the end, whether or not it stopped the
+    run early); with it off, the last epoch's. None before training finished. The train step
+    records it (final_metrics.kept_epoch, 0-based); older histories have it derived."""
+    recorded = document["final_metrics"].get(metric_keys.KEPT_EPOCH)
+    if recorded is not None:
+        return int(recorded) + 1
+    best = document["final_metrics"].get(metric_keys.BEST_EPOCH)
+    done = len(document["epochs"])
+    if best is None or done == 0:
+        return None
+    return int(best) + 1 if _early_stopping(document) else done
+
+
+def _early_stopping(document: Mapping[str, Any]) -> bool:
+    return bool(document["params"].get("early_stopping_patience") or 0)
+
+
+def epochs_sentence(document: Mapping[str, Any]) -> str:
+    """How many epochs ran, whether early stopping ended the run, and which epoch's weights the
+    model has, in one or two sentences."""
+    done = len(document["epochs"])
+    planned = document["params"].get("epochs")
+    kept = kept_epoch(document)
+    ran = f"{done} epoch{'s' if done != 1 else ''}" + (f" of at most {planned}" if isinstance(planned, int) else "")
+    if kept is None:
+        return f"{ran}; training had not finished when this was saved."
+    if not _early_stopping(document):
+        return f"{ran}, early stopping off: the model has the weights of the last epoch, {kept}. Epochs are numbered from 1."
+    stopped = isinstance(planned, int) and done < planned
+    best_val = document["final_metrics"].get(metric_keys.BEST_VAL_LOSS)
+    how = f"early stopping ended the run after epoch {done}" if stopped else "early stopping did not end the run early"
+    return (f"{ran}: {how}; the model has the weights of epoch {kept}, the lowest validation loss ({fmt(best_val)}). "
+            "Epochs are numbered from 1.")
+
+
+def recall_text(document: Mapping[str, Any]) -> str:
+    """Recall@K of the model beside every baseline as a text table, then any catalog warning."""
+    rows = recall_table_rows(document)
+    width = max([len(name) for name in rows] + [16]) + 2
+    lines = [" " * width + "".join(f"{metric_keys.recall_label(k):>12s}" for k in RECALL_KS)]
+    for name, figures in rows.items():
+        lines.append(f"{name:{width}s}" + "".join(f"{value:12.4f}" if isinstance(value, float) else f"{fmt(value):>12s}"
+                                                   for value in figures.values()))
+    lines += [f"warning: {warning}" for warning in catalog_warnings(document)]
+    return "\n".join(lines)
+
+
+def metrics_text(document: Mapping[str, Any]) -> str:
+    """What `metrics show` prints: epochs, last losses, final metrics in K order, the model beside
+    the baselines on every test metric; numbers at 4 significant digits."""
+    lines = [f"run {document['run_id']}: {len(document['epochs'])} epoch(s)", epochs_sentence(document)]
+    lines.append("last epoch:")
+    for name, series in document["loss"].items():
+        lines.append(f"  {name:26s} {fmt(series[-1] if series else None)}")
+    if document["final_metrics"]:
+        lines.append("final metrics:")
+        for name in ordered(document["final_metrics"]):
+            value = document["final_metrics"][name]
+            epoch = name in (metric_keys.BEST_EPOCH, metric_keys.KEPT_EPOCH) and value is not None
+            lines.append(f"  {name:26s} {metric_keys.epoch_label(int(value)) if epoch else fmt(value)}")
+    if document.get("baselines"):
+        rows = method_rows(document)
+        width = max(len(name) for name in rows) + 2
+        lines.append("\ntest metrics, model and baselines:")
+        lines.append(" " * width + "".join(f"{metric_keys.label(name):>11s}" for name in test_metric_names()))
+        for method, figures in rows.items():
+            lines.append(f"{method:{width}s}" + "".join(f"{fmt(value):>11s}" for value in figures.values()))
+    lines += [f"warning: {warning}" for warning in catalog_warnings(document)]
+    return "\n".join(lines)
