@@ -33,6 +33,13 @@ def test_recency_weighting_puts_last_months_product_before_last_years():
     assert weights[0, 2] == pytest.approx(1.0) and weights[0, 1] == pytest.approx(sum(0.5 ** ((364 - d) / 90) for d in (0, 1, 2)))
 
 
+def test_a_long_ago_one_off_falls_below_a_best_seller_a_whole_purchase_does_not():
+    # user 0 bought item 1 once, 180 days before "now" (weight 0.25), and item 2 on the last day
+    known = history([(0, 1, 0), (0, 2, 180), (1, 3, 10), (2, 3, 20), (2, 3, 25), (1, 0, 30)])
+    assert ranked(baselines.recency_repeat_scorer(known, half_life_days=90), 0) == [2, 3, 1, 0]
+    assert ranked(baselines.repeat_purchase_scorer(known), 0)[:2] == [1, 2]  # plain counts: both are whole purchases
+
+
 def test_popularity_breaks_ties_then_the_lower_index():
     known = history([(0, 2, 0), (1, 2, 0), (1, 1, 0), (2, 3, 0)])
     assert ranked(baselines.popularity_scorer(known), 0) == [2, 1, 3, 0]  # 2 bought twice; 1 and 3 once: lower index first
@@ -51,7 +58,9 @@ def test_item_similarities_are_cosines_of_buyer_sets():
     # 1: w(2)·sim(2,1) = 1.99·0.577, 0: w(1)·sim(1,0) = 0.99·0.816, 2: w(1)·sim(1,2) = 0.99·0.577, 3: popularity only
     knn = baselines.item_knn_scorer(known, half_life_days=90)(np.array([2]), 0, 4)[0]
     w1, w2 = 0.5 ** (1 / 90), 0.5 ** (1 / 90) + 1.0
-    assert knn[1] - 1 == pytest.approx(w2 * similar[2, 1], rel=1e-6) and knn[0] - 1 == pytest.approx(w1 * similar[1, 0], rel=1e-6)
+    popularity = baselines.popularity_scores(known)
+    assert knn[1] - popularity[1] == pytest.approx(w2 * similar[2, 1], rel=1e-6)
+    assert knn[0] - popularity[0] == pytest.approx(w1 * similar[1, 0], rel=1e-6)
     assert ranked(baselines.item_knn_scorer(known, half_life_days=90), 2) == [1, 0, 2, 3]
 
 

@@ -1,15 +1,19 @@
 """The simple recommenders every model is measured against, scored by the evaluate step's ranker.
 
 Each one sees the same purchase history as the model (every purchase before the test period:
-train + validation), and each breaks its ties by popularity, then by item index, so no two
-products share a score and "strictly above" and "at or above" rank the same:
+train + validation). Each scores a product by a weight plus its popularity, the product's count
+over one more than the top product's (below 1, with the item index breaking ties), so no two
+products share a score and "strictly above" and "at or above" rank the same. A weight of a whole
+purchase puts a product above every product the customer never bought; smaller weights (an old
+purchase, a weak similarity) mix with popularity:
 
 - popularity: the most bought products, the same list for everyone;
 - repeat purchase: the customer's own products by how often they bought them, then popularity;
 - recency-weighted repeat: the same with each purchase weighted 0.5 ** (age / half-life), so
-  last month's products come before last year's;
-- item-kNN: products like the ones the customer bought (cosine similarity of their buyer sets),
-  weighted by the recency of those purchases, then popularity.
+  last month's products come before last year's and a long-ago one-off can fall below a
+  best-seller;
+- item-kNN: products like the ones the customer bought (summed cosine similarities of their buyer
+  sets, each purchase weighted by its recency), then popularity.
 """
 
 from __future__ import annotations
@@ -89,27 +93,25 @@ def popularity_scorer(history: PurchaseHistory) -> ScoreFn:
     return score
 
 
-def ahead_of_popularity(weights: sparse.csr_matrix, history: PurchaseHistory) -> ScoreFn:
-    """Products with a positive weight first, by weight; every other product after them, by
-    popularity (which also orders equal weights)."""
+def plus_popularity(weights: sparse.csr_matrix, history: PurchaseHistory) -> ScoreFn:
+    """Each product's weight for the customer plus its popularity (in [0, 1))."""
     popularity = popularity_scores(history)
     weights = weights.tocsr()
 
     def score(users: np.ndarray, low: int, high: int) -> np.ndarray:
-        block = weights[users][:, low:high].toarray()
-        return np.where(block > 0, 1.0 + block, 0.0) + popularity[low:high] * np.where(block > 0, 1e-9, 1.0)
+        return weights[users][:, low:high].toarray() + popularity[low:high]
 
     return score
 
 
 def repeat_purchase_scorer(history: PurchaseHistory) -> ScoreFn:
     """Buy again: the customer's own products by count, then the popular ones."""
-    return ahead_of_popularity(history.matrix(), history)
+    return plus_popularity(history.matrix(), history)
 
 
 def recency_repeat_scorer(history: PurchaseHistory, half_life_days: float) -> ScoreFn:
     """Buy again, recent first: counts decayed with the purchases' age, then popularity."""
-    return ahead_of_popularity(history.matrix(history.decayed(half_life_days)), history)
+    return plus_popularity(history.matrix(history.decayed(half_life_days)), history)
 
 
 def item_similarities(history: PurchaseHistory, neighbours: int = KNN_NEIGHBOURS) -> sparse.csr_matrix:
@@ -145,8 +147,7 @@ def item_knn_scorer(history: PurchaseHistory, half_life_days: float, neighbours:
     popularity = popularity_scores(history)
 
     def score(users: np.ndarray, low: int, high: int) -> np.ndarray:
-        block = (weights[users] @ similar[:, low:high]).toarray()
-        return np.where(block > 0, 1.0 + block, 0.0) + popularity[low:high] * np.where(block > 0, 1e-9, 1.0)
+        return (weights[users] @ similar[:, low:high]).toarray() + popularity[low:high]
 
     return score
 

@@ -1,8 +1,9 @@
 """Exact retrieval metrics over the whole catalog, for the model and the baselines, with one ranker.
 
 Every test row counts (TFRS FactorizedTopK semantics): its rank is the number of catalog items
-scored strictly above the purchased item for that customer. Scoring runs in blocks of rows ×
-blocks of candidates, so memory stays bounded for catalogs of millions of products.
+scored strictly above the purchased item for that customer. Scoring runs in blocks of customers
+× blocks of candidates, each customer scored once for all their test rows, so memory stays
+bounded for catalogs of millions of products.
 """
 
 from __future__ import annotations
@@ -32,21 +33,38 @@ class RankingMetrics:
 
 def positive_ranks(score: ScoreFn, users: np.ndarray, items: np.ndarray, num_items: int) -> np.ndarray:
     """Rank (0 = top) of each row's purchased item among all `num_items` candidates: the number of
-    other items scored strictly above it. The item itself is left out of the count explicitly, so a
-    last-bit difference between two matrix-product shapes can never push it below itself."""
+    other items scored strictly above it. A customer's scores are computed once for all their test
+    rows (blocks of customers × blocks of candidates); each row's own score is read from its
+    customer's block, and the item itself is never counted above itself."""
+    customers, row_customer = np.unique(users, return_inverse=True)
     ranks = np.zeros(len(users), dtype=np.int64)
-    for start in range(0, len(users), ROW_BLOCK):
-        block_users = users[start : start + ROW_BLOCK]
-        block_items = items[start : start + ROW_BLOCK]
-        positive = _positive_scores(score, block_users, block_items)
-        higher = np.zeros(len(block_users), dtype=np.int64)
-        for low in range(0, num_items, CANDIDATE_BLOCK):
-            high = min(low + CANDIDATE_BLOCK, num_items)
-            above = score(block_users, low, high) > positive[:, None]
-            inside = np.flatnonzero((block_items >= low) & (block_items < high))
-            above[inside, block_items[inside] - low] = False
-            higher += above.sum(axis=1)
-        ranks[start : start + ROW_BLOCK] = higher
+    by_customer = np.argsort(row_customer, kind="stable")
+    bounds = np.searchsorted(row_customer[by_customer], np.arange(0, len(customers) + ROW_BLOCK, ROW_BLOCK))
+    blocks = [(low, min(low + CANDIDATE_BLOCK, num_items)) for low in range(0, num_items, CANDIDATE_BLOCK)]
+    for number, first in enumerate(range(0, len(customers), ROW_BLOCK)):
+        block_customers = customers[first : first + ROW_BLOCK]
+        rows = by_customer[bounds[number] : bounds[number + 1]]
+        local, row_items = row_customer[rows] - first, items[rows]
+        # Pass 1: each row's own score. Blocks are kept for pass 2 when the catalog is one block.
+        positive = np.empty(len(rows))
+        kept = {}
+        for low, high in blocks:
+            inside = np.flatnonzero((row_items >= low) & (row_items < high))
+            if len(inside) or len(blocks) == 1:
+                scores = np.asarray(score(block_customers, low, high))
+                positive[inside] = scores[local[inside], row_items[inside] - low]
+                if len(blocks) == 1:
+                    kept[low] = scores
+        # Pass 2: count what scores above each row's own item, block by block.
+        for low, high in blocks:
+            scores = kept.pop(low) if low in kept else np.asarray(score(block_customers, low, high))
+            for chunk in range(0, len(rows), ROW_BLOCK):
+                part = slice(chunk, chunk + ROW_BLOCK)
+                above = scores[local[part]] > positive[part, None]
+                # A recomputed block may differ from pass 1 in the last bit: never count the item itself.
+                own = np.flatnonzero((row_items[part] >= low) & (row_items[part] < high))
+                above[own, row_items[part][own] - low] = False
+                ranks[rows[part]] += above.sum(axis=1)
     return ranks
 
 
@@ -83,20 +101,6 @@ def catalog_coverage(score: ScoreFn, users: np.ndarray, num_items: int, ks: tupl
         shown[ranked[:, :k].ravel()] = True
         coverage[metric_keys.coverage(k)] = float(shown.mean())
     return coverage
-
-
-def _positive_scores(score: ScoreFn, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """The score of each row's own item, computed by the same function that scores the catalog:
-    one call per candidate block, for the rows whose item lies in it (a call per distinct item
-    costs a scorer with per-call overhead, such as a sparse one, thousands of calls)."""
-    out = np.empty(len(users), dtype=np.float64)
-    for low in range(0, int(items.max()) + 1, CANDIDATE_BLOCK):
-        high = low + CANDIDATE_BLOCK
-        rows = np.flatnonzero((items >= low) & (items < high))
-        if len(rows):
-            block = score(users[rows], low, min(high, int(items.max()) + 1))
-            out[rows] = block[np.arange(len(rows)), items[rows] - low]
-    return out
 
 
 def ranking_metrics(ranks: np.ndarray, ks: tuple[int, ...] = RECALL_KS) -> RankingMetrics:
