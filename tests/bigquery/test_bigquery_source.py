@@ -68,6 +68,8 @@ def test_a_table_prepares_as_the_same_rows_read_from_a_csv(orders, tmp_path):
     assert from_bq.pop("bigquery_bytes_scanned") > 0
     assert from_bq.pop("source") == TABLE
     from_csv.pop("source")
+    # how the time column was read says what the source held: a TIMESTAMP column, or text in a CSV
+    assert from_bq.pop("timestamps_read_as").startswith("timestamp[") and from_csv.pop("timestamps_read_as")
     assert from_bq == from_csv
     assert from_bq["rows_filtered_out"] == sum(r["qty"] <= 0 for r in orders) > 0
     assert _rows(str(tmp_path / "bq")) == _rows(str(tmp_path / "csv"))
@@ -94,6 +96,7 @@ def test_the_bigquery_engine_prepares_what_the_local_engine_does(orders, bq_emul
     assert sorted(p.name for p in (out / "train.parquet").iterdir())[0].endswith(".parquet")
     assert in_bq.pop("engine") == "bigquery"
     in_bq.pop("bigquery_bytes_scanned"), local.pop("bigquery_bytes_scanned")
+    local.pop("timestamps_read_as")  # the SQL engine parses time inside BigQuery and does not report how
     assert in_bq == local
     assert in_bq["rows_dropped_duplicate"] > 0
     assert _rows(str(out)) == _rows(str(tmp_path / "local"))

@@ -47,7 +47,7 @@ def test_two_replicas_train_together_and_only_the_chief_writes(prepared_dir, tmp
     for kind, process in processes.items():
         assert process.returncode == 0, f"{kind}:\n{logs[kind][-4000:]}"
 
-    assert "(2 replica(s))" in logs["chief"] and "(2 replica(s))" in logs["worker"]  # one synchronous strategy
+    assert ", 2 replicas" in logs["chief"] and ", 2 replicas" in logs["worker"]  # one synchronous strategy
     assert "worker:0 of 2 workers: the chief writes" in logs["worker"]
     written = load_training_metrics(str(tmp_path / "metrics"))
     assert written.epochs == [0, 1] and None not in written.loss["loss"]

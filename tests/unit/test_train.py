@@ -85,7 +85,7 @@ def test_early_stopping_ends_at_the_patience_after_the_best_epoch(tiny_training,
     assert document["final_metrics"]["best_val_loss"] == min(document["loss"]["val_loss"])
     assert document["final_metrics"]["kept_epoch"] == best  # the exported weights are the best epoch's (0-based, as `epochs`)
     # what a person reads counts epochs from 1 and says whose weights were kept
-    lines = [record.getMessage().removeprefix("[progress] ") for record in caplog.records]
+    lines = [record.getMessage().removeprefix("[progress] ") for record in caplog.records if record.name == "recs_pipeline.progress"]
     assert lines[1].startswith("epoch 1 of 40: loss ") and "ETA" in lines[1] and "for up to 39 more" in lines[1]
     assert sum(line.startswith("epoch ") for line in lines) == result.epochs_done
     assert lines[-1].startswith(f"train: early stopping after epoch {result.epochs_done} of 40 (validation loss not lower for 2 epoch(s)); "
