@@ -32,3 +32,4 @@ def evaluate(
         )
         for line in output.verdicts(result):
             print(line)
+        progress.report(f"evaluate: {output.verdict(result)}")

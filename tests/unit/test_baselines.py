@@ -82,3 +82,14 @@ def test_exclude_seen_auto_follows_the_training_repeat_share():
     assert TrainConfig(exclude_seen="false").resolved(0.0).as_params()["exclude_seen"] is False
     with pytest.raises(ValueError, match="exclude_seen='sometimes'"):
         TrainConfig(exclude_seen="sometimes")
+
+
+def test_the_verdict_names_every_baseline_the_model_does_not_beat():
+    from recs_pipeline.evaluation import output
+
+    result = {"model": {"recall_at_10": 0.2, "recall_at_100": 0.6},
+              "baselines": {"popularity": {"recall_at_10": 0.1, "recall_at_100": 0.3},
+                            "repeat_purchase": {"recall_at_10": 0.2, "recall_at_100": 0.5}}}
+    assert output.verdict(result) == "MODEL DOES NOT BEAT at recall@10 (model 0.2000): repeat_purchase (0.2000)"
+    result["model"]["recall_at_10"] = 0.25
+    assert output.verdict(result) == "the model beats every baseline at recall@10 and recall@100"

@@ -36,3 +36,17 @@ def verdicts(result: dict[str, Any], k: int = 10) -> list[str]:
         else:
             lines.append(f"MODEL DOES NOT BEAT {name} at recall@{k}: {model:.4f} vs {base:.4f}")
     return lines
+
+
+def verdict(result: dict[str, Any], ks: tuple[int, ...] = (10, 100)) -> str:
+    """One line a person reads: the model beats every baseline at recall@K for each K, or which
+    baselines it does not beat, plainly."""
+    losses = []
+    for k in ks:
+        key = metric_keys.recall(k)
+        beaten_by = [f"{name} ({figures[key]:.4f})" for name, figures in result["baselines"].items() if figures[key] >= result["model"][key]]
+        if beaten_by:
+            losses.append(f"at recall@{k} (model {result['model'][key]:.4f}): {', '.join(beaten_by)}")
+    if not losses:
+        return f"the model beats every baseline at {' and '.join(f'recall@{k}' for k in ks)}"
+    return "MODEL DOES NOT BEAT " + "; ".join(losses)
