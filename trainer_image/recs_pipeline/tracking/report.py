@@ -9,7 +9,7 @@ matplotlib's SVG writer inside a chart.
 from __future__ import annotations
 
 from html import escape
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from recs_pipeline.core import metric_keys
 from recs_pipeline.tracking import plots, tables
@@ -57,9 +57,10 @@ def table(rows: Mapping[str, Mapping[str, Any]], columns: Sequence[str], heading
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def pairs(mapping: Mapping[str, Any], order: Sequence[str] | None = None) -> str:
+def pairs(mapping: Mapping[str, Any], order: Sequence[str] | None = None,
+          text: Callable[[str, Any], str] = lambda name, value: tables.fmt(value)) -> str:
     names = order if order is not None else list(mapping)
-    body = "".join(f"<tr><th>{escape(str(k))}</th><td>{escape(tables.fmt(mapping[k]))}</td></tr>" for k in names)
+    body = "".join(f"<tr><th>{escape(str(k))}</th><td>{escape(text(k, mapping[k]))}</td></tr>" for k in names)
     return f"<table><tbody>{body}</tbody></table>"
 
 
@@ -121,7 +122,7 @@ def html_report(document: Mapping[str, Any]) -> str:
         "one per decade of magnitude on each side of zero (a symmetric-log axis).</p>",
         grid(plots.histogram_heatmaps(document), columns=2),
         '<h2>Run</h2><div class="columns">',
-        "<div><h3>Final metrics</h3>" + pairs(document["final_metrics"], tables.ordered(document["final_metrics"])) + "</div>",
+        "<div><h3>Final metrics</h3>" + pairs(document["final_metrics"], tables.ordered(document["final_metrics"]), tables.final_metric_text) + "</div>",
         "<div><h3>Data</h3>" + pairs(document.get("data_stats", {})) + "</div>",
         "<div><h3>Parameters</h3>" + pairs(document["params"], sorted(document["params"])) + "</div></div>",
     ]

@@ -25,6 +25,13 @@ def fmt(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
+def final_metric_text(name: str, value: Any) -> str:
+    """A final_metrics value as a person reads it: epochs as `epoch N` (from 1), figures by fmt."""
+    if name in (metric_keys.BEST_EPOCH, metric_keys.KEPT_EPOCH) and value is not None:
+        return metric_keys.epoch_label(int(value))
+    return fmt(value)
+
+
 def ordered(names: Any) -> list[str]:
     """Metric names by metric, then K as a number (recall_at_5, _at_10, _at_50, _at_100)."""
     return sorted(names, key=metric_keys.sort_key)
@@ -133,9 +140,7 @@ def metrics_text(document: Mapping[str, Any]) -> str:
     if document["final_metrics"]:
         lines.append("final metrics:")
         for name in ordered(document["final_metrics"]):
-            value = document["final_metrics"][name]
-            epoch = name in (metric_keys.BEST_EPOCH, metric_keys.KEPT_EPOCH) and value is not None
-            lines.append(f"  {name:26s} {metric_keys.epoch_label(int(value)) if epoch else fmt(value)}")
+            lines.append(f"  {name:26s} {final_metric_text(name, document['final_metrics'][name])}")
     if document.get("baselines"):
         rows = method_rows(document)
         width = max(len(name) for name in rows) + 2
