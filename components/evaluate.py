@@ -32,4 +32,3 @@ def evaluate(
         )
         for line in output.verdicts(result):
             print(line)
-        progress.report(f"evaluate: {output.verdict(result)}")

@@ -94,7 +94,8 @@ def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -
 
 
 def summary(result: dict[str, Any], k: int = 10) -> str:
-    """recall@k of the model beside the baselines, in one line; says when the catalog is too small for the largest K."""
+    """recall@k of the model beside the baselines, in one line; says when the catalog is too small
+    for the largest K, and plainly which baselines the model does not beat."""
     key = metric_keys.recall(k)
     baselines = ", ".join(f"{name} {figures[key]:.4f}" for name, figures in result["baselines"].items())
     line = (f"{metric_keys.recall_label(k)} {result['model'][key]:.4f} (baselines: {baselines}) on {result['test_rows']:,} test rows, "
@@ -103,5 +104,5 @@ def summary(result: dict[str, Any], k: int = 10) -> str:
     if too_large:
         shown = ", ".join(metric_keys.recall_label(K) for K in too_large)
         line += f"; the catalog has only {result['catalog_size']:,} products, so {shown} is 1 for every method"
-    return line
+    return f"{line}; {output.verdict(result)}"
 
