@@ -20,15 +20,12 @@ def evaluate(
     import os
 
     from recs_pipeline.core import progress
-    from recs_pipeline.evaluation import output
     from recs_pipeline.steps import evaluate
 
     with progress.task("evaluate"):
-        result = evaluate.run(
+        evaluate.run(
             prepared_dir=prepared_data.path,
             model_dir=model.path,
             history_file=os.path.join(training_history.path, "training_metrics.json"),
             output_dir=evaluation.path,
         )
-        for line in output.verdicts(result):
-            print(line)

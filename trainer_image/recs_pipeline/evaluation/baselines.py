@@ -60,10 +60,6 @@ class PurchaseHistory:
         rows = pd.concat([prepared.splits["train"], prepared.splits["val"]], ignore_index=True)
         return cls.from_rows(rows, len(prepared.users), len(prepared.items))
 
-    def repeat_share(self) -> float:
-        """Share of purchases whose customer bought the same product before (earlier or same day)."""
-        pairs = self.users * self.num_items + self.items
-        return 1.0 - len(np.unique(pairs)) / max(len(pairs), 1)
 
     def decayed(self, half_life_days: float) -> np.ndarray:
         """Each purchase's weight 0.5 ** (age in days / half-life); all 1 with no timestamps or half-life 0."""

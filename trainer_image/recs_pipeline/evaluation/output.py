@@ -24,20 +24,6 @@ def read(evaluation_dir: str) -> dict[str, Any]:
     return json.loads((Path(evaluation_dir) / EVALUATION_FILE).read_text())
 
 
-def verdicts(result: dict[str, Any], k: int = 10) -> list[str]:
-    """Plain sentences saying whether the model beats each baseline at recall@k."""
-    key = metric_keys.recall(k)
-    model = result["model"][key]
-    lines = []
-    for name, metrics in result["baselines"].items():
-        base = metrics[key]
-        if model > base:
-            lines.append(f"model beats {name} at recall@{k}: {model:.4f} vs {base:.4f}")
-        else:
-            lines.append(f"MODEL DOES NOT BEAT {name} at recall@{k}: {model:.4f} vs {base:.4f}")
-    return lines
-
-
 def verdict(result: dict[str, Any], ks: tuple[int, ...] = (10, 100)) -> str:
     """One line a person reads: the model beats every baseline at recall@K for each K, or which
     baselines it does not beat, plainly."""

@@ -63,7 +63,7 @@ def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -
     prepared = prepared_data.load(prepared_dir)
     info = trained.model_info(model_dir)
     params = json.loads(Path(history_file).read_text())["params"]
-    config = TrainConfig(**params).resolved(prepared_data.repeat_share(prepared.splits["train"]))  # histories before exclude_seen: resolved here
+    config = TrainConfig(**params).resolved(prepared_data.repeat_share(prepared.splits["train"]))  # a no-op for params the train step resolved; histories from before exclude_seen get it here
     query, candidate = trained.load_towers(model_dir)
     histories = history.customer_history(prepared, info.get("history_length", 0), history.BEFORE_TEST)
     user_embeddings = trained.embed_entities(query, prepared.users, info["query_inputs"], histories)
