@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from recs_pipeline.data import history, prepared_data
 from recs_pipeline.evaluation import ranking
-from recs_pipeline.model import retrieval, trained
-from recs_pipeline.steps import evaluate, train
-from scipy import sparse
+from recs_pipeline.evaluation.baselines import PurchaseHistory
+from recs_pipeline.model import blend, retrieval, trained
+from recs_pipeline.steps import train
 
-# With both history uses on: the served model must look up each customer's recent products for the
-# customer tower's pooling and for the buy-again mixture.
+# With the history pooled: the served model must look up each customer's recent products for the
+# customer tower and every purchase for the blend's repeat and kNN terms.
 SCORE_TOLERANCE = 1e-5
 
 # Runs in a fresh interpreter: nothing from this test process (graphs, towers) is reused.
@@ -36,26 +36,20 @@ def exported(tiny_training, prepared_dir, tmp_path_factory):
 
 
 def brute_force_top_k(model_dir: str, prepared: prepared_data.PreparedData, users: np.ndarray, k: int):
-    """The evaluate step's ranking: tower embeddings mixed with the buy-again term, one scorer, ranking.top_k."""
+    """The evaluate step's ranking: the blend of the model's terms, one scorer, ranking.top_k, with every purchase known."""
     info = trained.model_info(model_dir)
-    assert info["buy_again"] is not None and info["buy_again"] != [0.0, 1.0]  # trained away from its initial weights
-    query, candidate = trained.load_towers(model_dir)
-    histories = history.customer_history(prepared, info["history_length"], history.EVERYTHING)  # the served model knows every purchase
-    user_embeddings = trained.embed_entities(query, prepared.users, info["query_inputs"], histories)
-    item_embeddings = trained.embed_entities(candidate, prepared.items, info["candidate_inputs"])
-    scorer = evaluate.model_scorer(user_embeddings, item_embeddings, histories, tuple(info["buy_again"]), info["temperature"])
+    assert info["blend"]["towers"] > 0 or info["blend"]["knn"] > 0  # the served terms are all in use
+    terms = trained.scoring_terms(prepared, trained.load_towers(model_dir), info, history.EVERYTHING)  # the served model knows every purchase
+    scorer = blend.scorer(terms, trained.blend_weights(info))
     return ranking.top_k(scorer, users, len(prepared.items), k), scorer
 
 
-def test_fresh_process_top_k_equals_the_evaluate_ranking(exported, prepared_dir):
-    prepared = prepared_data.load(prepared_dir)
-    users = np.arange(0, len(prepared.users), 7)
+def assert_served_as_ranked(serving_dir: str, scorer, prepared: prepared_data.PreparedData, users: np.ndarray, k: int) -> None:
+    """A fresh process's answers from the SavedModel are `scorer`'s top k, up to float32 ties."""
+    expected_items, expected_scores = ranking.top_k(scorer, users, len(prepared.items), k)
     customers = prepared.users["user_id"].to_numpy(str)[users].tolist()
-    k = 20
-    (expected_items, expected_scores), scorer = brute_force_top_k(str(exported / "model"), prepared, users, k)
-
     done = subprocess.run(
-        [sys.executable, "-c", FRESH_PROCESS, str(exported / "serving"), json.dumps(customers), str(k)],
+        [sys.executable, "-c", FRESH_PROCESS, serving_dir, json.dumps(customers), str(k)],
         capture_output=True, text=True, check=True,
     )
     answers = json.loads(done.stdout.strip().splitlines()[-1])
@@ -74,6 +68,28 @@ def test_fresh_process_top_k_equals_the_evaluate_ranking(exported, prepared_dir)
     assert differing <= len(answers) * k // 100
 
 
+def test_fresh_process_top_k_equals_the_evaluate_ranking(exported, prepared_dir):
+    prepared = prepared_data.load(prepared_dir)
+    (_, _), scorer = brute_force_top_k(str(exported / "model"), prepared, np.arange(1), 1)
+    assert_served_as_ranked(str(exported / "serving"), scorer, prepared, np.arange(0, len(prepared.users), 7), 20)
+
+
+def test_every_term_is_served_as_evaluate_scores_it(exported, prepared_dir, tmp_path):
+    # Weights the fit may not pick on this data: both the towers' and the kNN term in the served sum.
+    prepared = prepared_data.load(prepared_dir)
+    info = trained.model_info(str(exported / "model"))
+    towers = trained.load_towers(str(exported / "model"))
+    weights = blend.BlendWeights(towers=0.3, knn=0.5)
+    terms = trained.scoring_terms(prepared, towers, info, history.EVERYTHING)
+    customers = {name: prepared.users[name].to_numpy(np.int32) for name in info["query_inputs"] if name in prepared.users}
+    customers.update(history.customer_history(prepared, info["history_length"], history.EVERYTHING))
+    retrieval.export(str(tmp_path / "serving"), towers[0], prepared.users["user_id"].to_numpy(str), customers, prepared.items,
+                     terms["towers"].item_embeddings, prepared_data.item_probabilities(prepared),
+                     tables=blend.serving_tables(PurchaseHistory.of_splits(prepared, history.EVERYTHING), info["half_life_days"]),
+                     weights=weights, temperature=info["temperature"])
+    assert_served_as_ranked(str(tmp_path / "serving"), blend.scorer(terms, weights), prepared, np.arange(0, len(prepared.users), 5), 20)
+
+
 def test_with_exclude_seen_the_served_lists_leave_out_every_bought_product(tiny_training, prepared_dir, tmp_path):
     out = tmp_path
     train.run(prepared_dir, str(out / "model"), str(out / "history"), tiny_training(epochs=1, history_length=5, exclude_seen="true"),
@@ -82,8 +98,8 @@ def test_with_exclude_seen_the_served_lists_leave_out_every_bought_product(tiny_
     prepared = prepared_data.load(prepared_dir)
     users = np.arange(0, len(prepared.users), 11)
     (_, _), scorer = brute_force_top_k(str(out / "model"), prepared, users, 10)
-    splits, items = history.bought_products(prepared, history.EVERYTHING)
-    seen = sparse.csr_matrix((np.ones(len(items)), items, splits), shape=(len(prepared.users), len(prepared.items)))
+    seen = PurchaseHistory.of_splits(prepared, history.EVERYTHING).matrix()
+    splits, items = seen.indptr, seen.indices
     expected, _ = ranking.top_k(ranking.excluding(scorer, seen), users, len(prepared.items), 10)
     answers = retrieval.recommend(retrieval.load(str(out / "serving")), prepared.users["user_id"].to_numpy(str)[users].tolist(), 10)
     item_index = {item: i for i, item in enumerate(prepared.items["item_id"])}

@@ -76,6 +76,12 @@ def recall_label(k: int) -> str:
 BEST_EPOCH = "best_epoch"  # the epoch with the lowest validation loss
 KEPT_EPOCH = "kept_epoch"  # the epoch whose weights the exported model holds
 
+# The blend's fit (model/blend.py), in final_metrics: its two weights, and its mean validation
+# recall@K over that of recency-weighted repeat alone (both weights 0).
+BLEND_TOWERS_WEIGHT = "blend_towers_weight"
+BLEND_KNN_WEIGHT = "blend_knn_weight"
+BLEND_VALIDATION_GAIN = "blend_validation_gain"
+
 
 def epoch_label(index: int, total: int | None = None) -> str:
     """How a person reads a 0-based epoch index: `epoch 2 of 3` (or `epoch 2`)."""

@@ -75,9 +75,3 @@ def customer_history(prepared: PreparedData, length: int, splits: tuple[str, ...
     return {"history": user_histories(rows, len(prepared.users), length)}
 
 
-def bought_products(prepared: PreparedData, splits: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Every product each customer bought in `splits`, once, as CSR: (row_splits, item indices)."""
-    rows = pd.concat([prepared.splits[name][["user_idx", "item_idx"]] for name in splits], ignore_index=True)
-    pairs = np.unique(rows["user_idx"].to_numpy(np.int64) * len(prepared.items) + rows["item_idx"].to_numpy(np.int64))
-    users, items = pairs // len(prepared.items), pairs % len(prepared.items)
-    return np.searchsorted(users, np.arange(len(prepared.users) + 1)).astype(np.int64), items.astype(np.int32)

@@ -55,11 +55,10 @@ class PurchaseHistory:
         return cls(rows["user_idx"].to_numpy(np.int64), rows["item_idx"].to_numpy(np.int64), days.astype(np.float64), num_users, num_items)
 
     @classmethod
-    def before_test(cls, prepared: PreparedData) -> "PurchaseHistory":
-        """Every purchase before the test period: the training and validation splits."""
-        rows = pd.concat([prepared.splits["train"], prepared.splits["val"]], ignore_index=True)
+    def of_splits(cls, prepared: PreparedData, splits: tuple[str, ...]) -> "PurchaseHistory":
+        """The purchases in `splits` (data.history's TRAINING, BEFORE_TEST, EVERYTHING)."""
+        rows = pd.concat([prepared.splits[name] for name in splits], ignore_index=True)
         return cls.from_rows(rows, len(prepared.users), len(prepared.items))
-
 
     def decayed(self, half_life_days: float) -> np.ndarray:
         """Each purchase's weight 0.5 ** (age in days / half-life); all 1 with no timestamps or half-life 0."""
@@ -136,14 +135,24 @@ def _top_per_row(matrix: sparse.csr_matrix, keep: int) -> sparse.csr_matrix:
     return sparse.csr_matrix((matrix.data[chosen], (rows[chosen], matrix.indices[chosen])), shape=matrix.shape)
 
 
-def item_knn_scorer(history: PurchaseHistory, half_life_days: float, neighbours: int = KNN_NEIGHBOURS) -> ScoreFn:
-    """Products similar to the customer's (recency-weighted) purchases, then popularity."""
+def similarity_scorer(history: PurchaseHistory, half_life_days: float, neighbours: int = KNN_NEIGHBOURS) -> ScoreFn:
+    """Each product's summed similarity to the customer's purchases, each weighted by its recency."""
     weights = history.matrix(history.decayed(half_life_days))
     similar = item_similarities(history, neighbours).tocsc()
+
+    def score(users: np.ndarray, low: int, high: int) -> np.ndarray:
+        return (weights[users] @ similar[:, low:high]).toarray()
+
+    return score
+
+
+def item_knn_scorer(history: PurchaseHistory, half_life_days: float, neighbours: int = KNN_NEIGHBOURS) -> ScoreFn:
+    """Products similar to the customer's (recency-weighted) purchases, then popularity."""
+    similarity = similarity_scorer(history, half_life_days, neighbours)
     popularity = popularity_scores(history)
 
     def score(users: np.ndarray, low: int, high: int) -> np.ndarray:
-        return (weights[users] @ similar[:, low:high]).toarray() + popularity[low:high]
+        return similarity(users, low, high) + popularity[low:high]
 
     return score
 

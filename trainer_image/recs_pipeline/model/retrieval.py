@@ -2,10 +2,11 @@
 
 The query tower and the whole catalog's embeddings are saved together, so a TF Serving container
 (Vertex AI prediction, or `recommend` here) answers with no other file. Scoring is exact: the
-model's logits (dot product over the temperature) for every product, mixed with the buy-again
-term for the customer's recent purchases, then top-K. Customer features and recent products are
-looked up from the training data by id, so the request carries only the id. An id never seen in
-training gets the most popular products, and `known_customer` says so.
+model's blended score (blend.py: the customer's recency-weighted purchases, popularity, the
+towers' softmax and item-kNN, with the fitted weights) for every product, then top-K. Customer
+features and purchases are looked up from the data by id, so the request carries only the id; the
+recency weights are those of the day the model was exported. An id never seen in training gets the
+most popular products, and `known_customer` says so.
 
 ScaNN is not offered: its TensorFlow op is built for one TensorFlow minor version (scann 1.4.2
 needs tensorflow 2.20) and fails to load on the 2.21 this package pins (README, "Serving the model").
@@ -22,7 +23,7 @@ import pandas as pd
 
 from recs_pipeline.core.errors import UserError
 from recs_pipeline.core.tf_runtime import keras, tf
-from recs_pipeline.model import buy_again
+from recs_pipeline.model.blend import BlendWeights, ServingTables
 
 SERVING_TOP_K = 100
 SIGNATURE = "serving_default"
@@ -42,12 +43,12 @@ class RetrievalModule(tf.Module):
         customer_inputs: dict[str, np.ndarray],
         product_ids: np.ndarray,
         item_embeddings: np.ndarray,
-        popularity: np.ndarray,
+        fallback_shares: np.ndarray,
         k: int,
-        history: np.ndarray | None = None,
-        buy_again_weights: tuple[float, float] | None = None,
-        temperature: float = 1.0,
-        seen: tuple[np.ndarray, np.ndarray] | None = None,
+        tables: ServingTables,
+        weights: BlendWeights,
+        temperature: float,
+        exclude_seen: bool = False,
     ):
         super().__init__()
         self.query_tower = query_tower
@@ -65,20 +66,22 @@ class RetrievalModule(tf.Module):
         # Variables, not constants: large catalogs go to the variables file, not the graph proto.
         self.item_embeddings = tf.Variable(item_embeddings.astype(np.float32), trainable=False, name="item_embeddings")
         self.product_ids = tf.Variable(product_ids.astype(str), trainable=False, name="product_ids")
-        # The buy-again mixture (buy_again.py): each customer's recent purchases and the two weights.
-        self.buy_again = buy_again_weights is not None
-        if self.buy_again:
-            self.history = tf.Variable(history.astype(np.int32), trainable=False, name="buy_again_history")
-            self.buy_again_weights = tf.Variable(np.asarray(buy_again_weights, np.float32), trainable=False, name="buy_again_weights")
+        # The blend's terms (blend.py): each customer's products as CSR with their recency-weighted
+        # counts, popularity, each product's neighbours; the kNN tables only when their weight is not 0.
+        self.purchase_splits = tf.Variable(tables.row_splits, trainable=False, name="purchase_row_splits")
+        self.purchase_items = tf.Variable(tables.items, trainable=False, name="purchase_items")
+        self.purchase_repeat = tf.Variable(tables.repeat, trainable=False, name="purchase_repeat")
+        self.popularity = tf.Variable(tables.popularity, trainable=False, name="popularity")
+        self.towers_weight = tf.constant(weights.towers, tf.float32)
+        self.knn_weight = weights.knn
+        if weights.knn:
+            self.neighbours = tf.Variable(tables.neighbours, trainable=False, name="neighbours")
+            self.similarities = tf.Variable(tables.similarities * np.float32(weights.knn), trainable=False, name="weighted_similarities")
         self.temperature = tf.constant(temperature, tf.float32)
-        # exclude_seen: every product each customer bought, as CSR (row_splits, item indices).
-        self.exclude_seen = seen is not None
-        if self.exclude_seen:
-            self.seen_splits = tf.Variable(seen[0].astype(np.int64), trainable=False, name="seen_row_splits")
-            self.seen_items = tf.Variable(seen[1].astype(np.int32), trainable=False, name="seen_items")
-        order = np.lexsort((np.arange(len(popularity)), -popularity))[: self.k]
+        self.exclude_seen = exclude_seen  # leave out every product the customer bought
+        order = np.lexsort((np.arange(len(fallback_shares)), -fallback_shares))[: self.k]
         self.fallback_ids = tf.Variable(product_ids[order].astype(str), trainable=False, name="fallback_ids")
-        self.fallback_scores = tf.Variable(popularity[order].astype(np.float32), trainable=False, name="fallback_scores")
+        self.fallback_scores = tf.Variable(fallback_shares[order].astype(np.float32), trainable=False, name="fallback_scores")
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="customer_id")])
     def serve(self, customer_id: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -87,14 +90,21 @@ class RetrievalModule(tf.Module):
         safe = tf.maximum(index, 0)
         inputs = {"user_idx": safe, **{name: tf.gather(table, safe) for name, table in self.customer_features.items()}}
         queries = self.query_tower(inputs, training=False)
-        scores = tf.matmul(queries, self.item_embeddings, transpose_b=True) / self.temperature
-        if self.buy_again:
-            history = tf.gather(self.history, safe)
-            counts = buy_again.catalog_counts(history, tf.shape(self.item_embeddings)[0])
-            scores = buy_again.mix(scores, counts, buy_again.window_sizes(history), self.buy_again_weights[0], self.buy_again_weights[1])
+        logits = tf.matmul(queries, self.item_embeddings, transpose_b=True) / self.temperature
+        towers = tf.exp(logits - tf.reduce_max(logits, axis=1, keepdims=True))
+        scores = self.popularity[None, :] + self.towers_weight * towers
+        positions = tf.ragged.range(tf.gather(self.purchase_splits, safe), tf.gather(self.purchase_splits, safe + 1))
+        rows = tf.cast(positions.value_rowids(), tf.int32)
+        items = tf.gather(self.purchase_items, positions.flat_values)
+        repeat = tf.gather(self.purchase_repeat, positions.flat_values)
+        scores = tf.tensor_scatter_nd_add(scores, tf.stack([rows, items], axis=1), repeat)
+        if self.knn_weight:
+            neighbours = tf.gather(self.neighbours, items)  # (purchases, width)
+            width = tf.shape(neighbours)[1]
+            at = tf.stack([tf.repeat(rows, width), tf.reshape(neighbours, [-1])], axis=1)
+            scores = tf.tensor_scatter_nd_add(scores, at, tf.reshape(tf.gather(self.similarities, items) * repeat[:, None], [-1]))
         if self.exclude_seen:
-            positions = tf.ragged.range(tf.gather(self.seen_splits, safe), tf.gather(self.seen_splits, safe + 1))
-            bought = tf.stack([tf.cast(positions.value_rowids(), tf.int32), tf.gather(self.seen_items, positions.flat_values)], axis=1)
+            bought = tf.stack([rows, items], axis=1)
             scores = tf.tensor_scatter_nd_update(scores, bought, tf.fill(tf.shape(bought)[:1], float("-inf")))
         top_scores, top_indices = tf.math.top_k(scores, k=self.k)
         rows = tf.shape(customer_id)[0]
@@ -114,21 +124,21 @@ def export(
     customer_inputs: dict[str, np.ndarray],
     items: pd.DataFrame,
     item_embeddings: np.ndarray,
-    popularity: np.ndarray,
+    fallback_shares: np.ndarray,
     k: int = SERVING_TOP_K,
-    history: np.ndarray | None = None,
-    buy_again_weights: tuple[float, float] | None = None,
-    temperature: float = 1.0,
-    seen: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    tables: ServingTables,
+    weights: BlendWeights,
+    temperature: float,
+    exclude_seen: bool = False,
 ) -> None:
     """Write the retrieval SavedModel with one `serving_default` signature, and what it was built
-    from. `seen` (CSR row_splits and item indices of every customer's purchases) makes it leave
-    out the products a customer bought (exclude_seen)."""
-    module = RetrievalModule(query_tower, customer_ids, customer_inputs, items["item_id"].to_numpy(str), item_embeddings, popularity, k,
-                             history, buy_again_weights, temperature, seen)
+    from. `exclude_seen` leaves out the products a customer bought."""
+    module = RetrievalModule(query_tower, customer_ids, customer_inputs, items["item_id"].to_numpy(str), item_embeddings, fallback_shares, k,
+                             tables, weights, temperature, exclude_seen)
     tf.saved_model.save(module, serving_dir, signatures={SIGNATURE: module.serve})
     info = {"top_k": module.k, "customers": int(len(customer_ids)), "products": int(len(items)), "dimension": int(item_embeddings.shape[1]),
-            "buy_again": list(buy_again_weights) if buy_again_weights is not None else None, "exclude_seen": seen is not None}
+            "blend": weights.as_dict(), "exclude_seen": exclude_seen}
     (Path(serving_dir) / INFO_FILE).write_text(json.dumps(info, indent=1))
 
 

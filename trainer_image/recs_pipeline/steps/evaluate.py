@@ -14,7 +14,7 @@ from recs_pipeline.core.config import RECALL_KS, TrainConfig
 from recs_pipeline.core.tf_runtime import tf
 from recs_pipeline.data import history, prepared_data
 from recs_pipeline.evaluation import baselines, output, ranking
-from recs_pipeline.model import buy_again, trained
+from recs_pipeline.model import blend, buy_again, trained
 from recs_pipeline.model.towers import in_batch_losses
 
 
@@ -47,16 +47,6 @@ def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray,
     return float(np.average(losses, weights=weights))
 
 
-def model_scorer(user_embeddings: np.ndarray, item_embeddings: np.ndarray, histories: dict[str, np.ndarray],
-                 weights: tuple[float, float] | None, temperature: float) -> ranking.ScoreFn:
-    """How the model scores the catalog: the towers' dot products, mixed with the buy-again term
-    when it has one (the same function the served model computes)."""
-    score = ranking.embedding_scorer(user_embeddings, item_embeddings)
-    if weights is None:
-        return score
-    return buy_again.scorer(score, buy_again.CountTable(histories["history"]), weights, temperature)
-
-
 def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -> dict[str, Any]:
     """Writes evaluation.json: model metrics, baseline metrics, test loss; returns the same dict."""
     started = time.perf_counter()
@@ -64,17 +54,12 @@ def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -
     info = trained.model_info(model_dir)
     params = json.loads(Path(history_file).read_text())["params"]
     config = TrainConfig(**params).resolved(prepared_data.repeat_share(prepared.splits["train"]))  # a no-op for params the train step resolved; histories from before exclude_seen get it here
-    query, candidate = trained.load_towers(model_dir)
-    histories = history.customer_history(prepared, info.get("history_length", 0), history.BEFORE_TEST)
-    user_embeddings = trained.embed_entities(query, prepared.users, info["query_inputs"], histories)
-    item_embeddings = trained.embed_entities(candidate, prepared.items, info["candidate_inputs"])
+    towers = trained.load_towers(model_dir)
     num_items = len(prepared.items)
     test = prepared.splits["test"]
-    known = baselines.PurchaseHistory.before_test(prepared)
-
-    weights = tuple(info["buy_again"]) if info.get("buy_again") else None
-    scorers = {"model": model_scorer(user_embeddings, item_embeddings, histories, weights, info["temperature"]),
-               **baselines.scorers(known, config.baseline_half_life_days)}
+    known = baselines.PurchaseHistory.of_splits(prepared, history.BEFORE_TEST)
+    terms = trained.scoring_terms(prepared, towers, info, history.BEFORE_TEST)
+    scorers = {"model": blend.scorer(terms, trained.blend_weights(info)), **baselines.scorers(known, config.baseline_half_life_days)}
     if config.excludes_seen:  # the same for the model and every baseline, as the served model does
         scorers = {name: ranking.excluding(score, known.matrix()) for name, score in scorers.items()}
     metrics = {name: ranking.evaluate_scorer(score, test, num_items).values for name, score in scorers.items()}
@@ -84,7 +69,9 @@ def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -
         "catalog_size": num_items,
         "ks": list(RECALL_KS),
         "exclude_seen": config.excludes_seen,
-        "model": {"loss": in_batch_test_loss(user_embeddings, item_embeddings, prepared, params, histories.get("history"), weights),
+        "model": {"loss": in_batch_test_loss(terms["towers"].user_embeddings, terms["towers"].item_embeddings, prepared, params,
+                                             history.customer_history(prepared, info["history_length"], history.BEFORE_TEST).get("history"),
+                                             tuple(info["buy_again"]) if info["buy_again"] else None),
                   **model_metrics},
         "baselines": metrics,
     }

@@ -1,0 +1,89 @@
+"""The blend: its terms, its fit on held-out purchases, and the candidate lists the fit ranks in."""
+
+import numpy as np
+import pytest
+from recs_pipeline.core.config import RECALL_KS
+from recs_pipeline.evaluation import ranking
+from recs_pipeline.evaluation.baselines import PurchaseHistory
+from recs_pipeline.model import blend
+from scipy import sparse
+
+CUSTOMERS, PRODUCTS = 60, 300
+
+
+def dense_terms(rng: np.random.Generator) -> tuple[dict[str, ranking.ScoreFn], dict[str, np.ndarray]]:
+    """Four terms as fixed arrays: a few bought products per customer, popularity, towers, kNN."""
+    repeat = np.zeros((CUSTOMERS, PRODUCTS))
+    for customer in range(CUSTOMERS):
+        repeat[customer, rng.choice(PRODUCTS, 4, replace=False)] = rng.uniform(0.2, 2.0, 4)
+    arrays = {"repeat": repeat, "popularity": np.broadcast_to(np.sort(rng.uniform(0, 0.99, PRODUCTS))[::-1], (CUSTOMERS, PRODUCTS)),
+              "towers": np.exp(-rng.exponential(3.0, (CUSTOMERS, PRODUCTS))), "knn": rng.exponential(0.2, (CUSTOMERS, PRODUCTS))}
+    return {name: (lambda users, low, high, a=array: a[users, low:high]) for name, array in arrays.items()}, arrays
+
+
+def test_fit_adds_the_towers_when_the_held_out_purchases_are_what_the_towers_rank_first():
+    parts, arrays = dense_terms(np.random.default_rng(0))
+    users = np.repeat(np.arange(CUSTOMERS), 2)
+    items = np.argsort(-arrays["towers"], axis=1)[:, :2].ravel()  # each customer's two top products by the towers
+    fitted = blend.fit(parts, users, items, PRODUCTS)
+    assert fitted.weights.towers > 0
+    assert fitted.validation_recall > fitted.repeat_only_recall and fitted.gain > 1
+
+
+def test_fit_keeps_recency_weighted_repeat_when_the_purchases_repeat():
+    parts, arrays = dense_terms(np.random.default_rng(1))
+    users = np.arange(CUSTOMERS)
+    items = arrays["repeat"].argmax(axis=1)  # each customer's most recent-weighted product: rank 0 with both weights 0
+    fitted = blend.fit(parts, users, items, PRODUCTS)
+    assert fitted.weights == blend.BlendWeights(0.0, 0.0)  # nothing beats it; ties keep the smaller weights
+    assert fitted.validation_recall == fitted.repeat_only_recall == 1.0
+
+
+@pytest.mark.parametrize("weights", [blend.BlendWeights(0.0, 0.0), blend.BlendWeights(0.3, 0.03), blend.BlendWeights(10.0, 3.0)])
+def test_the_candidate_ranks_equal_the_rankers_when_every_product_is_a_candidate(weights):
+    # 4 terms x CANDIDATES_PER_TERM >= PRODUCTS: every product is in every customer's list, so the
+    # fit's recall must be the evaluate ranker's exactly.
+    parts, _ = dense_terms(np.random.default_rng(2))
+    rng = np.random.default_rng(3)
+    users, items = rng.integers(0, CUSTOMERS, 500), rng.integers(0, PRODUCTS, 500)
+    table = blend._CandidateTable.build(parts, np.unique(users), users, items, PRODUCTS, None)
+    ranks = ranking.positive_ranks(blend.scorer(parts, weights), users, items, PRODUCTS)
+    expected = np.mean([(ranks < k).mean() for k in RECALL_KS])
+    assert table.mean_recall(np.array([1.0, 1.0, weights.towers, weights.knn])) == pytest.approx(expected, abs=1e-12)
+
+
+def test_with_exclude_seen_a_bought_product_is_a_miss_and_never_a_candidate():
+    parts, arrays = dense_terms(np.random.default_rng(4))
+    seen = sparse.csr_matrix(arrays["repeat"] > 0)
+    users = np.arange(CUSTOMERS)
+    items = arrays["repeat"].argmax(axis=1)  # bought before: every one a miss
+    fitted = blend.fit(parts, users, items, PRODUCTS, seen)
+    assert fitted.validation_recall == 0.0
+    table = blend._CandidateTable.build(parts, users, users, items, PRODUCTS, seen)
+    # Unseen purchases: the same ranks as the ranker with seen products excluded.
+    fresh = np.argsort(-arrays["towers"], axis=1)[:, 5]
+    fresh_table = blend._CandidateTable.build(parts, users, users, fresh, PRODUCTS, seen)
+    ranks = ranking.positive_ranks(ranking.excluding(blend.scorer(parts, blend.BlendWeights(1.0, 0.1)), seen), users, fresh, PRODUCTS)
+    assert fresh_table.mean_recall(np.array([1.0, 1.0, 1.0, 0.1])) == pytest.approx(np.mean([(ranks < k).mean() for k in RECALL_KS]))
+    assert table.missed.all()
+
+
+def test_terms_of_a_purchase_history():
+    # Customer 0 bought product 1 today and product 2 ninety days ago; product 2 is also customer 1's.
+    known = PurchaseHistory(users=np.array([0, 0, 1, 1]), items=np.array([1, 2, 2, 0]), days=np.array([100.0, 10.0, 100.0, 100.0]),
+                            num_users=2, num_items=4)
+    user_embeddings = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    item_embeddings = np.array([[0.0, 0.0], [0.5, 0.0], [1.0, 0.0], [0.0, 2.0]], np.float32)
+    parts = blend.terms(known, 90.0, user_embeddings, item_embeddings, temperature=0.5)
+    everyone = np.array([0, 1])
+    np.testing.assert_allclose(parts["repeat"](everyone, 0, 4), [[0, 1, 0.5, 0], [1, 0, 1, 0]])
+    logits = (user_embeddings @ item_embeddings.T) / 0.5
+    np.testing.assert_allclose(parts["towers"](everyone, 0, 4), np.exp(logits - logits.max(axis=1, keepdims=True)))
+    np.testing.assert_allclose(parts["towers"](everyone, 1, 3), np.exp(logits - logits.max(axis=1, keepdims=True))[:, 1:3])
+    popularity = parts["popularity"](everyone, 0, 4)[0]
+    assert popularity.argmax() == 2 and (popularity < 1).all()
+    # Product 2's buyers {0, 1} and product 0's {1}: cosine 1/sqrt(2); customer 0 reaches product 0 through product 2.
+    np.testing.assert_allclose(parts["knn"](np.array([0]), 0, 1), [[0.5 / np.sqrt(2)]])
+    tables = blend.serving_tables(known, 90.0)
+    np.testing.assert_array_equal(tables.row_splits, [0, 2, 4])
+    np.testing.assert_allclose(tables.repeat, [1.0, 0.5, 1.0, 1.0])
