@@ -102,28 +102,30 @@ def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConf
             if reason == "preempted":
                 log.error("preempted after %d finished epoch(s); history and status flushed", collector.epochs_done)
             raise
-    progress.report(f"train: {outcome(collector.epochs_done, config, final)} ({progress.duration(time.perf_counter() - started)})")
+    progress.report(f"train: {outcome(collector.epochs_done, config, final)}; {blend_outcome(fitted)} "
+                    f"({progress.duration(time.perf_counter() - started)})")
     return TrainResult(collector.epochs_done, final["final_loss"], final["final_val_loss"])
 
 
 def fit_blend(model: TwoTowerModel, prepared: prepared_data.PreparedData, config: TrainConfig) -> blend.BlendFit:
     """The blend's weights (blend.py), fitted on the validation purchases with the training split as history."""
-    started = time.perf_counter()
     terms = trained.scoring_terms(prepared, (model.query_tower, model.candidate_tower), trained.describe(model, prepared, config),
                                   history.TRAINING)
     val = prepared.splits["val"]
     seen = PurchaseHistory.of_splits(prepared, history.TRAINING).matrix() if config.excludes_seen else None
-    fitted = blend.fit(terms, val["user_idx"].to_numpy(np.int64), val["item_idx"].to_numpy(np.int64), len(prepared.items), seen, config.seed)
-    progress.report(f"train: blend weights towers {fitted.weights.towers:g}, item-kNN {fitted.weights.knn:g}: mean validation recall "
-                    f"{fitted.validation_recall:.4f} against {fitted.repeat_only_recall:.4f} for recency-weighted repeat alone, "
-                    f"{fitted.customers:,} customers ({progress.duration(time.perf_counter() - started)})")
-    return fitted
+    return blend.fit(terms, val["user_idx"].to_numpy(np.int64), val["item_idx"].to_numpy(np.int64), len(prepared.items), seen, config.seed)
 
 
 def blend_figures(fitted: blend.BlendFit) -> dict[str, float]:
     """The fit's figures for final_metrics."""
     return {metric_keys.BLEND_TOWERS_WEIGHT: fitted.weights.towers, metric_keys.BLEND_KNN_WEIGHT: fitted.weights.knn,
             metric_keys.BLEND_VALIDATION_GAIN: fitted.gain}
+
+
+def blend_outcome(fitted: blend.BlendFit) -> str:
+    """The fitted weights and what they gained on validation, as a person reads it."""
+    return (f"blend weights: towers {fitted.weights.towers:g}, item-kNN {fitted.weights.knn:g} (mean validation recall "
+            f"{fitted.gain:.3f}x recency-weighted repeat alone, {fitted.customers:,} customers)")
 
 
 def _final_losses(losses: dict[str, list], kept_epoch: int) -> dict[str, float]:
