@@ -24,7 +24,7 @@ from recs_pipeline.model.towers import build_tower
 
 K = 100
 PURCHASES_PER_CUSTOMER = 20
-WEIGHTS = blend.BlendWeights(towers=0.3, knn=0.03)
+WEIGHTS = blend.BlendWeights(towers=0.3, knn=0.03, repeat_half_life_days=30.0)
 
 
 def main() -> None:
@@ -51,7 +51,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         retrieval.export(folder, query_tower, users["user_id"].to_numpy(str), {"user_idx": users["user_idx"].to_numpy()}, items,
-                         item_embeddings, popularity, k=K, tables=blend.serving_tables(known, half_life), weights=WEIGHTS,
+                         item_embeddings, popularity, k=K, tables=blend.serving_tables(known, WEIGHTS.repeat_half_life_days, half_life), weights=WEIGHTS,
                          temperature=config.temperature)
         serve = retrieval.load(folder)
         serve(customer_id=tf.constant(customer_ids[: args.batch]))  # warm-up: first call traces
@@ -60,7 +60,7 @@ def main() -> None:
         exported_s = time.perf_counter() - started
 
     user_embeddings = query_tower.predict({"user_idx": users["user_idx"].to_numpy()}, batch_size=8192, verbose=0)
-    score = blend.scorer(blend.terms(known, half_life, user_embeddings, item_embeddings, config.temperature), WEIGHTS)
+    score = blend.scorer(blend.terms(known, WEIGHTS.repeat_half_life_days, half_life, user_embeddings, item_embeddings, config.temperature), WEIGHTS)
     started = time.perf_counter()
     floor = [ranking.top_k(score, np.arange(s, min(s + args.batch, args.customers)), args.products, K)[0]
              for s in range(0, args.customers, args.batch)]

@@ -25,7 +25,7 @@ def test_fit_adds_the_towers_when_the_held_out_purchases_are_what_the_towers_ran
     parts, arrays = dense_terms(np.random.default_rng(0))
     users = np.repeat(np.arange(CUSTOMERS), 2)
     items = np.argsort(-arrays["towers"], axis=1)[:, :2].ravel()  # each customer's two top products by the towers
-    fitted = blend.fit(parts, users, items, PRODUCTS)
+    fitted = blend.fit(parts, {90.0: parts["repeat"]}, users, items, PRODUCTS)
     assert fitted.weights.towers > 0
     assert fitted.validation_recall > fitted.repeat_only_recall and fitted.gain > 1
 
@@ -34,22 +34,33 @@ def test_fit_keeps_recency_weighted_repeat_when_the_purchases_repeat():
     parts, arrays = dense_terms(np.random.default_rng(1))
     users = np.arange(CUSTOMERS)
     items = arrays["repeat"].argmax(axis=1)  # each customer's most recent-weighted product: rank 0 with both weights 0
-    fitted = blend.fit(parts, users, items, PRODUCTS)
-    assert fitted.weights == blend.BlendWeights(0.0, 0.0)  # nothing beats it; ties keep the smaller weights
+    counts = np.where(arrays["repeat"] > 0, np.random.default_rng(5).integers(1, 4, arrays["repeat"].shape), 0).astype(float)
+    fitted = blend.fit(parts, {90.0: parts["repeat"], 0.0: lambda users, low, high: counts[users, low:high]}, users, items, PRODUCTS)
+    assert fitted.weights == blend.BlendWeights(0.0, 0.0, 90.0)  # nothing beats it; ties keep the baseline and the smaller weights
     assert fitted.validation_recall == fitted.repeat_only_recall == 1.0
+    # Purchases that follow the counts instead: the fit picks the repeat term without decay.
+    by_count = counts + arrays["popularity"]
+    fitted = blend.fit(parts, {90.0: parts["repeat"], 0.0: lambda users, low, high: counts[users, low:high]}, users,
+                       by_count.argmax(axis=1), PRODUCTS)
+    assert fitted.weights.repeat_half_life_days == 0.0 and fitted.gain > 1
 
 
-@pytest.mark.parametrize("weights", [blend.BlendWeights(0.0, 0.0), blend.BlendWeights(0.3, 0.03), blend.BlendWeights(10.0, 3.0)])
+def columns(parts: dict[str, ranking.ScoreFn]) -> list[ranking.ScoreFn]:
+    """The fit's column order: the explore terms, then the repeat term."""
+    return [*(parts[name] for name in blend.EXPLORE_TERMS), parts["repeat"]]
+
+
+@pytest.mark.parametrize("weights", [blend.BlendWeights(0.0, 0.0, 90.0), blend.BlendWeights(0.3, 0.03, 90.0), blend.BlendWeights(10.0, 3.0, 90.0)])
 def test_the_candidate_ranks_equal_the_rankers_when_every_product_is_a_candidate(weights):
     # 4 terms x CANDIDATES_PER_TERM >= PRODUCTS: every product is in every customer's list, so the
     # fit's recall must be the evaluate ranker's exactly.
     parts, _ = dense_terms(np.random.default_rng(2))
     rng = np.random.default_rng(3)
     users, items = rng.integers(0, CUSTOMERS, 500), rng.integers(0, PRODUCTS, 500)
-    table = blend._CandidateTable.build(parts, np.unique(users), users, items, PRODUCTS, None)
+    table = blend._CandidateTable.build(columns(parts), np.unique(users), users, items, PRODUCTS, None)
     ranks = ranking.positive_ranks(blend.scorer(parts, weights), users, items, PRODUCTS)
     expected = np.mean([(ranks < k).mean() for k in RECALL_KS])
-    assert table.mean_recall(np.array([1.0, 1.0, weights.towers, weights.knn])) == pytest.approx(expected, abs=1e-12)
+    assert table.mean_recall(np.array([1.0, weights.towers, weights.knn, 1.0])) == pytest.approx(expected, abs=1e-12)
 
 
 def test_with_exclude_seen_a_bought_product_is_a_miss_and_never_a_candidate():
@@ -57,14 +68,14 @@ def test_with_exclude_seen_a_bought_product_is_a_miss_and_never_a_candidate():
     seen = sparse.csr_matrix(arrays["repeat"] > 0)
     users = np.arange(CUSTOMERS)
     items = arrays["repeat"].argmax(axis=1)  # bought before: every one a miss
-    fitted = blend.fit(parts, users, items, PRODUCTS, seen)
+    fitted = blend.fit(parts, {90.0: parts["repeat"]}, users, items, PRODUCTS, seen)
     assert fitted.validation_recall == 0.0
-    table = blend._CandidateTable.build(parts, users, users, items, PRODUCTS, seen)
+    table = blend._CandidateTable.build(columns(parts), users, users, items, PRODUCTS, seen)
     # Unseen purchases: the same ranks as the ranker with seen products excluded.
     fresh = np.argsort(-arrays["towers"], axis=1)[:, 5]
-    fresh_table = blend._CandidateTable.build(parts, users, users, fresh, PRODUCTS, seen)
-    ranks = ranking.positive_ranks(ranking.excluding(blend.scorer(parts, blend.BlendWeights(1.0, 0.1)), seen), users, fresh, PRODUCTS)
-    assert fresh_table.mean_recall(np.array([1.0, 1.0, 1.0, 0.1])) == pytest.approx(np.mean([(ranks < k).mean() for k in RECALL_KS]))
+    fresh_table = blend._CandidateTable.build(columns(parts), users, users, fresh, PRODUCTS, seen)
+    ranks = ranking.positive_ranks(ranking.excluding(blend.scorer(parts, blend.BlendWeights(1.0, 0.1, 90.0)), seen), users, fresh, PRODUCTS)
+    assert fresh_table.mean_recall(np.array([1.0, 1.0, 0.1, 1.0])) == pytest.approx(np.mean([(ranks < k).mean() for k in RECALL_KS]))
     assert table.missed.all()
 
 
@@ -74,7 +85,7 @@ def test_terms_of_a_purchase_history():
                             num_users=2, num_items=4)
     user_embeddings = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
     item_embeddings = np.array([[0.0, 0.0], [0.5, 0.0], [1.0, 0.0], [0.0, 2.0]], np.float32)
-    parts = blend.terms(known, 90.0, user_embeddings, item_embeddings, temperature=0.5)
+    parts = blend.terms(known, 90.0, 90.0, user_embeddings, item_embeddings, temperature=0.5)
     everyone = np.array([0, 1])
     np.testing.assert_allclose(parts["repeat"](everyone, 0, 4), [[0, 1, 0.5, 0], [1, 0, 1, 0]])
     logits = (user_embeddings @ item_embeddings.T) / 0.5
@@ -84,6 +95,9 @@ def test_terms_of_a_purchase_history():
     assert popularity.argmax() == 2 and (popularity < 1).all()
     # Product 2's buyers {0, 1} and product 0's {1}: cosine 1/sqrt(2); customer 0 reaches product 0 through product 2.
     np.testing.assert_allclose(parts["knn"](np.array([0]), 0, 1), [[0.5 / np.sqrt(2)]])
-    tables = blend.serving_tables(known, 90.0)
+    tables = blend.serving_tables(known, 90.0, 0.0)
     np.testing.assert_array_equal(tables.row_splits, [0, 2, 4])
     np.testing.assert_allclose(tables.repeat, [1.0, 0.5, 1.0, 1.0])
+    np.testing.assert_allclose(tables.recency, [1.0, 1.0, 1.0, 1.0])  # half-life 0: no decay
+    np.testing.assert_allclose(blend.terms(known, 0.0, 90.0, user_embeddings, item_embeddings, 0.5)["repeat"](everyone, 0, 4),
+                               [[0, 1, 1, 0], [1, 0, 1, 0]])

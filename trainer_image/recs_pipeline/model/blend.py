@@ -4,14 +4,15 @@ towers, item-kNN and popularity, with the two weights picked on the validation s
     score = repeat + popularity + w_towers * towers + w_knn * knn
 
 - repeat: the customer's purchases of the product, each weighted 0.5 ** (age / half-life), the
-  recency-weighted repeat baseline's weight (half-life `baseline_half_life_days`);
+  half-life fitted too (REPEAT_HALF_LIVES; 0: plain counts, the repeat-purchase baseline's);
 - popularity: the product's purchase count scaled into [0, 1) (baselines.popularity_scores), so a
   recent purchase outranks a best-seller and a long-ago one-off can fall below it;
 - towers: exp(logit - the customer's top logit), the towers' softmax over the catalog relative to
   the customer's top product, in (0, 1]: a per-customer scale the other terms can be added to;
-- knn: the item-kNN baseline's summed similarity to the customer's recency-weighted purchases.
+- knn: the item-kNN baseline's summed similarity to the customer's recency-weighted purchases
+  (half-life `baseline_half_life_days`, as the baseline's).
 
-With both weights 0 this is the recency-weighted repeat baseline. Why a fitted sum and not the
+With both weights 0 this is a repeat baseline: recency-weighted, or by count. Why a fitted sum and not the
 buy-again mixture alone: on Ta-Feng the mixture scored 0.955x that baseline at recall@10, and
 likelihood-fitted mixtures did no better; a sum whose weights are chosen by validation recall
 starts from the strongest simple recommender and adds the towers (and kNN) only as far as held-out
@@ -36,13 +37,15 @@ TOWER_WEIGHTS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0)
 KNN_WEIGHTS = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 FIT_CUSTOMERS = 5000  # validation customers the weights are fitted on (a seeded sample beyond that)
 CANDIDATES_PER_TERM = 200  # each term's top products per customer: the lists a fitted weight reorders
-TERMS = ("repeat", "popularity", "towers", "knn")
+REPEAT_HALF_LIVES = (30.0, 90.0, 365.0, 0.0)  # days; 0: no decay (purchase counts)
+EXPLORE_TERMS = ("popularity", "towers", "knn")
 
 
 @dataclass(frozen=True)
 class BlendWeights:
     towers: float
     knn: float
+    repeat_half_life_days: float  # 0: no decay
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -50,7 +53,8 @@ class BlendWeights:
 
 @dataclass(frozen=True)
 class BlendFit:
-    """The chosen weights and their mean validation recall@K beside the repeat baseline's (both 0)."""
+    """The chosen weights and their mean validation recall@K beside that of recency-weighted
+    repeat alone (the baseline: both weights 0, its half-life)."""
 
     weights: BlendWeights
     validation_recall: float
@@ -86,16 +90,20 @@ class TowerScores:
         return np.exp(self.logits(users, low, high) - self.top_logits(users)[:, None])
 
 
-def terms(known: PurchaseHistory, half_life_days: float, user_embeddings: np.ndarray, item_embeddings: np.ndarray,
-          temperature: float) -> dict[str, ranking.ScoreFn]:
-    """The four terms, by name, for customers whose purchases so far are `known`."""
+def repeat_term(known: PurchaseHistory, half_life_days: float) -> ranking.ScoreFn:
     repeat = known.matrix(known.decayed(half_life_days)).tocsr()
+    return lambda users, low, high: repeat[users][:, low:high].toarray()
+
+
+def terms(known: PurchaseHistory, repeat_half_life_days: float, knn_half_life_days: float, user_embeddings: np.ndarray,
+          item_embeddings: np.ndarray, temperature: float) -> dict[str, ranking.ScoreFn]:
+    """The four terms, by name, for customers whose purchases so far are `known`."""
     popularity = baselines.popularity_scores(known)
     return {
-        "repeat": lambda users, low, high: repeat[users][:, low:high].toarray(),
+        "repeat": repeat_term(known, repeat_half_life_days),
         "popularity": lambda users, low, high: np.broadcast_to(popularity[low:high], (len(users), high - low)),
         "towers": TowerScores(user_embeddings, item_embeddings, temperature),
-        "knn": baselines.similarity_scorer(known, half_life_days),
+        "knn": baselines.similarity_scorer(known, knn_half_life_days),
     }
 
 
@@ -113,25 +121,37 @@ def scorer(parts: dict[str, ranking.ScoreFn], weights: BlendWeights) -> ranking.
     return score
 
 
-def fit(parts: dict[str, ranking.ScoreFn], users: np.ndarray, items: np.ndarray, num_items: int,
-        seen: sparse.spmatrix | None = None, seed: int = 42) -> BlendFit:
-    """The grid's weights with the best mean recall@K (RECALL_KS) on these rows (validation
-    purchases; `parts` built from the purchases before them). Each customer's candidates are the
-    union of every term's top CANDIDATES_PER_TERM products; a purchase's rank is counted among
-    them. `seen`: products each customer bought, left out (exclude_seen); a purchase of one is a miss."""
+def half_lives(baseline_half_life_days: float) -> tuple[float, ...]:
+    """The repeat term's half-lives the fit tries: the grid and the baseline's own, the baseline's first."""
+    return (baseline_half_life_days, *(h for h in REPEAT_HALF_LIVES if h != baseline_half_life_days))
+
+
+def fit(parts: dict[str, ranking.ScoreFn], repeats: dict[float, ranking.ScoreFn], users: np.ndarray, items: np.ndarray,
+        num_items: int, seen: sparse.spmatrix | None = None, seed: int = 42) -> BlendFit:
+    """The weights and repeat half-life with the best mean recall@K (RECALL_KS) on these rows
+    (validation purchases; `parts` and `repeats`, the repeat term by half-life, the first being the
+    baseline's, built from the purchases before them). Each customer's candidates are the union of
+    every term's top CANDIDATES_PER_TERM products; a purchase's rank is counted among them.
+    `seen`: products each customer bought, left out (exclude_seen); a purchase of one is a miss."""
     customers = np.unique(users)
     if len(customers) > FIT_CUSTOMERS:
         customers = np.sort(np.random.default_rng(seed).choice(customers, FIT_CUSTOMERS, replace=False))
         chosen = np.isin(users, customers)
         users, items = users[chosen], items[chosen]
-    table = _CandidateTable.build(parts, customers, users, items, num_items, seen)
-    start = np.array([1.0, 1.0, 0.0, 0.0])
-    repeat_only = table.mean_recall(start)
-    best, best_recall = BlendWeights(0.0, 0.0), repeat_only
-    for towers, knn in itertools.product(TOWER_WEIGHTS, KNN_WEIGHTS):
-        recall = table.mean_recall(np.array([1.0, 1.0, towers, knn]))
+    columns = {**{name: parts[name] for name in EXPLORE_TERMS}, **{("repeat", h): term for h, term in repeats.items()}}
+    table = _CandidateTable.build(list(columns.values()), customers, users, items, num_items, seen)
+
+    def weights_vector(weights: BlendWeights) -> np.ndarray:
+        return np.array([1.0, weights.towers, weights.knn, *(float(h == weights.repeat_half_life_days) for h in repeats)])
+
+    baseline = BlendWeights(0.0, 0.0, next(iter(repeats)))
+    best, best_recall = baseline, table.mean_recall(weights_vector(baseline))
+    repeat_only = best_recall
+    for half_life, towers, knn in itertools.product(repeats, TOWER_WEIGHTS, KNN_WEIGHTS):
+        weights = BlendWeights(towers, knn, half_life)
+        recall = table.mean_recall(weights_vector(weights))
         if recall > best_recall + 1e-12:
-            best, best_recall = BlendWeights(towers, knn), recall
+            best, best_recall = weights, recall
     return BlendFit(best, best_recall, repeat_only, len(customers))
 
 
@@ -146,9 +166,9 @@ class _CandidateTable:
     missed: np.ndarray  # (rows,) bool: a purchase of a product left out (exclude_seen)
 
     @classmethod
-    def build(cls, parts, customers, users, items, num_items, seen) -> "_CandidateTable":
+    def build(cls, columns: list[ranking.ScoreFn], customers, users, items, num_items, seen) -> "_CandidateTable":
         per_term = min(CANDIDATES_PER_TERM, num_items)
-        lists = [ranking.top_k(parts[name], customers, num_items, per_term)[0] for name in TERMS]
+        lists = [ranking.top_k(term, customers, num_items, per_term)[0] for term in columns]
         union = np.sort(np.concatenate(lists, axis=1), axis=1)
         padding = np.zeros(union.shape, bool)
         padding[:, 1:] = union[:, 1:] == union[:, :-1]
@@ -159,10 +179,10 @@ class _CandidateTable:
             keys = bought.row.astype(np.int64) * num_items + bought.col
             padding |= np.isin(np.arange(len(customers))[:, None] * num_items + union, keys)
             missed = np.isin(row_customer.astype(np.int64) * num_items + items, keys)
-        candidates = np.stack([_at_candidates(parts[name], customers, union) for name in TERMS], axis=-1)
+        candidates = np.stack([_at_candidates(term, customers, union) for term in columns], axis=-1)
         candidates[padding] = -np.inf
-        purchases = np.stack([_at_candidates(parts[name], customers, *_one_column_per_row(row_customer, items, len(customers)))
-                              for name in TERMS], axis=-1)
+        purchases = np.stack([_at_candidates(term, customers, *_one_column_per_row(row_customer, items, len(customers)))
+                              for term in columns], axis=-1)
         return cls(candidates, purchases, row_customer, missed)
 
     def mean_recall(self, weights: np.ndarray) -> float:
@@ -214,15 +234,19 @@ class ServingTables:
 
     row_splits: np.ndarray  # (customers + 1,) int64
     items: np.ndarray  # int32: the products each customer bought, once each
-    repeat: np.ndarray  # float32, aligned with items
+    repeat: np.ndarray  # float32, aligned with items: the repeat term's weights
+    recency: np.ndarray  # float32, aligned with items: the kNN term's weights
     popularity: np.ndarray  # (products,) float32
     neighbours: np.ndarray  # (products, width) int32
     similarities: np.ndarray  # (products, width) float32
 
 
-def serving_tables(known: PurchaseHistory, half_life_days: float) -> ServingTables:
-    repeat = known.matrix(known.decayed(half_life_days)).tocsr()
+def serving_tables(known: PurchaseHistory, repeat_half_life_days: float, knn_half_life_days: float) -> ServingTables:
+    repeat = known.matrix(known.decayed(repeat_half_life_days)).tocsr()
     repeat.sum_duplicates()  # explicit zeros (a weight that underflowed) stay: they are still purchases
+    recency = known.matrix(known.decayed(knn_half_life_days)).tocsr()
+    recency.sum_duplicates()
+    assert np.array_equal(repeat.indices, recency.indices) and np.array_equal(repeat.indptr, recency.indptr)
     similar = baselines.item_similarities(known).tocsr()
     lengths = np.diff(similar.indptr)
     width = max(int(lengths.max(initial=0)), 1)
@@ -233,4 +257,4 @@ def serving_tables(known: PurchaseHistory, half_life_days: float) -> ServingTabl
     neighbours[rows, slots] = similar.indices
     similarities[rows, slots] = similar.data
     return ServingTables(repeat.indptr.astype(np.int64), repeat.indices.astype(np.int32), repeat.data.astype(np.float32),
-                         baselines.popularity_scores(known).astype(np.float32), neighbours, similarities)
+                         recency.data.astype(np.float32), baselines.popularity_scores(known).astype(np.float32), neighbours, similarities)

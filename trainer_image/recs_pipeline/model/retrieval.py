@@ -71,6 +71,7 @@ class RetrievalModule(tf.Module):
         self.purchase_splits = tf.Variable(tables.row_splits, trainable=False, name="purchase_row_splits")
         self.purchase_items = tf.Variable(tables.items, trainable=False, name="purchase_items")
         self.purchase_repeat = tf.Variable(tables.repeat, trainable=False, name="purchase_repeat")
+        self.purchase_recency = tf.Variable(tables.recency, trainable=False, name="purchase_recency")
         self.popularity = tf.Variable(tables.popularity, trainable=False, name="popularity")
         self.towers_weight = tf.constant(weights.towers, tf.float32)
         self.knn_weight = weights.knn
@@ -102,7 +103,8 @@ class RetrievalModule(tf.Module):
             neighbours = tf.gather(self.neighbours, items)  # (purchases, width)
             width = tf.shape(neighbours)[1]
             at = tf.stack([tf.repeat(rows, width), tf.reshape(neighbours, [-1])], axis=1)
-            scores = tf.tensor_scatter_nd_add(scores, at, tf.reshape(tf.gather(self.similarities, items) * repeat[:, None], [-1]))
+            recency = tf.gather(self.purchase_recency, positions.flat_values)
+            scores = tf.tensor_scatter_nd_add(scores, at, tf.reshape(tf.gather(self.similarities, items) * recency[:, None], [-1]))
         if self.exclude_seen:
             bought = tf.stack([rows, items], axis=1)
             scores = tf.tensor_scatter_nd_update(scores, bought, tf.fill(tf.shape(bought)[:1], float("-inf")))

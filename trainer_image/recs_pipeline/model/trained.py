@@ -44,7 +44,7 @@ def write(model: TwoTowerModel, prepared: prepared_data.PreparedData, config: Tr
     everything = PurchaseHistory.of_splits(prepared, history.EVERYTHING)
     retrieval.export(serving_dir, model.query_tower, prepared.users["user_id"].to_numpy(str), customers, prepared.items,
                      item_embeddings, prepared_data.item_probabilities(prepared),
-                     tables=blend.serving_tables(everything, config.baseline_half_life_days), weights=weights,
+                     tables=blend.serving_tables(everything, weights.repeat_half_life_days, config.baseline_half_life_days), weights=weights,
                      temperature=config.temperature, exclude_seen=config.excludes_seen)
 
 
@@ -59,12 +59,12 @@ def describe(model: TwoTowerModel, prepared: prepared_data.PreparedData, config:
         "temperature": config.temperature,  # logits are dot products / temperature
         "buy_again": [float(model.buy_again.bought.numpy()), float(model.buy_again.share.numpy())] if model.buy_again is not None else None,
         "exclude_seen": config.excludes_seen,
-        "half_life_days": config.baseline_half_life_days,
+        "knn_half_life_days": config.baseline_half_life_days,
     }
 
 
 def scoring_terms(prepared: prepared_data.PreparedData, towers: tuple[keras.Model, keras.Model], info: dict[str, Any],
-                  splits: tuple[str, ...]) -> dict[str, Any]:
+                  splits: tuple[str, ...], repeat_half_life_days: float) -> dict[str, Any]:
     """The blend's terms (blend.terms) for customers whose purchases so far are those in `splits`
     (history.TRAINING when fitting the weights, BEFORE_TEST in evaluate, EVERYTHING as served)."""
     query, candidate = towers
@@ -72,7 +72,7 @@ def scoring_terms(prepared: prepared_data.PreparedData, towers: tuple[keras.Mode
     user_embeddings = embed_entities(query, prepared.users, info["query_inputs"], histories)
     item_embeddings = embed_entities(candidate, prepared.items, info["candidate_inputs"])
     known = PurchaseHistory.of_splits(prepared, splits)
-    return blend.terms(known, info["half_life_days"], user_embeddings, item_embeddings, info["temperature"])
+    return blend.terms(known, repeat_half_life_days, info["knn_half_life_days"], user_embeddings, item_embeddings, info["temperature"])
 
 
 def embed_entities(tower: keras.Model, table: pd.DataFrame, inputs: list[str], extra: dict[str, np.ndarray] | None = None,

@@ -58,8 +58,9 @@ def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -
     num_items = len(prepared.items)
     test = prepared.splits["test"]
     known = baselines.PurchaseHistory.of_splits(prepared, history.BEFORE_TEST)
-    terms = trained.scoring_terms(prepared, towers, info, history.BEFORE_TEST)
-    scorers = {"model": blend.scorer(terms, trained.blend_weights(info)), **baselines.scorers(known, config.baseline_half_life_days)}
+    weights = trained.blend_weights(info)
+    terms = trained.scoring_terms(prepared, towers, info, history.BEFORE_TEST, weights.repeat_half_life_days)
+    scorers = {"model": blend.scorer(terms, weights), **baselines.scorers(known, config.baseline_half_life_days)}
     if config.excludes_seen:  # the same for the model and every baseline, as the served model does
         scorers = {name: ranking.excluding(score, known.matrix()) for name, score in scorers.items()}
     metrics = {name: ranking.evaluate_scorer(score, test, num_items).values for name, score in scorers.items()}

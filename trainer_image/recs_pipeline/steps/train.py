@@ -109,22 +109,27 @@ def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConf
 
 def fit_blend(model: TwoTowerModel, prepared: prepared_data.PreparedData, config: TrainConfig) -> blend.BlendFit:
     """The blend's weights (blend.py), fitted on the validation purchases with the training split as history."""
+    half_lives = blend.half_lives(config.baseline_half_life_days)
     terms = trained.scoring_terms(prepared, (model.query_tower, model.candidate_tower), trained.describe(model, prepared, config),
-                                  history.TRAINING)
+                                  history.TRAINING, half_lives[0])
+    known = PurchaseHistory.of_splits(prepared, history.TRAINING)
+    repeats = {half_life: blend.repeat_term(known, half_life) for half_life in half_lives}
     val = prepared.splits["val"]
-    seen = PurchaseHistory.of_splits(prepared, history.TRAINING).matrix() if config.excludes_seen else None
-    return blend.fit(terms, val["user_idx"].to_numpy(np.int64), val["item_idx"].to_numpy(np.int64), len(prepared.items), seen, config.seed)
+    return blend.fit(terms, repeats, val["user_idx"].to_numpy(np.int64), val["item_idx"].to_numpy(np.int64), len(prepared.items),
+                     known.matrix() if config.excludes_seen else None, config.seed)
 
 
 def blend_figures(fitted: blend.BlendFit) -> dict[str, float]:
     """The fit's figures for final_metrics."""
     return {metric_keys.BLEND_TOWERS_WEIGHT: fitted.weights.towers, metric_keys.BLEND_KNN_WEIGHT: fitted.weights.knn,
-            metric_keys.BLEND_VALIDATION_GAIN: fitted.gain}
+            metric_keys.BLEND_REPEAT_HALF_LIFE: fitted.weights.repeat_half_life_days, metric_keys.BLEND_VALIDATION_GAIN: fitted.gain}
 
 
 def blend_outcome(fitted: blend.BlendFit) -> str:
     """The fitted weights and what they gained on validation, as a person reads it."""
-    return (f"blend weights: towers {fitted.weights.towers:g}, item-kNN {fitted.weights.knn:g} (mean validation recall "
+    half_life = fitted.weights.repeat_half_life_days
+    repeat = f"{half_life:g}-day half-life" if half_life else "by count"
+    return (f"blend weights: towers {fitted.weights.towers:g}, item-kNN {fitted.weights.knn:g}, repeats {repeat} (mean validation recall "
             f"{fitted.gain:.3f}x recency-weighted repeat alone, {fitted.customers:,} customers)")
 
 
