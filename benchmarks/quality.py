@@ -84,12 +84,16 @@ def main() -> None:
             train.run(f"{folder}/prepared", f"{out}/model", f"{out}/history", TrainConfig(epochs=args.epochs, seed=seed), run_id=f"quality-{seed}")
             results.append(evaluate.run(f"{folder}/prepared", f"{out}/model", f"{out}/history/training_metrics.json", f"{out}/evaluation"))
             document = json.loads(Path(f"{out}/history/training_metrics.json").read_text())
-            runs.append((seed, len(document["epochs"]), document["final_metrics"]["best_epoch"], time.perf_counter() - started))
+            runs.append((seed, len(document["epochs"]), document["final_metrics"], time.perf_counter() - started))
     first = results[0]
     print(f"data: {stats['source']}, train/val/test rows {stats['train_rows']}/{stats['val_rows']}/{stats['test_rows']}, "
           f"catalog {first['catalog_size']}, exclude_seen {first['exclude_seen']}, prepare {prep_s:.0f} s")
-    for seed, epochs, best, seconds in runs:
-        print(f"seed {seed}: trained {epochs} epoch(s), kept epoch {best + 1} (1-based), train + evaluate {seconds:.0f} s")
+    for seed, epochs, final, seconds in runs:
+        half_life = final[metric_keys.BLEND_REPEAT_HALF_LIFE]
+        print(f"seed {seed}: trained {epochs} epoch(s), kept epoch {final[metric_keys.KEPT_EPOCH] + 1} (1-based); blend weights towers "
+              f"{final[metric_keys.BLEND_TOWERS_WEIGHT]:g}, item-kNN {final[metric_keys.BLEND_KNN_WEIGHT]:g}, repeat "
+              f"{f'{half_life:g}-day half-life' if half_life else 'by count'}, validation gain {final[metric_keys.BLEND_VALIDATION_GAIN]:.3f}; "
+              f"train + evaluate {seconds:.0f} s")
     rows = {"model": [r["model"] for r in results], **{name: [figures] for name, figures in first["baselines"].items()}}
     if data is not None:
         rows["ceiling"] = [ranking.evaluate_scorer(ceiling_scorer(data, prepared), prepared.splits["test"], len(prepared.items)).values]

@@ -101,3 +101,14 @@ def test_terms_of_a_purchase_history():
     np.testing.assert_allclose(tables.recency, [1.0, 1.0, 1.0, 1.0])  # half-life 0: no decay
     np.testing.assert_allclose(blend.terms(known, 0.0, 90.0, user_embeddings, item_embeddings, 0.5)["repeat"](everyone, 0, 4),
                                [[0, 1, 1, 0], [1, 0, 1, 0]])
+
+
+def test_fit_ranks_by_the_trained_mixture_when_validation_prefers_it():
+    parts, arrays = dense_terms(np.random.default_rng(6))
+    mixture = np.random.default_rng(7).normal(size=(CUSTOMERS, PRODUCTS))
+    parts[blend.MIXTURE] = lambda users, low, high: mixture[users, low:high]
+    users = np.repeat(np.arange(CUSTOMERS), 3)
+    items = np.argsort(-mixture, axis=1)[:, :3].ravel()  # the mixture's own top 3: recall 1 at every K
+    fitted = blend.fit(parts, {90.0: parts["repeat"]}, users, items, PRODUCTS)
+    assert fitted.weights.form == blend.MIXTURE and fitted.validation_recall == 1.0
+    np.testing.assert_array_equal(blend.scorer(parts, fitted.weights)(np.arange(2), 0, PRODUCTS), mixture[:2])

@@ -1,4 +1,4 @@
-"""The buy-again mixture: one function in training (in-batch TF) and the test loss (NumPy or TF)."""
+"""The buy-again mixture is one function in training (in-batch), evaluation (NumPy) and serving (TF)."""
 
 import numpy as np
 from recs_pipeline.core.tf_runtime import tf
@@ -9,6 +9,14 @@ from recs_pipeline.model import buy_again
 HISTORY = np.array([[3, 1, 3, 0], [0, 0, 0, 0], [5, 0, 0, 0]], dtype=np.int32)
 NUM_ITEMS = 6
 EXPECTED_COUNTS = np.array([[1, 0, 2, 0, 0, 0], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 1, 0]], dtype=np.float64)
+
+
+def test_catalog_counts_and_the_numpy_table_agree_with_a_hand_count():
+    served = buy_again.catalog_counts(tf.constant(HISTORY), NUM_ITEMS).numpy()
+    np.testing.assert_array_equal(served, EXPECTED_COUNTS)
+    table = buy_again.CountTable(HISTORY)
+    np.testing.assert_array_equal(table.block(np.array([2, 0, 1]), 0, NUM_ITEMS), EXPECTED_COUNTS[[2, 0, 1]])
+    np.testing.assert_array_equal(table.block(np.array([0]), 2, 5), EXPECTED_COUNTS[[0], 2:5])
 
 
 def test_batch_counts_pair_every_customer_with_every_candidate():
@@ -52,3 +60,11 @@ def test_in_batch_losses_are_the_tfrs_task_with_the_adjusted_logits():
     np.testing.assert_allclose(in_batch_losses(query, candidate, ids, probability, 0.1, True, lambda logits: logits).numpy(), ours.numpy())
     boosted = in_batch_losses(query, candidate, ids, probability, 0.1, True, lambda logits: logits + tf.eye(5)).numpy()
     assert (boosted <= ours.numpy()).all() and boosted.sum() < ours.numpy().sum()
+
+
+def test_scorer_mixes_the_repeat_term_into_the_tempered_base_scores():
+    base = lambda users, low, high: np.ones((len(users), high - low))  # noqa: E731
+    score = buy_again.scorer(base, buy_again.CountTable(HISTORY), (0.5, 1.0), 0.5)
+    repeat = lambda share: np.exp(0.5) * share  # noqa: E731
+    np.testing.assert_allclose(score(np.array([0]), 0, NUM_ITEMS),
+                               [[np.log(np.exp(2.0) + repeat(1 / 3)), 2.0, np.log(np.exp(2.0) + repeat(2 / 3)), 2.0, 2.0, 2.0]])

@@ -38,7 +38,6 @@ def exported(tiny_training, prepared_dir, tmp_path_factory):
 def brute_force_top_k(model_dir: str, prepared: prepared_data.PreparedData, users: np.ndarray, k: int):
     """The evaluate step's ranking: the blend of the model's terms, one scorer, ranking.top_k, with every purchase known."""
     info = trained.model_info(model_dir)
-    assert info["blend"]["towers"] > 0 or info["blend"]["knn"] > 0  # the served terms are all in use
     weights = trained.blend_weights(info)
     terms = trained.scoring_terms(prepared, trained.load_towers(model_dir), info, history.EVERYTHING,  # the served model knows every purchase
                                   weights.repeat_half_life_days)
@@ -76,20 +75,24 @@ def test_fresh_process_top_k_equals_the_evaluate_ranking(exported, prepared_dir)
     assert_served_as_ranked(str(exported / "serving"), scorer, prepared, np.arange(0, len(prepared.users), 7), 20)
 
 
-def test_every_term_is_served_as_evaluate_scores_it(exported, prepared_dir, tmp_path):
-    # Weights the fit may not pick on this data: both the towers' and the kNN term in the served sum.
+@pytest.mark.parametrize("weights", [
+    blend.BlendWeights(towers=0.3, knn=0.5, repeat_half_life_days=30.0),  # every blend term; the kNN term's half-life is another
+    blend.BlendWeights(0.0, 0.0, 0.0, blend.MIXTURE),  # the trained buy-again mixture
+], ids=["blend", "mixture"])
+def test_each_form_is_served_as_evaluate_scores_it(weights, exported, prepared_dir, tmp_path):
+    # Forms and weights the fit may not pick on this data.
     prepared = prepared_data.load(prepared_dir)
     info = trained.model_info(str(exported / "model"))
     towers = trained.load_towers(str(exported / "model"))
-    weights = blend.BlendWeights(towers=0.3, knn=0.5, repeat_half_life_days=30.0)  # the kNN term's half-life is another
     terms = trained.scoring_terms(prepared, towers, info, history.EVERYTHING, weights.repeat_half_life_days)
     customers = {name: prepared.users[name].to_numpy(np.int32) for name in info["query_inputs"] if name in prepared.users}
-    customers.update(history.customer_history(prepared, info["history_length"], history.EVERYTHING))
+    histories = history.customer_history(prepared, info["history_length"], history.EVERYTHING)
+    customers.update(histories)
     retrieval.export(str(tmp_path / "serving"), towers[0], prepared.users["user_id"].to_numpy(str), customers, prepared.items,
                      terms["towers"].item_embeddings, prepared_data.item_probabilities(prepared),
                      tables=blend.serving_tables(PurchaseHistory.of_splits(prepared, history.EVERYTHING), weights.repeat_half_life_days,
                                                  info["knn_half_life_days"]),
-                     weights=weights, temperature=info["temperature"])
+                     weights=weights, temperature=info["temperature"], history=histories["history"], buy_again_weights=tuple(info["buy_again"]))
     assert_served_as_ranked(str(tmp_path / "serving"), blend.scorer(terms, weights), prepared, np.arange(0, len(prepared.users), 5), 20)
 
 

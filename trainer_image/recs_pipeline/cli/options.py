@@ -68,7 +68,7 @@ TRAIN_OPTIONS = [
     click.option("--exclude-seen", type=click.Choice(EXCLUDE_SEEN_CHOICES), default=TrainConfig.exclude_seen, show_default=True,
                  help="Never recommend products the customer bought; auto: when under 1% of training purchases are repeats."),
     click.option("--baseline-half-life-days", type=float, default=TrainConfig.baseline_half_life_days, show_default=True,
-                 help="The recency-weighted baselines halve a purchase's weight every this many days."),
+                 help="The recency-weighted baselines and the model's item-kNN term halve a purchase's weight every this many days."),
     click.option("--seed", type=int, default=TrainConfig.seed, show_default=True),
 ]
 

@@ -76,8 +76,10 @@ def recall_label(k: int) -> str:
 BEST_EPOCH = "best_epoch"  # the epoch with the lowest validation loss
 KEPT_EPOCH = "kept_epoch"  # the epoch whose weights the exported model holds
 
-# The blend's fit (model/blend.py), in final_metrics: its two weights, the repeat term's half-life
-# (0: by count), and its mean validation recall@K over that of recency-weighted repeat alone.
+# The fit of the model's score (model/blend.py), in final_metrics: 1 when it ranks by the trained
+# mixture, else 0 and the blend's two weights and repeat half-life (0: by count); and the chosen
+# form's mean validation recall@K over that of recency-weighted repeat alone.
+SCORES_BY_MIXTURE = "scores_by_mixture"
 BLEND_TOWERS_WEIGHT = "blend_towers_weight"
 BLEND_KNN_WEIGHT = "blend_knn_weight"
 BLEND_REPEAT_HALF_LIFE = "blend_repeat_half_life_days"

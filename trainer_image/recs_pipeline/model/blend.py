@@ -1,7 +1,8 @@
-"""The model's score of a product for a customer: buy again, recent first, then explore by the
-towers, item-kNN and popularity, with the two weights picked on the validation split.
+"""The model's score of a product for a customer, in the form validation prefers: the trained
+buy-again mixture (buy_again.py), or a blend: buy again, recent first, then explore by the towers,
+item-kNN and popularity, with its weights picked on the validation split.
 
-    score = repeat + popularity + w_towers * towers + w_knn * knn
+    blend = repeat + popularity + w_towers * towers + w_knn * knn
 
 - repeat: the customer's purchases of the product, each weighted 0.5 ** (age / half-life), the
   half-life fitted too (REPEAT_HALF_LIVES; 0: plain counts, the repeat-purchase baseline's);
@@ -12,13 +13,15 @@ towers, item-kNN and popularity, with the two weights picked on the validation s
 - knn: the item-kNN baseline's summed similarity to the customer's recency-weighted purchases
   (half-life `baseline_half_life_days`, as the baseline's).
 
-With both weights 0 this is a repeat baseline: recency-weighted, or by count. Why a fitted sum and not the
-buy-again mixture alone: on Ta-Feng the mixture scored 0.955x that baseline at recall@10, and
-likelihood-fitted mixtures did no better; a sum whose weights are chosen by validation recall
-starts from the strongest simple recommender and adds the towers (and kNN) only as far as held-out
-purchases say they help (README, "Measured"). The train step fits the weights with the training
-split as history and the validation split as targets, as the test split is later scored from
-train + validation; the grid's first best wins, so ties keep the smaller weights.
+With both weights 0 the blend is a repeat baseline: recency-weighted, or by count. Why two forms:
+on Ta-Feng the mixture scored 0.955x the recency-weighted repeat baseline at recall@10 (likelihood
+objectives put weight on products the customer never bought), while the blend, its weights chosen
+by validation recall, starts from that baseline and adds the towers (and kNN) as far as held-out
+purchases say they help; on data whose repeats follow the customer's shares of purchases (the
+embedded generator) the mixture is the better model (README, "Measured"). The train step scores
+both with the training split as history and the validation split as targets, as the test split
+is later scored from train + validation; the grid's first best wins, so ties keep the blend and
+its smaller weights.
 """
 
 from __future__ import annotations
@@ -39,13 +42,18 @@ FIT_CUSTOMERS = 5000  # validation customers the weights are fitted on (a seeded
 CANDIDATES_PER_TERM = 200  # each term's top products per customer: the lists a fitted weight reorders
 REPEAT_HALF_LIVES = (30.0, 90.0, 365.0, 0.0)  # days; 0: no decay (purchase counts)
 EXPLORE_TERMS = ("popularity", "towers", "knn")
+BLEND, MIXTURE = "blend", "mixture"  # the two forms of the model's score
 
 
 @dataclass(frozen=True)
 class BlendWeights:
+    """How the model scores: `form` MIXTURE ranks by the trained buy-again mixture (the other
+    fields unused); BLEND by the blend with these weights."""
+
     towers: float
     knn: float
     repeat_half_life_days: float  # 0: no decay
+    form: str = BLEND
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -96,19 +104,25 @@ def repeat_term(known: PurchaseHistory, half_life_days: float) -> ranking.ScoreF
 
 
 def terms(known: PurchaseHistory, repeat_half_life_days: float, knn_half_life_days: float, user_embeddings: np.ndarray,
-          item_embeddings: np.ndarray, temperature: float) -> dict[str, ranking.ScoreFn]:
-    """The four terms, by name, for customers whose purchases so far are `known`."""
+          item_embeddings: np.ndarray, temperature: float, mixture: ranking.ScoreFn | None = None) -> dict[str, ranking.ScoreFn]:
+    """The four terms, by name, for customers whose purchases so far are `known`, and the trained
+    mixture's score (`mixture`, when the model has one)."""
     popularity = baselines.popularity_scores(known)
-    return {
+    parts = {
         "repeat": repeat_term(known, repeat_half_life_days),
         "popularity": lambda users, low, high: np.broadcast_to(popularity[low:high], (len(users), high - low)),
         "towers": TowerScores(user_embeddings, item_embeddings, temperature),
         "knn": baselines.similarity_scorer(known, knn_half_life_days),
     }
+    if mixture is not None:
+        parts[MIXTURE] = mixture
+    return parts
 
 
 def scorer(parts: dict[str, ranking.ScoreFn], weights: BlendWeights) -> ranking.ScoreFn:
-    """The blended score; a term with weight 0 is not computed."""
+    """The model's score in its form; a blend term with weight 0 is not computed."""
+    if weights.form == MIXTURE:
+        return parts[MIXTURE]
 
     def score(users: np.ndarray, low: int, high: int) -> np.ndarray:
         total = parts["repeat"](users, low, high) + parts["popularity"](users, low, high)
@@ -138,17 +152,20 @@ def fit(parts: dict[str, ranking.ScoreFn], repeats: dict[float, ranking.ScoreFn]
         customers = np.sort(np.random.default_rng(seed).choice(customers, FIT_CUSTOMERS, replace=False))
         chosen = np.isin(users, customers)
         users, items = users[chosen], items[chosen]
-    columns = {**{name: parts[name] for name in EXPLORE_TERMS}, **{("repeat", h): term for h, term in repeats.items()}}
-    table = _CandidateTable.build(list(columns.values()), customers, users, items, num_items, seen)
+    mixture = [parts[MIXTURE]] if MIXTURE in parts else []
+    columns = [*(parts[name] for name in EXPLORE_TERMS), *repeats.values(), *mixture]
+    table = _CandidateTable.build(columns, customers, users, items, num_items, seen)
 
     def weights_vector(weights: BlendWeights) -> np.ndarray:
-        return np.array([1.0, weights.towers, weights.knn, *(float(h == weights.repeat_half_life_days) for h in repeats)])
+        if weights.form == MIXTURE:
+            return np.array([0.0] * (len(columns) - 1) + [1.0])
+        return np.array([1.0, weights.towers, weights.knn, *(float(h == weights.repeat_half_life_days) for h in repeats), *[0.0] * len(mixture)])
 
     baseline = BlendWeights(0.0, 0.0, next(iter(repeats)))
     best, best_recall = baseline, table.mean_recall(weights_vector(baseline))
     repeat_only = best_recall
-    for half_life, towers, knn in itertools.product(repeats, TOWER_WEIGHTS, KNN_WEIGHTS):
-        weights = BlendWeights(towers, knn, half_life)
+    forms = [BlendWeights(towers, knn, half_life) for half_life, towers, knn in itertools.product(repeats, TOWER_WEIGHTS, KNN_WEIGHTS)]
+    for weights in forms + ([BlendWeights(0.0, 0.0, 0.0, MIXTURE)] if mixture else []):
         recall = table.mean_recall(weights_vector(weights))
         if recall > best_recall + 1e-12:
             best, best_recall = weights, recall

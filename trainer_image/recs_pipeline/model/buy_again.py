@@ -14,7 +14,8 @@ mixes them into the batch's logits); w_share = 1 is the plain mixture. A mixture
 additive bonus: among products bought before, the share alone orders them, as the repeat
 probability says, rather than the share times the towers' score. The mixture is the training
 objective (and the evaluate step's test loss): it leaves the towers to learn what the customer
-buys new. Products are ranked by the blend (blend.py), which scores repeats by recency instead.
+buys new. Ranking by it is one of the two forms the train step chooses between on validation
+(blend.py); the evaluate step and the served model then score with this same function.
 """
 
 from __future__ import annotations
@@ -74,3 +75,50 @@ def batch_counts(history: tf.Tensor, items: tf.Tensor, num_items: tf.Tensor | in
         tf.ones(tf.shape(found)[:1]),
     )
     return tf.gather(per_distinct, column, axis=1)
+
+
+def catalog_counts(history: tf.Tensor, num_items: int) -> tf.Tensor:
+    """(customers, num_items) float32: each row's purchase counts over the whole catalog."""
+    rows = tf.shape(history)[0]
+    length = tf.shape(history)[1]
+    row_index = tf.repeat(tf.range(rows), length)
+    flat = tf.reshape(history, [-1])
+    indices = tf.stack([row_index, tf.maximum(flat - 1, 0)], axis=1)
+    updates = tf.cast(flat > 0, tf.float32)
+    return tf.tensor_scatter_nd_add(tf.zeros(tf.stack([rows, num_items])), indices, updates)
+
+
+class CountTable:
+    """Each customer's purchase counts from the history matrix (row i: customer i), for scoring
+    blocks of the catalog in NumPy."""
+
+    def __init__(self, history: np.ndarray):
+        self.totals = (history > 0).sum(axis=1).astype(np.float64)
+        users, positions = np.nonzero(history)
+        keys = users.astype(np.int64) * (int(history.max()) + 1) + history[users, positions]
+        unique, counts = np.unique(keys, return_counts=True)
+        width = int(history.max()) + 1
+        self.users = (unique // width).astype(np.int64)
+        self.items = (unique % width - 1).astype(np.int64)
+        self.counts = counts.astype(np.float64)
+        self.starts = np.searchsorted(self.users, np.arange(len(history) + 1))
+
+    def block(self, users: np.ndarray, low: int, high: int) -> np.ndarray:
+        """(len(users), high - low) counts."""
+        out = np.zeros((len(users), high - low))
+        for row, user in enumerate(users):
+            start, stop = self.starts[user], self.starts[user + 1]
+            items = self.items[start:stop]
+            inside = (items >= low) & (items < high)
+            out[row, items[inside] - low] = self.counts[start:stop][inside]
+        return out
+
+
+def scorer(base, table: CountTable, weights: tuple[float, float], temperature: float):
+    """An evaluation ScoreFn: `base` (the towers' dot products) over the temperature, mixed with
+    the repeat term."""
+
+    def score(users: np.ndarray, low: int, high: int) -> np.ndarray:
+        return mix(base(users, low, high) / temperature, table.block(users, low, high), table.totals[users], *weights)
+
+    return score

@@ -2,8 +2,9 @@
 
 The query tower and the whole catalog's embeddings are saved together, so a TF Serving container
 (Vertex AI prediction, or `recommend` here) answers with no other file. Scoring is exact: the
-model's blended score (blend.py: the customer's recency-weighted purchases, popularity, the
-towers' softmax and item-kNN, with the fitted weights) for every product, then top-K. Customer
+model's score in the form the train step chose (blend.py): the trained buy-again mixture over the
+customer's last purchases, or the blend of the customer's recency-weighted purchases, popularity,
+the towers' softmax and item-kNN with the fitted weights; for every product, then top-K. Customer
 features and purchases are looked up from the data by id, so the request carries only the id; the
 recency weights are those of the day the model was exported. An id never seen in training gets the
 most popular products, and `known_customer` says so.
@@ -23,7 +24,8 @@ import pandas as pd
 
 from recs_pipeline.core.errors import UserError
 from recs_pipeline.core.tf_runtime import keras, tf
-from recs_pipeline.model.blend import BlendWeights, ServingTables
+from recs_pipeline.model import buy_again
+from recs_pipeline.model.blend import MIXTURE, BlendWeights, ServingTables
 
 SERVING_TOP_K = 100
 SIGNATURE = "serving_default"
@@ -49,6 +51,8 @@ class RetrievalModule(tf.Module):
         weights: BlendWeights,
         temperature: float,
         exclude_seen: bool = False,
+        history: np.ndarray | None = None,
+        buy_again_weights: tuple[float, float] | None = None,
     ):
         super().__init__()
         self.query_tower = query_tower
@@ -78,6 +82,11 @@ class RetrievalModule(tf.Module):
         if weights.knn:
             self.neighbours = tf.Variable(tables.neighbours, trainable=False, name="neighbours")
             self.similarities = tf.Variable(tables.similarities * np.float32(weights.knn), trainable=False, name="weighted_similarities")
+        # The mixture form (buy_again.py): each customer's recent purchases and the two trained weights.
+        self.mixture = weights.form == MIXTURE
+        if self.mixture:
+            self.history = tf.Variable(history.astype(np.int32), trainable=False, name="buy_again_history")
+            self.buy_again_weights = tf.Variable(np.asarray(buy_again_weights, np.float32), trainable=False, name="buy_again_weights")
         self.temperature = tf.constant(temperature, tf.float32)
         self.exclude_seen = exclude_seen  # leave out every product the customer bought
         order = np.lexsort((np.arange(len(fallback_shares)), -fallback_shares))[: self.k]
@@ -92,13 +101,18 @@ class RetrievalModule(tf.Module):
         inputs = {"user_idx": safe, **{name: tf.gather(table, safe) for name, table in self.customer_features.items()}}
         queries = self.query_tower(inputs, training=False)
         logits = tf.matmul(queries, self.item_embeddings, transpose_b=True) / self.temperature
-        towers = tf.exp(logits - tf.reduce_max(logits, axis=1, keepdims=True))
-        scores = self.popularity[None, :] + self.towers_weight * towers
         positions = tf.ragged.range(tf.gather(self.purchase_splits, safe), tf.gather(self.purchase_splits, safe + 1))
         rows = tf.cast(positions.value_rowids(), tf.int32)
         items = tf.gather(self.purchase_items, positions.flat_values)
-        repeat = tf.gather(self.purchase_repeat, positions.flat_values)
-        scores = tf.tensor_scatter_nd_add(scores, tf.stack([rows, items], axis=1), repeat)
+        if self.mixture:
+            history = tf.gather(self.history, safe)
+            counts = buy_again.catalog_counts(history, tf.shape(self.item_embeddings)[0])
+            scores = buy_again.mix(logits, counts, buy_again.window_sizes(history), self.buy_again_weights[0], self.buy_again_weights[1])
+        else:
+            towers = tf.exp(logits - tf.reduce_max(logits, axis=1, keepdims=True))
+            scores = self.popularity[None, :] + self.towers_weight * towers
+            repeat = tf.gather(self.purchase_repeat, positions.flat_values)
+            scores = tf.tensor_scatter_nd_add(scores, tf.stack([rows, items], axis=1), repeat)
         if self.knn_weight:
             neighbours = tf.gather(self.neighbours, items)  # (purchases, width)
             width = tf.shape(neighbours)[1]
@@ -133,11 +147,14 @@ def export(
     weights: BlendWeights,
     temperature: float,
     exclude_seen: bool = False,
+    history: np.ndarray | None = None,
+    buy_again_weights: tuple[float, float] | None = None,
 ) -> None:
     """Write the retrieval SavedModel with one `serving_default` signature, and what it was built
-    from. `exclude_seen` leaves out the products a customer bought."""
+    from. `exclude_seen` leaves out the products a customer bought; `history` (each customer's
+    last purchases) and `buy_again_weights` serve the mixture form."""
     module = RetrievalModule(query_tower, customer_ids, customer_inputs, items["item_id"].to_numpy(str), item_embeddings, fallback_shares, k,
-                             tables, weights, temperature, exclude_seen)
+                             tables, weights, temperature, exclude_seen, history, buy_again_weights)
     tf.saved_model.save(module, serving_dir, signatures={SIGNATURE: module.serve})
     info = {"top_k": module.k, "customers": int(len(customer_ids)), "products": int(len(items)), "dimension": int(item_embeddings.shape[1]),
             "blend": weights.as_dict(), "exclude_seen": exclude_seen}

@@ -14,8 +14,9 @@ import pandas as pd
 from recs_pipeline.core.config import TrainConfig
 from recs_pipeline.core.tf_runtime import keras
 from recs_pipeline.data import history, prepared_data
+from recs_pipeline.evaluation import ranking
 from recs_pipeline.evaluation.baselines import PurchaseHistory
-from recs_pipeline.model import blend, retrieval
+from recs_pipeline.model import blend, buy_again, retrieval
 from recs_pipeline.model.towers import TwoTowerModel
 
 QUERY_TOWER_DIR = "query_tower"
@@ -45,7 +46,8 @@ def write(model: TwoTowerModel, prepared: prepared_data.PreparedData, config: Tr
     retrieval.export(serving_dir, model.query_tower, prepared.users["user_id"].to_numpy(str), customers, prepared.items,
                      item_embeddings, prepared_data.item_probabilities(prepared),
                      tables=blend.serving_tables(everything, weights.repeat_half_life_days, config.baseline_half_life_days), weights=weights,
-                     temperature=config.temperature, exclude_seen=config.excludes_seen)
+                     temperature=config.temperature, exclude_seen=config.excludes_seen, history=histories.get("history"),
+                     buy_again_weights=tuple(info["buy_again"]) if info["buy_again"] else None)
 
 
 def describe(model: TwoTowerModel, prepared: prepared_data.PreparedData, config: TrainConfig) -> dict[str, Any]:
@@ -72,7 +74,12 @@ def scoring_terms(prepared: prepared_data.PreparedData, towers: tuple[keras.Mode
     user_embeddings = embed_entities(query, prepared.users, info["query_inputs"], histories)
     item_embeddings = embed_entities(candidate, prepared.items, info["candidate_inputs"])
     known = PurchaseHistory.of_splits(prepared, splits)
-    return blend.terms(known, repeat_half_life_days, info["knn_half_life_days"], user_embeddings, item_embeddings, info["temperature"])
+    mixture = None
+    if info["buy_again"]:  # the trained mixture over each customer's last history_length purchases
+        mixture = buy_again.scorer(ranking.embedding_scorer(user_embeddings, item_embeddings), buy_again.CountTable(histories["history"]),
+                                   tuple(info["buy_again"]), info["temperature"])
+    return blend.terms(known, repeat_half_life_days, info["knn_half_life_days"], user_embeddings, item_embeddings, info["temperature"],
+                       mixture)
 
 
 def embed_entities(tower: keras.Model, table: pd.DataFrame, inputs: list[str], extra: dict[str, np.ndarray] | None = None,

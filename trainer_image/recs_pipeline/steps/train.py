@@ -122,15 +122,18 @@ def fit_blend(model: TwoTowerModel, prepared: prepared_data.PreparedData, config
 def blend_figures(fitted: blend.BlendFit) -> dict[str, float]:
     """The fit's figures for final_metrics."""
     return {metric_keys.BLEND_TOWERS_WEIGHT: fitted.weights.towers, metric_keys.BLEND_KNN_WEIGHT: fitted.weights.knn,
-            metric_keys.BLEND_REPEAT_HALF_LIFE: fitted.weights.repeat_half_life_days, metric_keys.BLEND_VALIDATION_GAIN: fitted.gain}
+            metric_keys.BLEND_REPEAT_HALF_LIFE: fitted.weights.repeat_half_life_days, metric_keys.BLEND_VALIDATION_GAIN: fitted.gain,
+            metric_keys.SCORES_BY_MIXTURE: float(fitted.weights.form == blend.MIXTURE)}
 
 
 def blend_outcome(fitted: blend.BlendFit) -> str:
     """The fitted weights and what they gained on validation, as a person reads it."""
     half_life = fitted.weights.repeat_half_life_days
     repeat = f"{half_life:g}-day half-life" if half_life else "by count"
-    return (f"blend weights: towers {fitted.weights.towers:g}, item-kNN {fitted.weights.knn:g}, repeats {repeat} (mean validation recall "
-            f"{fitted.gain:.3f}x recency-weighted repeat alone, {fitted.customers:,} customers)")
+    form = ("scores by the trained buy-again mixture" if fitted.weights.form == blend.MIXTURE else
+            f"scores by the blend: towers {fitted.weights.towers:g}, item-kNN {fitted.weights.knn:g}, repeats {repeat}")
+    return (f"{form} (mean validation recall "
+            f"{fitted.gain:.3f}x recency-weighted repeat's, {fitted.customers:,} customers)")
 
 
 def _final_losses(losses: dict[str, list], kept_epoch: int) -> dict[str, float]:
