@@ -89,11 +89,10 @@ def main() -> None:
     print(f"data: {stats['source']}, train/val/test rows {stats['train_rows']}/{stats['val_rows']}/{stats['test_rows']}, "
           f"catalog {first['catalog_size']}, exclude_seen {first['exclude_seen']}, prepare {prep_s:.0f} s")
     for seed, epochs, final, seconds in runs:
-        half_life = final[metric_keys.BLEND_REPEAT_HALF_LIFE]
-        print(f"seed {seed}: trained {epochs} epoch(s), kept epoch {final[metric_keys.KEPT_EPOCH] + 1} (1-based); blend weights towers "
-              f"{final[metric_keys.BLEND_TOWERS_WEIGHT]:g}, item-kNN {final[metric_keys.BLEND_KNN_WEIGHT]:g}, repeat "
-              f"{f'{half_life:g}-day half-life' if half_life else 'by count'}, validation gain {final[metric_keys.BLEND_VALIDATION_GAIN]:.3f}; "
-              f"train + evaluate {seconds:.0f} s")
+        form = ("the trained mixture" if final[metric_keys.SCORES_BY_MIXTURE] else
+                f"the blend, towers {final[metric_keys.BLEND_TOWERS_WEIGHT]:g}, item-kNN {final[metric_keys.BLEND_KNN_WEIGHT]:g}")
+        print(f"seed {seed}: trained {epochs} epoch(s), kept epoch {final[metric_keys.KEPT_EPOCH] + 1} (1-based); scores by {form}, "
+              f"validation gain {final[metric_keys.BLEND_VALIDATION_GAIN]:.3f}; train + evaluate {seconds:.0f} s")
     rows = {"model": [r["model"] for r in results], **{name: [figures] for name, figures in first["baselines"].items()}}
     if data is not None:
         rows["ceiling"] = [ranking.evaluate_scorer(ceiling_scorer(data, prepared), prepared.splits["test"], len(prepared.items)).values]

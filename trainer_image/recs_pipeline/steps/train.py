@@ -109,11 +109,10 @@ def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConf
 
 def fit_blend(model: TwoTowerModel, prepared: prepared_data.PreparedData, config: TrainConfig) -> blend.BlendFit:
     """The blend's weights (blend.py), fitted on the validation purchases with the training split as history."""
-    half_lives = blend.half_lives(config.baseline_half_life_days)
     terms = trained.scoring_terms(prepared, (model.query_tower, model.candidate_tower), trained.describe(model, prepared, config),
-                                  history.TRAINING, half_lives[0])
+                                  history.TRAINING, config.baseline_half_life_days)
     known = PurchaseHistory.of_splits(prepared, history.TRAINING)
-    repeats = {half_life: blend.repeat_term(known, half_life) for half_life in half_lives}
+    repeats = {config.baseline_half_life_days: terms["repeat"]}
     val = prepared.splits["val"]
     return blend.fit(terms, repeats, val["user_idx"].to_numpy(np.int64), val["item_idx"].to_numpy(np.int64), len(prepared.items),
                      known.matrix() if config.excludes_seen else None, config.seed)
