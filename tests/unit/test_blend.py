@@ -11,13 +11,13 @@ from scipy import sparse
 CUSTOMERS, PRODUCTS = 60, 300
 
 
-def dense_terms(rng: np.random.Generator) -> tuple[dict[str, ranking.ScoreFn], dict[str, np.ndarray]]:
+def dense_terms(rng: np.random.Generator, products: int = PRODUCTS) -> tuple[dict[str, ranking.ScoreFn], dict[str, np.ndarray]]:
     """Four terms as fixed arrays: a few bought products per customer, popularity, towers, kNN."""
-    repeat = np.zeros((CUSTOMERS, PRODUCTS))
+    repeat = np.zeros((CUSTOMERS, products))
     for customer in range(CUSTOMERS):
-        repeat[customer, rng.choice(PRODUCTS, 4, replace=False)] = rng.uniform(0.2, 2.0, 4)
-    arrays = {"repeat": repeat, "popularity": np.broadcast_to(np.sort(rng.uniform(0, 0.99, PRODUCTS))[::-1], (CUSTOMERS, PRODUCTS)),
-              "towers": np.exp(-rng.exponential(3.0, (CUSTOMERS, PRODUCTS))), "knn": rng.exponential(0.2, (CUSTOMERS, PRODUCTS))}
+        repeat[customer, rng.choice(products, 4, replace=False)] = rng.uniform(0.2, 2.0, 4)
+    arrays = {"repeat": repeat, "popularity": np.broadcast_to(np.sort(rng.uniform(0, 0.99, products))[::-1], (CUSTOMERS, products)),
+              "towers": np.exp(-rng.exponential(3.0, (CUSTOMERS, products))), "knn": rng.exponential(0.2, (CUSTOMERS, products))}
     return {name: (lambda users, low, high, a=array: a[users, low:high]) for name, array in arrays.items()}, arrays
 
 
@@ -112,3 +112,20 @@ def test_fit_ranks_by_the_trained_mixture_when_validation_prefers_it():
     fitted = blend.fit(parts, {90.0: parts["repeat"]}, users, items, PRODUCTS)
     assert fitted.weights.form == blend.MIXTURE and fitted.validation_recall == 1.0
     np.testing.assert_array_equal(blend.scorer(parts, fitted.weights)(np.arange(2), 0, PRODUCTS), mixture[:2])
+
+
+def test_with_exclude_seen_heavy_customers_get_every_terms_top_unseen_products():
+    # Customers who bought each term's top 190 products: the candidate lists must be each term's
+    # top unseen products, or a purchase ranked 150th among them would look like a hit at @50.
+    products = 1000
+    parts, arrays = dense_terms(np.random.default_rng(8), products)
+    weights = blend.BlendWeights(1.0, 0.1, 90.0)
+    heavy = arrays["repeat"] > 0
+    for name in ("towers", "popularity", "knn"):
+        np.put_along_axis(heavy, np.argsort(-arrays[name], axis=1)[:, :190], True, axis=1)
+    seen = sparse.csr_matrix(heavy)
+    score = blend.scorer(parts, weights)(np.arange(CUSTOMERS), 0, products)
+    users = np.arange(CUSTOMERS)
+    items = np.argsort(np.where(heavy, np.inf, -score), axis=1)[:, 150]  # each customer's 151st unseen product
+    table = blend._CandidateTable.build(columns(parts), users, users, items, products, seen)
+    assert table.mean_recall(np.array([1.0, 1.0, 0.1, 1.0])) == 0.0  # a miss at every K, as the ranker says

@@ -145,8 +145,8 @@ def recommend_command(model_dir: str, customers: tuple[str, ...], k: int) -> Non
     serve = retrieval.load(serving_model_dir(model_dir))
     for answer in retrieval.recommend(serve, list(customers), k):
         if answer.known_customer:
-            click.echo(f"customer {answer.customer_id}: top {k} (score: the model's blend, 1 per recent purchase of the product "
-                       "plus popularity, the towers and item-kNN; higher ranks first)")
+            click.echo(f"customer {answer.customer_id}: top {k} (score: the model's, in the form its training chose; "
+                       "higher ranks first)")
         else:
             click.echo(f"customer {answer.customer_id} is not in the training data; "
                        f"popularity fallback: the {k} most bought products (score = share of purchases)")

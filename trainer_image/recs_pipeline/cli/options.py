@@ -62,13 +62,13 @@ TRAIN_OPTIONS = [
     click.option("--pool-history/--no-pool-history", default=TrainConfig.pool_history, show_default=True,
                  help="The customer tower adds the mean product embedding of the recent purchases."),
     click.option("--buy-again/--no-buy-again", default=TrainConfig.buy_again, show_default=True,
-                 help="Mix a learned repeat-purchase term into the scores of the recent purchases."),
+                 help="Train with a learned repeat-purchase term mixed into the recent purchases' scores; the trained mixture is one of the score forms validation chooses from."),
     click.option("--early-stopping-patience", type=int, default=TrainConfig.early_stopping_patience, show_default=True,
                  help="Stop after this many epochs without a lower validation loss, keeping the best epoch; 0: off."),
     click.option("--exclude-seen", type=click.Choice(EXCLUDE_SEEN_CHOICES), default=TrainConfig.exclude_seen, show_default=True,
                  help="Never recommend products the customer bought; auto: when under 1% of training purchases are repeats."),
     click.option("--baseline-half-life-days", type=float, default=TrainConfig.baseline_half_life_days, show_default=True,
-                 help="The recency-weighted baselines and the model's item-kNN term halve a purchase's weight every this many days."),
+                 help="The recency-weighted baselines and the model's blend halve a purchase's weight every this many days."),
     click.option("--seed", type=int, default=TrainConfig.seed, show_default=True),
 ]
 

@@ -79,13 +79,13 @@ class TrainConfig:
     histogram_bins: int = 30
     history_length: int = 100  # recent purchases per customer the model reads; 0: none
     pool_history: bool = False  # the customer tower adds the mean product embedding of those purchases
-    buy_again: bool = True  # mix a learned repeat-purchase term into the scores of those purchases (buy_again.py)
+    buy_again: bool = True  # train with a learned repeat-purchase term mixed into those purchases' scores (buy_again.py); a score form too (blend.py)
     early_stopping_patience: int = 1  # epochs without a lower validation loss before stopping (best epoch kept); 0: off
     # Recommend only products the customer never bought: "auto" does so when under 1% of the
     # training purchases repeat an earlier one (films, books), "true"/"false" force it. The train
     # step resolves "auto" and `params` records the resolved boolean.
     exclude_seen: str | bool = "auto"
-    baseline_half_life_days: float = 90.0  # the recency-weighted baselines and the blend's kNN term: a purchase's weight halves every N days
+    baseline_half_life_days: float = 90.0  # the recency-weighted baselines and the blend's repeat and kNN terms: a purchase's weight halves every N days
     seed: int = 42
 
     def __post_init__(self) -> None:

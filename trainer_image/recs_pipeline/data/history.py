@@ -73,5 +73,3 @@ def customer_history(prepared: PreparedData, length: int, splits: tuple[str, ...
         return {}
     rows = pd.concat([prepared.splits[name] for name in splits], ignore_index=True) if len(splits) > 1 else prepared.splits[splits[0]]
     return {"history": user_histories(rows, len(prepared.users), length)}
-
-

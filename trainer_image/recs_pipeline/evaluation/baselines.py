@@ -136,12 +136,15 @@ def _top_per_row(matrix: sparse.csr_matrix, keep: int) -> sparse.csr_matrix:
 
 
 def similarity_scorer(history: PurchaseHistory, half_life_days: float, neighbours: int = KNN_NEIGHBOURS) -> ScoreFn:
-    """Each product's summed similarity to the customer's purchases, each weighted by its recency."""
+    """Each product's summed similarity to the customer's purchases, each weighted by its recency.
+    The similarity matrix is built at the first call, so a scorer never called costs nothing."""
     weights = history.matrix(history.decayed(half_life_days))
-    similar = item_similarities(history, neighbours).tocsc()
+    built: list[sparse.csc_matrix] = []
 
     def score(users: np.ndarray, low: int, high: int) -> np.ndarray:
-        return (weights[users] @ similar[:, low:high]).toarray()
+        if not built:
+            built.append(item_similarities(history, neighbours).tocsc())
+        return (weights[users] @ built[0][:, low:high]).toarray()
 
     return score
 

@@ -56,6 +56,14 @@ class BlendWeights:
     repeat_half_life_days: float  # 0: no decay
     form: str = BLEND
 
+    def __post_init__(self) -> None:
+        if self.form not in (BLEND, MIXTURE) or (self.form == MIXTURE and (self.towers or self.knn)):
+            raise ValueError(f"{self}: form must be {BLEND!r} or {MIXTURE!r}, and a mixture has no blend weights")
+
+    @property
+    def uses_knn(self) -> bool:
+        return self.form == BLEND and self.knn != 0
+
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
@@ -72,7 +80,10 @@ class BlendFit:
 
     @property
     def gain(self) -> float:
-        return self.validation_recall / self.repeat_only_recall if self.repeat_only_recall else float("nan")
+        """The chosen form's validation recall over recency-weighted repeat's (1 when both are 0)."""
+        if not self.repeat_only_recall:
+            return 1.0 if not self.validation_recall else float("inf")
+        return self.validation_recall / self.repeat_only_recall
 
 
 class TowerScores:
@@ -170,62 +181,54 @@ def fit(parts: dict[str, ranking.ScoreFn], repeats: dict[float, ranking.ScoreFn]
 
 @dataclass(frozen=True)
 class _CandidateTable:
-    """Every term's value at each customer's candidates (padded: -inf where there is none) and at
-    each purchase, for scoring any weights in one matrix product."""
+    """Every term's value at each customer's candidates and at each purchase, for scoring any
+    weights with one matrix product."""
 
+    union: np.ndarray  # (customers, slots) product indices
+    valid: np.ndarray  # (customers, slots) bool: False for a repeated or a left-out product
     candidates: np.ndarray  # (customers, slots, terms)
     purchases: np.ndarray  # (rows, terms)
     row_customer: np.ndarray  # (rows,) index into customers
+    items: np.ndarray  # (rows,) the purchased products
     missed: np.ndarray  # (rows,) bool: a purchase of a product left out (exclude_seen)
 
     @classmethod
     def build(cls, columns: list[ranking.ScoreFn], customers, users, items, num_items, seen) -> "_CandidateTable":
         per_term = min(CANDIDATES_PER_TERM, num_items)
-        lists = [ranking.top_k(term, customers, num_items, per_term)[0] for term in columns]
-        union = np.sort(np.concatenate(lists, axis=1), axis=1)
-        padding = np.zeros(union.shape, bool)
-        padding[:, 1:] = union[:, 1:] == union[:, :-1]
+        # With exclude_seen each term's list is of products the customer never bought, as ranked.
+        listed = columns if seen is None else [ranking.excluding(term, seen) for term in columns]
+        union = np.sort(np.concatenate([ranking.top_k(term, customers, num_items, per_term)[0] for term in listed], axis=1), axis=1)
+        valid = np.ones(union.shape, bool)
+        valid[:, 1:] = union[:, 1:] != union[:, :-1]
         row_customer = np.searchsorted(customers, users)
         missed = np.zeros(len(users), bool)
         if seen is not None:
             bought = seen.tocsr()[customers].tocoo()
             keys = bought.row.astype(np.int64) * num_items + bought.col
-            padding |= np.isin(np.arange(len(customers))[:, None] * num_items + union, keys)
+            valid &= ~np.isin(np.arange(len(customers))[:, None] * num_items + union, keys)
             missed = np.isin(row_customer.astype(np.int64) * num_items + items, keys)
         candidates = np.stack([_at_candidates(term, customers, union) for term in columns], axis=-1)
-        candidates[padding] = -np.inf
-        purchases = np.stack([_at_candidates(term, customers, *_one_column_per_row(row_customer, items, len(customers)))
-                              for term in columns], axis=-1)
-        return cls(candidates, purchases, row_customer, missed)
+        purchases = np.stack([_at_purchases(term, customers, row_customer, items) for term in columns], axis=-1)
+        return cls(union, valid, candidates, purchases, row_customer, items, missed)
 
     def mean_recall(self, weights: np.ndarray) -> float:
-        with np.errstate(invalid="ignore"):  # -inf x 0 in padding
-            scores = np.nan_to_num(self.candidates @ weights, nan=-np.inf)
+        """Mean over RECALL_KS of recall@K: a purchase's rank is the number of valid candidates
+        scored strictly above it, never counting the product itself (its two scores may differ in
+        the last bit, as in ranking.positive_ranks)."""
+        scores = self.candidates @ weights
         own = self.purchases @ weights
         ranks = np.zeros(len(own), np.int64)
-        for start in range(0, len(own), 65536):
-            part = slice(start, start + 65536)
-            ranks[part] = (scores[self.row_customer[part]] > own[part, None]).sum(axis=1)
+        for start in range(0, len(own), 8192):
+            part = slice(start, start + 8192)
+            customer = self.row_customer[part]
+            above = (scores[customer] > own[part, None]) & self.valid[customer] & (self.union[customer] != self.items[part, None])
+            ranks[part] = above.sum(axis=1)
         ranks[self.missed] = np.iinfo(np.int64).max
         return float(np.mean([(ranks < k).mean() for k in RECALL_KS]))
 
 
-def _one_column_per_row(row_customer: np.ndarray, items: np.ndarray, customers: int):
-    """Purchases as columns: each purchase becomes a (customer, column) slot of a (customers, most
-    purchases of one customer) matrix; returns that matrix (-1: empty slot) and a reader that
-    turns a (customers, slots) array back into one value per purchase."""
-    order = np.argsort(row_customer, kind="stable")
-    starts = np.searchsorted(row_customer[order], np.arange(customers))
-    slot = np.empty(len(items), np.int64)
-    slot[order] = np.arange(len(items)) - starts[row_customer[order]]
-    columns = np.full((customers, int(slot.max(initial=0)) + 1), -1, np.int64)
-    columns[row_customer, slot] = items
-    return columns, (row_customer, slot)
-
-
-def _at_candidates(score: ranking.ScoreFn, customers: np.ndarray, columns: np.ndarray, read=None) -> np.ndarray:
-    """The term at each customer's columns (-1: none), a block of customers x a block of the
-    catalog at a time; with `read` (rows, slots), the values at those slots only."""
+def _at_candidates(score: ranking.ScoreFn, customers: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """The term at each customer's columns, a block of customers x a block of the catalog at a time."""
     out = np.zeros(columns.shape)
     end = int(columns.max(initial=0)) + 1
     for first in range(0, len(customers), ranking.ROW_BLOCK):
@@ -236,7 +239,25 @@ def _at_candidates(score: ranking.ScoreFn, customers: np.ndarray, columns: np.nd
             if len(rows):
                 values = np.asarray(score(customers[first : first + ranking.ROW_BLOCK], low, high))
                 out[first + rows, slots] = values[rows, block[rows, slots] - low]
-    return out if read is None else out[read]
+    return out
+
+
+def _at_purchases(score: ranking.ScoreFn, customers: np.ndarray, row_customer: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """The term at each purchase's (customer, product), a block of customers x a block of the
+    catalog at a time: memory bounded however many purchases one customer has."""
+    out = np.zeros(len(items))
+    order = np.argsort(row_customer, kind="stable")
+    bounds = np.searchsorted(row_customer[order], np.arange(0, len(customers) + ranking.ROW_BLOCK, ranking.ROW_BLOCK))
+    end = int(items.max(initial=0)) + 1
+    for number, first in enumerate(range(0, len(customers), ranking.ROW_BLOCK)):
+        rows = order[bounds[number] : bounds[number + 1]]
+        for low in range(0, end, ranking.CANDIDATE_BLOCK):
+            high = min(low + ranking.CANDIDATE_BLOCK, end)
+            inside = rows[(items[rows] >= low) & (items[rows] < high)]
+            if len(inside):
+                values = np.asarray(score(customers[first : first + ranking.ROW_BLOCK], low, high))
+                out[inside] = values[row_customer[inside] - first, items[inside] - low]
+    return out
 
 
 @dataclass(frozen=True)
@@ -254,13 +275,14 @@ class ServingTables:
     similarities: np.ndarray  # (products, width) float32
 
 
-def serving_tables(known: PurchaseHistory, repeat_half_life_days: float, knn_half_life_days: float) -> ServingTables:
+def serving_tables(known: PurchaseHistory, repeat_half_life_days: float, knn_half_life_days: float, neighbours: bool = True) -> ServingTables:
+    """The tables from these purchases; `neighbours` False leaves the kNN tables empty (a weight of 0 needs none)."""
     repeat = known.matrix(known.decayed(repeat_half_life_days)).tocsr()
     repeat.sum_duplicates()  # explicit zeros (a weight that underflowed) stay: they are still purchases
     recency = known.matrix(known.decayed(knn_half_life_days)).tocsr()
     recency.sum_duplicates()
     assert np.array_equal(repeat.indices, recency.indices) and np.array_equal(repeat.indptr, recency.indptr)
-    similar = baselines.item_similarities(known).tocsr()
+    similar = baselines.item_similarities(known).tocsr() if neighbours else sparse.csr_matrix((known.num_items, known.num_items))
     lengths = np.diff(similar.indptr)
     width = max(int(lengths.max(initial=0)), 1)
     rows = np.repeat(np.arange(similar.shape[0]), lengths)

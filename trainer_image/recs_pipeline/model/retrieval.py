@@ -78,8 +78,8 @@ class RetrievalModule(tf.Module):
         self.purchase_recency = tf.Variable(tables.recency, trainable=False, name="purchase_recency")
         self.popularity = tf.Variable(tables.popularity, trainable=False, name="popularity")
         self.towers_weight = tf.constant(weights.towers, tf.float32)
-        self.knn_weight = weights.knn
-        if weights.knn:
+        self.uses_knn = weights.uses_knn
+        if self.uses_knn:
             self.neighbours = tf.Variable(tables.neighbours, trainable=False, name="neighbours")
             self.similarities = tf.Variable(tables.similarities * np.float32(weights.knn), trainable=False, name="weighted_similarities")
         # The mixture form (buy_again.py): each customer's recent purchases and the two trained weights.
@@ -113,7 +113,7 @@ class RetrievalModule(tf.Module):
             scores = self.popularity[None, :] + self.towers_weight * towers
             repeat = tf.gather(self.purchase_repeat, positions.flat_values)
             scores = tf.tensor_scatter_nd_add(scores, tf.stack([rows, items], axis=1), repeat)
-        if self.knn_weight:
+        if self.uses_knn:
             neighbours = tf.gather(self.neighbours, items)  # (purchases, width)
             width = tf.shape(neighbours)[1]
             at = tf.stack([tf.repeat(rows, width), tf.reshape(neighbours, [-1])], axis=1)

@@ -45,7 +45,8 @@ def write(model: TwoTowerModel, prepared: prepared_data.PreparedData, config: Tr
     everything = PurchaseHistory.of_splits(prepared, history.EVERYTHING)
     retrieval.export(serving_dir, model.query_tower, prepared.users["user_id"].to_numpy(str), customers, prepared.items,
                      item_embeddings, prepared_data.item_probabilities(prepared),
-                     tables=blend.serving_tables(everything, weights.repeat_half_life_days, config.baseline_half_life_days), weights=weights,
+                     tables=blend.serving_tables(everything, weights.repeat_half_life_days, config.baseline_half_life_days, weights.uses_knn),
+                     weights=weights,
                      temperature=config.temperature, exclude_seen=config.excludes_seen, history=histories.get("history"),
                      buy_again_weights=tuple(info["buy_again"]) if info["buy_again"] else None)
 
