@@ -47,6 +47,11 @@ def ceiling_scorer(data: synthetic.SyntheticData, prepared: prepared_data.Prepar
     return score
 
 
+def _figure(value: float | None) -> str:
+    """3 decimals; a non-finite figure is null in training_metrics.json and shows as a dash."""
+    return "-" if value is None else f"{value:.3f}"
+
+
 def prepare_data(args: argparse.Namespace, folder: str) -> tuple[dict, synthetic.SyntheticData | None]:
     settings = {"test_start": args.test_start, "user_column": args.user_column, "item_column": args.item_column,
                 "timestamp_column": args.timestamp_column}
@@ -92,7 +97,7 @@ def main() -> None:
         form = ("the trained mixture" if final[metric_keys.SCORES_BY_MIXTURE] else
                 f"the blend, towers {final[metric_keys.BLEND_TOWERS_WEIGHT]:g}, item-kNN {final[metric_keys.BLEND_KNN_WEIGHT]:g}")
         print(f"seed {seed}: trained {epochs} epoch(s), kept epoch {final[metric_keys.KEPT_EPOCH] + 1} (1-based); scores by {form}, "
-              f"validation gain {final[metric_keys.BLEND_VALIDATION_GAIN]:.3f}; train + evaluate {seconds:.0f} s")
+              f"validation gain {_figure(final[metric_keys.BLEND_VALIDATION_GAIN])}; train + evaluate {seconds:.0f} s")
     rows = {"model": [r["model"] for r in results], **{name: [figures] for name, figures in first["baselines"].items()}}
     if data is not None:
         rows["ceiling"] = [ranking.evaluate_scorer(ceiling_scorer(data, prepared), prepared.splits["test"], len(prepared.items)).values]
