@@ -157,10 +157,37 @@ def test_wrong_encoding(tmp_path):
     assert "orders.csv" in message and "--encoding" in message
 
 
-def test_empty_test_split(tmp_path):
-    frame = grid()
+def test_a_test_start_after_the_data_names_the_date_and_the_last_purchase(tmp_path):
     config = PrepConfig(user_features=(), item_features=(), test_start="2030-01-01")
-    assert "the test split is empty" in bad(tmp_path, frame, config)
+    message = bad(tmp_path, grid(), config)
+    assert message.startswith(f"{tmp_path / 'orders.csv'}: no purchase on or after --test-start 2030-01-01")
+    assert "the data runs from 2025-01-01 to 2025-02-12" in message and "fraction" not in message.replace("leave --test-start", "")
+    fixed = prepare_csv(tmp_path / "fixed", grid(), PrepConfig(user_features=(), item_features=(), test_start="2025-02-10"))
+    assert fixed.stats["test_rows"] > 0
+
+
+def test_a_test_start_before_the_data_names_the_date(tmp_path):
+    message = bad(tmp_path, grid(), PrepConfig(user_features=(), item_features=(), test_start="2020-01-01"))
+    assert "no purchase before --test-start 2020-01-01" in message and "2025-01-01 to 2025-02-12" in message
+
+
+def test_customers_who_each_buy_once_are_named_as_the_cause(tmp_path):
+    frame = grid()
+    frame["customer_id"] = [f"ORDER{i}" for i in range(len(frame))]  # an order id given as the customer
+    message = bad(tmp_path, frame)
+    assert message.startswith(f"{tmp_path / 'orders.csv'}: every customer in column 'customer_id' has a single purchase (240 rows)")
+    assert "--user-column" in message and "fraction" not in message
+
+
+def test_a_split_of_only_new_customers_says_which_setting_moves_it(tmp_path):
+    # The last tenth of purchases by time (the test split) is all by customers never seen before.
+    late = pd.DataFrame([(f"NEW{i}", "I1", f"2025-03-{1 + i:02d} 00:00:00", 1) for i in range(27)], columns=grid().columns)
+    message = bad(tmp_path, pd.concat([grid(), late], ignore_index=True))
+    assert message.startswith(f"{tmp_path / 'orders.csv'}: all 27 rows of the test split are by customers or of products with no purchase")
+    assert "a larger --test-fraction (now 0.1)" in message
+    fixed = prepare_csv(tmp_path / "fixed", pd.concat([grid(), late], ignore_index=True),
+                        PrepConfig(user_features=(), item_features=(), test_fraction=0.3))
+    assert fixed.stats["test_rows"] > 0
 
 
 def test_stats_are_json_and_complete(tmp_path):

@@ -115,6 +115,7 @@ def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: 
         rows = _clean(table, config, source, stats, columns)
         labels = _label_splits(con, rows, users.labels, items.labels, config, source)
         vocabularies, maps = _vocabularies(rows, labels, users, items, features, config, source)
+        _require_evaluable(rows, labels, maps, users, config, source)
         _write(rows, labels, maps, vocabularies, features, config, output_dir, stats)
     except duckdb.Error as error:
         raise DataError(f"{source}: {table_reader.first_line(error)}{table_reader.encoding_hint(error, config)}") from error
@@ -250,13 +251,48 @@ def _label_splits(con, rows: _Rows, user_labels: np.ndarray, item_labels: np.nda
         else:
             test_cut = quantile_disc(rows.times, 1 - config.test_fraction)
         before = rows.times[rows.times < test_cut]
-        if len(before) == 0:
-            raise DataError(f"{source}: the training split is empty; is --test-start before all the data?")
+        _require_purchases_both_sides(rows.times, len(before), config, source)
         val_cut = quantile_disc(before, 1 - config.val_fraction)
         labels = np.where(rows.times >= test_cut, TEST, np.where(rows.times >= val_cut, VAL, TRAIN)).astype(np.int8)
     if not (labels == TRAIN).any():
         raise DataError(f"{source}: the training split is empty")
     return labels
+
+
+def _require_purchases_both_sides(times: np.ndarray, before: int, config: PrepConfig, source: str) -> None:
+    """A --test-start outside the data leaves the test or the training split with nothing: say
+    so by the date, with the data's own range, since the fractions play no part then."""
+    first, last = _iso(times.min())[:10], _iso(times.max())[:10]
+    if before == len(times):
+        raise DataError(f"{source}: no purchase on or after --test-start {config.test_start}: the data runs from {first} to {last}; "
+                        "give a date within that range, or leave --test-start out to test on the last "
+                        f"{config.test_fraction:.0%} of purchases by time")
+    if before == 0:
+        raise DataError(f"{source}: no purchase before --test-start {config.test_start}, so nothing to train on: the data runs from "
+                        f"{first} to {last}; give a date within that range")
+
+
+def _require_evaluable(rows: _Rows, labels: np.ndarray, maps: _IndexMaps, users: EncodedColumn, config: PrepConfig,
+                       source: str) -> None:
+    """Validation and test keep only customers and products seen in training; when nothing is
+    left, name the cause the user can act on (single-purchase ids, or where the split falls)."""
+    known = (maps.users[rows.users] != MISSING) & (maps.items[rows.items] != MISSING)
+    for split, name in ((VAL, "validation"), (TEST, "test")):
+        in_split = labels == split
+        if (in_split & known).any():
+            continue
+        purchases = np.bincount(rows.users, minlength=len(users.labels))
+        if purchases.max() <= 1:
+            raise DataError(f"{source}: every customer in column {config.user_column!r} has a single purchase ({len(rows.users):,} rows), "
+                            f"so no {name} purchase is by a customer seen in training; the model learns from customers who buy more "
+                            "than once: is --user-column the customer, not an order or row id?")
+        flag, fraction = ("--val-fraction", config.val_fraction) if split == VAL else ("--test-fraction", config.test_fraction)
+        fix = "an earlier --test-start" if split == TEST and config.test_start else f"a larger {flag} (now {fraction})"
+        if not in_split.any():
+            raise DataError(f"{source}: the {name} split is empty: {len(labels):,} rows are too few for {flag} {fraction}; "
+                            f"use {fix} or more data")
+        raise DataError(f"{source}: all {int(in_split.sum()):,} rows of the {name} split are by customers or of products with no "
+                        f"purchase in training, which cannot be scored; {fix} takes in purchases by known customers")
 
 
 def _label_hashes(labels: np.ndarray) -> np.ndarray:
@@ -351,8 +387,6 @@ def _write(rows: _Rows, labels: np.ndarray, maps: _IndexMaps, vocabularies: dict
         stats[f"{name}_rows"] = count
         if name != "train":
             stats[f"{name}_rows_dropped_cold_start"] = int(in_split.sum()) - count
-            if count == 0:
-                raise DataError(f"{stats['source']}: the {name} split is empty after dropping cold-start rows; use more data or a larger {name} fraction")
         users, items = user_index[chosen], item_index[chosen]
         # Text columns go out as dictionary arrays (indices + the vocabulary): the writer emits
         # dictionary pages as they are, instead of hashing millions of strings again.
