@@ -152,14 +152,39 @@ def test_markdown_summary_shows_model_beside_baselines(finished_document):
     assert "<script>" not in text
 
 
-def test_metrics_text_is_in_k_order_at_four_significant_digits(finished_document):
+def test_metrics_text_is_in_k_order_at_four_decimals_in_one_aligned_column(finished_document):
     finished_document["final_metrics"][metric_keys.FINAL_LOSS] = 2.123456789012345
+    finished_document["final_metrics"][metric_keys.BLEND_REPEAT_HALF_LIFE] = 90.0  # the longest name
     text = tables.metrics_text(finished_document)
     assert not re.search(r"\d\.\d{5,}", text)
-    assert "final_loss                 2.123" in text
     names = [line.split()[0] for line in text.splitlines() if line.startswith("  test_recall")]
     assert names == ["test_recall_at_5", "test_recall_at_10", "test_recall_at_50", "test_recall_at_100"]
-    assert re.search(r"^popularity\s+0\.1\s+0\.15\s+0\.3\s+0\.4\s+0\.05\s+0\.075", text, re.M)
+    assert re.search(r"^popularity\s+0\.1000\s+0\.1500\s+0\.3000\s+0\.4000\s+0\.0500\s+0\.0750", text, re.M)
+    indented = [line for line in text.splitlines() if re.match(r"  \S", line)]
+    value_columns = {len(line) - len(line[2 + len(line.split()[0]):].lstrip()) for line in indented}
+    assert len(indented) > 5 and value_columns == {2 + len(metric_keys.BLEND_REPEAT_HALF_LIFE) + 2}, text
+    assert "  final_loss                   2.1235" in text and "  blend_repeat_half_life_days  90 days" in text
+
+
+def test_every_table_writes_a_figure_column_at_the_headline_decimals(finished_document):
+    finished_document["baselines"]["popularity"]["test_mrr"] = 0.04432
+    html = report.html_report(finished_document)
+    assert "<td>0.0443</td>" in html and "<td>0.3000</td>" in html and "0.04432" not in html
+    assert "(0.3000 vs 0.1500)" in html  # the headline, at the same decimals
+    assert tables.fmt(0.00002) == "2.00e-05" and tables.fmt(0.0) == "0.0000"  # a small figure never reads as 0
+
+
+def test_blend_fields_are_not_shown_as_0_when_the_mixture_ranks(finished_document):
+    finished_document["final_metrics"].update({metric_keys.SCORES_BY_MIXTURE: 1.0, metric_keys.BLEND_TOWERS_WEIGHT: 0.0,
+                                               metric_keys.BLEND_KNN_WEIGHT: 0.0, metric_keys.BLEND_REPEAT_HALF_LIFE: 0.0})
+    text = tables.metrics_text(finished_document)
+    for name in (metric_keys.BLEND_TOWERS_WEIGHT, metric_keys.BLEND_KNN_WEIGHT, metric_keys.BLEND_REPEAT_HALF_LIFE):
+        (line,) = [line for line in text.splitlines() if line.split()[:1] == [name]]
+        assert line.endswith("— (not used: the mixture ranks)"), line
+    assert "scores_by_mixture" in text and "1 (the trained mixture ranks)" in text
+    assert "<td>— (not used: the mixture ranks)</td>" in report.html_report(finished_document)
+    finished_document["final_metrics"].update({metric_keys.SCORES_BY_MIXTURE: 0.0, metric_keys.BLEND_TOWERS_WEIGHT: 0.3})
+    assert re.search(r"^  blend_towers_weight\s+0\.3000$", tables.metrics_text(finished_document), re.M)
 
 
 def runs(one_epoch, sources=("a.csv (local)", "a.csv (local)"), items=(500, 500), epochs=(3, 1)) -> list[TrainingMetrics]:
@@ -203,6 +228,19 @@ def test_compare_keeps_a_one_epoch_run_visible_and_lists_metrics_in_k_order(one_
     names = [row.name for row in compare.comparison_rows(pair) if row.section == "metric" and "recall" in row.name]
     assert names == ["test_recall_at_5", "test_recall_at_10", "test_recall_at_50", "test_recall_at_100"]
     assert compare.comparison_html(pair).count("<svg") == 3
+
+
+def test_compare_counts_epochs_from_1_as_metrics_show_does(one_epoch):
+    pair = runs(one_epoch)  # best_epoch index 1 in both: epoch 2
+    for run in pair:
+        run.final_metrics[metric_keys.KEPT_EPOCH] = 1
+    text = compare.comparison_text(pair)
+    (best,) = [line[2:] for line in text.splitlines() if line[2:].startswith("best_epoch ")]
+    (kept,) = [line[2:] for line in text.splitlines() if line[2:].startswith("kept_epoch ")]
+    assert best.split()[1:] == ["epoch", "2", "epoch", "2"] and kept.split()[1:] == ["epoch", "2", "epoch", "2"]
+    assert "epoch 2" in tables.metrics_text(pair[0].raw)
+    html = compare.comparison_html(pair)
+    assert "<th>best_epoch</th><td>epoch 2</td><td>epoch 2</td>" in html and "<td>1</td><td>1</td>" not in html
 
 
 def test_legend_names_stay_visible():

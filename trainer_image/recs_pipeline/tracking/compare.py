@@ -26,6 +26,7 @@ class Row:
     section: str  # one of SECTIONS
     name: str
     values: list[Any]
+    shown: list[str]  # each value as a person reads it (epochs from 1, figures at tables.DECIMALS decimals)
 
     @property
     def label(self) -> str:
@@ -76,14 +77,19 @@ def data_check(runs: Sequence[TrainingMetrics]) -> DataCheck:
 
 def comparison_rows(runs: Sequence[TrainingMetrics]) -> list[Row]:
     """Data source and stats, every param, every final metric (in K order), every baseline figure."""
-    rows = [Row("data", key, [run.data_stats.get(key) for run in runs])
+    def row(section: str, name: str, values: list[Any], text=lambda value, run: tables.fmt(value)) -> Row:
+        return Row(section, name, values, [text(value, run) for value, run in zip(values, runs)])
+
+    rows = [row("data", key, [run.data_stats.get(key) for run in runs])
             for key in sorted({key for run in runs for key in run.data_stats}, key=lambda k: (k != "source", k))]
-    rows += [Row("param", name, [run.params.get(name) for run in runs]) for name in sorted({n for run in runs for n in run.params})]
-    rows += [Row("metric", name, [run.final_metrics.get(name) for run in runs])
+    rows += [row("param", name, [run.params.get(name) for run in runs], lambda value, run: tables.param_text(value))
+             for name in sorted({n for run in runs for n in run.params})]
+    rows += [row("metric", name, [run.final_metrics.get(name) for run in runs],
+                 lambda value, run, name=name: tables.final_metric_text(name, value, run.final_metrics))
              for name in tables.ordered({n for run in runs for n in run.final_metrics})]
     for baseline in sorted({name for run in runs for name in run.baselines}):
         figures = tables.ordered({n for run in runs for n in run.baselines.get(baseline, {})})
-        rows += [Row("baseline", f"{baseline} {metric_keys.label(name)}", [run.baselines.get(baseline, {}).get(name) for run in runs])
+        rows += [row("baseline", f"{baseline} {metric_keys.label(name)}", [run.baselines.get(baseline, {}).get(name) for run in runs])
                  for name in figures]
     return rows
 
@@ -94,12 +100,12 @@ def comparison_text(runs: Sequence[TrainingMetrics]) -> str:
     rows = comparison_rows(runs)
     check = data_check(runs)
     name_width = max([len(row.label) for row in rows] + [10]) + 2
-    widths = [max(len(name), 10) + 2 for name in names]
+    widths = [max([len(name), 10, *(len(row.shown[i]) for row in rows)]) + 2 for i, name in enumerate(names)]
     lines = [("" if check.same else "WARNING: ") + check.message(), ""]
     lines.append(" " * (name_width + 2) + "".join(name.rjust(w) for name, w in zip(names, widths)))
     for row in rows:
         mark = DIFFERS if row.differs else " "
-        lines.append(f"{mark} {row.label.ljust(name_width)}" + "".join(tables.fmt(v).rjust(w) for v, w in zip(row.values, widths)))
+        lines.append(f"{mark} {row.label.ljust(name_width)}" + "".join(text.rjust(w) for text, w in zip(row.shown, widths)))
     lines.append(f"\n{DIFFERS} = differs between runs")
     return "\n".join(lines)
 
@@ -117,7 +123,7 @@ def comparison_html(runs: Sequence[TrainingMetrics]) -> str:
             section = row.section
             body.append(f'<tr class="section"><th colspan="{len(names) + 1}">{escape(section)}</th></tr>')
         css = "" if not row.differs else ("data-diff diff" if row.section == "data" else "diff")
-        body.append(f'<tr class="{css}"><th>{escape(row.name)}</th>' + "".join(f"<td>{escape(tables.fmt(v))}</td>" for v in row.values) + "</tr>")
+        body.append(f'<tr class="{css}"><th>{escape(row.name)}</th>' + "".join(f"<td>{escape(text)}</td>" for text in row.shown) + "</tr>")
     recall = {name: {metric_keys.recall_label(k): run.final_metrics.get(metric_keys.test_recall(k)) for k in RECALL_KS}
               for name, run in zip(names, runs)}
     charts = [

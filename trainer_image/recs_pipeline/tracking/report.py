@@ -93,6 +93,7 @@ def html_report(document: Mapping[str, Any]) -> str:
     names = tables.test_metric_names()
     kept = tables.kept_epoch(document)
     non_finite = document.get("non_finite_values", 0)
+    final = document["final_metrics"]
     body = [
         f"<h1>Two-tower training report: run {escape(run_id)}</h1>",
         f'<p class="muted">Saved {escape(str(document["saved_at"]))}. {escape(tables.epochs_sentence(document))}</p>',
@@ -122,9 +123,11 @@ def html_report(document: Mapping[str, Any]) -> str:
         "one per decade of magnitude on each side of zero (a symmetric-log axis).</p>",
         grid(plots.histogram_heatmaps(document), columns=2),
         '<h2>Run</h2><div class="columns">',
-        "<div><h3>Final metrics</h3>" + pairs(document["final_metrics"], tables.ordered(document["final_metrics"]), tables.final_metric_text) + "</div>",
+        "<div><h3>Final metrics</h3>" + pairs(final, tables.ordered(final), lambda name, value: tables.final_metric_text(name, value, final))
+        + "</div>",
         "<div><h3>Data</h3>" + pairs(document.get("data_stats", {})) + "</div>",
-        "<div><h3>Parameters</h3>" + pairs(document["params"], sorted(document["params"])) + "</div></div>",
+        "<div><h3>Parameters</h3>" + pairs(document["params"], sorted(document["params"]), lambda name, value: tables.param_text(value))
+        + "</div></div>",
     ]
     return page(f"Training report {run_id}", body, "h3{font-size:14px;margin:8px 0 2px}")
 

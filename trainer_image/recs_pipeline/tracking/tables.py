@@ -1,6 +1,6 @@
 """The figures every view of a run shows (report, summary, `metrics show`, run-local's table):
 test metrics of the model beside the baselines, the catalog-size warning, which epoch's weights
-were kept, and one way of writing a number.
+were kept, and one way of writing a number (DECIMALS decimals in every table and headline).
 
 Epochs are shown numbered from 1, as the training log counts them; in the JSON, `epochs` and
 `best_epoch` stay 0-based indexes into the per-epoch lists.
@@ -16,19 +16,40 @@ from recs_pipeline.core.config import RECALL_KS
 MODEL = "model"
 
 
+DECIMALS = 4  # every figure in a table (recall, NDCG, MRR, losses, weights), so a column reads as one
+_SMALLEST = 0.5 * 10 ** -DECIMALS
+# Fields of the blend that say nothing when validation chose the trained mixture (their value is 0 then).
+BLEND_ONLY = (metric_keys.BLEND_TOWERS_WEIGHT, metric_keys.BLEND_KNN_WEIGHT, metric_keys.BLEND_REPEAT_HALF_LIFE)
+
+
 def fmt(value: Any) -> str:
-    """Floats at 4 significant digits, None (a non-finite value, or not measured) as a dash."""
+    """Floats at DECIMALS decimals, as the headline writes them; a non-zero figure that would read
+    as 0.0000 in scientific notation instead; None (a non-finite value, or not measured) as a dash."""
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.2e}" if value and abs(value) < _SMALLEST else f"{value:.{DECIMALS}f}"
     return "—" if value is None else str(value)
 
 
-def final_metric_text(name: str, value: Any) -> str:
-    """A final_metrics value as a person reads it: epochs as `epoch N` (from 1), figures by fmt."""
-    if name in (metric_keys.BEST_EPOCH, metric_keys.KEPT_EPOCH) and value is not None:
+def param_text(value: Any) -> str:
+    """A parameter as it was set (0.005, 1e-05, 10): settings are not measurements to round."""
+    return "—" if value is None else str(value)
+
+
+def final_metric_text(name: str, value: Any, final_metrics: Mapping[str, Any] | None = None) -> str:
+    """A final_metrics value as a person reads it: epochs as `epoch N` (from 1), the score form in
+    words, the blend's fields as not used when the mixture ranks (not as 0), figures by fmt."""
+    if value is None:
+        return fmt(value)
+    if name in (metric_keys.BEST_EPOCH, metric_keys.KEPT_EPOCH):
         return metric_keys.epoch_label(int(value))
+    if name == metric_keys.SCORES_BY_MIXTURE:
+        return "1 (the trained mixture ranks)" if value else "0 (the blend ranks)"
+    if name in BLEND_ONLY and (final_metrics or {}).get(metric_keys.SCORES_BY_MIXTURE):
+        return "— (not used: the mixture ranks)"
+    if name == metric_keys.BLEND_REPEAT_HALF_LIFE:
+        return f"{value:g} days" if value else "0 (repeats by count)"
     return fmt(value)
 
 
@@ -73,11 +94,11 @@ def catalog_warnings(document: Mapping[str, Any]) -> list[str]:
         recalls = [figures.get(metric_keys.test_recall(k)) for figures in rows.values()]
         everywhere_one = all(value == 1.0 for value in recalls)
         if isinstance(items, int) and items <= k:
-            warnings.append(f"{metric_keys.recall_label(k)} is 1.0 for every method: the catalog has only {items} products "
-                            f"(at most {k}), so each top {k} holds all of them. Compare at a K below {items}.")
+            warnings.append(f"{metric_keys.recall_label(k)} is 1.0 for every method: the catalog has only {items} products, "
+                            f"all in every top {k}; compare at a K below {items}.")
         elif items is None and everywhere_one and recalls:
-            warnings.append(f"{metric_keys.recall_label(k)} is 1.0 for every method: the catalog is probably no larger than {k} "
-                            "products, so this K compares nothing.")
+            warnings.append(f"{metric_keys.recall_label(k)} is 1.0 for every method: the catalog probably has at most {k} "
+                            "products; this K compares nothing.")
     return warnings
 
 
@@ -124,23 +145,24 @@ def recall_text(document: Mapping[str, Any]) -> str:
     width = max([len(name) for name in rows] + [16]) + 2
     lines = [" " * width + "".join(f"{metric_keys.recall_label(k):>12s}" for k in RECALL_KS)]
     for name, figures in rows.items():
-        lines.append(f"{name:{width}s}" + "".join(f"{value:12.4f}" if isinstance(value, float) else f"{fmt(value):>12s}"
-                                                   for value in figures.values()))
+        lines.append(f"{name:{width}s}" + "".join(f"{fmt(value):>12s}" for value in figures.values()))
     lines += [f"warning: {warning}" for warning in catalog_warnings(document)]
     return "\n".join(lines)
 
 
 def metrics_text(document: Mapping[str, Any]) -> str:
     """What `metrics show` prints: epochs, last losses, final metrics in K order, the model beside
-    the baselines on every test metric; numbers at 4 significant digits."""
+    the baselines on every test metric; numbers at DECIMALS decimals, names in one aligned column."""
     lines = [f"run {document['run_id']}: {len(document['epochs'])} epoch(s)", epochs_sentence(document)]
+    final = document["final_metrics"]
+    width = max(len(name) for name in [*document["loss"], *final, ""]) + 2
     lines.append("last epoch:")
     for name, series in document["loss"].items():
-        lines.append(f"  {name:26s} {fmt(series[-1] if series else None)}")
-    if document["final_metrics"]:
+        lines.append(f"  {name:{width}s}{fmt(series[-1] if series else None)}")
+    if final:
         lines.append("final metrics:")
-        for name in ordered(document["final_metrics"]):
-            lines.append(f"  {name:26s} {final_metric_text(name, document['final_metrics'][name])}")
+        for name in ordered(final):
+            lines.append(f"  {name:{width}s}{final_metric_text(name, final[name], final)}")
     if document.get("baselines"):
         rows = method_rows(document)
         width = max(len(name) for name in rows) + 2
