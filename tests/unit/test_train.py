@@ -86,7 +86,8 @@ def test_early_stopping_ends_at_the_patience_after_the_best_epoch(tiny_training,
     assert document["final_metrics"]["kept_epoch"] == best  # the exported weights are the best epoch's (0-based, as `epochs`)
     # what a person reads counts epochs from 1 and says whose weights were kept
     lines = [record.getMessage().removeprefix("[progress] ") for record in caplog.records if record.name == "recs_pipeline.progress"]
-    assert lines[1].startswith("epoch 1 of 40: loss ") and "ETA" in lines[1] and "for up to 39 more" in lines[1]
+    assert lines[1].startswith("epoch 1 of 40: loss ") and lines[1].endswith("with start-up; ETA after the next epoch")
+    assert "ETA" in lines[2] and "for up to 38 more" in lines[2]
     assert sum(line.startswith("epoch ") for line in lines) == result.epochs_done
     assert lines[-1].startswith(f"train: early stopping after epoch {result.epochs_done} of 40 (validation loss not lower for 2 epoch(s)); "
                                 f"kept the weights of epoch {best + 1} (the lowest validation loss, val_loss {min(document['loss']['val_loss']):.4f})")
@@ -146,6 +147,8 @@ def test_the_epoch_line_counts_from_1_and_gives_an_eta():
     from recs_pipeline.training.callbacks import epoch_line
 
     logs = {"loss": 5.31234, "val_loss": 5.4, "total_loss": 5.5}
-    assert epoch_line(1, 10, logs, 15.9, True) == "epoch 2 of 10: loss 5.3123, val_loss 5.4000, 15.9 s; ETA 2 min 07 s for up to 8 more"
-    assert epoch_line(1, 10, logs, 15.9, False).endswith("ETA 2 min 07 s for 8 more")
-    assert epoch_line(9, 10, logs, 15.9, True) == "epoch 10 of 10: loss 5.3123, val_loss 5.4000, 15.9 s"
+    # The first epoch traces and compiles: no ETA from it; later ones average the epochs after it.
+    assert epoch_line(0, 10, logs, 40.0, True) == "epoch 1 of 10: loss 5.3123, val_loss 5.4000, 40.0 s with start-up; ETA after the next epoch"
+    assert epoch_line(1, 10, logs, 15.9, True, [15.9]) == "epoch 2 of 10: loss 5.3123, val_loss 5.4000, 15.9 s; ETA 2 min 07 s for up to 8 more"
+    assert epoch_line(2, 10, logs, 16.1, False, [15.9, 16.1]).endswith("ETA 1 min 52 s for 7 more")
+    assert epoch_line(9, 10, logs, 15.9, True, [15.9]) == "epoch 10 of 10: loss 5.3123, val_loss 5.4000, 15.9 s"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -42,6 +42,7 @@ class MetricsCallback(keras.callbacks.Callback):
         self.save_checkpoint = save_checkpoint
         self.early_stopping = early_stopping
         self._epoch_started = 0.0
+        self._seconds: list[float] = []  # this process's epochs, the first with its start-up
 
     def on_train_begin(self, logs=None) -> None:
         self.sink.flush(self.collector.serialise(), "training", self.collector.epochs_done)
@@ -75,17 +76,24 @@ class MetricsCallback(keras.callbacks.Callback):
         if self.save_checkpoint is not None:
             self.save_checkpoint(done)
         self.sink.write_status(self.sink.status("training", done))
-        progress.report(epoch_line(epoch, self.sink.epochs_total, logs or {}, seconds, self.early_stopping))
+        self._seconds.append(seconds)
+        progress.report(epoch_line(epoch, self.sink.epochs_total, logs or {}, seconds, self.early_stopping, self._seconds[1:]))
 
 
-def epoch_line(epoch: int, epochs_total: int, logs: dict, seconds: float, early_stopping: bool) -> str:
-    """'epoch 2 of 10: loss 5.3100, val_loss 5.4100, 15.9 s; ETA 2 min 07 s for up to 8 more': the
-    ETA is the last epoch's time for each epoch left (early stopping may end sooner)."""
+def epoch_line(epoch: int, epochs_total: int, logs: dict, seconds: float, early_stopping: bool,
+               later_seconds: Sequence[float] = ()) -> str:
+    """'epoch 2 of 10: loss 5.3100, val_loss 5.4100, 15.9 s; ETA 2 min 07 s for up to 8 more'. The
+    ETA is the mean time of this process's epochs after its first (`later_seconds`) for each epoch
+    left: the first epoch also traces and compiles the model, so it has none (early stopping may
+    end sooner)."""
     left = epochs_total - epoch - 1
     figures = ", ".join(f"{name} {logs[name]:.4f}" for name in ("loss", "val_loss") if name in logs)
     line = f"{metric_keys.epoch_label(epoch, epochs_total)}: {figures}, {progress.duration(seconds)}"
-    if left > 0:
-        line += f"; ETA {progress.duration(seconds * left)} for {'up to ' if early_stopping else ''}{left} more"
+    if left > 0 and later_seconds:
+        eta = sum(later_seconds) / len(later_seconds) * left
+        line += f"; ETA {progress.duration(eta)} for {'up to ' if early_stopping else ''}{left} more"
+    elif left > 0:
+        line += " with start-up; ETA after the next epoch"
     return line
 
 
