@@ -3,7 +3,7 @@
 kfp.local prints each task's output (its executor JSON, TensorFlow's messages, our log) and its
 own lines through Python's `sys.stdout`, so the run's streams are replaced by a RunLog while the
 pipeline runs. Every line goes to the log file in the output folder; the console gets the lines
-the steps mark as progress (all of them with `--verbose`). The last failure line a task marked
+the steps mark as progress (all of them with `--verbose`), wrapped to progress.CONSOLE_WIDTH. The last failure line a task marked
 is kept: it is the cause the command ends with.
 """
 
@@ -17,7 +17,7 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Iterator, TextIO
 
-from recs_pipeline.core.progress import FAILURE_MARKER, MARKER
+from recs_pipeline.core.progress import FAILURE_MARKER, MARKER, console_lines
 
 LOG_FILE = "run-local.log"
 _COLOURS = re.compile(r"\x1b\[[0-9;]*m")
@@ -59,7 +59,7 @@ class RunLog(io.TextIOBase):
         if self.verbose:
             self.console.write(line + "\n")
         elif MARKER in text:
-            self.console.write(text.split(MARKER, 1)[1].rstrip() + "\n")
+            self.console.write("".join(line + "\n" for line in console_lines(text.split(MARKER, 1)[1].rstrip())))
 
     def close_line(self) -> None:
         """A last line without its newline."""

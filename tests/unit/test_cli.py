@@ -48,6 +48,36 @@ def test_prepare_names_a_missing_column_without_a_traceback(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_prepare_prints_the_one_progress_line_run_local_shows(tmp_path):
+    rows = [(f"C{c}", f"P{(c + d) % 7}", f"2025-01-{1 + d:02d}") for d in range(28) for c in range(12)]
+    csv = tmp_path / "orders.csv"
+    pd.DataFrame(rows, columns=["customer_id", "product_id", "timestamp"]).to_csv(csv, index=False)
+    result = CliRunner().invoke(main, ["prepare", "--input", str(csv), "--output-dir", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("data-prep: 336 rows from orders.csv") and "12 customers, 7 products" in result.output
+    assert lines[-1] == f"splits, vocabularies and stats in {tmp_path / 'out'} (every count: {tmp_path / 'out' / 'data_stats.json'})"
+    assert len(lines) <= 3 and "INFO" not in result.output and "[progress]" not in result.output, result.output
+    assert all(len(line) <= 120 for line in lines[:-1]), result.output
+
+
+def test_a_long_progress_line_is_wrapped_at_a_clause_on_the_console_and_kept_whole_in_the_log():
+    import io
+
+    from recs_pipeline.core.progress import MARKER, console_lines
+    from recs_pipeline.pipelines.run_log import RunLog
+
+    line = ("data-prep: 818,476 rows from tafeng.csv.gz, 2000-11-01 to 2001-02-28: 32,266 customers, 23,812 products; "
+            "train/val/test 553,406/52,801/158,463 rows, 53,806 dropped (1 min 02 s)")
+    assert console_lines(line) == ["data-prep: 818,476 rows from tafeng.csv.gz, 2000-11-01 to 2001-02-28: 32,266 customers, 23,812 products;",
+                                   "           train/val/test 553,406/52,801/158,463 rows, 53,806 dropped (1 min 02 s)"]
+    assert console_lines("epoch 1 of 3: loss 5.3100") == ["epoch 1 of 3: loss 5.3100"]
+    assert all(len(part) <= 120 for part in console_lines("train: " + "word, " * 80))
+    log, console = io.StringIO(), io.StringIO()
+    RunLog(log, console, verbose=False).write(f"INFO {MARKER}{line}\n")
+    assert console.getvalue().splitlines() == console_lines(line) and line in log.getvalue()
+
+
 def test_compare_marks_differences(tmp_path, one_epoch):
     paths = []
     for index, (run_id, lr) in enumerate((("run-a", 0.01), ("run-b", 0.05))):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -104,10 +103,13 @@ def compile_command(output: str, image: str | None, trainer: str) -> None:
 def prepare_command(input_uri: str, output_dir: str, seed: int, **settings) -> None:
     """Run data prep alone: splits, vocabularies and stats into OUTPUT_DIR."""
     require_train_extra("prepare")
+    from recs_pipeline.core import progress
+    from recs_pipeline.data.prepared_data import STATS_FILE
     from recs_pipeline.steps import prep
 
-    stats = prep.run(output_dir, input_uri, {**settings, "seed": seed}, {"seed": seed})
-    click.echo(json.dumps(stats, indent=1))
+    progress.to_console()  # the one data-prep line run-local shows, not every log line
+    prep.run(output_dir, input_uri, {**settings, "seed": seed}, {"seed": seed})
+    click.echo(f"splits, vocabularies and stats in {output_dir} (every count: {Path(output_dir) / STATS_FILE})")
 
 
 @main.command("train")

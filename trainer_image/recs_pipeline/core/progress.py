@@ -8,6 +8,7 @@ lines and keeps the rest in its log file; on Vertex they read as plain log lines
 from __future__ import annotations
 
 import logging
+import sys
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -22,6 +23,55 @@ log = logging.getLogger("recs_pipeline.progress")
 def report(message: str) -> None:
     """One progress line (a step's summary, an epoch)."""
     log.info("%s%s", MARKER, message)
+
+
+CONSOLE_WIDTH = 120  # the longest line a console shows; a longer progress line is wrapped (the log keeps it whole)
+_BREAKS = ("; ", ", ", " ")  # where a line is wrapped, the first that fits
+
+
+def console_lines(message: str, width: int = CONSOLE_WIDTH) -> list[str]:
+    """A progress line as the console shows it: wrapped at a clause (`; `, then `, `, then a space)
+    into lines of at most `width`, the continuations indented under the text after `step: `."""
+    head = message.find(": ")
+    indent = " " * (head + 2 if 0 < head < 30 else 2)
+    lines, rest = [], message
+    while len(rest) > width:
+        cut = _cut(rest, width, len(indent) + 1)
+        if cut is None:  # one word longer than the width (a path): left whole
+            break
+        at, sep = cut
+        lines.append(rest[:at + len(sep)].rstrip())
+        rest = indent + rest[at + len(sep):]
+    return [*lines, rest]
+
+
+def _cut(text: str, width: int, start: int) -> tuple[int, str] | None:
+    """Where to wrap `text` so its first line fits `width`: the last clause break that fits."""
+    for sep in _BREAKS:
+        at = text.rfind(sep, start, width + 1)
+        if at > start:
+            return at, sep
+    return None
+
+
+class ConsoleHandler(logging.Handler):
+    """For a step run straight from the CLI (`prepare`): the progress lines as run-local shows them
+    (no time, level or marker) and warnings; the steps' and libraries' other INFO lines stay out.
+    It writes to the sys.stdout of the moment, so a redirected stream (click's test runner) gets it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith(MARKER):
+            sys.stdout.write("".join(line + "\n" for line in console_lines(message[len(MARKER):])))
+        elif record.levelno >= logging.WARNING and not message.startswith(FAILURE_MARKER):  # a failure: the CLI's Error line says it
+            sys.stdout.write(f"{record.levelname.lower()}: {message}\n")
+
+
+def to_console() -> None:
+    """The root logger's output becomes ConsoleHandler's, for the rest of the process."""
+    root = logging.getLogger()
+    root.handlers = [ConsoleHandler()]
+    root.setLevel(logging.INFO)
 
 
 def one_line(error: BaseException) -> str:
