@@ -24,6 +24,7 @@ from recs_pipeline.core import storage
 from recs_pipeline.core.config import PrepConfig, TrainConfig
 from recs_pipeline.core.errors import UserError
 from recs_pipeline.pipelines import run_log
+from recs_pipeline.pipelines.run_folders import KEEP_RUNS, prune_runs
 from recs_pipeline.pipelines.pipeline import compile_pipeline
 from recs_pipeline.steps import prep
 
@@ -46,6 +47,7 @@ class LocalRunResult:
     artifacts: dict[str, str]
     training_metrics: dict[str, Any]
     log_file: Path
+    pruned: str  # what was removed from pipeline_root/, as a line to show ("" when nothing was)
 
 
 def check_arguments(arguments: dict[str, Any]) -> None:
@@ -56,8 +58,9 @@ def check_arguments(arguments: dict[str, Any]) -> None:
     prep.check(arguments.get("input_uri", ""), {f.name: arguments[f.name] for f in fields(PrepConfig) if f.name in arguments})
 
 
-def run_local(output_dir: str, arguments: dict[str, Any], verbose: bool = False) -> LocalRunResult:
-    """Check, compile, run every task, copy the main files into `output_dir` and write the manifest."""
+def run_local(output_dir: str, arguments: dict[str, Any], verbose: bool = False, keep_runs: int = KEEP_RUNS) -> LocalRunResult:
+    """Check, compile, run every task, copy the main files into `output_dir` and write the manifest;
+    then keep only the newest `keep_runs` run folders of pipeline_root/ (0: all), saying so."""
     from kfp import components, local
 
     check_arguments(arguments)
@@ -78,6 +81,8 @@ def run_local(output_dir: str, arguments: dict[str, Any], verbose: bool = False)
                 pipeline(**arguments)
             except RuntimeError as error:
                 stream.close_line()
+                if pruned := prune_runs(pipeline_root, keep_runs):
+                    stream.console.write(pruned + "\n")  # before the cause, which stays the last line
                 raise LocalRunError(_cause(error, stream, out / run_log.LOG_FILE)) from error
     run_dir = _new_run_dir(pipeline_root, before)
     artifacts = _collect_artifacts(run_dir)
@@ -89,7 +94,9 @@ def run_local(output_dir: str, arguments: dict[str, Any], verbose: bool = False)
     artifacts["pipeline_yaml"] = yaml_path
     (out / MANIFEST_FILE).write_text(json.dumps({"run_dir": str(run_dir), "artifacts": artifacts}, indent=1))
     metrics = json.loads((out / "training_metrics.json").read_text())
-    return LocalRunResult(output_dir=out, run_dir=run_dir, artifacts=artifacts, training_metrics=metrics, log_file=out / run_log.LOG_FILE)
+    return LocalRunResult(output_dir=out, run_dir=run_dir, artifacts=artifacts, training_metrics=metrics, log_file=out / run_log.LOG_FILE,
+                          pruned=prune_runs(pipeline_root, keep_runs))
+
 
 
 def _cause(error: RuntimeError, stream: run_log.RunLog, log_file: Path) -> str:

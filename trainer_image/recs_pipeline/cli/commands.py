@@ -9,6 +9,7 @@ import click
 
 from recs_pipeline.cli.options import data_options, train_options
 from recs_pipeline.core.extras import require_train_extra
+from recs_pipeline.pipelines.run_folders import KEEP_RUNS
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -59,13 +60,17 @@ def main() -> None:
 @click.option("--synthetic-customers", type=int, default=5000, show_default=True)
 @click.option("--synthetic-products", type=int, default=2000, show_default=True)
 @click.option("--verbose", "-v", is_flag=True, help="Stream every task's whole log (it always goes to OUTPUT_DIR/run-local.log).")
-def run_local_command(output_dir: str, input_uri: str, verbose: bool, **options) -> None:
+@click.option("--keep-runs", type=click.IntRange(min=0), default=KEEP_RUNS, show_default=True,
+              help="kfp.local run folders kept in OUTPUT_DIR/pipeline_root (the newest; about 25 MB each); 0 keeps all.")
+def run_local_command(output_dir: str, input_uri: str, verbose: bool, keep_runs: int, **options) -> None:
     """Compile the pipeline and run it here with kfp.local (no Docker, no cloud account)."""
     require_train_extra("run-local")
     from recs_pipeline.pipelines.local_run import run_local
 
     arguments = {"input_uri": input_uri, **options}
-    result = run_local(output_dir, arguments, verbose=verbose)
+    result = run_local(output_dir, arguments, verbose=verbose, keep_runs=keep_runs)
+    if result.pruned:
+        click.echo(result.pruned)
     click.echo("\n" + recall_summary(result.training_metrics))
     click.echo(f"\nfiles in {result.output_dir}:")
     for name in ("training_metrics.json", "training_status.json", "report.html", "run_manifest.json", result.log_file.name):
