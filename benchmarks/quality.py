@@ -4,12 +4,12 @@ With no --input, the embedded synthetic data, with its ceiling: the catalog rank
 customer by the generator's true purchase probability given what the model knows
 (repeat_probability x the customer's share of purchases before the test period + (1 -
 repeat_probability) x the true new-purchase probability). With --input (CSV or Parquet, e.g.
-../shared/data/tafeng.csv.gz) the data is prepared as the pipeline's data_prep step prepares it.
+tafeng.csv.gz, built by benchmarks/tafeng.py) the data is prepared as the pipeline's data_prep step prepares it.
 Data prep runs once; each seed trains and evaluates with the default settings, as `run-local`
 does, through the evaluate step itself (same test rows, same catalog, same ranker, same history).
 Usage:
   python benchmarks/quality.py [--seeds 42,1,2]
-  python benchmarks/quality.py --input ../shared/data/tafeng.csv.gz --test-start 2001-02-01 [--seeds 42,1,2]
+  python benchmarks/quality.py --input tafeng.csv.gz --test-start 2001-02-01 [--seeds 42,1,2]
 """
 
 from __future__ import annotations

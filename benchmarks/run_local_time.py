@@ -4,7 +4,7 @@ data, 6 on a file of real data (e.g. Ta-Feng's 818k rows).
 Runs the real command in a subprocess (fresh interpreter, as a user would) and reads the epoch
 timings back from the run's training_metrics.json. Usage:
   python benchmarks/run_local_time.py
-  python benchmarks/run_local_time.py --input ../shared/data/tafeng.csv.gz --test-start 2001-02-01
+  python benchmarks/run_local_time.py --input tafeng.csv.gz --test-start 2001-02-01
 """
 
 from __future__ import annotations
