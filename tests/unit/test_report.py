@@ -180,9 +180,9 @@ def test_blend_fields_are_not_shown_as_0_when_the_mixture_ranks(finished_documen
     text = tables.metrics_text(finished_document)
     for name in (metric_keys.BLEND_TOWERS_WEIGHT, metric_keys.BLEND_KNN_WEIGHT, metric_keys.BLEND_REPEAT_HALF_LIFE):
         (line,) = [line for line in text.splitlines() if line.split()[:1] == [name]]
-        assert line.endswith("— (not used: the mixture ranks)"), line
+        assert line.endswith("— (the mixture ranks)"), line
     assert "scores_by_mixture" in text and "1 (the trained mixture ranks)" in text
-    assert "<td>— (not used: the mixture ranks)</td>" in report.html_report(finished_document)
+    assert "<td>— (the mixture ranks)</td>" in report.html_report(finished_document)
     finished_document["final_metrics"].update({metric_keys.SCORES_BY_MIXTURE: 0.0, metric_keys.BLEND_TOWERS_WEIGHT: 0.3})
     assert re.search(r"^  blend_towers_weight\s+0\.3000$", tables.metrics_text(finished_document), re.M)
 
@@ -241,6 +241,16 @@ def test_compare_counts_epochs_from_1_as_metrics_show_does(one_epoch):
     assert "epoch 2" in tables.metrics_text(pair[0].raw)
     html = compare.comparison_html(pair)
     assert "<th>best_epoch</th><td>epoch 2</td><td>epoch 2</td>" in html and "<td>1</td><td>1</td>" not in html
+
+
+def test_compare_text_fits_120_characters_whatever_the_run_ids(one_epoch):
+    trio = runs(one_epoch, sources=("embedded synthetic B2B purchases (seed 42)",) * 3, items=(500,) * 3, epochs=(3, 1, 2))
+    for index, run in enumerate(trio):
+        run.raw["run_id"] = f"two-tower-retrieval-2026-12-02-18-3{index}-10-855637"
+    text = compare.comparison_text(trio)
+    assert max(len(line) for line in text.splitlines()) <= 120, text
+    assert "run 3: two-tower-retrieval-2026-12-02-18-32-10-855637" in text  # each id whole, once
+    assert "two-tower-retrieval-2026-12-02-18-32-10-855637" in compare.comparison_html(trio)
 
 
 def test_legend_names_stay_visible():

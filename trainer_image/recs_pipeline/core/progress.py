@@ -29,11 +29,13 @@ CONSOLE_WIDTH = 120  # the longest line a console shows; a longer progress line 
 _BREAKS = ("; ", ", ", " ")  # where a line is wrapped, the first that fits
 
 
-def console_lines(message: str, width: int = CONSOLE_WIDTH) -> list[str]:
+def console_lines(message: str, width: int = CONSOLE_WIDTH, indent: str | None = None) -> list[str]:
     """A progress line as the console shows it: wrapped at a clause (`; `, then `, `, then a space)
-    into lines of at most `width`, the continuations indented under the text after `step: `."""
-    head = message.find(": ")
-    indent = " " * (head + 2 if 0 < head < 30 else 2)
+    into lines of at most `width`, the continuations indented by `indent`, by default under the
+    text after `step: `."""
+    if indent is None:
+        head = message.find(": ")
+        indent = " " * (head + 2 if 0 < head < 30 else 2)
     lines, rest = [], message
     while len(rest) > width:
         cut = _cut(rest, width, len(indent) + 1)

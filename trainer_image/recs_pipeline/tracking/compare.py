@@ -94,18 +94,27 @@ def comparison_rows(runs: Sequence[TrainingMetrics]) -> list[Row]:
     return rows
 
 
+CELL_WIDTH = 24  # a longer value (a source path) loses its middle in the text table; the HTML page shows it whole
+
+
 def comparison_text(runs: Sequence[TrainingMetrics]) -> str:
-    """A plain-text table under the data verdict; rows whose values differ start with '*'."""
+    """A plain-text table under the data verdict; rows whose values differ start with '*'. Columns
+    are headed `run 1`, `run 2`, ... with the run ids listed above, so three runs fit in 120
+    characters whatever their ids."""
     names = labels(runs)
     rows = comparison_rows(runs)
     check = data_check(runs)
     name_width = max([len(row.label) for row in rows] + [10]) + 2
-    widths = [max([len(name), 10, *(len(row.shown[i]) for row in rows)]) + 2 for i, name in enumerate(names)]
+    headings = [f"run {index}" for index in range(1, len(runs) + 1)]
+    cells = [[plots.short(text, CELL_WIDTH).strip() for text in row.shown] for row in rows]
+    widths = [max([len(heading), *(len(row[i]) for row in cells)]) + 2 for i, heading in enumerate(headings)]
     lines = [("" if check.same else "WARNING: ") + check.message(), ""]
-    lines.append(" " * (name_width + 2) + "".join(name.rjust(w) for name, w in zip(names, widths)))
-    for row in rows:
+    lines += [f"{heading}: {name}" for heading, name in zip(headings, names)]
+    lines.append("")
+    lines.append(" " * (name_width + 2) + "".join(heading.rjust(w) for heading, w in zip(headings, widths)))
+    for row, texts in zip(rows, cells):
         mark = DIFFERS if row.differs else " "
-        lines.append(f"{mark} {row.label.ljust(name_width)}" + "".join(text.rjust(w) for text, w in zip(row.shown, widths)))
+        lines.append(f"{mark} {row.label.ljust(name_width)}" + "".join(text.rjust(w) for text, w in zip(texts, widths)))
     lines.append(f"\n{DIFFERS} = differs between runs")
     return "\n".join(lines)
 

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS
+from recs_pipeline.core.progress import console_lines
 
 MODEL = "model"
 
@@ -47,7 +48,7 @@ def final_metric_text(name: str, value: Any, final_metrics: Mapping[str, Any] | 
     if name == metric_keys.SCORES_BY_MIXTURE:
         return "1 (the trained mixture ranks)" if value else "0 (the blend ranks)"
     if name in BLEND_ONLY and (final_metrics or {}).get(metric_keys.SCORES_BY_MIXTURE):
-        return "— (not used: the mixture ranks)"
+        return "— (the mixture ranks)"
     if name == metric_keys.BLEND_REPEAT_HALF_LIFE:
         return f"{value:g} days" if value else "0 (repeats by count)"
     return fmt(value)
@@ -146,14 +147,14 @@ def recall_text(document: Mapping[str, Any]) -> str:
     lines = [" " * width + "".join(f"{metric_keys.recall_label(k):>12s}" for k in RECALL_KS)]
     for name, figures in rows.items():
         lines.append(f"{name:{width}s}" + "".join(f"{fmt(value):>12s}" for value in figures.values()))
-    lines += [f"warning: {warning}" for warning in catalog_warnings(document)]
+    lines += [line for warning in catalog_warnings(document) for line in console_lines(f"warning: {warning}")]
     return "\n".join(lines)
 
 
 def metrics_text(document: Mapping[str, Any]) -> str:
     """What `metrics show` prints: epochs, last losses, final metrics in K order, the model beside
     the baselines on every test metric; numbers at DECIMALS decimals, names in one aligned column."""
-    lines = [f"run {document['run_id']}: {len(document['epochs'])} epoch(s)", epochs_sentence(document)]
+    lines = [f"run {document['run_id']}: {len(document['epochs'])} epoch(s)", *console_lines(epochs_sentence(document), indent="")]
     final = document["final_metrics"]
     width = max(len(name) for name in [*document["loss"], *final, ""]) + 2
     lines.append("last epoch:")
@@ -170,5 +171,5 @@ def metrics_text(document: Mapping[str, Any]) -> str:
         lines.append(" " * width + "".join(f"{metric_keys.label(name):>11s}" for name in test_metric_names()))
         for method, figures in rows.items():
             lines.append(f"{method:{width}s}" + "".join(f"{fmt(value):>11s}" for value in figures.values()))
-    lines += [f"warning: {warning}" for warning in catalog_warnings(document)]
+    lines += [line for warning in catalog_warnings(document) for line in console_lines(f"warning: {warning}")]
     return "\n".join(lines)
