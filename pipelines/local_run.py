@@ -23,6 +23,7 @@ from typing import Any
 from recs_pipeline.core import storage
 from recs_pipeline.core.config import PrepConfig, TrainConfig
 from recs_pipeline.core.errors import UserError
+from recs_pipeline.core.progress import console_lines
 from recs_pipeline.pipelines import run_log
 from recs_pipeline.pipelines.run_folders import KEEP_RUNS, prune_runs
 from recs_pipeline.pipelines.pipeline import compile_pipeline
@@ -68,7 +69,8 @@ def run_local(output_dir: str, arguments: dict[str, Any], verbose: bool = False,
     out.mkdir(parents=True, exist_ok=True)
     pipeline_root = out / "pipeline_root"
     with run_log.capture(out, verbose) as stream:
-        stream.console.write(f"running the pipeline with kfp.local; full log: {out / run_log.LOG_FILE}\n")
+        started = f"running the pipeline with kfp.local; full log: {out / run_log.LOG_FILE}"
+        stream.console.write("".join(f"{line}\n" for line in console_lines(started)))
         yaml_path = compile_pipeline(str(out / "pipeline.yaml"), trainer="task")
         local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
         pipeline = components.load_component_from_file(yaml_path)
@@ -82,7 +84,7 @@ def run_local(output_dir: str, arguments: dict[str, Any], verbose: bool = False,
             except RuntimeError as error:
                 stream.close_line()
                 if pruned := prune_runs(pipeline_root, keep_runs):
-                    stream.console.write(pruned + "\n")  # before the cause, which stays the last line
+                    stream.console.write("".join(f"{line}\n" for line in console_lines(pruned)))  # the cause stays the last line
                 raise LocalRunError(_cause(error, stream, out / run_log.LOG_FILE)) from error
     run_dir = _new_run_dir(pipeline_root, before)
     artifacts = _collect_artifacts(run_dir)

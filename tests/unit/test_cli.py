@@ -69,8 +69,9 @@ def test_a_long_progress_line_is_wrapped_at_a_clause_on_the_console_and_kept_who
 
     line = ("data-prep: 818,476 rows from tafeng.csv.gz, 2000-11-01 to 2001-02-28: 32,266 customers, 23,812 products; "
             "train/val/test 553,406/52,801/158,463 rows, 53,806 dropped (1 min 02 s)")
-    assert console_lines(line) == ["data-prep: 818,476 rows from tafeng.csv.gz, 2000-11-01 to 2001-02-28: 32,266 customers, 23,812 products;",
-                                   "           train/val/test 553,406/52,801/158,463 rows, 53,806 dropped (1 min 02 s)"]
+    assert console_lines(line) == [
+        "data-prep: 818,476 rows from tafeng.csv.gz, 2000-11-01 to 2001-02-28: 32,266 customers, 23,812 products;",
+        "           train/val/test 553,406/52,801/158,463 rows, 53,806 dropped (1 min 02 s)"]
     assert console_lines("epoch 1 of 3: loss 5.3100") == ["epoch 1 of 3: loss 5.3100"]
     assert all(len(part) <= 120 for part in console_lines("train: " + "word, " * 80))
     log, console = io.StringIO(), io.StringIO()

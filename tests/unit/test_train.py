@@ -148,7 +148,8 @@ def test_the_epoch_line_counts_from_1_and_gives_an_eta():
 
     logs = {"loss": 5.31234, "val_loss": 5.4, "total_loss": 5.5}
     # The first epoch traces and compiles: no ETA from it; later ones average the epochs after it.
-    assert epoch_line(0, 10, logs, 40.0, True) == "epoch 1 of 10: loss 5.3123, val_loss 5.4000, 40.0 s with start-up; ETA after the next epoch"
-    assert epoch_line(1, 10, logs, 15.9, True, [15.9]) == "epoch 2 of 10: loss 5.3123, val_loss 5.4000, 15.9 s; ETA 2 min 07 s for up to 8 more"
+    first, second = epoch_line(0, 10, logs, 40.0, True), epoch_line(1, 10, logs, 15.9, True, [15.9])
+    assert first == "epoch 1 of 10: loss 5.3123, val_loss 5.4000, 40.0 s with start-up; ETA after the next epoch"
+    assert second == "epoch 2 of 10: loss 5.3123, val_loss 5.4000, 15.9 s; ETA 2 min 07 s for up to 8 more"
     assert epoch_line(2, 10, logs, 16.1, False, [15.9, 16.1]).endswith("ETA 1 min 52 s for 7 more")
     assert epoch_line(9, 10, logs, 15.9, True, [15.9]) == "epoch 10 of 10: loss 5.3123, val_loss 5.4000, 15.9 s"

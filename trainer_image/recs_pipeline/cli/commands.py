@@ -68,15 +68,17 @@ def run_local_command(output_dir: str, input_uri: str, verbose: bool, keep_runs:
     from recs_pipeline.pipelines.local_run import run_local
 
     arguments = {"input_uri": input_uri, **options}
+    from recs_pipeline.core.progress import console_lines
+
     result = run_local(output_dir, arguments, verbose=verbose, keep_runs=keep_runs)
-    if result.pruned:
-        click.echo(result.pruned)
+    for line in console_lines(result.pruned) if result.pruned else []:
+        click.echo(line)
     click.echo("\n" + recall_summary(result.training_metrics))
-    click.echo(f"\nfiles in {result.output_dir}:")
+    click.echo(f"\nfiles in {result.output_dir}:")  # named from there, so the lines stay short whatever the folder
     for name in ("training_metrics.json", "training_status.json", "report.html", "run_manifest.json", result.log_file.name):
-        click.echo(f"  {result.output_dir / name}")
-    click.echo(f"retrieval model: {result.artifacts['train.serving_model']}")
-    click.echo(f"try it: recs-pipeline recommend --model {result.output_dir} --customer <id>")
+        click.echo(f"  {name}")
+    click.echo(f"  {Path(result.artifacts['train.serving_model']).relative_to(result.output_dir)}  (the retrieval model)")
+    click.echo(f"try it: recs-pipeline recommend --model {output_dir} --customer <id>")
 
 
 def recall_summary(document: dict) -> str:

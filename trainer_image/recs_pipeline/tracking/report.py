@@ -123,8 +123,8 @@ def html_report(document: Mapping[str, Any]) -> str:
         "one per decade of magnitude on each side of zero (a symmetric-log axis).</p>",
         grid(plots.histogram_heatmaps(document), columns=2),
         '<h2>Run</h2><div class="columns">',
-        "<div><h3>Final metrics</h3>" + pairs(final, tables.ordered(final), lambda name, value: tables.final_metric_text(name, value, final))
-        + "</div>",
+        "<div><h3>Final metrics</h3>"
+        + pairs(final, tables.ordered(final), lambda name, value: tables.final_metric_text(name, value, final)) + "</div>",
         "<div><h3>Data</h3>" + pairs(document.get("data_stats", {})) + "</div>",
         "<div><h3>Parameters</h3>" + pairs(document["params"], sorted(document["params"]), lambda name, value: tables.param_text(value))
         + "</div></div>",
