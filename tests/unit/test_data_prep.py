@@ -171,6 +171,14 @@ def test_a_test_start_before_the_data_names_the_date(tmp_path):
     assert "no purchase before --test-start 2020-01-01" in message and "2025-01-01 to 2025-02-12" in message
 
 
+def test_one_time_for_every_purchase_asks_for_a_random_split(tmp_path):
+    frame = grid()
+    frame["timestamp"] = "2025-01-01 00:00:00"
+    message = bad(tmp_path, frame)
+    assert "every purchase has the same time (2025-01-01T00:00:00)" in message and "--split random" in message
+    assert prepare_csv(tmp_path / "fixed", frame, PrepConfig(user_features=(), item_features=(), split="random")).stats["test_rows"] > 0
+
+
 def test_customers_who_each_buy_once_are_named_as_the_cause(tmp_path):
     frame = grid()
     frame["customer_id"] = [f"ORDER{i}" for i in range(len(frame))]  # an order id given as the customer

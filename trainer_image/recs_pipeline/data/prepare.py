@@ -261,8 +261,14 @@ def _label_splits(con, rows: _Rows, user_labels: np.ndarray, item_labels: np.nda
 
 def _require_purchases_both_sides(times: np.ndarray, before: int, config: PrepConfig, source: str) -> None:
     """A --test-start outside the data leaves the test or the training split with nothing: say
-    so by the date, with the data's own range, since the fractions play no part then."""
+    so by the date, with the data's own range, since the fractions play no part then. Without
+    one, only a time column with one value leaves training empty."""
     first, last = _iso(times.min())[:10], _iso(times.max())[:10]
+    if not config.test_start:
+        if before == 0:  # the test fraction's cut is the earliest time: every purchase has it
+            raise DataError(f"{source}: every purchase has the same time ({_iso(times.min())}), so a split by time leaves nothing "
+                            "to train on; use --split random, or a timestamp column that varies")
+        return
     if before == len(times):
         raise DataError(f"{source}: no purchase on or after --test-start {config.test_start}: the data runs from {first} to {last}; "
                         "give a date within that range, or leave --test-start out to test on the last "
