@@ -12,7 +12,8 @@ Two ways to run the train step, picked at compile time:
 
 Caching: the train step, publish_metrics (it writes outside the pipeline root) and the registry
 steps are never cached; input_fingerprint is never cached and feeds data_prep, so data_prep is
-reused only while the input files are unchanged; evaluate is a pure function of its inputs.
+reused only while the input files (or the table) are unchanged, and never for a query, whose
+fingerprint is unique to the pipeline job; evaluate is a pure function of its inputs.
 
 To add a pipeline parameter: add it to the signature with a literal default (the config's, if it
 has one), describe it under Args (a compile test fails on a parameter without a description),
@@ -124,7 +125,7 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
 
         Args:
             input_uri: Interactions to train on: a CSV or Parquet file, a glob (gs://bucket/orders/*.parquet) or a folder, local
-                or gs://. Empty: the embedded synthetic B2B data.
+                or gs://, or a BigQuery table (bq://project.dataset.table). Empty: the embedded synthetic B2B data.
             user_column: Column holding the customer id.
             item_column: Column holding the product id.
             timestamp_column: Column holding the purchase time. Empty: no timestamps (random split).
@@ -188,8 +189,8 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             replica_count: Training replicas: 1, or more for MultiWorkerMirroredStrategy.
             scheduling_strategy: CustomJob scheduling: STANDARD or SPOT (preemptible; the trainer resumes from its checkpoint).
         """
-        fingerprint = fingerprint_op(input_uri=input_uri).set_display_name("input_fingerprint")
-        fingerprint.set_caching_options(False)  # it must look at the files on every run
+        fingerprint = fingerprint_op(input_uri=input_uri, query=query, pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)
+        fingerprint.set_display_name("input_fingerprint").set_caching_options(False)  # it must look at the input on every run
         prep = data_prep_op(
             input_uri=input_uri,
             input_fingerprint=fingerprint.output,
