@@ -150,13 +150,6 @@ def test_dry_run_prints_the_request_and_calls_nothing(vertex_api, tmp_path):
     assert vertex_api == []  # nothing was sent
 
 
-def test_dry_run_from_a_template_url_does_not_fetch_it(vertex_api):
-    url = "https://europe-west4-kfp.pkg.dev/shop-ml/pipelines/two-tower-retrieval/v0.1.0"
-    request = submit_pipeline(JobSettings(**SETTINGS, template=url, parameters={"epochs": "3"}), dry_run=True)
-    assert request["pipelineJob"]["templateUri"] == url and "not fetched" in request["note"]
-    assert vertex_api == []
-
-
 @pytest.mark.parametrize("params, message", [
     (["epoch=3"], "unknown pipeline parameter 'epoch'; the template has: accelerator_count"),
     (["epochs=three"], "pipeline parameter epochs='three': not an integer"),
