@@ -41,6 +41,8 @@ from recs_pipeline.vertex.registry import DEFAULT_SERVING_IMAGE
 
 PIPELINE_NAME = "two-tower-retrieval"
 TRAINERS = ("custom-job", "task")
+TRAIN_RETRIES = 2  # the train CustomJob's task retries (a lost job, a Spot preemption past Vertex's own restarts)
+PUBLISH_RETRIES = 1  # publish_metrics rewrites the same files and resumes the same experiment run
 
 
 def bind(function, image: str):
@@ -120,6 +122,11 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
         accelerator_count: int = 0,
         replica_count: int = 1,
         scheduling_strategy: str = "STANDARD",
+        tensorboard: str = "",
+        data_prep_cpu_limit: str = "8",
+        data_prep_memory_limit: str = "32G",
+        evaluate_cpu_limit: str = "8",
+        evaluate_memory_limit: str = "32G",
     ):
         """Train and evaluate a TFRS two-tower retrieval model for B2B recommendations.
 
@@ -188,6 +195,13 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             accelerator_count: GPUs per replica; 0 with no accelerator_type.
             replica_count: Training replicas: 1, or more for MultiWorkerMirroredStrategy.
             scheduling_strategy: CustomJob scheduling: STANDARD or SPOT (preemptible; the trainer resumes from its checkpoint).
+            tensorboard: Vertex AI TensorBoard (projects/P/locations/L/tensorboards/ID) the train CustomJob streams its per-epoch
+                curves to while it runs. Empty: none (the event files stay in the training history folder).
+            data_prep_cpu_limit: vCPUs of the data_prep task's machine (Vertex picks a machine with at least this many).
+            data_prep_memory_limit: Memory of the data_prep task's machine, e.g. 32G (about 10G per 10M interactions read locally).
+            evaluate_cpu_limit: vCPUs of the evaluate task's machine.
+            evaluate_memory_limit: Memory of the evaluate task's machine, e.g. 32G (the catalog's embeddings and each customer's
+                history are held in memory).
         """
         fingerprint = fingerprint_op(input_uri=input_uri, query=query, pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)
         fingerprint.set_display_name("input_fingerprint").set_caching_options(False)  # it must look at the input on every run
@@ -216,6 +230,7 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             synthetic_products=synthetic_products,
             seed=seed,
         ).set_display_name("data_prep")
+        prep.set_cpu_limit(data_prep_cpu_limit).set_memory_limit(data_prep_memory_limit)
         train_settings = dict(
             prepared_data=prep.outputs["prepared_data"],
             epochs=epochs,
@@ -264,8 +279,12 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
                 network=placeholders.NETWORK,
                 encryption_spec_key_name=placeholders.ENCRYPTION_KEY_NAME,
                 location=placeholders.LOCATION,
+                tensorboard=tensorboard,
+                base_output_directory=spec.outputs["base_output_directory"],  # AIP_TENSORBOARD_LOG_DIR lies under it
             ).set_display_name("train")
             job.set_caching_options(False)
+            # A retried job resumes from the checkpoint its first attempt left in job_dir.
+            job.set_retry(TRAIN_RETRIES, backoff_duration="60s", backoff_factor=2.0)
             trained = train_outputs_op(job_dir=spec.outputs["job_dir"], serving_image=serving_image).set_display_name("train_outputs").after(job)
             trained.set_caching_options(False)
         evaluated = evaluate_op(
@@ -273,6 +292,7 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             model=trained.outputs["model"],
             training_history=trained.outputs["training_history"],
         ).set_display_name("evaluate")
+        evaluated.set_cpu_limit(evaluate_cpu_limit).set_memory_limit(evaluate_memory_limit)
         published = publish_op(
             prepared_data=prep.outputs["prepared_data"],
             training_history=trained.outputs["training_history"],
@@ -283,7 +303,7 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             project=project,
             location=location,
         ).set_display_name("publish_metrics")
-        published.set_caching_options(False)
+        published.set_caching_options(False).set_retry(PUBLISH_RETRIES, backoff_duration="30s")
         # Off by default (and in the local run): uploading needs Vertex AI. The entry is made after
         # publish, so only a model whose history was published is registered.
         with dsl.If(register_model == True, name="register-model"):  # noqa: E712 (a KFP condition)

@@ -35,7 +35,7 @@ def test_cloud_build_tests_compiles_against_its_own_image_and_uploads_the_templa
 
     build = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
     steps = {step["id"]: step for step in build["steps"]}
-    assert list(steps) == ["build", "version-matches", "unit-tests-in-image", "compile", "push", "upload-template"]
+    assert list(steps) == ["build", "out-folder", "version-matches", "unit-tests-in-image", "compile", "push", "upload-template"]
     image = "${_IMAGE}:${BUILD_ID}-${_VARIANT}"
     assert build["substitutions"]["_IMAGE"] == "${_REGION}-docker.pkg.dev/${PROJECT_ID}/${_REPOSITORY}/recs-pipeline-trainer"
     assert f"-t {image}" in steps["build"]["args"][-1] and "-t ${_IMAGE}:$$release" in steps["build"]["args"][-1]
@@ -44,9 +44,15 @@ def test_cloud_build_tests_compiles_against_its_own_image_and_uploads_the_templa
     assert steps["compile"]["args"][-2:] == ["--image", image]
     assert f"docker push {image}" in steps["push"]["args"][-1]
     upload = steps["upload-template"]["args"][-1]
-    assert "recs-pipeline upload-template /workspace/two_tower_pipeline.yaml" in upload and "--repository ${_KFP_REPOSITORY}" in upload
+    assert "recs-pipeline upload-template /workspace/out/two_tower_pipeline.yaml" in upload and "--repository ${_KFP_REPOSITORY}" in upload
     assert "--variant ${_VARIANT}" in upload
     assert set(build["substitutions"]) == {"_REGION", "_REPOSITORY", "_KFP_REPOSITORY", "_VERSION", "_VARIANT", "_IMAGE"}
+    # the image's steps run as its non-root user: they write only to /workspace/out, which the root step makes theirs
+    uid = re.search(r"^USER (\d+)$", (ROOT / "trainer_image" / "Dockerfile").read_text(), re.M).group(1)
+    assert f"install -d -o {uid} -g {uid} -m 0755 /workspace/out" in steps["out-folder"]["args"][-1]
+    for later in ("unit-tests-in-image", "compile", "upload-template"):
+        assert steps[later]["env"] == ["HOME=/tmp"] and "--user" not in yaml.safe_dump(steps[later])
+    assert build["artifacts"]["objects"]["paths"] == ["out/two_tower_pipeline.yaml"]
 
 
 def test_cloud_build_works_by_hand_where_short_sha_is_empty():
@@ -97,7 +103,7 @@ def cloud_build_scripts(substitutions: dict) -> dict:
     build = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
     scripts = {}
     for step in build["steps"]:
-        if step.get("entrypoint") == "bash" and step["id"] != "unit-tests-in-image":
+        if step.get("entrypoint") == "bash" and step["id"] not in ("unit-tests-in-image", "out-folder"):  # test_cloud_build_non_root.py runs those
             text = step["args"][-1].replace("$$", "\0")
             text = re.sub(r"\$\{(\w+)\}", lambda m: substitutions.get(m.group(1), ""), text).replace("\0", "$")
             scripts[step["id"]] = text.replace("docker ", "echo docker ").replace("recs-pipeline upload-template", "echo recs-pipeline upload-template")
