@@ -179,8 +179,8 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             run_id: Identifies the run in its history and the sink claim. Empty: the pipeline job name.
             experiment: Log the run to this Vertex AI experiment. Empty: no experiment.
             experiment_tensorboard: Vertex AI TensorBoard resource backing the experiment's time series.
-            project: Google Cloud project for the experiment. Empty: the environment's.
-            location: Google Cloud region for the experiment. Empty: the environment's.
+            project: Google Cloud project for the experiment. Empty: the pipeline run's (locally: the environment's).
+            location: Google Cloud region for the experiment. Empty: the pipeline run's (locally: the environment's).
             register_model: Upload the retrieval model to the Vertex AI Model Registry after publishing (if it passes the quality
                 gate).
             model_display_name: Display name of the model in the Model Registry.
@@ -302,6 +302,8 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             experiment_tensorboard=experiment_tensorboard,
             project=project,
             location=location,
+            run_project=placeholders.PROJECT,
+            run_location=placeholders.LOCATION,
         ).set_display_name("publish_metrics")
         published.set_caching_options(False).set_retry(PUBLISH_RETRIES, backoff_duration="30s")
         # Off by default (and in the local run): uploading needs Vertex AI. The entry is made after
