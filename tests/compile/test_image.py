@@ -127,3 +127,24 @@ def test_the_cloud_build_scripts_run_by_hand_and_from_a_trigger_for_both_variant
     assert "--tag abc1234-gpu" in seen["gpu", "upload-template"] and "--tag latest-gpu" in seen["gpu", "upload-template"]
     bad = cloud_build_scripts({**base, "_VARIANT": "tpu"})["build"]
     assert subprocess.run(["bash", "-c", bad], capture_output=True).returncode == 1
+
+
+def test_the_gpu_image_pins_every_cuda_wheel_tensorflow_asks_for():
+    """tensorflow[and-cuda] gives ranges (cuDNN <10, ...): each is pinned in constraints-gpu.txt,
+    within TensorFlow's own range, so every GPU build gets the same CUDA libraries."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    pins = {}
+    for line in (ROOT / "trainer_image" / "constraints-gpu.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name] = version
+    extra = [Requirement(text) for text in requires("tensorflow") if 'extra == "and-cuda"' in text]
+    assert extra and {r.name for r in extra} == set(pins)
+    for requirement in extra:
+        assert requirement.specifier.contains(pins[requirement.name]), (requirement, pins[requirement.name])
+    dockerfile = (ROOT / "trainer_image" / "Dockerfile").read_text()
+    assert '-c trainer_image/constraints-gpu.txt "tensorflow[and-cuda]==2.21.0"' in dockerfile
+    assert "constraints-gpu.txt" in dockerfile.split("COPY trainer_image/constraints.txt", 1)[1].splitlines()[0]
