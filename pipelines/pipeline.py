@@ -189,7 +189,8 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             model_version_aliases: Comma-separated aliases for the new model version, e.g. champion; run-<run id> is always added.
             require_beating_baselines: Register only a model whose test recall@10 and @100 beat every baseline's; false: register
                 anyway.
-            serving_image: Prediction container the registered model is served with (TensorFlow Serving).
+            serving_image: Prediction container the registered model is served with (TensorFlow Serving). Empty: Vertex AI's
+                prebuilt TensorFlow 2.15 CPU container from the registry nearest the run's region (us-, europe- or asia-docker.pkg.dev).
             machine_type: Machine of each training replica (CustomJob), e.g. n1-standard-8 or g2-standard-8.
             accelerator_type: GPU per replica, e.g. NVIDIA_L4 (needs the -gpu trainer image). Empty: none.
             accelerator_count: GPUs per replica; 0 with no accelerator_type.
@@ -285,7 +286,8 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             job.set_caching_options(False)
             # A retried job resumes from the checkpoint its first attempt left in job_dir.
             job.set_retry(TRAIN_RETRIES, backoff_duration="60s", backoff_factor=2.0)
-            trained = train_outputs_op(job_dir=spec.outputs["job_dir"], serving_image=serving_image).set_display_name("train_outputs").after(job)
+            trained = train_outputs_op(job_dir=spec.outputs["job_dir"], serving_image=serving_image, run_location=placeholders.LOCATION)
+            trained.set_display_name("train_outputs").after(job)
             trained.set_caching_options(False)
         evaluated = evaluate_op(
             prepared_data=prep.outputs["prepared_data"],

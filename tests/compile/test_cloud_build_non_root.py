@@ -2,8 +2,10 @@
 image's non-root user, in a root-owned workspace holding the sources, with a HOME it cannot write
 (Cloud Build's /builder/home; GoogleCloudPlatform/cloud-builders#927). The root step that makes
 their output folder runs as root. This machine's Python stands in for the image's (the image
-installs the same package and pins); the template upload goes to a local stand-in of Artifact
-Registry. Needs root (to create the user and switch to it); skipped otherwise, as inside the image."""
+installs the same package and pins): the system's interpreter of the same Python version, seeing
+this environment's packages, since this environment's own interpreter may live where the user
+cannot reach. The template upload goes to a local stand-in of Artifact Registry. Needs root (to
+create the user and switch to it); skipped otherwise, as inside the image."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -52,12 +55,29 @@ def ensure_user(uid: int) -> pwd.struct_passwd:
         return pwd.getpwuid(uid)
 
 
+def image_python(folder: Path) -> Path:
+    """A bin folder with `python`, `pip` and `recs-pipeline` that any user can run: a venv of the
+    system's python of this version, whose site folder adds this environment's packages."""
+    system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    if not system.exists():
+        pytest.skip(f"no {system} to run as another user")
+    subprocess.run([str(system), "-m", "venv", "--without-pip", str(folder)], check=True)
+    site = next(folder.glob("lib/python*/site-packages"))
+    (site / "recs-environment.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
+    for name, code in (("recs-pipeline", "from recs_pipeline.cli import main\nmain()"), ("pip", "from pip._internal.cli.main import main\nmain()")):
+        script = folder / "bin" / name
+        script.write_text(f"#!{folder / 'bin' / 'python'}\nimport sys\n{code}\n")
+        script.chmod(0o755)
+    return folder / "bin"
+
+
 @pytest.fixture
 def workspace():
     """/workspace as Cloud Build makes it: root-owned, the sources copied in; and a root-owned HOME."""
     top = Path(tempfile.mkdtemp(prefix="recs-cloud-build-"))
     top.chmod(0o755)
     space, home = top / "workspace", top / "builder-home"
+    python_bin = image_python(top / "image-python")
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True,
                            check=True).stdout.decode().split("\0")
     for name in filter(None, files):
@@ -65,15 +85,15 @@ def workspace():
             (space / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, space / name)
     home.mkdir()
-    for folder in (space, home, *space.rglob("*")):
+    for folder in (space, home, *space.rglob("*"), *top.glob("image-python/**")):
         if folder.is_dir():
             folder.chmod(0o755)
-    yield space, home
+    yield space, home, python_bin
     shutil.rmtree(top, ignore_errors=True)
 
 
 def test_the_image_steps_pass_as_the_non_root_user_in_a_root_owned_workspace(workspace, http_stand_in):
-    space, home = workspace
+    space, home, python_bin = workspace
     uid, image_env = image_user()
     user = ensure_user(uid)
     uploads = []
@@ -87,12 +107,11 @@ def test_the_image_steps_pass_as_the_non_root_user_in_a_root_owned_workspace(wor
     host = http_stand_in(registry)
     build = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
     image = substitute("${_IMAGE}:${BUILD_ID}-${_VARIANT}")
-    venv_bin = str(Path(sys.executable).parent)
     # what the image sets, plus how this machine reaches a package index (Cloud Build's steps reach PyPI directly)
     network = {key: value for key, value in os.environ.items() if key.startswith("PIP_") or "PROXY" in key.upper()
                or key in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE")}
     base_env = {**network, **dict(pair.split("=", 1) for pair in image_env.split()),
-                "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": str(home)}
+                "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": str(home)}
     ran = []
     for step in build["steps"]:
         in_image = substitute(step["name"]) == image

@@ -62,7 +62,9 @@ REGION_VARIABLES = ("GOOGLE_CLOUD_REGION", "CLOUD_ML_REGION")  # what the SDK it
 
 def resolved(given: str, run_value: str) -> str:
     """`given`, else the pipeline run's value (a Vertex placeholder; left unresolved by a local run)."""
-    return given or ("" if run_value.startswith("{{$") else run_value)
+    from recs_pipeline.vertex.placeholders import resolved as filled_in
+
+    return given or filled_in(run_value)
 
 
 def region(location: str, run_location: str = "", environ: Mapping[str, str] = os.environ) -> str:

@@ -14,3 +14,8 @@ LOCATION = "{{$.pipeline_google_cloud_location}}"
 SERVICE_ACCOUNT = "{{$.pipeline_service_account}}"
 NETWORK = "{{$.pipeline_network}}"
 ENCRYPTION_KEY_NAME = "{{$.pipeline_encryption_key_name}}"
+
+
+def resolved(value: str) -> str:
+    """`value` as Vertex filled it in, or empty where a local run left the placeholder as it was."""
+    return "" if value.startswith("{{$") else value
