@@ -68,10 +68,10 @@ def test_cloud_build_works_by_hand_where_short_sha_is_empty():
             assert "SHORT_SHA" not in yaml.safe_dump(step), step["id"]
     assert 'if [ -n "${SHORT_SHA}" ]; then tags+=(--tag "${SHORT_SHA}$$suffix"); fi' in steps["upload-template"]["args"][-1]
     assert "SHORT_SHA" not in yaml.safe_dump(build["images"]) + build["artifacts"]["objects"]["location"]
-    # the artifacts bucket is the one the README creates (step 2: gs://PROJECT-recs)
+    # the artifacts bucket is the one docs/vertex.md creates (step 2: gs://PROJECT-recs)
     assert build["artifacts"]["objects"]["location"].startswith("gs://${PROJECT_ID}-recs/")
-    readme = (ROOT / "README.md").read_text()
-    assert "gcloud storage buckets create gs://PROJECT-recs" in readme
+    guide = (ROOT / "docs" / "vertex.md").read_text()
+    assert "gcloud storage buckets create gs://PROJECT-recs" in guide
 
 
 def test_the_image_names_say_cpu_and_gpu_as_cloud_build_tags_them():
