@@ -64,7 +64,8 @@ def image_python(folder: Path) -> Path:
     subprocess.run([str(system), "-m", "venv", "--without-pip", str(folder)], check=True)
     site = next(folder.glob("lib/python*/site-packages"))
     (site / "recs-environment.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
-    for name, code in (("recs-pipeline", "from recs_pipeline.cli import main\nmain()"), ("pip", "from pip._internal.cli.main import main\nmain()")):
+    entry_points = {"recs-pipeline": "from recs_pipeline.cli import main\nmain()", "pip": "from pip._internal.cli.main import main\nmain()"}
+    for name, code in entry_points.items():
         script = folder / "bin" / name
         script.write_text(f"#!{folder / 'bin' / 'python'}\nimport sys\n{code}\n")
         script.chmod(0o755)
@@ -124,7 +125,8 @@ def test_the_image_steps_pass_as_the_non_root_user_in_a_root_owned_workspace(wor
         env = {**base_env, **dict(pair.split("=", 1) for pair in step.get("env", []))}
         as_user = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"] if in_image else []
         result = subprocess.run([*as_user, *command], cwd=space, env=env, capture_output=True, text=True, timeout=1800)
-        assert result.returncode == 0, (step["id"], result.stdout[-4000:], result.stderr[-4000:])
+        failures = [line for line in result.stdout.splitlines() if line.startswith(("FAILED", "ERROR", "E "))][:40]
+        assert result.returncode == 0, (step["id"], failures, result.stdout[-4000:], result.stderr[-4000:])
         ran.append(step["id"])
     assert ran == ["out-folder", "version-matches", "unit-tests-in-image", "compile", "upload-template"]
     compiled = space / "out" / "two_tower_pipeline.yaml"

@@ -103,7 +103,8 @@ def cloud_build_scripts(substitutions: dict) -> dict:
     build = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
     scripts = {}
     for step in build["steps"]:
-        if step.get("entrypoint") == "bash" and step["id"] not in ("unit-tests-in-image", "out-folder"):  # test_cloud_build_non_root.py runs those
+        # test_cloud_build_non_root.py runs the other two, as Cloud Build would
+        if step.get("entrypoint") == "bash" and step["id"] not in ("unit-tests-in-image", "out-folder"):
             text = step["args"][-1].replace("$$", "\0")
             text = re.sub(r"\$\{(\w+)\}", lambda m: substitutions.get(m.group(1), ""), text).replace("\0", "$")
             scripts[step["id"]] = text.replace("docker ", "echo docker ").replace("recs-pipeline upload-template", "echo recs-pipeline upload-template")
