@@ -35,7 +35,11 @@ class SubmitError(UserError, ValueError):
     """The submission is wrong before it reaches Vertex AI; the message names the parameter."""
 
 
-class ScheduleWarning(UserWarning):
+class SubmitWarning(UserWarning):
+    """A run that will be submitted, but is likely to fail or surprise on Vertex AI."""
+
+
+class ScheduleWarning(SubmitWarning):
     """A schedule that will be created, but whose second run would fail or surprise."""
 
 
@@ -200,6 +204,19 @@ def trainer_image_of(spec: dict[str, Any]) -> str:
     return task.get("inputs", {}).get("parameters", {}).get("trainer_image", {}).get("runtimeValue", {}).get("constant", "")
 
 
+def image_warnings(spec: dict[str, Any]) -> list[str]:
+    """The package's built-in image name lies in a project the user does not own, and Vertex AI
+    pulls task images with the user's project's service agent: such a run fails at its first task
+    unless that project lets the agent read it."""
+    from recs_pipeline.vertex.image import IMAGE_REPOSITORY
+
+    image = trainer_image_of(spec)
+    if image.startswith(IMAGE_REPOSITORY + ":"):
+        return [f"the trainer image {image} is the package's built-in name, in a project you do not own: build the image into your "
+                "own Artifact Registry (cloudbuild.yaml, docs/vertex.md step 5) and pass --image, or --template with a template built there"]
+    return []
+
+
 def check_accelerators(spec: dict[str, Any], parameters: dict[str, Any]) -> None:
     """Refuse GPUs for a template whose trainer image is the CPU build, before anything is sent."""
     from recs_pipeline.vertex.image import TRAINER_GPU_IMAGE, is_gpu_image
@@ -219,6 +236,8 @@ def build_job(settings: JobSettings, template: str, credentials=None, template_c
     spec = load_template(template, template_credentials)
     parameters = typed_parameters(settings.parameters, template_parameters(spec))
     check_accelerators(spec, parameters)
+    for message in image_warnings(spec):
+        warnings.warn(message, SubmitWarning, stacklevel=3)
     with tempfile.TemporaryDirectory(prefix="recs-template-") as scratch:
         local = template
         if TEMPLATE_URL.match(template):
