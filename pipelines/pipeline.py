@@ -63,6 +63,9 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
     evaluate_op = bind(evaluate, image)
     publish_op = bind(publish_metrics, image)
     registry_entry_op = bind(registry_entry, image)
+    # The run's project and region as Vertex fills them in; not for the in-task variant, which the
+    # local run uses: kfp.local reads any {{$...}} in a Python task's inputs as its own placeholder.
+    run_context = dict(run_project=placeholders.PROJECT, run_location=placeholders.LOCATION) if trainer == "custom-job" else {}
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Train and evaluate a TFRS two-tower retrieval model for B2B recommendations.")
     def two_tower_pipeline(
@@ -304,8 +307,7 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             experiment_tensorboard=experiment_tensorboard,
             project=project,
             location=location,
-            run_project=placeholders.PROJECT,
-            run_location=placeholders.LOCATION,
+            **run_context,
         ).set_display_name("publish_metrics")
         published.set_caching_options(False).set_retry(PUBLISH_RETRIES, backoff_duration="30s")
         # Off by default (and in the local run): uploading needs Vertex AI. The entry is made after

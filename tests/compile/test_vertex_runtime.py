@@ -68,3 +68,15 @@ def test_a_query_source_is_fingerprinted_per_pipeline_job(tmp_path):
                                                    "query": {"componentInputParameter": "query"},
                                                    "pipeline_job_name": {"runtimeValue": {"constant": "{{$.pipeline_job_name}}"}}}
     assert tasks["data-prep"]["cachingOptions"] == {"enableCache": True}
+
+
+def test_publish_gets_the_run_s_project_and_region_on_vertex_only(tmp_path):
+    """Experiments go to the run's project and region when none is given; the in-task variant (the
+    local run) leaves them out, since kfp.local takes any {{$...}} input for one of its own placeholders."""
+    from recs_pipeline.vertex import placeholders
+
+    vertex = compiled(tmp_path)["root"]["dag"]["tasks"]["publish-metrics"]["inputs"]["parameters"]
+    assert vertex["run_project"]["runtimeValue"]["constant"] == placeholders.PROJECT == "{{$.pipeline_google_cloud_project_id}}"
+    assert vertex["run_location"]["runtimeValue"]["constant"] == placeholders.LOCATION
+    local = compiled(tmp_path, "--trainer", "task")["root"]["dag"]["tasks"]["publish-metrics"]["inputs"]["parameters"]
+    assert "run_project" not in local and "run_location" not in local
