@@ -129,16 +129,18 @@ def _fetch(url: str, credentials=None) -> bytes:
 def _token(url: str, credentials=None) -> str:
     import google.auth
     import google.auth.transport.requests
-    from google.auth.exceptions import DefaultCredentialsError
+    from google.auth.exceptions import DefaultCredentialsError, RefreshError
 
-    if credentials is None:
-        try:
+    from recs_pipeline.core.progress import one_line
+
+    try:
+        if credentials is None:
             credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
-        except DefaultCredentialsError as error:
-            raise SubmitError(f"template {url}: reading it needs Google credentials "
-                              f"(gcloud auth application-default login): {error}") from error
-    if not credentials.valid:
-        credentials.refresh(google.auth.transport.requests.Request())
+        if not credentials.valid:
+            credentials.refresh(google.auth.transport.requests.Request())
+    except (DefaultCredentialsError, RefreshError) as error:
+        raise SubmitError(f"template {url}: reading it needs Google credentials "
+                          f"(gcloud auth application-default login): {one_line(error)}") from error
     return credentials.token or ""
 
 
