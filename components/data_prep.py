@@ -38,9 +38,9 @@ def data_prep(
         prepared_data: Prepared splits, vocabularies and stats (from data_prep).
         data_stats: Row, customer and product counts and what cleaning dropped.
         input_uri: Interactions to train on: a CSV or Parquet file, a glob (gs://bucket/orders/*.parquet) or a folder, local or
-            gs://. Empty: the embedded synthetic B2B data.
-        input_fingerprint: Digest of the input files' names, sizes and generations (from input_fingerprint): part of the cache
-            key, so changed data is prepared again.
+            gs://, or a BigQuery table (bq://project.dataset.table). Empty: the embedded synthetic B2B data.
+        input_fingerprint: Digest of the input files' names, sizes and generations, or the table's metadata (from
+            input_fingerprint): part of the cache key, so changed data is prepared again.
         user_column: Column holding the customer id.
         item_column: Column holding the product id.
         timestamp_column: Column holding the purchase time. Empty: no timestamps (random split).

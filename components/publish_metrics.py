@@ -16,6 +16,8 @@ def publish_metrics(
     experiment_tensorboard: str = "",
     project: str = "",
     location: str = "",
+    run_project: str = "",
+    run_location: str = "",
 ):
     """Reads the JSON files themselves (artifact metadata can be lost around CustomJobs, kfp #7234).
     Never cached: it writes to metrics_uri and the experiment, outside the pipeline root.
@@ -32,8 +34,10 @@ def publish_metrics(
             run id, so a schedule gives each run its own folder. Empty: only the pipeline's artifacts.
         experiment: Log the run to this Vertex AI experiment. Empty: no experiment.
         experiment_tensorboard: Vertex AI TensorBoard resource backing the experiment's time series.
-        project: Google Cloud project for the experiment. Empty: the environment's.
-        location: Google Cloud region for the experiment. Empty: the environment's.
+        project: Google Cloud project for the experiment. Empty: the pipeline run's (locally: the environment's).
+        location: Google Cloud region for the experiment. Empty: the pipeline run's (locally: the environment's).
+        run_project: The pipeline run's project (Vertex fills it in): the experiment's when project is empty.
+        run_location: The pipeline run's region (Vertex fills it in): the experiment's when location is empty.
     """
     from recs_pipeline.core import progress
     from recs_pipeline.steps import publish
@@ -51,6 +55,8 @@ def publish_metrics(
             experiment_tensorboard=experiment_tensorboard,
             project=project,
             location=location,
+            run_project=run_project,
+            run_location=run_location,
         )
         for name, value in publish.scalar_metrics(final).items():
             metrics.log_metric(name, value)

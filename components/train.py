@@ -30,7 +30,7 @@ def train(
     metrics_uri: str = "",
     run_id: str = "",
     pipeline_job_name: str = "",
-    serving_image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest",
+    serving_image: str = "",
 ):
     """Fit and export in this task; training_metrics.json and training_status.json are flushed
     every epoch. The artifacts' metadata is read back from the finished run (as train_outputs
@@ -63,12 +63,13 @@ def train(
             run id, so a schedule gives each run its own folder. Empty: only the pipeline's artifacts.
         run_id: Identifies the run in its history and the sink claim. Empty: the pipeline job name.
         pipeline_job_name: The pipeline job's name (the default run id).
-        serving_image: Prediction container the registered model is served with (TensorFlow Serving).
+        serving_image: Prediction container the registered model is served with (TensorFlow Serving). Empty: Vertex AI's
+            prebuilt TensorFlow 2.15 CPU container from the registry nearest the run's region (us-, europe- or asia-docker.pkg.dev).
     """
     from recs_pipeline.core import progress
     from recs_pipeline.core.config import TrainConfig
     from recs_pipeline.steps import train as trainer
-    from recs_pipeline.vertex import lineage
+    from recs_pipeline.vertex import lineage, registry
 
     with progress.task("train"):
         config = TrainConfig.from_settings(locals())
@@ -84,4 +85,4 @@ def train(
         metadata = lineage.run_metadata(training_history.path)
         for output in (model, serving_model, training_history):
             output.metadata.update(metadata)
-        serving_model.metadata["containerSpec"] = {"imageUri": serving_image}
+        serving_model.metadata["containerSpec"] = {"imageUri": registry.serving_image(serving_image)}  # a local run: no region

@@ -34,7 +34,7 @@ def train_job_spec(
     accelerator_type: str = "",
     accelerator_count: int = 0,
     replica_count: int = 1,
-) -> NamedTuple("TrainJobSpec", [("worker_pool_specs", list), ("labels", dict)]):
+) -> NamedTuple("TrainJobSpec", [("worker_pool_specs", list), ("labels", dict), ("base_output_directory", str)]):
     """Run-time parameters in, worker_pool_specs and labels out (KFP cannot place pipeline
     parameters inside worker_pool_specs, kubeflow/pipelines #11504). The job writes into
     `job_dir` (under the pipeline root, mounted at /gcs/ in the job); train_outputs publishes
@@ -90,5 +90,5 @@ def train_job_spec(
     )
     specs = custom_job.worker_pool_specs(trainer_image, arguments, machine_type, accelerator_type, accelerator_count, replica_count)
     job_dir.metadata.update({"run_id": run, "machine_type": machine_type, "replica_count": replica_count})
-    outputs = collections.namedtuple("TrainJobSpec", ["worker_pool_specs", "labels"])
-    return outputs(specs, custom_job.job_labels(run, pipeline_job_name))
+    outputs = collections.namedtuple("TrainJobSpec", ["worker_pool_specs", "labels", "base_output_directory"])
+    return outputs(specs, custom_job.job_labels(run, pipeline_job_name), custom_job.base_output_directory(job_dir.uri))

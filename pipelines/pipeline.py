@@ -12,7 +12,8 @@ Two ways to run the train step, picked at compile time:
 
 Caching: the train step, publish_metrics (it writes outside the pipeline root) and the registry
 steps are never cached; input_fingerprint is never cached and feeds data_prep, so data_prep is
-reused only while the input files are unchanged; evaluate is a pure function of its inputs.
+reused only while the input files (or the table) are unchanged, and never for a query, whose
+fingerprint is unique to the pipeline job; evaluate is a pure function of its inputs.
 
 To add a pipeline parameter: add it to the signature with a literal default (the config's, if it
 has one), describe it under Args (a compile test fails on a parameter without a description),
@@ -40,6 +41,8 @@ from recs_pipeline.vertex.registry import DEFAULT_SERVING_IMAGE
 
 PIPELINE_NAME = "two-tower-retrieval"
 TRAINERS = ("custom-job", "task")
+TRAIN_RETRIES = 2  # the train CustomJob's task retries (a lost job, a Spot preemption past Vertex's own restarts)
+PUBLISH_RETRIES = 1  # publish_metrics rewrites the same files and resumes the same experiment run
 
 
 def bind(function, image: str):
@@ -60,6 +63,9 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
     evaluate_op = bind(evaluate, image)
     publish_op = bind(publish_metrics, image)
     registry_entry_op = bind(registry_entry, image)
+    # The run's project and region as Vertex fills them in; not for the in-task variant, which the
+    # local run uses: kfp.local reads any {{$...}} in a Python task's inputs as its own placeholder.
+    run_context = dict(run_project=placeholders.PROJECT, run_location=placeholders.LOCATION) if trainer == "custom-job" else {}
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Train and evaluate a TFRS two-tower retrieval model for B2B recommendations.")
     def two_tower_pipeline(
@@ -119,12 +125,17 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
         accelerator_count: int = 0,
         replica_count: int = 1,
         scheduling_strategy: str = "STANDARD",
+        tensorboard: str = "",
+        data_prep_cpu_limit: str = "8",
+        data_prep_memory_limit: str = "32G",
+        evaluate_cpu_limit: str = "8",
+        evaluate_memory_limit: str = "32G",
     ):
         """Train and evaluate a TFRS two-tower retrieval model for B2B recommendations.
 
         Args:
             input_uri: Interactions to train on: a CSV or Parquet file, a glob (gs://bucket/orders/*.parquet) or a folder, local
-                or gs://. Empty: the embedded synthetic B2B data.
+                or gs://, or a BigQuery table (bq://project.dataset.table). Empty: the embedded synthetic B2B data.
             user_column: Column holding the customer id.
             item_column: Column holding the product id.
             timestamp_column: Column holding the purchase time. Empty: no timestamps (random split).
@@ -171,8 +182,8 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             run_id: Identifies the run in its history and the sink claim. Empty: the pipeline job name.
             experiment: Log the run to this Vertex AI experiment. Empty: no experiment.
             experiment_tensorboard: Vertex AI TensorBoard resource backing the experiment's time series.
-            project: Google Cloud project for the experiment. Empty: the environment's.
-            location: Google Cloud region for the experiment. Empty: the environment's.
+            project: Google Cloud project for the experiment. Empty: the pipeline run's (locally: the environment's).
+            location: Google Cloud region for the experiment. Empty: the pipeline run's (locally: the environment's).
             register_model: Upload the retrieval model to the Vertex AI Model Registry after publishing (if it passes the quality
                 gate).
             model_display_name: Display name of the model in the Model Registry.
@@ -181,15 +192,23 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             model_version_aliases: Comma-separated aliases for the new model version, e.g. champion; run-<run id> is always added.
             require_beating_baselines: Register only a model whose test recall@10 and @100 beat every baseline's; false: register
                 anyway.
-            serving_image: Prediction container the registered model is served with (TensorFlow Serving).
+            serving_image: Prediction container the registered model is served with (TensorFlow Serving). Empty: Vertex AI's
+                prebuilt TensorFlow 2.15 CPU container from the registry nearest the run's region (us-, europe- or asia-docker.pkg.dev).
             machine_type: Machine of each training replica (CustomJob), e.g. n1-standard-8 or g2-standard-8.
             accelerator_type: GPU per replica, e.g. NVIDIA_L4 (needs the -gpu trainer image). Empty: none.
             accelerator_count: GPUs per replica; 0 with no accelerator_type.
             replica_count: Training replicas: 1, or more for MultiWorkerMirroredStrategy.
             scheduling_strategy: CustomJob scheduling: STANDARD or SPOT (preemptible; the trainer resumes from its checkpoint).
+            tensorboard: Vertex AI TensorBoard (projects/P/locations/L/tensorboards/ID) the train CustomJob streams its per-epoch
+                curves to while it runs. Empty: none (the event files stay in the training history folder).
+            data_prep_cpu_limit: vCPUs of the data_prep task's machine (Vertex picks a machine with at least this many).
+            data_prep_memory_limit: Memory of the data_prep task's machine, e.g. 32G (about 10G per 10M interactions read locally).
+            evaluate_cpu_limit: vCPUs of the evaluate task's machine.
+            evaluate_memory_limit: Memory of the evaluate task's machine, e.g. 32G (the catalog's embeddings and each customer's
+                history are held in memory).
         """
-        fingerprint = fingerprint_op(input_uri=input_uri).set_display_name("input_fingerprint")
-        fingerprint.set_caching_options(False)  # it must look at the files on every run
+        fingerprint = fingerprint_op(input_uri=input_uri, query=query, pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)
+        fingerprint.set_display_name("input_fingerprint").set_caching_options(False)  # it must look at the input on every run
         prep = data_prep_op(
             input_uri=input_uri,
             input_fingerprint=fingerprint.output,
@@ -215,6 +234,7 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             synthetic_products=synthetic_products,
             seed=seed,
         ).set_display_name("data_prep")
+        prep.set_cpu_limit(data_prep_cpu_limit).set_memory_limit(data_prep_memory_limit)
         train_settings = dict(
             prepared_data=prep.outputs["prepared_data"],
             epochs=epochs,
@@ -263,15 +283,21 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
                 network=placeholders.NETWORK,
                 encryption_spec_key_name=placeholders.ENCRYPTION_KEY_NAME,
                 location=placeholders.LOCATION,
+                tensorboard=tensorboard,
+                base_output_directory=spec.outputs["base_output_directory"],  # AIP_TENSORBOARD_LOG_DIR lies under it
             ).set_display_name("train")
             job.set_caching_options(False)
-            trained = train_outputs_op(job_dir=spec.outputs["job_dir"], serving_image=serving_image).set_display_name("train_outputs").after(job)
+            # A retried job resumes from the checkpoint its first attempt left in job_dir.
+            job.set_retry(TRAIN_RETRIES, backoff_duration="60s", backoff_factor=2.0)
+            trained = train_outputs_op(job_dir=spec.outputs["job_dir"], serving_image=serving_image, run_location=placeholders.LOCATION)
+            trained.set_display_name("train_outputs").after(job)
             trained.set_caching_options(False)
         evaluated = evaluate_op(
             prepared_data=prep.outputs["prepared_data"],
             model=trained.outputs["model"],
             training_history=trained.outputs["training_history"],
         ).set_display_name("evaluate")
+        evaluated.set_cpu_limit(evaluate_cpu_limit).set_memory_limit(evaluate_memory_limit)
         published = publish_op(
             prepared_data=prep.outputs["prepared_data"],
             training_history=trained.outputs["training_history"],
@@ -281,8 +307,9 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             experiment_tensorboard=experiment_tensorboard,
             project=project,
             location=location,
+            **run_context,
         ).set_display_name("publish_metrics")
-        published.set_caching_options(False)
+        published.set_caching_options(False).set_retry(PUBLISH_RETRIES, backoff_duration="30s")
         # Off by default (and in the local run): uploading needs Vertex AI. The entry is made after
         # publish, so only a model whose history was published is registered.
         with dsl.If(register_model == True, name="register-model"):  # noqa: E712 (a KFP condition)

@@ -35,7 +35,7 @@ def test_cloud_build_tests_compiles_against_its_own_image_and_uploads_the_templa
 
     build = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
     steps = {step["id"]: step for step in build["steps"]}
-    assert list(steps) == ["build", "version-matches", "unit-tests-in-image", "compile", "push", "upload-template"]
+    assert list(steps) == ["build", "out-folder", "version-matches", "unit-tests-in-image", "compile", "push", "upload-template"]
     image = "${_IMAGE}:${BUILD_ID}-${_VARIANT}"
     assert build["substitutions"]["_IMAGE"] == "${_REGION}-docker.pkg.dev/${PROJECT_ID}/${_REPOSITORY}/recs-pipeline-trainer"
     assert f"-t {image}" in steps["build"]["args"][-1] and "-t ${_IMAGE}:$$release" in steps["build"]["args"][-1]
@@ -44,9 +44,15 @@ def test_cloud_build_tests_compiles_against_its_own_image_and_uploads_the_templa
     assert steps["compile"]["args"][-2:] == ["--image", image]
     assert f"docker push {image}" in steps["push"]["args"][-1]
     upload = steps["upload-template"]["args"][-1]
-    assert "recs-pipeline upload-template /workspace/two_tower_pipeline.yaml" in upload and "--repository ${_KFP_REPOSITORY}" in upload
+    assert "recs-pipeline upload-template /workspace/out/two_tower_pipeline.yaml" in upload and "--repository ${_KFP_REPOSITORY}" in upload
     assert "--variant ${_VARIANT}" in upload
     assert set(build["substitutions"]) == {"_REGION", "_REPOSITORY", "_KFP_REPOSITORY", "_VERSION", "_VARIANT", "_IMAGE"}
+    # the image's steps run as its non-root user: they write only to /workspace/out, which the root step makes theirs
+    uid = re.search(r"^USER (\d+)$", (ROOT / "trainer_image" / "Dockerfile").read_text(), re.M).group(1)
+    assert f"install -d -o {uid} -g {uid} -m 0755 /workspace/out" in steps["out-folder"]["args"][-1]
+    for later in ("unit-tests-in-image", "compile", "upload-template"):
+        assert steps[later]["env"] == ["HOME=/tmp"] and "--user" not in yaml.safe_dump(steps[later])
+    assert build["artifacts"]["objects"]["paths"] == ["out/two_tower_pipeline.yaml"]
 
 
 def test_cloud_build_works_by_hand_where_short_sha_is_empty():
@@ -62,10 +68,10 @@ def test_cloud_build_works_by_hand_where_short_sha_is_empty():
             assert "SHORT_SHA" not in yaml.safe_dump(step), step["id"]
     assert 'if [ -n "${SHORT_SHA}" ]; then tags+=(--tag "${SHORT_SHA}$$suffix"); fi' in steps["upload-template"]["args"][-1]
     assert "SHORT_SHA" not in yaml.safe_dump(build["images"]) + build["artifacts"]["objects"]["location"]
-    # the artifacts bucket is the one the README creates (step 2: gs://PROJECT-recs)
+    # the artifacts bucket is the one docs/vertex.md creates (step 2: gs://PROJECT-recs)
     assert build["artifacts"]["objects"]["location"].startswith("gs://${PROJECT_ID}-recs/")
-    readme = (ROOT / "README.md").read_text()
-    assert "gcloud storage buckets create gs://PROJECT-recs" in readme
+    guide = (ROOT / "docs" / "vertex.md").read_text()
+    assert "gcloud storage buckets create gs://PROJECT-recs" in guide
 
 
 def test_the_image_names_say_cpu_and_gpu_as_cloud_build_tags_them():
@@ -97,7 +103,8 @@ def cloud_build_scripts(substitutions: dict) -> dict:
     build = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
     scripts = {}
     for step in build["steps"]:
-        if step.get("entrypoint") == "bash" and step["id"] != "unit-tests-in-image":
+        # test_cloud_build_non_root.py runs the other two, as Cloud Build would
+        if step.get("entrypoint") == "bash" and step["id"] not in ("unit-tests-in-image", "out-folder"):
             text = step["args"][-1].replace("$$", "\0")
             text = re.sub(r"\$\{(\w+)\}", lambda m: substitutions.get(m.group(1), ""), text).replace("\0", "$")
             scripts[step["id"]] = text.replace("docker ", "echo docker ").replace("recs-pipeline upload-template", "echo recs-pipeline upload-template")
@@ -121,3 +128,24 @@ def test_the_cloud_build_scripts_run_by_hand_and_from_a_trigger_for_both_variant
     assert "--tag abc1234-gpu" in seen["gpu", "upload-template"] and "--tag latest-gpu" in seen["gpu", "upload-template"]
     bad = cloud_build_scripts({**base, "_VARIANT": "tpu"})["build"]
     assert subprocess.run(["bash", "-c", bad], capture_output=True).returncode == 1
+
+
+def test_the_gpu_image_pins_every_cuda_wheel_tensorflow_asks_for():
+    """tensorflow[and-cuda] gives ranges (cuDNN <10, ...): each is pinned in constraints-gpu.txt,
+    within TensorFlow's own range, so every GPU build gets the same CUDA libraries."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    pins = {}
+    for line in (ROOT / "trainer_image" / "constraints-gpu.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name] = version
+    extra = [Requirement(text) for text in requires("tensorflow") if 'extra == "and-cuda"' in text]
+    assert extra and {r.name for r in extra} == set(pins)
+    for requirement in extra:
+        assert requirement.specifier.contains(pins[requirement.name]), (requirement, pins[requirement.name])
+    dockerfile = (ROOT / "trainer_image" / "Dockerfile").read_text()
+    assert '-c trainer_image/constraints-gpu.txt "tensorflow[and-cuda]==2.21.0"' in dockerfile
+    assert "constraints-gpu.txt" in dockerfile.split("COPY trainer_image/constraints.txt", 1)[1].splitlines()[0]

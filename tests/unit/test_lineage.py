@@ -23,8 +23,10 @@ def spec_and_outputs(tmp_path):
 
 def test_the_artifacts_point_at_what_the_job_wrote_with_the_runs_own_figures(prepared_dir, tmp_path):
     job_dir, model, serving, history = spec_and_outputs(tmp_path)
-    specs, labels = train_job_spec(dsl.Dataset(uri=prepared_dir), job_dir, "img:1-gpu", epochs=3, early_stopping_patience=1,
-                                   learning_rate=0.05, run_id="weekly-7", pipeline_job_name="two-tower-retrieval-20261202", **TINY)
+    specs, labels, base_output = train_job_spec(dsl.Dataset(uri=prepared_dir), job_dir, "img:1-gpu", epochs=3, early_stopping_patience=1,
+                                                learning_rate=0.05, run_id="weekly-7", pipeline_job_name="two-tower-retrieval-20261202",
+                                                **TINY)
+    assert base_output == str(tmp_path / "job") + "/vertex"  # the CustomJob's base_output_directory, in the job's folder
     assert labels == {"source": "recs-pipeline", "run-id": "weekly-7", "pipeline-job": "two-tower-retrieval-20261202"}
     trained = CliRunner().invoke(main, ["train", *specs[0]["container_spec"]["args"]])
     assert trained.exit_code == 0, trained.output

@@ -107,3 +107,14 @@ def test_version_aliases_are_checked_and_name_the_run():
     assert version_aliases("champion, weekly", "Run_7") == ["champion", "weekly", "run-run-7"]
     with pytest.raises(RegistryError, match="model_version_aliases: 'Champion' is not a valid alias"):
         version_aliases("Champion", "r1")
+
+
+def test_the_default_serving_container_comes_from_the_registry_nearest_the_run():
+    from recs_pipeline.vertex.registry import SERVING_TENSORFLOW, serving_image
+
+    assert SERVING_TENSORFLOW == "2.15"
+    assert serving_image("", "europe-west4") == "europe-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
+    assert serving_image("", "asia-northeast1") == serving_image("", "australia-southeast1") == (
+        "asia-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest")
+    assert serving_image("", "us-central1") == serving_image("", "") == "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
+    assert serving_image("europe-docker.pkg.dev/p/r/own:1", "us-central1") == "europe-docker.pkg.dev/p/r/own:1"

@@ -85,7 +85,8 @@ def test_schedule_carries_the_network_and_key(vertex_api):
 
 
 def test_schedule_warns_when_every_run_would_share_one_metrics_folder(vertex_api):
-    args = ["schedule", "--project", "p", "--region", "europe-west4", "--pipeline-root", "gs://b/r", "--cron", "0 3 * * 1", "--dry-run"]
+    args = ["schedule", "--project", "p", "--region", "europe-west4", "--pipeline-root", "gs://b/r", "--cron", "0 3 * * 1", "--dry-run",
+            "--image", "europe-west4-docker.pkg.dev/p/recs/recs-pipeline-trainer:0.1.0"]
     fixed = CliRunner().invoke(main, [*args, "--param", "metrics_uri=gs://b/metrics/weekly"])
     assert fixed.exit_code == 0, fixed.output
     assert "warning: metrics_uri='gs://b/metrics/weekly' has no {run_id}" in fixed.stderr and "gs://b/metrics/weekly/{run_id}" in fixed.stderr
@@ -150,13 +151,6 @@ def test_dry_run_prints_the_request_and_calls_nothing(vertex_api, tmp_path):
     assert vertex_api == []  # nothing was sent
 
 
-def test_dry_run_from_a_template_url_does_not_fetch_it(vertex_api):
-    url = "https://europe-west4-kfp.pkg.dev/shop-ml/pipelines/two-tower-retrieval/v0.1.0"
-    request = submit_pipeline(JobSettings(**SETTINGS, template=url, parameters={"epochs": "3"}), dry_run=True)
-    assert request["pipelineJob"]["templateUri"] == url and "not fetched" in request["note"]
-    assert vertex_api == []
-
-
 @pytest.mark.parametrize("params, message", [
     (["epoch=3"], "unknown pipeline parameter 'epoch'; the template has: accelerator_count"),
     (["epochs=three"], "pipeline parameter epochs='three': not an integer"),
@@ -182,3 +176,15 @@ def test_settings_are_checked():
         JobSettings(**SETTINGS, network="shop-vpc")
     with pytest.raises(SubmitError, match="--encryption-spec-key-name 'my-key'"):
         JobSettings(**SETTINGS, encryption_spec_key_name="my-key")
+
+
+def test_the_built_in_image_name_is_warned_about(vertex_api):
+    """It lies in a project the user does not own, and Vertex pulls it with the user's service agent."""
+    from recs_pipeline.vertex.image import TRAINER_IMAGE
+
+    args = ["--project", "p", "--region", "europe-west4", "--pipeline-root", "gs://b/r", "--dry-run"]
+    built_in = CliRunner().invoke(main, ["submit", *args])
+    assert built_in.exit_code == 0 and f"warning: the trainer image {TRAINER_IMAGE} is the package's built-in name" in built_in.stderr
+    own = CliRunner().invoke(main, ["submit", *args, "--image", "europe-west4-docker.pkg.dev/p/recs/recs-pipeline-trainer:0.1.0"])
+    assert own.exit_code == 0 and "warning" not in own.stderr
+    assert vertex_api == []

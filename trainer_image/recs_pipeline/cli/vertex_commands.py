@@ -3,6 +3,7 @@ and Artifact Registry (registered on the main group in cli.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import click
@@ -20,7 +21,8 @@ VERTEX_OPTIONS = [
     click.option("--service-account", default="", help="Service account the run acts as."),
     click.option("--display-name", default="", help="Run display name (default: two-tower-retrieval)."),
     click.option("--enable-caching/--no-enable-caching", default=None,
-                 help="Force task caching on or off for every task (default: each task's own: data_prep is reused only while the input files are unchanged, training never)."),
+                 help="--no-enable-caching: no task is cached. --enable-caching or neither: each task's own setting (data_prep is "
+                      "reused only while the input is unchanged and never for a query; training, publishing never)."),
     click.option("--network", default="", help="VPC network to peer the run and its train CustomJob with: projects/PROJECT_NUMBER/global/networks/NAME."),
     click.option("--encryption-spec-key-name", default="", help="Cloud KMS key (CMEK) for the run, its CustomJob and the registered model."),
     click.option("--failure-policy", type=click.Choice(["fast", "slow"]), default=None,
@@ -44,6 +46,21 @@ def _job_settings(options: dict, experiment: str = ""):
     )
 
 
+@contextlib.contextmanager
+def _warnings_shown():
+    """Each SubmitWarning raised inside as one `warning: ...` line on stderr, after the call."""
+    import warnings
+
+    from recs_pipeline.vertex.submit import SubmitWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SubmitWarning)
+        yield
+    for warning in caught:
+        if issubclass(warning.category, SubmitWarning):
+            click.echo(f"warning: {warning.message}", err=True)
+
+
 @click.command("submit")
 @vertex_options
 @click.option("--experiment", default="", help="Vertex AI experiment to associate the run with.")
@@ -53,7 +70,8 @@ def submit_command(experiment: str, wait: bool, dry_run: bool, **options) -> Non
     from recs_pipeline.vertex.submit import console_url, submit_pipeline
 
     settings = _job_settings(options, experiment)
-    result = submit_pipeline(settings, wait=wait, dry_run=dry_run)
+    with _warnings_shown():
+        result = submit_pipeline(settings, wait=wait, dry_run=dry_run)
     if dry_run:
         click.echo(json.dumps(result, indent=1))
         return
@@ -76,16 +94,10 @@ def schedule_command(cron: str, schedule_name: str, max_concurrent_runs: int, ma
                      dry_run: bool, **options) -> None:
     """Create a Vertex AI pipeline schedule that runs the pipeline on a cron. Each run uses the
     template as it was when the schedule was created; a new template version needs a new schedule."""
-    import warnings
+    from recs_pipeline.vertex.submit import schedule_pipeline
 
-    from recs_pipeline.vertex.submit import ScheduleWarning, schedule_pipeline
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ScheduleWarning)
+    with _warnings_shown():
         result = schedule_pipeline(_job_settings(options), cron, schedule_name, max_concurrent_runs, max_runs, start_time, end_time, dry_run)
-    for warning in caught:
-        if issubclass(warning.category, ScheduleWarning):
-            click.echo(f"warning: {warning.message}", err=True)
     if dry_run:
         click.echo(json.dumps(result, indent=1))
         return

@@ -1,7 +1,9 @@
-"""Where interaction data comes from: one file, a glob or a folder of CSV or Parquet, local or gs://.
+"""Where interaction data comes from: one file, a glob or a folder of CSV or Parquet, local or gs://,
+and what identifies its current version (the fingerprint data_prep's cache key holds).
 
 gs:// objects are copied to a local scratch folder through google-cloud-storage (which honours
-the emulator and the retry policy of `storage`), then read like local files.
+the emulator and the retry policy of `storage`), then read like local files. A BigQuery table
+(bq://) is read elsewhere (data/bigquery.py); here only its metadata is looked at.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import fnmatch
 import glob
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,11 +122,60 @@ def versions(uri: str) -> list[dict]:
     return [{"name": name, "size": (stat := Path(name).stat()).st_size, "mtime_ns": stat.st_mtime_ns} for name in _local_files(uri)]
 
 
-def fingerprint(uri: str) -> str:
-    """A short digest of `versions(uri)`: equal while the files are unchanged, different once one
-    is added, removed or rewritten. Empty for an empty URI (the embedded synthetic data, which
-    its parameters determine)."""
+def table_version(uri: str) -> dict:
+    """What changes when a BigQuery table's rows do, from its metadata alone (no query, no read):
+    last modified time, rows and bytes, and the streaming buffer's estimate (rows streamed in are
+    counted there before they reach num_rows). `stable` is false for a view or an external table,
+    whose metadata does not change when the data behind it does."""
+    from recs_pipeline.data import bigquery
+
+    ref = bigquery.parse_table(uri)
+    client, _ = bigquery.clients(ref.project)
+    try:
+        table = client.get_table(f"{ref.project}.{ref.dataset}.{ref.table}")
+    except bigquery.api_errors() as error:
+        raise bigquery.fail(error, ref.uri) from error
+    buffer = table.streaming_buffer
+    version = {
+        "name": ref.uri,
+        "type": table.table_type,
+        "modified": table.modified.isoformat() if table.modified else "",
+        "rows": table.num_rows,
+        "bytes": table.num_bytes,
+        "streaming_rows": buffer.estimated_rows if buffer else 0,
+        "streaming_oldest": buffer.oldest_entry_time.isoformat() if buffer and buffer.oldest_entry_time else "",
+    }
+    return {**version, "stable": table.table_type in STABLE_TABLE_TYPES and table.modified is not None}
+
+
+STABLE_TABLE_TYPES = ("TABLE", "SNAPSHOT")  # their metadata changes with their rows; views and external tables' does not
+
+
+def fingerprint(uri: str, query: str = "", run: str = "") -> str:
+    """A short digest of what the input is right now: equal while it is unchanged, different once
+    a file is added, removed or rewritten, or a table's rows change. Empty for the embedded
+    synthetic data (its parameters determine it).
+
+    A query's result, a view's or an external table's cannot be told from metadata, so their
+    fingerprint is unique to `run` (the pipeline job; a fresh id when empty): data_prep is never
+    reused for them, and a weekly schedule always reads this week's rows."""
+    from recs_pipeline.data import bigquery
+
+    if query:
+        return _per_run(f"query {hashlib.sha256(query.encode()).hexdigest()[:12]}", run)
     if not uri:
         return ""
-    digest = hashlib.sha256(json.dumps(versions(uri), sort_keys=True).encode()).hexdigest()
+    if bigquery.is_bigquery(uri):
+        version = table_version(uri)
+        if not version["stable"]:
+            return _per_run(f"{version['type'].lower()} {uri}", run)
+        listing = [version]
+    else:
+        listing = versions(uri)
+    digest = hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest()
     return f"sha256:{digest[:32]}"
+
+
+def _per_run(what: str, run: str) -> str:
+    """A fingerprint that never repeats across runs, saying why."""
+    return f"uncached {what}, run {run or uuid.uuid4().hex}"

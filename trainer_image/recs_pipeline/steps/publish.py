@@ -39,9 +39,12 @@ def run(
     experiment_tensorboard: str = "",
     project: str = "",
     location: str = "",
+    run_project: str = "",
+    run_location: str = "",
 ) -> dict[str, Any]:
     """Write the final JSON (artifact and metrics URI), the Markdown summary and the HTML report;
-    with `experiment`, also log the run to Vertex AI Experiments."""
+    with `experiment`, also log the run to Vertex AI Experiments, in the given project and region
+    or else the pipeline run's (`run_project`, `run_location`)."""
     history = json.loads((Path(history_dir) / METRICS_FILE).read_text())
     evaluation = output.read(evaluation_dir)
     data_stats = prepared_data.read_stats(prepared_dir)
@@ -55,7 +58,8 @@ def run(
     storage.write_bytes(summary_path, report.markdown_summary(final).encode(), content_type="text/markdown")
     storage.write_bytes(report_path, report.html_report(final).encode(), content_type="text/html")
     if experiment:
-        experiments.send(experiments.plan(final, experiment), project, location, experiment_tensorboard)
+        experiments.send(experiments.plan(final, experiment), experiments.resolved(project, run_project),
+                         experiments.region(location, run_location), experiment_tensorboard)
     copies = f", a copy at {expand_metrics_uri(metrics_uri, history['run_id'])}" if metrics_uri else ""
     logged = f", logged to experiment {experiment}" if experiment else ""
     progress.report(f"publish-metrics: training_metrics.json, report and summary of run {history['run_id']}{copies}{logged}")

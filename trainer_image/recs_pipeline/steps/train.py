@@ -19,7 +19,7 @@ from recs_pipeline.model import blend, trained
 from recs_pipeline.model.towers import PooledProducts, TwoTowerModel, build_tower, make_optimizer
 from recs_pipeline.tracking.collector import MetricsCollector
 from recs_pipeline.tracking.sink import MetricsSink, expand_metrics_uri
-from recs_pipeline.training import distribution, resume
+from recs_pipeline.training import distribution, resume, tensorboard
 from recs_pipeline.training.callbacks import MetricsCallback, ResumableEarlyStopping
 from recs_pipeline.training.preemption import Preempted, sigterm_raises
 
@@ -87,7 +87,8 @@ def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConf
                 collector = MetricsCollector(run_id, config.as_params(), history=resumed)
             checkpoints = _Checkpoints(read_from=durable if resume_point is not None else "", write_to=outputs.checkpoint_target)
             started = time.perf_counter()
-            model, kept_epoch = _fit(prepared, config, collector, sink, checkpoints, cluster.strategy)
+            model, kept_epoch = _fit(prepared, config, collector, sink, checkpoints, cluster.strategy,
+                                     tensorboard.log_dir(outputs.sink_targets[0], cluster.is_chief))
             fitted = fit_blend(model, prepared, config)
             trained.write(model, prepared, config, outputs.model_dir, outputs.serving_dir, fitted.weights)
             final = _final_losses(collector.history["loss"], kept_epoch)
@@ -218,6 +219,7 @@ def _fit(
     sink: MetricsSink,
     checkpoints: _Checkpoints,
     strategy: tf.distribute.Strategy,
+    events_dir: str = "",
 ) -> tuple[TwoTowerModel, int]:
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
@@ -245,6 +247,8 @@ def _fit(
         # exported towers are the best epoch's.
         stopping = ResumableEarlyStopping(config.early_stopping_patience, list(collector.history["loss"]["val_loss"]))
         callbacks.append(stopping)
+    if events_dir:  # after the metrics callback: it writes the epoch the history just recorded
+        callbacks.append(tensorboard.EpochSummaries(collector, events_dir))
     model.fit(train, validation_data=val, epochs=config.epochs, initial_epoch=collector.epochs_done, verbose=0, callbacks=callbacks)
     # Early stopping puts back the best weights it saw when training ends; without it (or before
     # it saw any) the model holds the last epoch's.

@@ -19,6 +19,7 @@ from recs_pipeline.vertex.image import TRAINER_GPU_IMAGE, is_gpu_image
 from recs_pipeline.vertex.registry import label_value
 
 BOOT_DISK_GB = 100
+VERTEX_OUTPUT_FOLDER = "vertex"  # the job's base_output_directory, beside model/, serving_model/, training_history/
 
 
 class CustomJobSpecError(UserError, ValueError):
@@ -91,3 +92,9 @@ def job_labels(run_id: str, pipeline_job_name: str) -> dict[str, str]:
     if pipeline_job_name:
         labels["pipeline-job"] = label_value(pipeline_job_name)
     return labels
+
+
+def base_output_directory(job_dir_uri: str) -> str:
+    """The CustomJob's base output directory, inside the job's own folder: Vertex AI puts
+    AIP_TENSORBOARD_LOG_DIR (`<it>/logs/`) under it, and needs it set when the job has a TensorBoard."""
+    return job_dir_uri.rstrip("/") + "/" + VERTEX_OUTPUT_FOLDER

@@ -15,9 +15,11 @@ from typing import Any
 from recs_pipeline.core import metric_keys
 from recs_pipeline.core.errors import UserError
 
-# The newest TensorFlow serving image google-cloud-aiplatform lists; the retrieval signature uses
-# only core ops (hash table lookup, gather, matmul, top_k) that it runs.
-DEFAULT_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
+# The newest prebuilt TensorFlow prediction container google-cloud-aiplatform lists. The model is
+# exported with a newer TensorFlow; tests/serving/test_tf215_serving.py loads and calls it in this one.
+SERVING_TENSORFLOW = "2.15"
+SERVING_IMAGE = "{registry}-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.{version}:latest"
+DEFAULT_SERVING_IMAGE = ""  # empty: SERVING_IMAGE from the registry nearest the run's region (serving_image)
 LABEL_LENGTH = 63
 GATE_KS = (10, 100)  # the model's test recall at these K must beat every baseline's
 ALIAS = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$")  # Vertex AI's version alias format
@@ -25,6 +27,15 @@ ALIAS = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$")  # Vertex AI's version
 
 class RegistryError(UserError, ValueError):
     """A registry setting cannot be used as given; the message names it."""
+
+
+def serving_image(given: str, location: str = "") -> str:
+    """`given`, else Vertex AI's prebuilt TensorFlow container from the one of its three registries
+    (us, europe, asia) nearest the run's `location`, rather than always the us one."""
+    if given:
+        return given
+    registry = "europe" if location.startswith("europe-") else "asia" if location.startswith(("asia-", "australia-")) else "us"
+    return SERVING_IMAGE.format(registry=registry, version=SERVING_TENSORFLOW.replace(".", "-"))
 
 
 def label_value(text: str) -> str:

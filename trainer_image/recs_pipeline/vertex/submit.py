@@ -2,12 +2,16 @@
 
 The request is an `aiplatform.PipelineJob` built from the compiled YAML (or a template URL in
 Artifact Registry); a dry run builds the same object offline and returns what would be sent,
-calling nothing. Parameter values given as text (`epochs=3`) are typed by the template's own
-parameter declarations, so a typo in a name or a value is an error before anything is sent.
+creating nothing. Parameter values given as text (`epochs=3`) are typed by the template's own
+parameter declarations, so a typo in a name or a value is an error before anything is sent: the
+SDK passes values through unchanged for pipeline schemas above 2.0.0, and Vertex AI refuses a
+string for an integer parameter (kubeflow/pipelines #9228). A template URL is fetched once, here
+(also in a dry run), so the values are typed by the very spec that is submitted.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 import warnings
@@ -20,6 +24,7 @@ from recs_pipeline.core.errors import UserError
 
 CONSOLE_URL = "https://console.cloud.google.com/vertex-ai/locations/{region}/pipelines/runs/{job_id}?project={project}"
 TEMPLATE_URL = re.compile(r"^https://")
+ARTIFACT_REGISTRY_URL = re.compile(r"^https://[\w-]+-kfp\.pkg\.dev/", re.IGNORECASE)  # the SDK's own test for a token
 DISPLAY_NAME = "two-tower-retrieval"
 FAILURE_POLICIES = ("fast", "slow")
 NETWORK = re.compile(r"^projects/[^/]+/global/networks/[^/]+$")
@@ -30,7 +35,11 @@ class SubmitError(UserError, ValueError):
     """The submission is wrong before it reaches Vertex AI; the message names the parameter."""
 
 
-class ScheduleWarning(UserWarning):
+class SubmitWarning(UserWarning):
+    """A run that will be submitted, but is likely to fail or surprise on Vertex AI."""
+
+
+class ScheduleWarning(SubmitWarning):
     """A schedule that will be created, but whose second run would fail or surprise."""
 
 
@@ -48,7 +57,10 @@ class JobSettings:
     experiment: str = ""
     display_name: str = ""  # empty: DISPLAY_NAME
     labels: dict[str, str] = field(default_factory=dict)
-    enable_caching: bool | None = None  # None: each task's own setting (data_prep keyed on the input files, train never)
+    # False: no task is cached. True or None: each task's own setting (data_prep keyed on the input's
+    # fingerprint, evaluate; never training, publishing or a query's prep). True is not handed to the
+    # SDK, which would force caching on for every task, the uncached ones too.
+    enable_caching: bool | None = None
     network: str = ""  # VPC to peer the run and its CustomJob with: projects/NUMBER/global/networks/NAME
     encryption_spec_key_name: str = ""  # CMEK for the run, its CustomJob and the registered model
     failure_policy: str = ""  # "fast": stop scheduling tasks after the first failure; "slow" (Vertex's default): finish what can run
@@ -83,15 +95,57 @@ def parse_assignments(pairs: list[str] | tuple[str, ...], what: str = "--param")
     return values
 
 
-def _load_spec(template_path: str) -> dict[str, Any]:
+def load_template(template: str, credentials=None) -> dict[str, Any]:
+    """The compiled spec of a local YAML file or a template URL. A URL is read as the SDK reads it:
+    with a bearer token for Artifact Registry (`credentials`, else the environment's), plain for
+    any other https:// address."""
     import yaml
 
-    return yaml.safe_load(Path(template_path).read_text())
+    if not TEMPLATE_URL.match(template):
+        return yaml.safe_load(Path(template).read_text())
+    return yaml.safe_load(_fetch(template, credentials))
 
 
-def template_parameters(template_path: str) -> dict[str, str]:
+def _fetch(url: str, credentials=None) -> bytes:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url)
+    if ARTIFACT_REGISTRY_URL.match(url):
+        token = _token(url, credentials)
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.read()
+    except urllib.error.HTTPError as error:
+        why = {401: "not authenticated", 403: "permission denied: the submitting account needs roles/artifactregistry.reader "
+               "on the repository", 404: "no such package, version or tag"}.get(error.code, error.reason)
+        raise SubmitError(f"template {url}: HTTP {error.code} ({why})") from error
+    except (urllib.error.URLError, OSError) as error:
+        raise SubmitError(f"template {url}: cannot be read ({getattr(error, 'reason', error)})") from error
+
+
+def _token(url: str, credentials=None) -> str:
+    import google.auth
+    import google.auth.transport.requests
+    from google.auth.exceptions import DefaultCredentialsError, RefreshError
+
+    from recs_pipeline.core.progress import one_line
+
+    try:
+        if credentials is None:
+            credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        if not credentials.valid:
+            credentials.refresh(google.auth.transport.requests.Request())
+    except (DefaultCredentialsError, RefreshError) as error:
+        raise SubmitError(f"template {url}: reading it needs Google credentials "
+                          f"(gcloud auth application-default login): {one_line(error)}") from error
+    return credentials.token or ""
+
+
+def template_parameters(spec: dict[str, Any]) -> dict[str, str]:
     """Parameter name -> declared type (STRING, NUMBER_INTEGER, NUMBER_DOUBLE, BOOLEAN, ...)."""
-    spec = _load_spec(template_path)
     declared = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
     return {name: entry.get("parameterType", "STRING") for name, entry in declared.items()}
 
@@ -152,6 +206,19 @@ def trainer_image_of(spec: dict[str, Any]) -> str:
     return task.get("inputs", {}).get("parameters", {}).get("trainer_image", {}).get("runtimeValue", {}).get("constant", "")
 
 
+def image_warnings(spec: dict[str, Any]) -> list[str]:
+    """The package's built-in image name lies in a project the user does not own, and Vertex AI
+    pulls task images with the user's project's service agent: such a run fails at its first task
+    unless that project lets the agent read it."""
+    from recs_pipeline.vertex.image import IMAGE_REPOSITORY
+
+    image = trainer_image_of(spec)
+    if image.startswith(IMAGE_REPOSITORY + ":"):
+        return [f"the trainer image {image} is the package's built-in name, in a project you do not own: build the image into your "
+                "own Artifact Registry (cloudbuild.yaml, docs/vertex.md step 5) and pass --image, or --template with a template built there"]
+    return []
+
+
 def check_accelerators(spec: dict[str, Any], parameters: dict[str, Any]) -> None:
     """Refuse GPUs for a template whose trainer image is the CPU build, before anything is sent."""
     from recs_pipeline.vertex.image import TRAINER_GPU_IMAGE, is_gpu_image
@@ -162,31 +229,37 @@ def check_accelerators(spec: dict[str, Any], parameters: dict[str, Any]) -> None
                           f"compile or submit with --image {TRAINER_GPU_IMAGE} (a tag ending in -gpu)")
 
 
-def build_job(settings: JobSettings, template_path: str, credentials=None):
-    """The PipelineJob Vertex AI would get (no call is made to build it)."""
+def build_job(settings: JobSettings, template: str, credentials=None, template_credentials=None):
+    """The PipelineJob Vertex AI would get (nothing is created to build it). A template URL is
+    fetched once (with `template_credentials`) and the job built from that copy, so the values are
+    typed by the spec that is sent; the job still names the URL, as the SDK does."""
     from google.cloud import aiplatform
 
-    parameters = settings.parameters
-    if not TEMPLATE_URL.match(template_path):
-        parameters = typed_parameters(parameters, template_parameters(template_path))
-        check_accelerators(_load_spec(template_path), parameters)
-    job = aiplatform.PipelineJob(
-        display_name=settings.run_display_name,
-        template_path=template_path,
-        pipeline_root=settings.pipeline_root,
-        parameter_values=parameters,
-        enable_caching=settings.enable_caching,
-        labels=_labels(settings),
-        project=settings.project,
-        location=settings.region,
-        credentials=credentials,
-        encryption_spec_key_name=settings.encryption_spec_key_name or None,
-        failure_policy=settings.failure_policy or None,
-    )
-    if TEMPLATE_URL.match(template_path):  # fetched by the SDK just now
-        from google.protobuf import json_format
-
-        check_accelerators(json_format.MessageToDict(job._gca_resource._pb.pipeline_spec), parameters)
+    spec = load_template(template, template_credentials)
+    parameters = typed_parameters(settings.parameters, template_parameters(spec))
+    check_accelerators(spec, parameters)
+    for message in image_warnings(spec):
+        warnings.warn(message, SubmitWarning, stacklevel=3)
+    with tempfile.TemporaryDirectory(prefix="recs-template-") as scratch:
+        local = template
+        if TEMPLATE_URL.match(template):
+            local = str(Path(scratch) / "pipeline.json")
+            Path(local).write_text(json.dumps(spec))
+        job = aiplatform.PipelineJob(
+            display_name=settings.run_display_name,
+            template_path=local,
+            pipeline_root=settings.pipeline_root,
+            parameter_values=parameters,
+            enable_caching=False if settings.enable_caching is False else None,
+            labels=_labels(settings),
+            project=settings.project,
+            location=settings.region,
+            credentials=credentials,
+            encryption_spec_key_name=settings.encryption_spec_key_name or None,
+            failure_policy=settings.failure_policy or None,
+        )
+    if local != template:
+        job._gca_resource.template_uri = template  # what the SDK sets for a template URL it fetched itself
     return job
 
 
@@ -195,13 +268,18 @@ def job_request(job, settings: JobSettings) -> dict[str, Any]:
     from google.protobuf import json_format
 
     resource = json_format.MessageToDict(job._gca_resource._pb)
+    declared = template_parameters(resource["pipelineSpec"])
+    values = resource.get("runtimeConfig", {}).get("parameterValues", {})
+    # A protobuf Value holds every number as a double: show an integer parameter as the integer it is.
+    values.update({name: int(value) for name, value in values.items()
+                   if declared.get(name) == "NUMBER_INTEGER" and isinstance(value, float) and value.is_integer()})
     resource["pipelineSpec"] = spec_summary(resource["pipelineSpec"])
     return _create_request(settings, resource, pipelineJobId=job.job_id, consoleUrl=console_url(settings, job.job_id))
 
 
 def _create_request(settings: JobSettings, resource: dict[str, Any], **fields: Any) -> dict[str, Any]:
     """The create request around a job resource: what submit adds to the resource (service account,
-    network) and beside it (parent, experiment), the same for a built job and an unfetched template."""
+    network) and beside it (parent, experiment)."""
     if settings.service_account:
         resource["serviceAccount"] = settings.service_account
     if settings.network:
@@ -245,9 +323,7 @@ def submit_pipeline(settings: JobSettings, wait: bool = False, dry_run: bool = F
     """
     with tempfile.TemporaryDirectory(prefix="recs-submit-") as scratch:
         template = _template(settings, scratch)
-        if dry_run and TEMPLATE_URL.match(template):
-            return _unfetched_request(settings, template)
-        job = build_job(settings, template, credentials or (_offline_credentials() if dry_run else None))
+        job = build_job(settings, template, credentials or (_offline_credentials() if dry_run else None), credentials)
     if dry_run:
         return job_request(job, settings)
     job.submit(service_account=settings.service_account or None, network=settings.network or None, experiment=settings.experiment or None)
@@ -278,9 +354,7 @@ def schedule_pipeline(
     name = schedule_name or f"{settings.run_display_name} schedule"
     with tempfile.TemporaryDirectory(prefix="recs-schedule-") as scratch:
         template = _template(settings, scratch)
-        if dry_run and TEMPLATE_URL.match(template):
-            return {"cron": cron, "displayName": name, **_unfetched_request(settings, template)}
-        job = build_job(settings, template, credentials or (_offline_credentials() if dry_run else None))
+        job = build_job(settings, template, credentials or (_offline_credentials() if dry_run else None), credentials)
     if not dry_run:
         return job.create_schedule(
             cron=cron,
@@ -313,18 +387,3 @@ def schedule_warnings(settings: JobSettings) -> list[str]:
         return [f"metrics_uri={metrics_uri!r} has no {RUN_ID_FIELD}: the first scheduled run claims that folder and every later run "
                 f"is refused before training; use e.g. {metrics_uri.rstrip('/')}/{RUN_ID_FIELD}"]
     return []
-
-
-def _unfetched_request(settings: JobSettings, template: str) -> dict[str, Any]:
-    """A dry run from a template URL: the template is not fetched, so values stay as given."""
-    job: dict[str, Any] = {
-        "displayName": settings.run_display_name,
-        "templateUri": template,
-        "labels": _labels(settings),
-        "runtimeConfig": {"gcsOutputDirectory": settings.pipeline_root, "parameterValues": dict(settings.parameters)},
-    }
-    if settings.encryption_spec_key_name:
-        job["encryptionSpec"] = {"kmsKeyName": settings.encryption_spec_key_name}
-    if settings.failure_policy:
-        job["runtimeConfig"]["failurePolicy"] = f"PIPELINE_FAILURE_POLICY_FAIL_{settings.failure_policy.upper()}"
-    return _create_request(settings, job, note="template not fetched in a dry run: parameter names and types are checked by Vertex AI")
