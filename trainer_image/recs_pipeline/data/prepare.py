@@ -199,6 +199,9 @@ def _clean(table: pa.Table, config: PrepConfig, source: str, stats: dict[str, An
         raise DataError(f"{source}: no rows left after filtering and dropping rows with an empty user or item")
     if times is not None and (bad := keep & (times == NO_TIME)).any():
         _report_bad_time(table, config, source, int(np.argmax(bad)))
+    if kept == table.num_rows and not config.dedupe:  # every row kept (a clean log): no copies
+        stats["rows_dropped_duplicate"] = 0
+        return _Rows(users.codes, items.codes, times, {name: column.codes for name, column in columns.features.items()})
     rows = np.flatnonzero(keep)
     if config.dedupe:
         rows = _first_of_each_pair(rows, users.codes, items.codes, times)
@@ -232,6 +235,8 @@ def _report_bad_time(table: pa.Table, config: PrepConfig, source: str, row: int)
 def quantile_disc(values: np.ndarray, fraction: float) -> int:
     """The value at the `fraction` quantile, an element of `values` (SQL quantile_disc)."""
     position = max(math.ceil(fraction * len(values)) - 1, 0)
+    if len(values) > 1 and bool((values[1:] >= values[:-1]).all()):  # a log in time order: no partition (a copy and a pass)
+        return int(values[position])
     return int(np.partition(values, position)[position])
 
 
