@@ -26,6 +26,7 @@ from recs_pipeline.core.errors import UserError
 from recs_pipeline.pipelines import run_log
 from recs_pipeline.pipelines.pipeline import compile_pipeline
 from recs_pipeline.steps import prep
+from recs_pipeline.training.preemption import sigterm_forwarded
 
 COPIED_FILES = {
     "training_metrics.json": ("publish-metrics", "training_metrics", None),
@@ -70,7 +71,7 @@ def run_local(output_dir: str, arguments: dict[str, Any], verbose: bool = False)
         local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
         pipeline = components.load_component_from_file(yaml_path)
         before = set(pipeline_root.glob("*")) if pipeline_root.exists() else set()
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), sigterm_forwarded() as sigterm:  # SIGTERM: the tasks flush their status, then stop
             # kfp.local warns when an image name lacks "python"; tasks run in this environment anyway.
             warnings.filterwarnings("ignore", message=".*non-Python base image.*")
             warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
@@ -78,6 +79,7 @@ def run_local(output_dir: str, arguments: dict[str, Any], verbose: bool = False)
                 pipeline(**arguments)
             except RuntimeError as error:
                 stream.close_line()
+                sigterm.raise_if_received()
                 raise LocalRunError(_cause(error, stream, out / run_log.LOG_FILE)) from error
     run_dir = _new_run_dir(pipeline_root, before)
     artifacts = _collect_artifacts(run_dir)
