@@ -139,15 +139,18 @@ def main() -> None:
                 pyarrow_runs, prepare_runs = [], []
                 for _ in range(args.repeat):
                     pyarrow_runs.append(measure(PYARROW_READ.format(path=str(path))))
-                    prepare_runs.append(measure(PREPARE.format(path=str(path), out=str(Path(scratch) / "prepared"), settings=SETTINGS[shape])))
+                    code = PREPARE.format(path=str(path), out=str(Path(scratch) / "prepared"), settings=SETTINGS[shape])
+                    prepare_runs.append(measure(code))
                 pyarrow_run = min(pyarrow_runs, key=lambda run: run["wall_s"])
                 prepare_run = min(prepare_runs, key=lambda run: run["wall_s"])
             ratio = prepare_run["wall_s"] / pyarrow_run["wall_s"]
             ratios.append(ratio)
             rows_per_gb.append(rows / (prepare_run["peak_rss_mb"] / 1024))
             print(f"csv ({shape}): {rows} rows, {size_mb:.0f} MB; load average {load_before} before, {load_average()} after")
-            print(f"  pyarrow_read_s: {pyarrow_run['wall_s']:.2f} (best of {_walls(pyarrow_runs)})  peak_rss_mb: {pyarrow_run['peak_rss_mb']:.0f}")
-            print(f"  prepare_s: {prepare_run['wall_s']:.2f} (best of {_walls(prepare_runs)})  peak_rss_mb: {prepare_run['peak_rss_mb']:.0f}  "
+            print(f"  pyarrow_read_s: {pyarrow_run['wall_s']:.2f} (best of {_walls(pyarrow_runs)})  "
+                  f"peak_rss_mb: {pyarrow_run['peak_rss_mb']:.0f}")
+            print(f"  prepare_s: {prepare_run['wall_s']:.2f} (best of {_walls(prepare_runs)})  "
+                  f"peak_rss_mb: {prepare_run['peak_rss_mb']:.0f}  "
                   f"train_rows: {prepare_run['train_rows']}")
             print(f"  ratio: {ratio:.2f} (prepare / pyarrow read); {rows_per_gb[-1] / 1e6:.2f}M rows per GB of peak memory")
     print(f"time_ratio: {max(ratios):.2f} (prepare / pyarrow read, the worst size and shape)")

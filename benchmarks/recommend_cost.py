@@ -65,7 +65,8 @@ def main() -> None:
     single, batch = min(one), min(many)
     per_customer_ms = max(batch - single, 0.0) / max(args.customers - 1, 1) * 1000
     print(f"load average {load_before} before, {load_average()} after")
-    print(f"one customer per call: {single:.2f} s (best of {', '.join(f'{t:.2f}' for t in one)}): TensorFlow start-up, model load, one answer")
+    print(f"one customer per call: {single:.2f} s (best of {', '.join(f'{t:.2f}' for t in one)}): "
+          "TensorFlow start-up, model load, one answer")
     print(f"{args.customers} customers in one call (--customers-file): {batch:.2f} s (best of {', '.join(f'{t:.2f}' for t in many)})")
     print(f"per further customer: {per_customer_ms:.2f} ms")
     print(f"file_vs_separate_calls_ratio: {batch / (single * args.customers):.4f} "

@@ -64,24 +64,29 @@ def cpu_busy():
         spinner.wait()
 
 
-@pytest.mark.parametrize("signalled", ["run-local", "its process group"])
-def test_run_local_sigterm_gs_status(gcs_emulator, bucket, tmp_path, signalled):
-    """run-local runs the train step as a child process (kfp.local): SIGTERM to it, or to all of
-    them as a terminal or a container runtime sends it, must reach the train step and wait for its
-    status write, here through a slow link to GCS and with a core kept busy."""
+@pytest.mark.parametrize("step, signalled", [("run-local", "it"), ("run-local", "its process group"), ("train", "it")])
+def test_sigterm_gs_status_under_load(gcs_emulator, bucket, prepared_dir, tmp_path, step, signalled):
+    """SIGTERM to `train`, or to run-local, which runs the train step as a child process
+    (kfp.local), or to all of them as a terminal or a container runtime sends it: the train step
+    gets it and the status is written before the command exits, here through a slow link to GCS
+    and with a core kept busy."""
     uri = f"gs://{bucket}/runs/local-preempted"
-    command = [sys.executable, "-m", "recs_pipeline.cli", "run-local", "--output-dir", str(tmp_path / "run"), "--epochs", "400",
-               "--early-stopping-patience", "0", "--batch-size", "256", "--synthetic-purchases", "4000", "--synthetic-customers", "150",
-               "--synthetic-products", "80", "--metrics-uri", uri, "--run-id", "local-spot"]
-    with FaultProxy(gcs_emulator, latency_s=0.3) as proxy, cpu_busy(), open(tmp_path / "run-local.out", "wb") as out:
+    tiny = ["--epochs", "400", "--early-stopping-patience", "0", "--batch-size", "256", "--metrics-uri", uri, "--run-id", "spot"]
+    if step == "run-local":
+        command = [sys.executable, "-m", "recs_pipeline.cli", "run-local", "--output-dir", str(tmp_path / "run"), *tiny,
+                   "--synthetic-purchases", "4000", "--synthetic-customers", "150", "--synthetic-products", "80"]
+    else:
+        command = [sys.executable, "-m", "recs_pipeline.cli", "train", "--prepared-dir", prepared_dir,
+                   "--model-dir", str(tmp_path / "model"), "--history-dir", str(tmp_path / "history"), "--embedding-dim", "8", *tiny]
+    with FaultProxy(gcs_emulator, latency_s=0.3) as proxy, cpu_busy(), open(tmp_path / "out.log", "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "STORAGE_EMULATOR_HOST": proxy.url},
                                    start_new_session=True)
         try:
             deadline = time.monotonic() + 400
             while epochs_at(uri) < 1 and time.monotonic() < deadline and process.poll() is None:
                 time.sleep(0.1)
-            assert process.poll() is None, (tmp_path / "run-local.out").read_text()[-3000:]
-            if signalled == "run-local":
+            assert process.poll() is None, (tmp_path / "out.log").read_text()[-3000:]
+            if signalled == "it":
                 process.send_signal(signal.SIGTERM)
             else:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -90,7 +95,7 @@ def test_run_local_sigterm_gs_status(gcs_emulator, bucket, tmp_path, signalled):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
         status = json.loads(storage.read_bytes(f"{uri}/training_status.json"))  # read once the process is gone
-    output = (tmp_path / "run-local.out").read_text()
+    output = (tmp_path / "out.log").read_text()
     assert status["stage"] == "failed" and status["reason"] == "preempted", (status, output[-3000:])
     assert code == PREEMPTED_EXIT_CODE, output[-3000:]
     assert "Preempted: received SIGTERM" in status["error"]

@@ -130,7 +130,8 @@ def train_command(prepared_dir: str, model_dir: str, history_dir: str, serving_d
 
 
 @main.command("recommend")
-@click.option("--model", "model_dir", required=True, help="A retrieval model folder (the train step's serving_model), or a run-local --output-dir.")
+@click.option("--model", "model_dir", required=True,
+              help="A retrieval model folder (the train step's serving_model), or a run-local --output-dir.")
 @click.option("--customer", "customers", multiple=True, help="Customer id; repeat for several.")
 @click.option("--customers-file", default="", help="Many customers in one call (TensorFlow starts once): one id per line, or a CSV "
               "with a --customer-column column.")
