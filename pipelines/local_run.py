@@ -28,6 +28,7 @@ from recs_pipeline.pipelines import run_log
 from recs_pipeline.pipelines.run_folders import KEEP_RUNS, prune_runs
 from recs_pipeline.pipelines.pipeline import compile_pipeline
 from recs_pipeline.steps import prep
+from recs_pipeline.training.preemption import sigterm_forwarded
 
 COPIED_FILES = {
     "training_metrics.json": ("publish-metrics", "training_metrics", None),
@@ -75,7 +76,7 @@ def run_local(output_dir: str, arguments: dict[str, Any], verbose: bool = False,
         local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
         pipeline = components.load_component_from_file(yaml_path)
         before = set(pipeline_root.glob("*")) if pipeline_root.exists() else set()
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), sigterm_forwarded() as sigterm:  # SIGTERM: the tasks flush their status, then stop
             # kfp.local warns when an image name lacks "python"; tasks run in this environment anyway.
             warnings.filterwarnings("ignore", message=".*non-Python base image.*")
             warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
@@ -83,6 +84,7 @@ def run_local(output_dir: str, arguments: dict[str, Any], verbose: bool = False,
                 pipeline(**arguments)
             except RuntimeError as error:
                 stream.close_line()
+                sigterm.raise_if_received()
                 if pruned := prune_runs(pipeline_root, keep_runs):
                     stream.console.write("".join(f"{line}\n" for line in console_lines(pruned)))  # the cause stays the last line
                 raise LocalRunError(_cause(error, stream, out / run_log.LOG_FILE)) from error

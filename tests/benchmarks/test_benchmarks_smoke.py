@@ -13,6 +13,7 @@ HEADLINES = {
     "evaluate_speed.py": "speedup_ratio:",
     "prep_scale.py": "time_ratio:",
     "quality.py": "model_vs_best_baseline_at_10:",
+    "recommend_cost.py": "file_vs_separate_calls_ratio:",
     "report_render.py": "render_cpu_vs_budget:",
     "retrieval_speed.py": "exported_vs_numpy_time_ratio:",
     "run_local_time.py": "budget_ratio:",

@@ -4,6 +4,7 @@ Uploads (`/upload/...`) are the faulted requests: `faults` lists what the next f
 get, in order ("429", "503", "reset" = the connection is cut without a response); every other
 upload attempt passes, so each fault is followed by a retry that reaches the server. `refuse`
 makes every upload whose body contains that text fail with 403 (a permanent failure).
+`latency_s` delays every request (a slow or distant GCS endpoint).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import http.client
 import socket
 import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
 
@@ -19,8 +21,9 @@ HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "host", "content
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, faults: list[str] | None = None, refuse: str = ""):
+    def __init__(self, upstream: str, faults: list[str] | None = None, refuse: str = "", latency_s: float = 0.0):
         self.upstream = urlparse(upstream)
+        self.latency_s = latency_s
         self.faults = list(faults or [])
         self.refuse = refuse.encode()
         self.injected: list[str] = []
@@ -80,6 +83,7 @@ class FaultProxy:
 
             def _handle(self) -> None:
                 body = self._body()
+                time.sleep(proxy.latency_s)
                 fault = proxy._decide(self.path, body)
                 if fault == "reset":
                     # SO_LINGER 0: close sends RST, the client sees "connection reset by peer".

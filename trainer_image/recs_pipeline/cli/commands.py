@@ -139,20 +139,43 @@ def train_command(prepared_dir: str, model_dir: str, history_dir: str, serving_d
 
 
 @main.command("recommend")
-@click.option("--model", "model_dir", required=True, help="A retrieval model folder (the train step's serving_model), or a run-local --output-dir.")
-@click.option("--customer", "customers", required=True, multiple=True, help="Customer id; repeat for several.")
+@click.option("--model", "model_dir", required=True,
+              help="A retrieval model folder (the train step's serving_model), or a run-local --output-dir.")
+@click.option("--customer", "customers", multiple=True, help="Customer id; repeat for several.")
+@click.option("--customers-file", default="", help="Many customers in one call (TensorFlow starts once): one id per line, or a CSV "
+              "with a --customer-column column.")
+@click.option("--customer-column", default="customer_id", show_default=True, help="The id column of a CSV --customers-file.")
 @click.option("-k", "k", type=int, default=10, show_default=True, help="How many products to show.")
-def recommend_command(model_dir: str, customers: tuple[str, ...], k: int) -> None:
-    """Top products for customers, through the exported retrieval SavedModel."""
+@click.option("--output-format", type=click.Choice(["text", "csv"]), default="text", show_default=True,
+              help="csv: one row per customer and rank (customer_id,rank,product_id,score,known_customer).")
+def recommend_command(model_dir: str, customers: tuple[str, ...], customers_file: str, customer_column: str, k: int,
+                      output_format: str) -> None:
+    """Top products for customers, through the exported retrieval SavedModel.
+
+    Most of a call is TensorFlow starting and loading the model; each further customer costs
+    little, so ask for many at once (--customers-file) rather than one call each."""
+    from recs_pipeline.data import customer_ids
     from recs_pipeline.pipelines.local_run import serving_model_dir
 
     if not Path(model_dir).is_dir():  # said before TensorFlow loads
         raise click.ClickException(f"model not found: {model_dir} (give a train step's serving_model folder or a run-local --output-dir)")
+    wanted = [*customers, *(customer_ids.read(customers_file, customer_column) if customers_file else [])]
+    if not wanted:
+        raise click.UsageError("give --customer ID (repeatable) or --customers-file FILE")
     require_train_extra("recommend")
     from recs_pipeline.model import retrieval
 
     serve = retrieval.load(serving_model_dir(model_dir))
-    for answer in retrieval.recommend(serve, list(customers), k):
+    answers = [answer for start in range(0, len(wanted), RECOMMEND_BATCH)
+               for answer in retrieval.recommend(serve, wanted[start:start + RECOMMEND_BATCH], k)]
+    (_echo_csv if output_format == "csv" else _echo_text)(answers, k)
+
+
+RECOMMEND_BATCH = 1024  # customers per call of the model: bounded memory for a file of millions
+
+
+def _echo_text(answers: list, k: int) -> None:
+    for answer in answers:
         if answer.known_customer:
             click.echo(f"customer {answer.customer_id}: top {k} (score: the model's, in the form its training chose; "
                        "higher ranks first)")
@@ -161,6 +184,19 @@ def recommend_command(model_dir: str, customers: tuple[str, ...], k: int) -> Non
                        f"popularity fallback: the {k} most bought products (score = share of purchases)")
         for rank, (product, score) in enumerate(zip(answer.product_ids, answer.scores), start=1):
             click.echo(f"  {rank:3d}  {product:24s} {score:10.4f}")
+
+
+def _echo_csv(answers: list, k: int) -> None:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["customer_id", "rank", "product_id", "score", "known_customer"])
+    for answer in answers:
+        for rank, (product, score) in enumerate(zip(answer.product_ids, answer.scores), start=1):
+            writer.writerow([answer.customer_id, rank, product, f"{score:.6g}", str(answer.known_customer).lower()])
+    click.echo(buffer.getvalue(), nl=False)
 
 
 @main.group("metrics")

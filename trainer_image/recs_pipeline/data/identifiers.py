@@ -37,7 +37,6 @@ def encode(column: pa.ChunkedArray | pa.Array, normalise_ids: bool = True) -> En
         return EncodedColumn(np.zeros(0, np.int32), np.array([], dtype=object))
     encoded = pc.dictionary_encode(column)
     dictionary = encoded.chunk(0).dictionary  # one dictionary shared by all chunks
-    codes = pa.chunked_array([chunk.indices for chunk in encoded.chunks]).fill_null(MISSING).to_numpy().astype(np.int32, copy=False)
     texts = id_texts(dictionary) if normalise_ids else feature_texts(dictionary)
     # Distinct raw values may share a label ("17850" and "17850.0"): merge them, then sort.
     merged = pc.dictionary_encode(texts)
@@ -47,11 +46,25 @@ def encode(column: pa.ChunkedArray | pa.Array, normalise_ids: bool = True) -> En
     rank[order] = np.arange(len(order), dtype=np.int32)
     labels = unique.take(pa.array(order)).to_numpy(zero_copy_only=False).astype(object)
     merged_index = merged.indices.fill_null(MISSING).to_numpy().astype(np.int32, copy=False)
-    remap = np.where(merged_index == MISSING, MISSING, rank[np.maximum(merged_index, 0)] if len(rank) else MISSING).astype(np.int32)
-    if not len(remap):
-        return EncodedColumn(np.full(len(codes), MISSING, np.int32), labels)
-    row_codes = np.where(codes == MISSING, MISSING, remap[np.maximum(codes, 0)]).astype(np.int32)
-    return EncodedColumn(row_codes, labels)
+    # raw dictionary index -> label code; its last slot (index MISSING = -1) is a null row's.
+    remap = np.append(np.where(merged_index == MISSING, MISSING, rank[np.maximum(merged_index, 0)] if len(rank) else MISSING),
+                      MISSING).astype(np.int32)
+    return EncodedColumn(remap[_row_indices(encoded)], labels)
+
+
+def _row_indices(encoded: pa.ChunkedArray) -> np.ndarray:
+    """Each row's dictionary index (MISSING for a null), one copy of the chunks' indices: the
+    10M-row path, so no per-chunk fill_null and no second pass."""
+    out = np.empty(len(encoded), np.int32)
+    position = 0
+    for chunk in encoded.chunks:
+        indices = chunk.indices
+        length = len(indices)
+        if indices.null_count:
+            indices = indices.fill_null(MISSING)
+        out[position:position + length] = indices.to_numpy(zero_copy_only=False)
+        position += length
+    return out
 
 
 def id_texts(values: pa.Array) -> pa.Array:

@@ -70,6 +70,31 @@ def check_not_empty(path: str) -> None:
         raise ReadError(f"{path}: the file is empty")
 
 
+# Bytes that no text file holds (C0 controls other than tab, newlines, form feed and escape).
+BINARY_BYTES = bytes(sorted(set(range(32)) - {9, 10, 11, 12, 13, 27}))
+BINARY_SHARE = 0.01  # of the sample: more than this many control bytes is not text with a stray one
+WIDE_ENCODINGS = ("utf-16", "utf16", "utf-32", "utf32", "ucs-2", "ucs2")  # text whose every other byte may be 0
+
+
+def check_text(path: str, config: PrepConfig) -> None:
+    """A CSV file must be text: random bytes or a spreadsheet saved under a .csv name say so in one
+    line, instead of an encoding error whose suggested fix then prints binary as column names."""
+    try:
+        with _opener(path)(path, "rb") as handle:
+            sample = handle.read(SNIFF_BYTES)
+    except (OSError, EOFError) as error:
+        raise ReadError(f"cannot read {path}: {first_line(error)}") from error
+    if config.encoding.lower().replace("_", "-").startswith(WIDE_ENCODINGS):
+        return
+    nul = sample.find(b"\0")
+    controls = len(sample) - len(sample.translate(None, BINARY_BYTES))
+    if nul >= 0 or controls > BINARY_SHARE * len(sample):
+        offset = nul if nul >= 0 else next(i for i, byte in enumerate(sample) if byte in BINARY_BYTES)
+        where = " of its gzip content" if path.endswith(".gz") else ""
+        raise ReadError(f"{path} does not look like a text CSV file (binary bytes at offset {offset}{where}); "
+                        "give a CSV text file, or Parquet under a .parquet name")
+
+
 def column_names(files: list[str], file_format: str, config: PrepConfig) -> list[str]:
     """The columns the files will have once read (united by name), from their headers alone: what
     `run-local` checks before the pipeline starts."""
@@ -84,6 +109,7 @@ def column_names(files: list[str], file_format: str, config: PrepConfig) -> list
             except (pa.ArrowInvalid, OSError) as error:
                 raise ReadError(f"cannot read {path}: {first_line(error)}") from error
         else:
+            check_text(path, config)
             header = _csv_header(path, config)
         names += [name for name in header if name not in names]
     return names
@@ -105,6 +131,8 @@ def read_files(files: list[str], file_format: str, config: PrepConfig, source: s
     """All files as one table (CSV: pyarrow where it reads the file cleanly, else DuckDB)."""
     for path in files:
         check_not_empty(path)
+        if file_format == "csv":
+            check_text(path, config)
     if file_format == "csv":
         fast = _read_csv_pyarrow(files, config)
         if fast is not None:
