@@ -9,19 +9,13 @@ bounded for catalogs of millions of products.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS
-
-# scores(rows_users, candidate_start, candidate_stop) -> (rows, stop - start) float scores
-ScoreFn = Callable[[np.ndarray, int, int], np.ndarray]
-
-ROW_BLOCK = 1024
-CANDIDATE_BLOCK = 16384
+from recs_pipeline.scoring.terms import CANDIDATE_BLOCK, ROW_BLOCK, ScoreFn
 
 
 @dataclass(frozen=True)
@@ -125,15 +119,6 @@ def excluding(score: ScoreFn, seen) -> ScoreFn:
         return block
 
     return score_unseen
-
-
-def embedding_scorer(user_embeddings: np.ndarray, item_embeddings: np.ndarray) -> ScoreFn:
-    """Dot-product scores of the two towers' outputs."""
-
-    def score(users: np.ndarray, low: int, high: int) -> np.ndarray:
-        return user_embeddings[users] @ item_embeddings[low:high].T
-
-    return score
 
 
 def evaluate_scorer(score: ScoreFn, test: pd.DataFrame, num_items: int) -> RankingMetrics:

@@ -13,10 +13,13 @@ import numpy as np
 from recs_pipeline.core import metric_keys, progress
 from recs_pipeline.core.config import TrainConfig
 from recs_pipeline.core.tf_runtime import keras, tf
-from recs_pipeline.data import history, prepared_data
-from recs_pipeline.evaluation.baselines import PurchaseHistory
-from recs_pipeline.model import blend, trained
+from recs_pipeline.data import prepared_data, purchase_windows
+from recs_pipeline.model import score_fit, trained
 from recs_pipeline.model.towers import PooledProducts, TwoTowerModel, build_tower, make_optimizer
+from recs_pipeline.scoring import forms
+from recs_pipeline.scoring.blend import Blend
+from recs_pipeline.scoring.mixture import Mixture
+from recs_pipeline.scoring.purchases import Purchases
 from recs_pipeline.tracking.collector import MetricsCollector
 from recs_pipeline.tracking.sink import MetricsSink, expand_metrics_uri
 from recs_pipeline.training import distribution, resume
@@ -88,10 +91,10 @@ def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConf
             checkpoints = _Checkpoints(read_from=durable if resume_point is not None else "", write_to=outputs.checkpoint_target)
             started = time.perf_counter()
             model, kept_epoch = _fit(prepared, config, collector, sink, checkpoints, cluster.strategy)
-            fitted = fit_blend(model, prepared, config)
-            trained.write(model, prepared, config, outputs.model_dir, outputs.serving_dir, fitted.weights)
+            fitted = fit_score_form(model, prepared, config)
+            trained.write(model, prepared, config, outputs.model_dir, outputs.serving_dir, fitted.form)
             final = _final_losses(collector.history["loss"], kept_epoch)
-            collector.set_final_metrics({**final, **blend_figures(fitted)})
+            collector.set_final_metrics({**final, **form_figures(fitted)})
             sink.flush(collector.serialise(), "completed", collector.epochs_done)
         except BaseException as error:
             reason = "preempted" if isinstance(error, Preempted) else "error"
@@ -102,35 +105,39 @@ def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConf
             if reason == "preempted":
                 log.error("preempted after %d finished epoch(s); history and status flushed", collector.epochs_done)
             raise
-    progress.report(f"train: {outcome(collector.epochs_done, config, final)}; {blend_outcome(fitted)} "
+    progress.report(f"train: {outcome(collector.epochs_done, config, final)}; {form_outcome(fitted)} "
                     f"({progress.duration(time.perf_counter() - started)})")
     return TrainResult(collector.epochs_done, final["final_loss"], final["final_val_loss"])
 
 
-def fit_blend(model: TwoTowerModel, prepared: prepared_data.PreparedData, config: TrainConfig) -> blend.BlendFit:
-    """The blend's weights (blend.py), fitted on the validation purchases with the training split as history."""
-    terms = trained.scoring_terms(prepared, (model.query_tower, model.candidate_tower), trained.describe(model, prepared, config),
-                                  history.TRAINING, config.baseline_half_life_days)
-    known = PurchaseHistory.of_splits(prepared, history.TRAINING)
-    repeats = {config.baseline_half_life_days: terms["repeat"]}
+def fit_score_form(model: TwoTowerModel, prepared: prepared_data.PreparedData, config: TrainConfig) -> score_fit.FormFit:
+    """The score form (model.score_fit), fitted on the validation purchases with the training split as the known purchases."""
+    info = trained.describe(model, prepared, config)
+    known = Purchases.of_splits(prepared, purchase_windows.TRAINING)
+    terms = trained.scoring_terms(known, prepared, (model.query_tower, model.candidate_tower), info)
     val = prepared.splits["val"]
-    return blend.fit(terms, repeats, val["user_idx"].to_numpy(np.int64), val["item_idx"].to_numpy(np.int64), len(prepared.items),
-                     known.matrix() if config.excludes_seen else None, config.seed)
+    trained_mixture = Mixture(*info["buy_again"]) if info["buy_again"] else None
+    return score_fit.fit(terms, config.baseline_half_life_days, val["user_idx"].to_numpy(np.int64), val["item_idx"].to_numpy(np.int64),
+                         len(prepared.items), known.counts() if config.excludes_seen else None, config.seed,
+                         (trained_mixture, forms.scorer(trained_mixture, terms)) if trained_mixture else None)
 
 
-def blend_figures(fitted: blend.BlendFit) -> dict[str, float]:
-    """The fit's figures for final_metrics."""
-    return {metric_keys.BLEND_TOWERS_WEIGHT: fitted.weights.towers, metric_keys.BLEND_KNN_WEIGHT: fitted.weights.knn,
-            metric_keys.BLEND_REPEAT_HALF_LIFE: fitted.weights.repeat_half_life_days, metric_keys.BLEND_VALIDATION_GAIN: fitted.gain,
-            metric_keys.SCORES_BY_MIXTURE: float(fitted.weights.form == blend.MIXTURE)}
+def form_figures(fitted: score_fit.FormFit) -> dict[str, float]:
+    """The fit's figures for final_metrics (a mixture has no blend weights: 0)."""
+    form = fitted.form if isinstance(fitted.form, Blend) else Blend(0.0, 0.0, 0.0)
+    return {metric_keys.BLEND_TOWERS_WEIGHT: form.towers, metric_keys.BLEND_KNN_WEIGHT: form.knn,
+            metric_keys.BLEND_REPEAT_HALF_LIFE: form.repeat_half_life_days, metric_keys.BLEND_VALIDATION_GAIN: fitted.gain,
+            metric_keys.SCORES_BY_MIXTURE: float(isinstance(fitted.form, Mixture))}
 
 
-def blend_outcome(fitted: blend.BlendFit) -> str:
-    """The fitted weights and what they gained on validation, as a person reads it."""
-    half_life = fitted.weights.repeat_half_life_days
-    repeat = f"{half_life:g}-day half-life" if half_life else "by count"
-    form = ("scores by the trained buy-again mixture" if fitted.weights.form == blend.MIXTURE else
-            f"scores by the blend: towers {fitted.weights.towers:g}, item-kNN {fitted.weights.knn:g}, repeats {repeat}")
+def form_outcome(fitted: score_fit.FormFit) -> str:
+    """The chosen form and what it gained on validation, as a person reads it."""
+    if isinstance(fitted.form, Mixture):
+        form = "scores by the trained buy-again mixture"
+    else:
+        half_life = fitted.form.repeat_half_life_days
+        repeat = f"{half_life:g}-day half-life" if half_life else "by count"
+        form = f"scores by the blend: towers {fitted.form.towers:g}, item-kNN {fitted.form.knn:g}, repeats {repeat}"
     return (f"{form} (mean validation recall "
             f"{fitted.gain:.3f}x recency-weighted repeat's, {fitted.customers:,} customers)")
 
@@ -171,9 +178,10 @@ def model_inputs(split_name: str, prepared: prepared_data.PreparedData, config: 
     columns = {name: split[name].to_numpy(np.int32) for name in names}
     if config.history_length:
         if split_name == "train":
-            columns["history"] = history.row_histories(split, config.history_length)
+            columns[purchase_windows.TOWER_INPUT] = purchase_windows.row_windows(split, config.history_length)
         else:
-            columns["history"] = history.customer_history(prepared, config.history_length)["history"][columns["user_idx"]]
+            windows = purchase_windows.customer_windows(prepared, config.history_length)[purchase_windows.TOWER_INPUT]
+            columns[purchase_windows.TOWER_INPUT] = windows[columns["user_idx"]]
     if config.logq_correction:
         columns["item_probability"] = prepared_data.item_probabilities(prepared)[columns["item_idx"]]
     return columns
