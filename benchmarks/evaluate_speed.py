@@ -46,7 +46,8 @@ def main() -> None:
         train.run(f"{folder}/prepared", f"{folder}/model", f"{folder}/history", TrainConfig(epochs=1), run_id="bench")
         query, candidate = trained.load_towers(f"{folder}/model")
         info = trained.model_info(f"{folder}/model")
-    user_embeddings = trained.embed_entities(query, prepared.users, info["query_inputs"], purchase_windows.customer_windows(prepared, info["history_length"]))
+    windows = purchase_windows.customer_windows(prepared, info["history_length"])
+    user_embeddings = trained.embed_entities(query, prepared.users, info["query_inputs"], windows)
     item_embeddings = trained.embed_entities(candidate, prepared.items, info["candidate_inputs"])
     test = prepared.splits["test"]
     users = test["user_idx"].to_numpy(np.int64)

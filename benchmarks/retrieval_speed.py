@@ -49,13 +49,15 @@ def main() -> None:
     customer_ids = users["user_id"].tolist()
     purchases = args.customers * PURCHASES_PER_CUSTOMER
     days = pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.uniform(0, 365, purchases), unit="D")
-    known = Purchases(pd.DataFrame({"user_idx": np.repeat(np.arange(args.customers), PURCHASES_PER_CUSTOMER),
-                                    "item_idx": rng.integers(0, args.products, purchases), "timestamp": days}), args.customers, args.products)
+    rows = pd.DataFrame({"user_idx": np.repeat(np.arange(args.customers), PURCHASES_PER_CUSTOMER),
+                         "item_idx": rng.integers(0, args.products, purchases), "timestamp": days})
+    known = Purchases(rows, args.customers, args.products)
     half_life = TrainConfig().baseline_half_life_days
 
     with tempfile.TemporaryDirectory() as folder:
         retrieval.export(folder, query_tower, users["user_id"].to_numpy(str), {"user_idx": users["user_idx"].to_numpy()}, items,
-                         item_embeddings, popularity, k=K, tables=blend.serving_tables(known, WEIGHTS.repeat_half_life_days, half_life), form=WEIGHTS,
+                         item_embeddings, popularity, k=K, tables=blend.serving_tables(known, WEIGHTS.repeat_half_life_days, half_life),
+                         form=WEIGHTS,
                          temperature=config.temperature)
         serve = retrieval.load(folder)
         serve(customer_id=tf.constant(customer_ids[: args.batch]))  # warm-up: first call traces

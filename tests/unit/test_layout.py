@@ -66,7 +66,9 @@ def test_imports_only_reach_down_even_inside_functions():
 
 def test_the_import_reader_sees_imports_inside_functions(tmp_path):
     module = tmp_path / "late.py"
-    module.write_text("def compile():\n    from recs_pipeline.pipelines.pipeline import compile_pipeline\n    import recs_pipeline.cli.commands\n")
+    module.write_text("def compile():\n"
+                      "    from recs_pipeline.pipelines.pipeline import compile_pipeline\n"
+                      "    import recs_pipeline.cli.commands\n")
     assert imports(module, module_level_only=False) == {"pipelines", "cli"}
     assert imports(module, module_level_only=True) == set()
 

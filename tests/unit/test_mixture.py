@@ -24,7 +24,8 @@ def test_batch_counts_pair_every_customer_with_every_candidate():
     counts = mixture.batch_counts(tf.constant(HISTORY), candidates, NUM_ITEMS).numpy()
     np.testing.assert_array_equal(counts, EXPECTED_COUNTS[:, [2, 4, 0]])
     repeated = tf.constant([2, 2, 5, 0, 2], dtype=tf.int32)  # in-batch duplicates get the same column
-    np.testing.assert_array_equal(mixture.batch_counts(tf.constant(HISTORY), repeated, NUM_ITEMS).numpy(), EXPECTED_COUNTS[:, [2, 2, 5, 0, 2]])
+    np.testing.assert_array_equal(mixture.batch_counts(tf.constant(HISTORY), repeated, NUM_ITEMS).numpy(),
+                                  EXPECTED_COUNTS[:, [2, 2, 5, 0, 2]])
     np.testing.assert_array_equal(mixture.window_sizes(tf.constant(HISTORY)).numpy(), [3, 0, 1])
 
 

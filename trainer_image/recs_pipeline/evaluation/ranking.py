@@ -86,7 +86,7 @@ def top_k(score: ScoreFn, users: np.ndarray, num_items: int, k: int) -> tuple[np
     return all_items, all_scores
 
 
-def catalog_coverage(score: ScoreFn, users: np.ndarray, num_items: int, ks: tuple[int, ...] = (10, 100)) -> dict[str, float]:
+def catalog_coverage(score: ScoreFn, users: np.ndarray, num_items: int, ks: tuple[int, ...] = metric_keys.COVERAGE_KS) -> dict[str, float]:
     """Share of the catalog that appears in at least one of these users' top-K lists."""
     ranked, _ = top_k(score, users, num_items, max(ks))
     coverage = {}
@@ -103,7 +103,7 @@ def ranking_metrics(ranks: np.ndarray, ks: tuple[int, ...] = RECALL_KS) -> Ranki
         hit = ranks < k
         values[metric_keys.recall(k)] = float(hit.mean())
         values[metric_keys.ndcg(k)] = float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
-    values["mrr"] = float((1.0 / (ranks + 1.0)).mean())
+    values[metric_keys.MRR] = float((1.0 / (ranks + 1.0)).mean())
     return RankingMetrics(values)
 
 

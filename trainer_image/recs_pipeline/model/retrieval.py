@@ -88,7 +88,8 @@ class RetrievalModule(tf.Module):
         self.mixture = isinstance(form, mixture.Mixture)
         if self.mixture:
             self.windows = tf.Variable(windows.astype(np.int32), trainable=False, name="buy_again_history")
-            self.buy_again_weights = tf.Variable(np.asarray([form.bought, form.share], np.float32), trainable=False, name="buy_again_weights")
+            self.buy_again_weights = tf.Variable(np.asarray([form.bought, form.share], np.float32), trainable=False,
+                                                 name="buy_again_weights")
         self.temperature = tf.constant(temperature, tf.float32)
         self.exclude_seen = exclude_seen  # leave out every product the customer bought
         order = np.lexsort((np.arange(len(fallback_shares)), -fallback_shares))[: self.k]
@@ -109,8 +110,9 @@ class RetrievalModule(tf.Module):
         if self.mixture:
             scores = mixture.serve_scores(self.form, logits, tf.gather(self.windows, safe), self.buy_again_weights)
         else:
-            scores = blend.serve_scores(self.form, logits, self.popularity, rows, items, tf.gather(self.purchase_repeat, positions.flat_values),
-                                        tf.gather(self.purchase_recency, positions.flat_values), self.neighbours, self.similarities)
+            repeat = tf.gather(self.purchase_repeat, positions.flat_values)
+            recency = tf.gather(self.purchase_recency, positions.flat_values)
+            scores = blend.serve_scores(self.form, logits, self.popularity, rows, items, repeat, recency, self.neighbours, self.similarities)
         if self.exclude_seen:
             bought = tf.stack([rows, items], axis=1)
             scores = tf.tensor_scatter_nd_update(scores, bought, tf.fill(tf.shape(bought)[:1], float("-inf")))

@@ -19,7 +19,7 @@ class PooledProducts(keras.layers.Layer):
 
     Because the pooled vectors live in the product tower's space, a product's score gets a term
     from its similarity to each recent purchase, including itself, inside the dot product an ANN
-    index computes. Off by default: the buy-again mixture (buy_again.py) models repeats exactly and
+    index computes. Off by default: the buy-again mixture (scoring/mixture.py) models repeats exactly and
     measured better (README, "Measured").
     `item_features` holds each product's feature indices (row i is item i), so the history is
     just item indices. Entries are item index + 1; 0 pads.

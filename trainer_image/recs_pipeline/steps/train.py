@@ -45,9 +45,9 @@ def run(
     metrics_uri: str = "",
     serving_dir: str = "",
 ) -> TrainResult:
-    """Train and export; the history reaches every sink target each epoch, or the step fails.
+    """Train and export; the training log reaches every sink target each epoch, or the step fails.
 
-    A run whose id already has a history and checkpoint at the durable target (the metrics URI,
+    A run whose id already has a training log and checkpoint at the durable target (the metrics URI,
     else the artifact folder, which a restarted Vertex worker gets back) continues from there.
     `{run_id}` in the metrics URI is replaced by the run id. `serving_dir` (default: `<model_dir>/retrieval`) gets the retrieval SavedModel. In a cluster
     (TF_CONFIG) every worker trains, and only the chief writes (distribution.py).
@@ -59,7 +59,7 @@ def run(
     if cluster.is_chief:
         return _train(prepared_dir, _Outputs(model_dir, serving_dir, [history_dir, metrics_uri], durable), durable, config, run_id, cluster)
     with tempfile.TemporaryDirectory(prefix="recs-worker-") as scratch:
-        log.info("%s of %d workers: the chief writes history, status, checkpoints and model; this one writes to a temporary folder",
+        log.info("%s of %d workers: the chief writes the training log, status, checkpoints and model; this one a temporary folder",
                  cluster.task, cluster.workers)
         outputs = _Outputs(f"{scratch}/model", f"{scratch}/serving", [f"{scratch}/history"], f"{scratch}/history")
         return _train(prepared_dir, outputs, durable, config, run_id, cluster)
@@ -78,16 +78,15 @@ class _Outputs:
 def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConfig, run_id: str, cluster: distribution.Cluster) -> TrainResult:
     sink = MetricsSink(outputs.sink_targets, run_id=run_id, epochs_total=config.epochs, writer=cluster.task)
     sink.probe()
-    collector = MetricsCollector(run_id, config.as_params())
+    collector: MetricsCollector | None = None  # built once the config is resolved and any earlier training log read
     with sigterm_raises():
         try:
             prepared = prepared_data.load(prepared_dir)
             config = config.resolved(prepared_data.repeat_share(prepared.splits["train"]))
-            collector = MetricsCollector(run_id, config.as_params())
             resume_point = resume.find_resume_point(durable, run_id, config.as_params())
-            if resume_point is not None:
-                resumed = {**resume_point.history, "params": config.as_params()}  # `epochs` may have grown
-                collector = MetricsCollector(run_id, config.as_params(), history=resumed)
+            # `epochs` may have grown since the earlier run
+            resumed = {**resume_point.history, "params": config.as_params()} if resume_point is not None else None
+            collector = MetricsCollector(run_id, config.as_params(), history=resumed)
             checkpoints = _Checkpoints(read_from=durable if resume_point is not None else "", write_to=outputs.checkpoint_target)
             started = time.perf_counter()
             model, kept_epoch = _fit(prepared, config, collector, sink, checkpoints, cluster.strategy)
@@ -98,16 +97,17 @@ def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConf
             sink.flush(collector.serialise(), "completed", collector.epochs_done)
         except BaseException as error:
             reason = "preempted" if isinstance(error, Preempted) else "error"
-            # The finished epochs' history once more (a no-op rewrite unless the failure cut an
+            # The finished epochs' training log once more (a no-op rewrite unless the failure cut an
             # epoch-end flush short); never when nothing was trained: a refused resume keeps its file.
-            finished = collector.serialise() if collector.epochs_done else None
-            sink.record_failure(collector.epochs_done, error, reason, finished)
+            done = collector.epochs_done if collector is not None else 0
+            finished = collector.serialise() if collector is not None and done else None
+            sink.record_failure(done, error, reason, finished)
             if reason == "preempted":
-                log.error("preempted after %d finished epoch(s); history and status flushed", collector.epochs_done)
+                log.error("preempted after %d finished epoch(s); training log and status flushed", done)
             raise
     progress.report(f"train: {outcome(collector.epochs_done, config, final)}; {form_outcome(fitted)} "
                     f"({progress.duration(time.perf_counter() - started)})")
-    return TrainResult(collector.epochs_done, final["final_loss"], final["final_val_loss"])
+    return TrainResult(collector.epochs_done, final[metric_keys.FINAL_LOSS], final[metric_keys.FINAL_VAL_LOSS])
 
 
 def fit_score_form(model: TwoTowerModel, prepared: prepared_data.PreparedData, config: TrainConfig) -> score_fit.FormFit:
@@ -147,8 +147,8 @@ def _final_losses(losses: dict[str, list], kept_epoch: int) -> dict[str, float]:
     the model holds (0-based, as `epochs`)."""
     val = [v if v is not None else float("inf") for v in losses["val_loss"]]
     best = min(range(len(val)), key=val.__getitem__)
-    return {"final_loss": losses["loss"][-1], "final_val_loss": losses["val_loss"][-1], metric_keys.BEST_EPOCH: best,
-            "best_val_loss": losses["val_loss"][best], metric_keys.KEPT_EPOCH: kept_epoch}
+    return {metric_keys.FINAL_LOSS: losses["loss"][-1], metric_keys.FINAL_VAL_LOSS: losses["val_loss"][-1], metric_keys.BEST_EPOCH: best,
+            metric_keys.BEST_VAL_LOSS: losses["val_loss"][best], metric_keys.KEPT_EPOCH: kept_epoch}
 
 
 def outcome(epochs_done: int, config: TrainConfig, final: dict[str, float]) -> str:
@@ -157,7 +157,7 @@ def outcome(epochs_done: int, config: TrainConfig, final: dict[str, float]) -> s
     stopped = config.early_stopping_patience and epochs_done < config.epochs
     ran = (f"early stopping after {metric_keys.epoch_label(epochs_done - 1, config.epochs)} (validation loss not lower for "
            f"{config.early_stopping_patience} epoch(s))" if stopped else f"{epochs_done} of {config.epochs} epoch(s)")
-    val_loss = final["best_val_loss"] if kept == final[metric_keys.BEST_EPOCH] else None
+    val_loss = final[metric_keys.BEST_VAL_LOSS] if kept == final[metric_keys.BEST_EPOCH] else None
     reason = "the lowest validation loss" if val_loss is not None else "the last"
     figure = f", val_loss {val_loss:.4f}" if val_loss is not None else ""
     return f"{ran}; kept the weights of {metric_keys.epoch_label(kept)} ({reason}{figure})"

@@ -77,7 +77,8 @@ def verdicts(document: Mapping[str, Any], k: int = 10) -> list[tuple[bool, str]]
     out = []
     for found in output.comparisons({key: model}, rows, [key]):  # decided there, for every view
         verb = "beats" if found.beats else "does not beat"
-        out.append((found.beats, f"The model {verb} {found.baseline} at {metric_keys.recall_label(k)} ({found.model:.4f} vs {found.other:.4f})."))
+        figures = f"({found.model:.4f} vs {found.other:.4f})"
+        out.append((found.beats, f"The model {verb} {found.baseline} at {metric_keys.recall_label(k)} {figures}."))
     return out
 
 
