@@ -85,7 +85,8 @@ class TrainConfig:
     histogram_bins: int = 30
     history_length: int = 100  # recent purchases per customer the model reads; 0: none
     pool_history: bool = False  # the customer tower adds the mean product embedding of those purchases
-    # train with a learned repeat-purchase term mixed into those purchases' scores (scoring/mixture.py); a score form too (model/score_fit.py)
+    # train with a learned repeat-purchase term mixed into those purchases' scores (scoring/mixture.py);
+    # a score form too (model/score_fit.py)
     buy_again: bool = True
     early_stopping_patience: int = 1  # epochs without a lower validation loss before stopping (best epoch kept); 0: off
     # Recommend only products the customer never bought: "auto" does so when under 1% of the

@@ -112,7 +112,8 @@ class RetrievalModule(tf.Module):
         else:
             repeat = tf.gather(self.purchase_repeat, positions.flat_values)
             recency = tf.gather(self.purchase_recency, positions.flat_values)
-            scores = blend.serve_scores(self.form, logits, self.popularity, rows, items, repeat, recency, self.neighbours, self.similarities)
+            scores = blend.serve_scores(self.form, logits, self.popularity, rows, items, repeat, recency, self.neighbours,
+                                        self.similarities)
         if self.exclude_seen:
             bought = tf.stack([rows, items], axis=1)
             scores = tf.tensor_scatter_nd_update(scores, bought, tf.fill(tf.shape(bought)[:1], float("-inf")))

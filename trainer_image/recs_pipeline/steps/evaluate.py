@@ -53,13 +53,14 @@ def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray,
     return float(np.average(losses, weights=weights))
 
 
-def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -> dict[str, Any]:
+def run(prepared_dir: str, model_dir: str, training_log_file: str, output_dir: str) -> dict[str, Any]:
     """Writes evaluation.json: model metrics, baseline metrics, test loss; returns the same dict."""
     started = time.perf_counter()
     prepared = prepared_data.load(prepared_dir)
     info = trained.model_info(model_dir)
-    params = json.loads(Path(history_file).read_text())["params"]
-    config = TrainConfig(**params).resolved(prepared_data.repeat_share(prepared.splits["train"]))  # a no-op for params the train step resolved; histories from before exclude_seen get it here
+    params = json.loads(Path(training_log_file).read_text())["params"]  # the run's training log: its settings
+    # A no-op for params the train step resolved; training logs from before exclude_seen get it here.
+    config = TrainConfig(**params).resolved(prepared_data.repeat_share(prepared.splits["train"]))
     towers = trained.load_towers(model_dir)
     num_items = len(prepared.items)
     test = prepared.splits["test"]
