@@ -17,9 +17,10 @@ import numpy as np
 from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS, TrainConfig
 from recs_pipeline.core.tf_runtime import tf, tfrs
-from recs_pipeline.data import history, prepare, prepared_data, synthetic
+from recs_pipeline.data import prepare, prepared_data, purchase_windows, synthetic
 from recs_pipeline.evaluation import ranking
 from recs_pipeline.model import trained
+from recs_pipeline.scoring.terms import embedding_scorer
 from recs_pipeline.steps import train
 
 
@@ -45,14 +46,15 @@ def main() -> None:
         train.run(f"{folder}/prepared", f"{folder}/model", f"{folder}/history", TrainConfig(epochs=1), run_id="bench")
         query, candidate = trained.load_towers(f"{folder}/model")
         info = trained.model_info(f"{folder}/model")
-    user_embeddings = trained.embed_entities(query, prepared.users, info["query_inputs"], history.customer_history(prepared, info["history_length"]))
+    windows = purchase_windows.customer_windows(prepared, info["history_length"])
+    user_embeddings = trained.embed_entities(query, prepared.users, info["query_inputs"], windows)
     item_embeddings = trained.embed_entities(candidate, prepared.items, info["candidate_inputs"])
     test = prepared.splits["test"]
     users = test["user_idx"].to_numpy(np.int64)
     items = test["item_idx"].to_numpy(np.int64)
 
     started = time.perf_counter()
-    ranks = ranking.positive_ranks(ranking.embedding_scorer(user_embeddings, item_embeddings), users, items, len(item_embeddings))
+    ranks = ranking.positive_ranks(embedding_scorer(user_embeddings, item_embeddings), users, items, len(item_embeddings))
     ours = ranking.ranking_metrics(ranks).values
     ours_s = time.perf_counter() - started
 

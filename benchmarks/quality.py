@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS, TrainConfig
-from recs_pipeline.data import history, prepared_data, synthetic
+from recs_pipeline.data import prepared_data, purchase_windows, synthetic
 from recs_pipeline.evaluation import ranking
 from recs_pipeline.steps import evaluate, prep, train
 
@@ -35,7 +35,7 @@ def ceiling_scorer(data: synthetic.SyntheticData, prepared: prepared_data.Prepar
     truth = data.truth
     generator_item = prepared.items["item_id"].str[1:].astype(int).to_numpy()
     generator_user = prepared.users["user_id"].str[1:].astype(int).to_numpy()
-    known = np.concatenate([prepared.splits[name][["user_idx", "item_idx"]].to_numpy() for name in history.BEFORE_TEST])
+    known = np.concatenate([prepared.splits[name][["user_idx", "item_idx"]].to_numpy() for name in purchase_windows.BEFORE_TEST])
     counts = np.zeros((len(prepared.users), len(prepared.items)), dtype=np.float32)
     np.add.at(counts, (known[:, 0], known[:, 1]), 1.0)
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)

@@ -1,5 +1,5 @@
 """Top-100 for 10k customers over a 100k-product catalog: the exported retrieval SavedModel against
-the evaluate step's NumPy ranking of the same blended score (blend.scorer + ranking.top_k), each
+the evaluate step's NumPy ranking of the same blended score (scoring.blend.scorer + ranking.top_k), each
 customer with 20 purchases over a year, both blend weights non-zero.
 
 Both answer the same customers in the same batches; the script checks they return the same lists
@@ -18,13 +18,16 @@ import pandas as pd
 from recs_pipeline.core.config import TrainConfig
 from recs_pipeline.core.tf_runtime import tf
 from recs_pipeline.evaluation import ranking
-from recs_pipeline.evaluation.baselines import PurchaseHistory
-from recs_pipeline.model import blend, retrieval
+from recs_pipeline.model import retrieval
 from recs_pipeline.model.towers import build_tower
+from recs_pipeline.scoring import blend
+from recs_pipeline.scoring.blend import Blend
+from recs_pipeline.scoring.purchases import Purchases
+from recs_pipeline.scoring.terms import Terms, TowerScores
 
 K = 100
 PURCHASES_PER_CUSTOMER = 20
-WEIGHTS = blend.BlendWeights(towers=0.3, knn=0.03, repeat_half_life_days=30.0)
+WEIGHTS = Blend(towers=0.3, knn=0.03, repeat_half_life_days=30.0)
 
 
 def main() -> None:
@@ -45,13 +48,16 @@ def main() -> None:
     popularity = rng.random(args.products).astype(np.float32)
     customer_ids = users["user_id"].tolist()
     purchases = args.customers * PURCHASES_PER_CUSTOMER
-    known = PurchaseHistory(np.repeat(np.arange(args.customers), PURCHASES_PER_CUSTOMER), rng.integers(0, args.products, purchases),
-                            rng.uniform(0, 365, purchases), args.customers, args.products)
+    days = pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.uniform(0, 365, purchases), unit="D")
+    rows = pd.DataFrame({"user_idx": np.repeat(np.arange(args.customers), PURCHASES_PER_CUSTOMER),
+                         "item_idx": rng.integers(0, args.products, purchases), "timestamp": days})
+    known = Purchases(rows, args.customers, args.products)
     half_life = TrainConfig().baseline_half_life_days
 
     with tempfile.TemporaryDirectory() as folder:
         retrieval.export(folder, query_tower, users["user_id"].to_numpy(str), {"user_idx": users["user_idx"].to_numpy()}, items,
-                         item_embeddings, popularity, k=K, tables=blend.serving_tables(known, WEIGHTS.repeat_half_life_days, half_life), weights=WEIGHTS,
+                         item_embeddings, popularity, k=K, tables=blend.serving_tables(known, WEIGHTS.repeat_half_life_days, half_life),
+                         form=WEIGHTS,
                          temperature=config.temperature)
         serve = retrieval.load(folder)
         serve(customer_id=tf.constant(customer_ids[: args.batch]))  # warm-up: first call traces
@@ -60,7 +66,7 @@ def main() -> None:
         exported_s = time.perf_counter() - started
 
     user_embeddings = query_tower.predict({"user_idx": users["user_idx"].to_numpy()}, batch_size=8192, verbose=0)
-    score = blend.scorer(blend.terms(known, WEIGHTS.repeat_half_life_days, half_life, user_embeddings, item_embeddings, config.temperature), WEIGHTS)
+    score = blend.scorer(WEIGHTS, Terms(known, half_life, TowerScores(user_embeddings, item_embeddings, config.temperature)))
     started = time.perf_counter()
     floor = [ranking.top_k(score, np.arange(s, min(s + args.batch, args.customers)), args.products, K)[0]
              for s in range(0, args.customers, args.batch)]

@@ -26,6 +26,6 @@ def evaluate(
         evaluate.run(
             prepared_dir=prepared_data.path,
             model_dir=model.path,
-            history_file=os.path.join(training_history.path, "training_metrics.json"),
+            training_log_file=os.path.join(training_history.path, "training_metrics.json"),
             output_dir=evaluation.path,
         )

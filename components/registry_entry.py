@@ -32,10 +32,10 @@ def registry_entry(
             upload gets.
         decision: Markdown: whether the model was registered, and why.
         display_name: Display name of the model in the Model Registry.
-        run_id: Identifies the run in its history and the sink claim. Empty: the pipeline job name.
+        run_id: Identifies the run in its training log and the sink claim. Empty: the pipeline job name.
         pipeline_job_name: The pipeline job's name (the default run id).
-        metrics_uri: Also write training_metrics.json, the status and checkpoints here (gs:// or a folder); {run_id} becomes the
-            run id, so a schedule gives each run its own folder. Empty: only the pipeline's artifacts.
+        metrics_uri: Where the run's training_metrics.json was also written ({run_id} becomes the run id); the entry links to it.
+            Empty: only the pipeline's artifacts.
         parent_model: Model Registry model to add this run as a new version of (projects/P/locations/L/models/ID). Empty: a new
             model.
         model_version_aliases: Comma-separated aliases for the new model version, e.g. champion; run-<run id> is always added.
@@ -45,15 +45,13 @@ def registry_entry(
     import collections
     import json
 
-    from recs_pipeline.tracking.sink import expand_metrics_uri
-    from recs_pipeline.vertex import registry
+    from recs_pipeline.vertex import lineage, registry
 
     with open(training_metrics.path) as handle:
         history = json.load(handle)
-    run = history.get("run_id") or run_id or pipeline_job_name
+    run, run_metrics_uri = lineage.resolve_run(history.get("run_id") or run_id, pipeline_job_name, metrics_uri)
     final_metrics = history.get("final_metrics", {})
-    entry = registry.registry_entry(display_name, run, pipeline_job_name, training_metrics.uri,
-                                    expand_metrics_uri(metrics_uri, history.get("run_id", "")), final_metrics)
+    entry = registry.registry_entry(display_name, run, pipeline_job_name, training_metrics.uri, run_metrics_uri, final_metrics)
     aliases = registry.version_aliases(model_version_aliases, run)
     passes, why = registry.quality_gate(final_metrics, history.get("baselines", {}))
     register, sentence = registry.decision(passes, why, require_beating_baselines)

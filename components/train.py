@@ -61,7 +61,7 @@ def train(
         seed: Seed of the split, the synthetic data and training.
         metrics_uri: Also write training_metrics.json, the status and checkpoints here (gs:// or a folder); {run_id} becomes the
             run id, so a schedule gives each run its own folder. Empty: only the pipeline's artifacts.
-        run_id: Identifies the run in its history and the sink claim. Empty: the pipeline job name.
+        run_id: Identifies the run in its training log and the sink claim. Empty: the pipeline job name.
         pipeline_job_name: The pipeline job's name (the default run id).
         serving_image: Prediction container the registered model is served with (TensorFlow Serving). Empty: Vertex AI's
             prebuilt TensorFlow 2.15 CPU container from the registry nearest the run's region (us-, europe- or asia-docker.pkg.dev).
@@ -73,13 +73,14 @@ def train(
 
     with progress.task("train"):
         config = TrainConfig.from_settings(locals())
+        run, run_metrics_uri = lineage.resolve_run(run_id, pipeline_job_name, metrics_uri)
         trainer.run(
             prepared_dir=prepared_data.path,
             model_dir=model.path,
             history_dir=training_history.path,
             config=config,
-            run_id=run_id or pipeline_job_name or "local",
-            metrics_uri=metrics_uri,
+            run_id=run,
+            metrics_uri=run_metrics_uri,
             serving_dir=serving_model.path,
         )
         metadata = lineage.run_metadata(training_history.path)

@@ -65,7 +65,7 @@ def train_job_spec(
         seed: Seed of the split, the synthetic data and training.
         metrics_uri: Also write training_metrics.json, the status and checkpoints here (gs:// or a folder); {run_id} becomes the
             run id, so a schedule gives each run its own folder. Empty: only the pipeline's artifacts.
-        run_id: Identifies the run in its history and the sink claim. Empty: the pipeline job name.
+        run_id: Identifies the run in its training log and the sink claim. Empty: the pipeline job name.
         pipeline_job_name: The pipeline job's name (the default run id).
         machine_type: Machine of each training replica (CustomJob), e.g. n1-standard-8 or g2-standard-8.
         accelerator_type: GPU per replica, e.g. NVIDIA_L4 (needs the -gpu trainer image). Empty: none.
@@ -78,7 +78,7 @@ def train_job_spec(
     from recs_pipeline.vertex import custom_job, lineage
 
     config = TrainConfig.from_settings(locals())
-    run = run_id or pipeline_job_name or "vertex"
+    run, run_metrics_uri = lineage.resolve_run(run_id, pipeline_job_name, metrics_uri)
     arguments = custom_job.train_arguments(
         prepared_dir=prepared_data.path,
         model_dir=lineage.job_folder(job_dir.path, "model"),
@@ -86,7 +86,7 @@ def train_job_spec(
         serving_dir=lineage.job_folder(job_dir.path, "serving_model"),
         config=config,
         run_id=run,
-        metrics_uri=metrics_uri,
+        metrics_uri=run_metrics_uri,
     )
     specs = custom_job.worker_pool_specs(trainer_image, arguments, machine_type, accelerator_type, accelerator_count, replica_count)
     job_dir.metadata.update({"run_id": run, "machine_type": machine_type, "replica_count": replica_count})

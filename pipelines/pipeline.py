@@ -35,6 +35,7 @@ from recs_pipeline.components.registry_entry import registry_entry
 from recs_pipeline.components.train import train
 from recs_pipeline.components.train_job_spec import train_job_spec
 from recs_pipeline.components.train_outputs import train_outputs
+from recs_pipeline.core.config import train_fields
 from recs_pipeline.vertex import placeholders
 from recs_pipeline.vertex.image import TRAINER_IMAGE
 from recs_pipeline.vertex.registry import DEFAULT_SERVING_IMAGE
@@ -179,7 +180,7 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             seed: Seed of the split, the synthetic data and training.
             metrics_uri: Also write training_metrics.json, the status and checkpoints here (gs:// or a folder); {run_id} becomes
                 the run id, so a schedule gives each run its own folder. Empty: only the pipeline's artifacts.
-            run_id: Identifies the run in its history and the sink claim. Empty: the pipeline job name.
+            run_id: Identifies the run in its training log and the sink claim. Empty: the pipeline job name.
             experiment: Log the run to this Vertex AI experiment. Empty: no experiment.
             experiment_tensorboard: Vertex AI TensorBoard resource backing the experiment's time series.
             project: Google Cloud project for the experiment. Empty: the pipeline run's (locally: the environment's).
@@ -235,26 +236,10 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             seed=seed,
         ).set_display_name("data_prep")
         prep.set_cpu_limit(data_prep_cpu_limit).set_memory_limit(data_prep_memory_limit)
+        settings = locals()
         train_settings = dict(
             prepared_data=prep.outputs["prepared_data"],
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            optimizer=optimizer,
-            embedding_dim=embedding_dim,
-            feature_embedding_dim=feature_embedding_dim,
-            l2_regularization=l2_regularization,
-            temperature=temperature,
-            remove_accidental_hits=remove_accidental_hits,
-            logq_correction=logq_correction,
-            histogram_bins=histogram_bins,
-            history_length=history_length,
-            pool_history=pool_history,
-            buy_again=buy_again,
-            early_stopping_patience=early_stopping_patience,
-            exclude_seen=exclude_seen,
-            baseline_half_life_days=baseline_half_life_days,
-            seed=seed,
+            **{name: settings[name] for name in train_fields()},  # every TrainConfig field, as the signature above spells it
             metrics_uri=metrics_uri,
             run_id=run_id,
             pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,

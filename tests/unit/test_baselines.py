@@ -6,17 +6,25 @@ import pandas as pd
 import pytest
 from recs_pipeline.core.config import TrainConfig
 from recs_pipeline.data.prepared_data import repeat_share
-from recs_pipeline.evaluation import baselines, ranking
+from recs_pipeline.evaluation import ranking
+from recs_pipeline.scoring import forms
+from recs_pipeline.scoring.purchases import Purchases
+from recs_pipeline.scoring.terms import Terms
 
 DAY = pd.Timedelta(days=1)
 T0 = pd.Timestamp("2026-01-01")
 
 
-def history(rows: list[tuple[int, int, int]], users: int = 3, items: int = 4) -> baselines.PurchaseHistory:
+def purchases(rows: list[tuple[int, int, int]], users: int = 3, items: int = 4) -> Purchases:
     """rows: (user, item, day offset from T0)."""
     frame = pd.DataFrame({"user_idx": [r[0] for r in rows], "item_idx": [r[1] for r in rows],
                           "timestamp": [T0 + r[2] * DAY for r in rows]})
-    return baselines.PurchaseHistory.from_rows(frame, users, items)
+    return Purchases(frame, users, items)
+
+
+def baseline(name: str, known: Purchases, half_life_days: float = 90.0):
+    """The named baseline's score: a blend with fixed weights of the terms of these purchases."""
+    return forms.scorer(forms.baselines(half_life_days)[name], Terms(known, half_life_days))
 
 
 def ranked(score, user: int, items: int = 4) -> list[int]:
@@ -26,47 +34,47 @@ def ranked(score, user: int, items: int = 4) -> list[int]:
 
 def test_recency_weighting_puts_last_months_product_before_last_years():
     # user 0 bought item 1 three times a year ago, item 2 once yesterday; item 3 is the most popular
-    known = history([(0, 1, 0), (0, 1, 1), (0, 1, 2), (0, 2, 364), (1, 3, 360), (2, 3, 361), (1, 3, 362), (2, 0, 100)])
-    assert ranked(baselines.repeat_purchase_scorer(known), 0) == [1, 2, 3, 0]  # by count
-    assert ranked(baselines.recency_repeat_scorer(known, half_life_days=90), 0) == [2, 1, 3, 0]  # 3 x 0.5**4 < 1
-    weights = known.matrix(known.decayed(90)).toarray()
+    known = purchases([(0, 1, 0), (0, 1, 1), (0, 1, 2), (0, 2, 364), (1, 3, 360), (2, 3, 361), (1, 3, 362), (2, 0, 100)])
+    assert ranked(baseline("repeat_purchase", known), 0) == [1, 2, 3, 0]  # by count
+    assert ranked(baseline("recency_repeat", known), 0) == [2, 1, 3, 0]  # 3 x 0.5**4 < 1
+    weights = known.decayed(90).toarray()
     assert weights[0, 2] == pytest.approx(1.0) and weights[0, 1] == pytest.approx(sum(0.5 ** ((364 - d) / 90) for d in (0, 1, 2)))
 
 
 def test_a_long_ago_one_off_falls_below_a_best_seller_a_whole_purchase_does_not():
     # user 0 bought item 1 once, 180 days before "now" (weight 0.25), and item 2 on the last day
-    known = history([(0, 1, 0), (0, 2, 180), (1, 3, 10), (2, 3, 20), (2, 3, 25), (1, 0, 30)])
-    assert ranked(baselines.recency_repeat_scorer(known, half_life_days=90), 0) == [2, 3, 1, 0]
-    assert ranked(baselines.repeat_purchase_scorer(known), 0)[:2] == [1, 2]  # plain counts: both are whole purchases
+    known = purchases([(0, 1, 0), (0, 2, 180), (1, 3, 10), (2, 3, 20), (2, 3, 25), (1, 0, 30)])
+    assert ranked(baseline("recency_repeat", known), 0) == [2, 3, 1, 0]
+    assert ranked(baseline("repeat_purchase", known), 0)[:2] == [1, 2]  # plain counts: both are whole purchases
 
 
 def test_popularity_breaks_ties_then_the_lower_index():
-    known = history([(0, 2, 0), (1, 2, 0), (1, 1, 0), (2, 3, 0)])
-    assert ranked(baselines.popularity_scorer(known), 0) == [2, 1, 3, 0]  # 2 bought twice; 1 and 3 once: lower index first
-    assert ranked(baselines.repeat_purchase_scorer(known), 2) == [3, 2, 1, 0]
+    known = purchases([(0, 2, 0), (1, 2, 0), (1, 1, 0), (2, 3, 0)])
+    assert ranked(baseline("popularity", known), 0) == [2, 1, 3, 0]  # 2 bought twice; 1 and 3 once: lower index first
+    assert ranked(baseline("repeat_purchase", known), 2) == [3, 2, 1, 0]
 
 
 def test_item_similarities_are_cosines_of_buyer_sets():
     # item 0: users {0, 1}; item 1: users {0, 1, 2}; item 2: user {2}; item 3: nobody
-    known = history([(0, 0, 0), (1, 0, 0), (0, 1, 0), (1, 1, 0), (2, 1, 0), (2, 2, 0), (2, 2, 1)])
-    similar = baselines.item_similarities(known).toarray()
+    known = purchases([(0, 0, 0), (1, 0, 0), (0, 1, 0), (1, 1, 0), (2, 1, 0), (2, 2, 0), (2, 2, 1)])
+    similar = known.similarity().toarray()
     assert similar[0, 1] == pytest.approx(2 / np.sqrt(2 * 3))
     assert similar[1, 2] == pytest.approx(1 / np.sqrt(3 * 1))
     assert similar[0, 2] == 0 and np.all(np.diag(similar) == 0) and not similar[3].any()
-    assert baselines.item_similarities(known, neighbours=1).toarray()[1].tolist() == [similar[1, 0], 0, 0, 0]  # 0.816 > 0.577
+    assert known.similarity(neighbours=1).toarray()[1].tolist() == [similar[1, 0], 0, 0, 0]  # 0.816 > 0.577
     # user 2 bought item 1 (day 0) and item 2 (days 0 and 1; "now" is day 1): scores are
     # 1: w(2)·sim(2,1) = 1.99·0.577, 0: w(1)·sim(1,0) = 0.99·0.816, 2: w(1)·sim(1,2) = 0.99·0.577, 3: popularity only
-    knn = baselines.item_knn_scorer(known, half_life_days=90)(np.array([2]), 0, 4)[0]
+    knn = baseline("item_knn", known)(np.array([2]), 0, 4)[0]
     w1, w2 = 0.5 ** (1 / 90), 0.5 ** (1 / 90) + 1.0
-    popularity = baselines.popularity_scores(known)
+    popularity = known.popularity()
     assert knn[1] - popularity[1] == pytest.approx(w2 * similar[2, 1], rel=1e-6)
     assert knn[0] - popularity[0] == pytest.approx(w1 * similar[1, 0], rel=1e-6)
-    assert ranked(baselines.item_knn_scorer(known, half_life_days=90), 2) == [1, 0, 2, 3]
+    assert ranked(baseline("item_knn", known), 2) == [1, 0, 2, 3]
 
 
 def test_excluding_seen_products_makes_their_purchase_a_miss():
-    known = history([(0, 1, 0), (1, 2, 0), (1, 2, 1)])
-    score = ranking.excluding(baselines.repeat_purchase_scorer(known), known.matrix())
+    known = purchases([(0, 1, 0), (1, 2, 0), (1, 2, 1)])
+    score = ranking.excluding(baseline("repeat_purchase", known), known.counts())
     block = score(np.array([0, 1]), 0, 4)
     assert block[0, 1] == -np.inf and block[1, 2] == -np.inf and np.isfinite(block[0, 2])
     ranks = ranking.positive_ranks(score, np.array([0, 0]), np.array([1, 3]), 4)
@@ -89,7 +97,21 @@ def test_the_verdict_names_every_baseline_the_model_does_not_beat():
 
     result = {"model": {"recall_at_10": 0.2, "recall_at_100": 0.6},
               "baselines": {"popularity": {"recall_at_10": 0.1, "recall_at_100": 0.3},
-                            "repeat_purchase": {"recall_at_10": 0.2, "recall_at_100": 0.5}}}
-    assert output.verdict(result) == "MODEL DOES NOT BEAT at recall@10 (model 0.2000): repeat_purchase (0.2000)"
-    result["model"]["recall_at_10"] = 0.25
-    assert output.verdict(result) == "the model beats every baseline at recall@10 and recall@100"
+                            "repeat_purchase": {"recall_at_10": 0.25, "recall_at_100": 0.6}}}
+    assert output.verdict(result) == ("model below repeat_purchase at recall@10: 0.2000 vs 0.2500; "
+                                      "model level with repeat_purchase at recall@100: 0.6000 vs 0.6000")
+    result["model"].update(recall_at_10=0.3, recall_at_100=0.7)
+    assert output.verdict(result) == "model above every baseline at recall@10 and recall@100"
+
+
+def test_the_baselines_are_blends_with_fixed_weights():
+    known = purchases([(0, 1, 0), (0, 2, 180), (1, 3, 10), (2, 3, 20), (2, 1, 25), (1, 0, 30)])
+    terms = Terms(known, 90.0)
+    everyone = np.arange(3)
+    popularity = terms.popularity()(everyone, 0, 4)
+    for name, expected in {"popularity": popularity, "repeat_purchase": terms.repeat(0.0)(everyone, 0, 4) + popularity,
+                           "recency_repeat": terms.repeat(90.0)(everyone, 0, 4) + popularity,
+                           "item_knn": terms.knn()(everyone, 0, 4) + popularity}.items():
+        np.testing.assert_array_equal(forms.scorer(forms.baselines(90.0)[name], terms)(everyone, 0, 4), expected, err_msg=name)
+    assert tuple(forms.baselines(90.0)) == forms.BASELINE_NAMES
+    assert known.built["similarity"] == 1 and known.built["popularity"] == 1

@@ -1,14 +1,17 @@
 import numpy as np
 import pandas as pd
 import pytest
-from recs_pipeline.evaluation import baselines, ranking
+from recs_pipeline.evaluation import ranking
+from recs_pipeline.scoring import forms
+from recs_pipeline.scoring.purchases import Purchases
+from recs_pipeline.scoring.terms import Terms, embedding_scorer
 
 
 def test_ranks_and_metrics_of_hand_computed_embeddings(monkeypatch):
     users = np.array([[1.0, 0.0], [0.0, 1.0]])
     items = np.array([[3.0, 0.0], [2.0, 1.0], [0.0, 5.0], [1.0, 1.0]])
     # user 0 scores: 3, 2, 0, 1 ; user 1 scores: 0, 1, 5, 1
-    score = ranking.embedding_scorer(users, items)
+    score = embedding_scorer(users, items)
     ranks = ranking.positive_ranks(score, np.array([0, 0, 1, 1]), np.array([0, 3, 2, 1]), num_items=4)
     assert ranks.tolist() == [0, 2, 0, 1]  # ties (user 1: items 1 and 3 both 1.0) do not count against
     metrics = ranking.ranking_metrics(ranks, ks=(1, 2)).values
@@ -24,16 +27,20 @@ def test_ranks_and_metrics_of_hand_computed_embeddings(monkeypatch):
 def train_frame():
     """Purchases without timestamps, as a random split of a file with no time column has them."""
     frame = pd.DataFrame({"user_idx": [0, 0, 0, 1, 1, 2], "item_idx": [2, 2, 1, 0, 0, 0]})
-    return baselines.PurchaseHistory.from_rows(frame, num_users=6, num_items=4)
+    return Purchases(frame, num_users=6, num_items=4)
+
+
+def baseline(name: str, known: Purchases):
+    return forms.scorer(forms.baselines(90.0)[name], Terms(known, 90.0))
 
 
 def test_popularity_ranks_by_training_count_then_index():
-    scores = baselines.popularity_scorer(train_frame())(np.array([5]), 0, 4)[0]
+    scores = baseline("popularity", train_frame())(np.array([5]), 0, 4)[0]
     assert np.argsort(-scores).tolist() == [0, 2, 1, 3]
 
 
 def test_repeat_purchase_puts_own_history_first_then_popular():
-    score = baselines.repeat_purchase_scorer(train_frame())
+    score = baseline("repeat_purchase", train_frame())
     user0 = score(np.array([0]), 0, 4)[0]
     assert np.argsort(-user0).tolist() == [2, 1, 0, 3]
     unknown_history = score(np.array([3]), 0, 4)[0]  # no purchases: popularity order
@@ -44,7 +51,7 @@ def test_repeat_purchase_puts_own_history_first_then_popular():
 
 def test_baselines_through_the_same_ranker():
     test = pd.DataFrame({"user_idx": [0, 1], "item_idx": [2, 3]})
-    metrics = ranking.evaluate_scorer(baselines.repeat_purchase_scorer(train_frame()), test, 4).values
+    metrics = ranking.evaluate_scorer(baseline("repeat_purchase", train_frame()), test, 4).values
     assert metrics["recall_at_5"] == 1.0
     assert metrics["mrr"] == pytest.approx((1 + 1 / 4) / 2)
 
@@ -52,7 +59,7 @@ def test_baselines_through_the_same_ranker():
 def test_coverage_counts_items_in_any_top_k(monkeypatch):
     users = np.array([[1.0, 0.0], [0.0, 1.0]])
     items = np.array([[3.0, 0.0], [2.0, 1.0], [0.0, 5.0], [1.0, 1.5]])
-    score = ranking.embedding_scorer(users, items)
+    score = embedding_scorer(users, items)
     # top-1: user 0 -> item 0, user 1 -> item 2 ; top-2 adds item 1 (user 0) and item 3 (user 1)
     assert ranking.catalog_coverage(score, np.array([0, 1]), 4, ks=(1, 2)) == {"coverage_at_1": 0.5, "coverage_at_2": 1.0}
     monkeypatch.setattr(ranking, "CANDIDATE_BLOCK", 1)

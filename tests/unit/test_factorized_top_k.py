@@ -6,6 +6,7 @@ import pytest
 from recs_pipeline.core.config import RECALL_KS
 from recs_pipeline.core.tf_runtime import tf, tfrs
 from recs_pipeline.evaluation import ranking
+from recs_pipeline.scoring.terms import embedding_scorer
 
 
 def tfrs_recall(user_embeddings, item_embeddings, users, items):
@@ -24,7 +25,7 @@ def test_recall_matches_tfrs_factorized_top_k(seed, monkeypatch):
     item_embeddings = rng.normal(size=(700, 16)).astype(np.float32)
     test = pd.DataFrame({"user_idx": rng.integers(0, 60, 800), "item_idx": rng.integers(0, 700, 800)})
     monkeypatch.setattr(ranking, "CANDIDATE_BLOCK", 256)  # several candidate blocks, as for a big catalog
-    ours = ranking.evaluate_scorer(ranking.embedding_scorer(user_embeddings, item_embeddings), test, 700).values
+    ours = ranking.evaluate_scorer(embedding_scorer(user_embeddings, item_embeddings), test, 700).values
     theirs = tfrs_recall(user_embeddings, item_embeddings, test["user_idx"].to_numpy(), test["item_idx"].to_numpy())
     for k in RECALL_KS:
         assert ours[f"recall_at_{k}"] == pytest.approx(theirs[k], abs=1e-6)

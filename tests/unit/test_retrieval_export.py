@@ -7,10 +7,13 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from recs_pipeline.data import history, prepared_data
+from recs_pipeline.data import prepared_data, purchase_windows
 from recs_pipeline.evaluation import ranking
-from recs_pipeline.evaluation.baselines import PurchaseHistory
-from recs_pipeline.model import blend, retrieval, trained
+from recs_pipeline.model import retrieval, trained
+from recs_pipeline.scoring import blend, forms
+from recs_pipeline.scoring.blend import Blend
+from recs_pipeline.scoring.mixture import Mixture
+from recs_pipeline.scoring.purchases import Purchases
 from recs_pipeline.steps import train
 
 # With the history pooled: the served model must look up each customer's recent products for the
@@ -36,12 +39,10 @@ def exported(tiny_training, prepared_dir, tmp_path_factory):
 
 
 def brute_force_top_k(model_dir: str, prepared: prepared_data.PreparedData, users: np.ndarray, k: int):
-    """The evaluate step's ranking: the blend of the model's terms, one scorer, ranking.top_k, with every purchase known."""
+    """The evaluate step's ranking: the model's form over its terms, one scorer, ranking.top_k, with every purchase known."""
     info = trained.model_info(model_dir)
-    weights = trained.blend_weights(info)
-    terms = trained.scoring_terms(prepared, trained.load_towers(model_dir), info, history.EVERYTHING,  # the served model knows every purchase
-                                  weights.repeat_half_life_days)
-    scorer = blend.scorer(terms, weights)
+    known = Purchases.of_splits(prepared, purchase_windows.EVERYTHING)  # the served model knows every purchase
+    scorer = forms.scorer(trained.score_form(info), trained.scoring_terms(known, prepared, trained.load_towers(model_dir), info))
     return ranking.top_k(scorer, users, len(prepared.items), k), scorer
 
 
@@ -75,25 +76,27 @@ def test_fresh_process_top_k_equals_the_evaluate_ranking(exported, prepared_dir)
     assert_served_as_ranked(str(exported / "serving"), scorer, prepared, np.arange(0, len(prepared.users), 7), 20)
 
 
-@pytest.mark.parametrize("weights", [
-    blend.BlendWeights(towers=0.3, knn=0.5, repeat_half_life_days=30.0),  # every blend term; the kNN term's half-life is another
-    blend.BlendWeights(0.0, 0.0, 0.0, blend.MIXTURE),  # the trained buy-again mixture
+@pytest.mark.parametrize("form", [
+    Blend(towers=0.3, knn=0.5, repeat_half_life_days=30.0),  # every blend term; the kNN term's half-life is another
+    None,  # the trained buy-again mixture, with the model's own weights
 ], ids=["blend", "mixture"])
-def test_each_form_is_served_as_evaluate_scores_it(weights, exported, prepared_dir, tmp_path):
+def test_each_form_is_served_as_evaluate_scores_it(form, exported, prepared_dir, tmp_path):
     # Forms and weights the fit may not pick on this data.
     prepared = prepared_data.load(prepared_dir)
     info = trained.model_info(str(exported / "model"))
+    form = form or Mixture(*info["buy_again"])
     towers = trained.load_towers(str(exported / "model"))
-    terms = trained.scoring_terms(prepared, towers, info, history.EVERYTHING, weights.repeat_half_life_days)
+    known = Purchases.of_splits(prepared, purchase_windows.EVERYTHING)
+    terms = trained.scoring_terms(known, prepared, towers, info)
     customers = {name: prepared.users[name].to_numpy(np.int32) for name in info["query_inputs"] if name in prepared.users}
-    histories = history.customer_history(prepared, info["history_length"], history.EVERYTHING)
-    customers.update(histories)
+    windows = known.windows(info["history_length"])
+    customers[purchase_windows.TOWER_INPUT] = windows
+    half_life = form.repeat_half_life_days if isinstance(form, Blend) else 0.0
     retrieval.export(str(tmp_path / "serving"), towers[0], prepared.users["user_id"].to_numpy(str), customers, prepared.items,
-                     terms["towers"].item_embeddings, prepared_data.item_probabilities(prepared),
-                     tables=blend.serving_tables(PurchaseHistory.of_splits(prepared, history.EVERYTHING), weights.repeat_half_life_days,
-                                                 info["knn_half_life_days"]),
-                     weights=weights, temperature=info["temperature"], history=histories["history"], buy_again_weights=tuple(info["buy_again"]))
-    assert_served_as_ranked(str(tmp_path / "serving"), blend.scorer(terms, weights), prepared, np.arange(0, len(prepared.users), 5), 20)
+                     terms.towers.item_embeddings, prepared_data.item_probabilities(prepared),
+                     tables=blend.serving_tables(known, half_life, info["knn_half_life_days"]),
+                     form=form, temperature=info["temperature"], windows=windows)
+    assert_served_as_ranked(str(tmp_path / "serving"), forms.scorer(form, terms), prepared, np.arange(0, len(prepared.users), 5), 20)
 
 
 def test_with_exclude_seen_the_served_lists_leave_out_every_bought_product(tiny_training, prepared_dir, tmp_path):
@@ -104,7 +107,7 @@ def test_with_exclude_seen_the_served_lists_leave_out_every_bought_product(tiny_
     prepared = prepared_data.load(prepared_dir)
     users = np.arange(0, len(prepared.users), 11)
     (_, _), scorer = brute_force_top_k(str(out / "model"), prepared, users, 10)
-    seen = PurchaseHistory.of_splits(prepared, history.EVERYTHING).matrix()
+    seen = Purchases.of_splits(prepared, purchase_windows.EVERYTHING).counts()
     splits, items = seen.indptr, seen.indices
     expected, _ = ranking.top_k(ranking.excluding(scorer, seen), users, len(prepared.items), 10)
     answers = retrieval.recommend(retrieval.load(str(out / "serving")), prepared.users["user_id"].to_numpy(str)[users].tolist(), 10)
@@ -148,3 +151,15 @@ def test_k_beyond_the_exported_list_is_refused(exported):
 def test_a_folder_without_a_saved_model_is_named(tmp_path):
     with pytest.raises(retrieval.RetrievalModelError, match=str(tmp_path)):
         retrieval.load(str(tmp_path))
+
+
+def test_evaluate_builds_each_purchase_view_once(exported, prepared_dir, tmp_path, caplog):
+    from recs_pipeline.steps import evaluate
+
+    with caplog.at_level("INFO", logger="recs_pipeline.steps.evaluate"):
+        evaluate.run(prepared_dir, str(exported / "model"), str(exported / "history" / "training_metrics.json"), str(tmp_path))
+    [line] = [record.getMessage() for record in caplog.records if "purchase views built" in record.getMessage()]
+    built = dict(part.rsplit(" ", 1) for part in line.split(": ", 2)[2].split(", "))
+    # The model and every baseline share them: one count matrix (also exclude_seen's), one similarity.
+    assert built["matrix"] == "1" and built["similarity"] == "1" and built["popularity"] == "1", line
+    assert all(count == "1" for count in built.values()), line

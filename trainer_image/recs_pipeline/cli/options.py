@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
-from recs_pipeline.core.config import ENGINES, EXCLUDE_SEEN_CHOICES, OPTIMIZERS, SPLIT_KINDS, PrepConfig, TrainConfig
+from recs_pipeline.core.config import ENGINES, SPLIT_KINDS, TRAIN_CHOICES, TRAIN_HELP, PrepConfig, TrainConfig
 
 _PREP = PrepConfig()
 
@@ -45,32 +47,18 @@ def with_options(options: list):
 data_options = with_options(DATA_OPTIONS)  # the same on `prepare` and `run-local` (and as pipeline parameters)
 
 
-TRAIN_OPTIONS = [
-    click.option("--epochs", type=int, default=TrainConfig.epochs, show_default=True),
-    click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True),
-    click.option("--learning-rate", type=float, default=TrainConfig.learning_rate, show_default=True),
-    click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=TrainConfig.optimizer, show_default=True),
-    click.option("--embedding-dim", type=int, default=TrainConfig.embedding_dim, show_default=True),
-    click.option("--feature-embedding-dim", type=int, default=TrainConfig.feature_embedding_dim, show_default=True),
-    click.option("--l2-regularization", type=float, default=TrainConfig.l2_regularization, show_default=True),
-    click.option("--temperature", type=float, default=TrainConfig.temperature, show_default=True),
-    click.option("--remove-accidental-hits/--no-remove-accidental-hits", default=TrainConfig.remove_accidental_hits, show_default=True),
-    click.option("--logq-correction/--no-logq-correction", default=TrainConfig.logq_correction, show_default=True),
-    click.option("--histogram-bins", type=int, default=TrainConfig.histogram_bins, show_default=True),
-    click.option("--history-length", type=int, default=TrainConfig.history_length, show_default=True,
-                 help="Recent purchases per customer the model reads (buy-again mixture, pooling); 0: none."),
-    click.option("--pool-history/--no-pool-history", default=TrainConfig.pool_history, show_default=True,
-                 help="The customer tower adds the mean product embedding of the recent purchases."),
-    click.option("--buy-again/--no-buy-again", default=TrainConfig.buy_again, show_default=True,
-                 help="Train with a learned repeat-purchase term mixed into the recent purchases' scores; the trained mixture is one of the score forms validation chooses from."),
-    click.option("--early-stopping-patience", type=int, default=TrainConfig.early_stopping_patience, show_default=True,
-                 help="Stop after this many epochs without a lower validation loss, keeping the best epoch; 0: off."),
-    click.option("--exclude-seen", type=click.Choice(EXCLUDE_SEEN_CHOICES), default=TrainConfig.exclude_seen, show_default=True,
-                 help="Never recommend products the customer bought; auto: when under 1% of training purchases are repeats."),
-    click.option("--baseline-half-life-days", type=float, default=TrainConfig.baseline_half_life_days, show_default=True,
-                 help="The recency-weighted baselines and the model's blend halve a purchase's weight every this many days."),
-    click.option("--seed", type=int, default=TrainConfig.seed, show_default=True),
-]
+def _train_option(field: dataclasses.Field):
+    """The flag of one TrainConfig field: --name VALUE, or --name/--no-name for a boolean; its
+    default, type and help from the config (TRAIN_HELP, TRAIN_CHOICES)."""
+    flag = "--" + field.name.replace("_", "-")
+    common = {"default": field.default, "show_default": True, "help": TRAIN_HELP[field.name]}
+    if isinstance(field.default, bool):
+        return click.option(f"{flag}/--no-{flag[2:]}", **common)
+    kind = click.Choice(TRAIN_CHOICES[field.name]) if field.name in TRAIN_CHOICES else type(field.default)
+    return click.option(flag, type=kind, **common)
 
 
-train_options = with_options(TRAIN_OPTIONS)  # every TrainConfig field as a flag (a compile test keeps the two in step)
+TRAIN_OPTIONS = [_train_option(field) for field in dataclasses.fields(TrainConfig)]
+
+
+train_options = with_options(TRAIN_OPTIONS)  # every TrainConfig field as a flag, made from the field

@@ -1,5 +1,5 @@
 """`recs-pipeline submit`, `schedule` and `upload-template`: the commands that talk to Vertex AI
-and Artifact Registry (registered on the main group in cli.py)."""
+and Artifact Registry (registered on the main group in cli/commands.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""Declarative settings of each step; the pipeline parameters, CLI flags and `params` all come from here."""
+"""Declarative settings of each step; the pipeline parameters, CLI flags and `params` all come from here.
+
+The training settings are written once: the TrainConfig fields (name, type, default) and
+TRAIN_HELP (what each means). The CLI flags and the CustomJob's arguments are made from them; KFP
+needs literal signatures and docstrings, so the train components and the pipeline write them out,
+and tests/compile/test_settings.py checks each against these, naming the field that differs.
+"""
 
 from __future__ import annotations
 
@@ -79,7 +85,9 @@ class TrainConfig:
     histogram_bins: int = 30
     history_length: int = 100  # recent purchases per customer the model reads; 0: none
     pool_history: bool = False  # the customer tower adds the mean product embedding of those purchases
-    buy_again: bool = True  # train with a learned repeat-purchase term mixed into those purchases' scores (buy_again.py); a score form too (blend.py)
+    # train with a learned repeat-purchase term mixed into those purchases' scores (scoring/mixture.py);
+    # a score form too (model/score_fit.py)
+    buy_again: bool = True
     early_stopping_patience: int = 1  # epochs without a lower validation loss before stopping (best epoch kept); 0: off
     # Recommend only products the customer never bought: "auto" does so when under 1% of the
     # training purchases repeat an earlier one (films, books), "true"/"false" force it. The train
@@ -135,6 +143,51 @@ class TrainConfig:
         """The config from a mapping holding (at least) every field, e.g. a component's `locals()`:
         KFP needs each parameter written out in the signature, the body need not repeat them."""
         return cls(**{f.name: settings[f.name] for f in fields(cls)})
+
+
+TRAIN_HELP: dict[str, str] = {
+    "epochs": "Most epochs to train; early stopping usually stops sooner.",
+    "batch_size": "Training examples per batch (the in-batch softmax uses the others as negatives).",
+    "learning_rate": "Optimizer learning rate.",
+    "optimizer": "Optimizer: adam, adagrad or sgd.",
+    "embedding_dim": "Size of the customer and product embeddings the towers output.",
+    "feature_embedding_dim": "Size of each categorical feature's embedding inside a tower.",
+    "l2_regularization": "L2 penalty on the embeddings.",
+    "temperature": "Softmax temperature of the retrieval logits (dot product / temperature).",
+    "remove_accidental_hits": "Drop in-batch negatives that are the positive product itself.",
+    "logq_correction": "Correct the in-batch softmax for popular products appearing often as negatives (logQ).",
+    "histogram_bins": "Bins of the weight and gradient histograms in training_metrics.json.",
+    "history_length": "Recent purchases per customer the model reads (buy-again mixture, pooling). 0: none.",
+    "pool_history": "The customer tower adds the mean product embedding of the recent purchases.",
+    "buy_again": "Train with a learned repeat-purchase term mixed into the scores of the customer's recent purchases; the trained "
+                 "mixture is then one of the two score forms validation chooses between.",
+    "early_stopping_patience": "Stop after this many epochs without a lower validation loss, keeping the best epoch. 0: off.",
+    "exclude_seen": "Never recommend products the customer bought before: auto (when under 1% of training purchases are repeats), "
+                    "true or false.",
+    "baseline_half_life_days": "Half-life in days of the recency-weighted baselines (recency_repeat, item_knn) and of the repeat and "
+                               "item-kNN terms of the model's blend.",
+    "seed": "Seed of the split, the synthetic data and training.",
+}
+# The choices of the settings that have a fixed set of values (CLI choices, checked in __post_init__).
+TRAIN_CHOICES: dict[str, tuple[str, ...]] = {"optimizer": OPTIMIZERS, "exclude_seen": EXCLUDE_SEEN_CHOICES}
+# Where a training run writes and what it is called: the settings next to TrainConfig every trainer takes.
+RUN_HELP: dict[str, str] = {
+    "metrics_uri": "Also write training_metrics.json, the status and checkpoints here (gs:// or a folder); {run_id} becomes the "
+                   "run id, so a schedule gives each run its own folder. Empty: only the pipeline's artifacts.",
+    "run_id": "Identifies the run in its training log and the sink claim. Empty: the pipeline job name.",
+}
+DEFAULT_RUN_ID = "local"  # a run given neither a run id nor a pipeline job name (a direct call of a component)
+
+
+def resolve_run_id(run_id: str, pipeline_job_name: str = "") -> str:
+    """The run's id: the one given, else the pipeline job's name, else DEFAULT_RUN_ID. Every trainer and
+    component that names the run calls this, so they agree."""
+    return run_id or pipeline_job_name or DEFAULT_RUN_ID
+
+
+def train_fields() -> tuple[str, ...]:
+    """The TrainConfig field names, in declaration order (the CLI's, the CustomJob's and the signatures' order)."""
+    return tuple(f.name for f in fields(TrainConfig))
 
 
 def split_list(text: str) -> tuple[str, ...]:

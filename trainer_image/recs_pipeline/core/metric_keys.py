@@ -2,7 +2,8 @@
 
 The evaluate step names its figures `recall_at_10`, `ndcg_at_10`, `coverage_at_10`, `mrr`,
 `loss`; the published document puts them in `final_metrics` and `baselines` with a `test_`
-prefix; the Vertex console gets `<baseline>_recall_at_10`. Nothing else spells these strings.
+prefix; the Vertex console gets `<baseline>_recall_at_10`. The code reads them from here rather than
+spelling them (tests/unit/test_metric_keys_spelled_once.py checks the steps, lineage and the ranker).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def recall_label(k: int) -> str:
 BEST_EPOCH = "best_epoch"  # the epoch with the lowest validation loss
 KEPT_EPOCH = "kept_epoch"  # the epoch whose weights the exported model holds
 
-# The fit of the model's score (model/blend.py), in final_metrics: 1 when it ranks by the trained
+# The fit of the model's score (model/score_fit.py), in final_metrics: 1 when it ranks by the trained
 # mixture, else 0 and the blend's two weights and repeat half-life (0: by count); and the chosen
 # form's mean validation recall@K over that of recency-weighted repeat alone.
 SCORES_BY_MIXTURE = "scores_by_mixture"

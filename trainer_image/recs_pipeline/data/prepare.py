@@ -47,11 +47,6 @@ def connect():
     return connection
 
 
-def _q(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def prepare_frame(frame: pd.DataFrame, config: PrepConfig, output_dir: str, source: str = "<data frame>") -> dict[str, Any]:
     """Prepare an in-memory table (the embedded synthetic data, or tests)."""
     import duckdb

@@ -9,19 +9,13 @@ bounded for catalogs of millions of products.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS
-
-# scores(rows_users, candidate_start, candidate_stop) -> (rows, stop - start) float scores
-ScoreFn = Callable[[np.ndarray, int, int], np.ndarray]
-
-ROW_BLOCK = 1024
-CANDIDATE_BLOCK = 16384
+from recs_pipeline.scoring.terms import CANDIDATE_BLOCK, ROW_BLOCK, ScoreFn
 
 
 @dataclass(frozen=True)
@@ -92,7 +86,7 @@ def top_k(score: ScoreFn, users: np.ndarray, num_items: int, k: int) -> tuple[np
     return all_items, all_scores
 
 
-def catalog_coverage(score: ScoreFn, users: np.ndarray, num_items: int, ks: tuple[int, ...] = (10, 100)) -> dict[str, float]:
+def catalog_coverage(score: ScoreFn, users: np.ndarray, num_items: int, ks: tuple[int, ...] = metric_keys.COVERAGE_KS) -> dict[str, float]:
     """Share of the catalog that appears in at least one of these users' top-K lists."""
     ranked, _ = top_k(score, users, num_items, max(ks))
     coverage = {}
@@ -109,7 +103,7 @@ def ranking_metrics(ranks: np.ndarray, ks: tuple[int, ...] = RECALL_KS) -> Ranki
         hit = ranks < k
         values[metric_keys.recall(k)] = float(hit.mean())
         values[metric_keys.ndcg(k)] = float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
-    values["mrr"] = float((1.0 / (ranks + 1.0)).mean())
+    values[metric_keys.MRR] = float((1.0 / (ranks + 1.0)).mean())
     return RankingMetrics(values)
 
 
@@ -125,15 +119,6 @@ def excluding(score: ScoreFn, seen) -> ScoreFn:
         return block
 
     return score_unseen
-
-
-def embedding_scorer(user_embeddings: np.ndarray, item_embeddings: np.ndarray) -> ScoreFn:
-    """Dot-product scores of the two towers' outputs."""
-
-    def score(users: np.ndarray, low: int, high: int) -> np.ndarray:
-        return user_embeddings[users] @ item_embeddings[low:high].T
-
-    return score
 
 
 def evaluate_scorer(score: ScoreFn, test: pd.DataFrame, num_items: int) -> RankingMetrics:

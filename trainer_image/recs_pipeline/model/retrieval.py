@@ -2,9 +2,11 @@
 
 The query tower and the whole catalog's embeddings are saved together, so a TF Serving container
 (Vertex AI prediction, or `recommend` here) answers with no other file. Scoring is exact: the
-model's score in the form the train step chose (blend.py): the trained buy-again mixture over the
-customer's last purchases, or the blend of the customer's recency-weighted purchases, popularity,
-the towers' softmax and item-kNN with the fitted weights; for every product, then top-K. Customer
+model's score in the form the train step chose (model.score_fit), by that form's TensorFlow version
+(scoring/blend.py, scoring/mixture.py, each beside its NumPy version that evaluate ranks by): the
+trained buy-again mixture over the customer's purchase window, or the blend of the customer's
+recency-weighted purchases, popularity, the towers' softmax and item-kNN with the fitted weights;
+for every product, then top-K. Customer
 features and purchases are looked up from the data by id, so the request carries only the id; the
 recency weights are those of the day the model was exported. An id never seen in training gets the
 most popular products, and `known_customer` says so.
@@ -24,8 +26,9 @@ import pandas as pd
 
 from recs_pipeline.core.errors import UserError
 from recs_pipeline.core.tf_runtime import keras, tf
-from recs_pipeline.model import buy_again
-from recs_pipeline.model.blend import MIXTURE, BlendWeights, ServingTables
+from recs_pipeline.scoring import blend, mixture
+from recs_pipeline.scoring.blend import ServingTables
+from recs_pipeline.scoring.forms import Form
 
 SERVING_TOP_K = 100
 SIGNATURE = "serving_default"
@@ -48,11 +51,10 @@ class RetrievalModule(tf.Module):
         fallback_shares: np.ndarray,
         k: int,
         tables: ServingTables,
-        weights: BlendWeights,
+        form: Form,
         temperature: float,
         exclude_seen: bool = False,
-        history: np.ndarray | None = None,
-        buy_again_weights: tuple[float, float] | None = None,
+        windows: np.ndarray | None = None,
     ):
         super().__init__()
         self.query_tower = query_tower
@@ -70,23 +72,24 @@ class RetrievalModule(tf.Module):
         # Variables, not constants: large catalogs go to the variables file, not the graph proto.
         self.item_embeddings = tf.Variable(item_embeddings.astype(np.float32), trainable=False, name="item_embeddings")
         self.product_ids = tf.Variable(product_ids.astype(str), trainable=False, name="product_ids")
-        # The blend's terms (blend.py): each customer's products as CSR with their recency-weighted
+        # The blend's terms (scoring/blend.py): each customer's products as CSR with their recency-weighted
         # counts, popularity, each product's neighbours; the kNN tables only when their weight is not 0.
         self.purchase_splits = tf.Variable(tables.row_splits, trainable=False, name="purchase_row_splits")
         self.purchase_items = tf.Variable(tables.items, trainable=False, name="purchase_items")
         self.purchase_repeat = tf.Variable(tables.repeat, trainable=False, name="purchase_repeat")
         self.purchase_recency = tf.Variable(tables.recency, trainable=False, name="purchase_recency")
         self.popularity = tf.Variable(tables.popularity, trainable=False, name="popularity")
-        self.towers_weight = tf.constant(weights.towers, tf.float32)
-        self.uses_knn = weights.uses_knn
-        if self.uses_knn:
+        self.form = form
+        self.neighbours = self.similarities = None
+        if form.uses_knn:
             self.neighbours = tf.Variable(tables.neighbours, trainable=False, name="neighbours")
-            self.similarities = tf.Variable(tables.similarities * np.float32(weights.knn), trainable=False, name="weighted_similarities")
-        # The mixture form (buy_again.py): each customer's recent purchases and the two trained weights.
-        self.mixture = weights.form == MIXTURE
+            self.similarities = tf.Variable(tables.similarities * np.float32(form.knn), trainable=False, name="weighted_similarities")
+        # The mixture form (scoring/mixture.py): each customer's purchase window and the two trained weights.
+        self.mixture = isinstance(form, mixture.Mixture)
         if self.mixture:
-            self.history = tf.Variable(history.astype(np.int32), trainable=False, name="buy_again_history")
-            self.buy_again_weights = tf.Variable(np.asarray(buy_again_weights, np.float32), trainable=False, name="buy_again_weights")
+            self.windows = tf.Variable(windows.astype(np.int32), trainable=False, name="buy_again_history")
+            self.buy_again_weights = tf.Variable(np.asarray([form.bought, form.share], np.float32), trainable=False,
+                                                 name="buy_again_weights")
         self.temperature = tf.constant(temperature, tf.float32)
         self.exclude_seen = exclude_seen  # leave out every product the customer bought
         order = np.lexsort((np.arange(len(fallback_shares)), -fallback_shares))[: self.k]
@@ -105,20 +108,12 @@ class RetrievalModule(tf.Module):
         rows = tf.cast(positions.value_rowids(), tf.int32)
         items = tf.gather(self.purchase_items, positions.flat_values)
         if self.mixture:
-            history = tf.gather(self.history, safe)
-            counts = buy_again.catalog_counts(history, tf.shape(self.item_embeddings)[0])
-            scores = buy_again.mix(logits, counts, buy_again.window_sizes(history), self.buy_again_weights[0], self.buy_again_weights[1])
+            scores = mixture.serve_scores(self.form, logits, tf.gather(self.windows, safe), self.buy_again_weights)
         else:
-            towers = tf.exp(logits - tf.reduce_max(logits, axis=1, keepdims=True))
-            scores = self.popularity[None, :] + self.towers_weight * towers
             repeat = tf.gather(self.purchase_repeat, positions.flat_values)
-            scores = tf.tensor_scatter_nd_add(scores, tf.stack([rows, items], axis=1), repeat)
-        if self.uses_knn:
-            neighbours = tf.gather(self.neighbours, items)  # (purchases, width)
-            width = tf.shape(neighbours)[1]
-            at = tf.stack([tf.repeat(rows, width), tf.reshape(neighbours, [-1])], axis=1)
             recency = tf.gather(self.purchase_recency, positions.flat_values)
-            scores = tf.tensor_scatter_nd_add(scores, at, tf.reshape(tf.gather(self.similarities, items) * recency[:, None], [-1]))
+            scores = blend.serve_scores(self.form, logits, self.popularity, rows, items, repeat, recency, self.neighbours,
+                                        self.similarities)
         if self.exclude_seen:
             bought = tf.stack([rows, items], axis=1)
             scores = tf.tensor_scatter_nd_update(scores, bought, tf.fill(tf.shape(bought)[:1], float("-inf")))
@@ -144,20 +139,19 @@ def export(
     k: int = SERVING_TOP_K,
     *,
     tables: ServingTables,
-    weights: BlendWeights,
+    form: Form,
     temperature: float,
     exclude_seen: bool = False,
-    history: np.ndarray | None = None,
-    buy_again_weights: tuple[float, float] | None = None,
+    windows: np.ndarray | None = None,
 ) -> None:
     """Write the retrieval SavedModel with one `serving_default` signature, and what it was built
-    from. `exclude_seen` leaves out the products a customer bought; `history` (each customer's
-    last purchases) and `buy_again_weights` serve the mixture form."""
+    from. `exclude_seen` leaves out the products a customer bought; `windows` (each customer's
+    purchase window) serve the mixture form."""
     module = RetrievalModule(query_tower, customer_ids, customer_inputs, items["item_id"].to_numpy(str), item_embeddings, fallback_shares, k,
-                             tables, weights, temperature, exclude_seen, history, buy_again_weights)
+                             tables, form, temperature, exclude_seen, windows)
     tf.saved_model.save(module, serving_dir, signatures={SIGNATURE: module.serve})
     info = {"top_k": module.k, "customers": int(len(customer_ids)), "products": int(len(items)), "dimension": int(item_embeddings.shape[1]),
-            "blend": weights.as_dict(), "exclude_seen": exclude_seen}
+            "score_form": form.as_dict(), "exclude_seen": exclude_seen}
     (Path(serving_dir) / INFO_FILE).write_text(json.dumps(info, indent=1))
 
 

@@ -10,6 +10,7 @@ from recs_pipeline.core.config import TrainConfig
 from recs_pipeline.core.tf_runtime import keras, tf, tfrs
 from recs_pipeline.model import buy_again
 from recs_pipeline.model.gradient_stats import GradientStatistics
+from recs_pipeline.scoring import mixture
 
 
 class PooledProducts(keras.layers.Layer):
@@ -18,7 +19,7 @@ class PooledProducts(keras.layers.Layer):
 
     Because the pooled vectors live in the product tower's space, a product's score gets a term
     from its similarity to each recent purchase, including itself, inside the dot product an ANN
-    index computes. Off by default: the buy-again mixture (buy_again.py) models repeats exactly and
+    index computes. Off by default: the buy-again mixture (scoring/mixture.py) models repeats exactly and
     measured better (README, "Measured").
     `item_features` holds each product's feature indices (row i is item i), so the history is
     just item indices. Entries are item index + 1; 0 pads.
@@ -131,8 +132,8 @@ class TwoTowerModel(tfrs.Model):
         candidate = self.candidate_tower({k: features[k] for k in self.candidate_tower.input})
         if self.buy_again is not None:
             history = features["history"]
-            counts = buy_again.batch_counts(history, features["item_idx"], self.num_items)
-            totals = buy_again.window_sizes(history)
+            counts = mixture.batch_counts(history, features["item_idx"], self.num_items)
+            totals = mixture.window_sizes(history)
             return in_batch_losses(query, candidate, features["item_idx"], features.get("item_probability"), self.temperature,
                                    self.remove_accidental_hits, lambda logits: self.buy_again(logits, counts, totals))
         return in_batch_losses(query, candidate, features["item_idx"], features.get("item_probability"), self.temperature,

@@ -13,46 +13,49 @@ import pandas as pd
 
 from recs_pipeline.core.config import TrainConfig
 from recs_pipeline.core.tf_runtime import keras
-from recs_pipeline.data import history, prepared_data
-from recs_pipeline.evaluation import ranking
-from recs_pipeline.evaluation.baselines import PurchaseHistory
-from recs_pipeline.model import blend, buy_again, retrieval
+from recs_pipeline.data import prepared_data, purchase_windows
+from recs_pipeline.model import retrieval
 from recs_pipeline.model.towers import TwoTowerModel
+from recs_pipeline.scoring import blend, forms
+from recs_pipeline.scoring.forms import Form
+from recs_pipeline.scoring.purchases import Purchases
+from recs_pipeline.scoring.terms import Terms, TowerScores
 
 QUERY_TOWER_DIR = "query_tower"
 CANDIDATE_TOWER_DIR = "candidate_tower"
 RETRIEVAL_DIR = "retrieval"
 MODEL_INFO_FILE = "model_info.json"
+SCORE_FORM = "score_form"  # model_info.json's key for the form the model scores by (scoring.forms)
 
 
 def write(model: TwoTowerModel, prepared: prepared_data.PreparedData, config: TrainConfig, model_dir: str, serving_dir: str,
-          weights: blend.BlendWeights) -> None:
+          form: Form) -> None:
     """Each tower as its own SavedModel, the product embeddings, what a reader needs to feed the
-    towers and score as the model does (the blend's weights), and the retrieval SavedModel
-    (customer id → top-K products) for serving."""
+    towers and score as the model does (its score form), and the retrieval SavedModel
+    (customer id → top-K products) for serving, which knows every purchase in the data."""
     out = Path(model_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.query_tower.save(str(out / QUERY_TOWER_DIR), include_optimizer=False)
     model.candidate_tower.save(str(out / CANDIDATE_TOWER_DIR), include_optimizer=False)
-    info = {**describe(model, prepared, config), "blend": weights.as_dict()}
+    info = {**describe(model, prepared, config), SCORE_FORM: form.as_dict()}
     candidate_inputs = info["candidate_inputs"]
     (out / MODEL_INFO_FILE).write_text(json.dumps(info, indent=1))
     item_embeddings = embed_entities(model.candidate_tower, prepared.items, candidate_inputs)
     retrieval.write_product_embeddings(str(out / retrieval.EMBEDDINGS_FILE), prepared.items, item_embeddings)
     customers = {name: prepared.users[name].to_numpy(np.int32) for name in info["query_inputs"] if name in prepared.users}
-    histories = history.customer_history(prepared, config.history_length, history.EVERYTHING)  # serving knows every purchase
-    customers.update(histories)
-    everything = PurchaseHistory.of_splits(prepared, history.EVERYTHING)
+    everything = Purchases.of_splits(prepared, purchase_windows.EVERYTHING)
+    windows = everything.windows(config.history_length) if config.history_length else None
+    if windows is not None:
+        customers[purchase_windows.TOWER_INPUT] = windows
+    repeat_half_life = form.repeat_half_life_days if isinstance(form, blend.Blend) else 0.0  # the mixture reads only the purchases
     retrieval.export(serving_dir, model.query_tower, prepared.users["user_id"].to_numpy(str), customers, prepared.items,
                      item_embeddings, prepared_data.item_probabilities(prepared),
-                     tables=blend.serving_tables(everything, weights.repeat_half_life_days, config.baseline_half_life_days, weights.uses_knn),
-                     weights=weights,
-                     temperature=config.temperature, exclude_seen=config.excludes_seen, history=histories.get("history"),
-                     buy_again_weights=tuple(info["buy_again"]) if info["buy_again"] else None)
+                     tables=blend.serving_tables(everything, repeat_half_life, config.baseline_half_life_days, form.uses_knn),
+                     form=form, temperature=config.temperature, exclude_seen=config.excludes_seen, windows=windows)
 
 
 def describe(model: TwoTowerModel, prepared: prepared_data.PreparedData, config: TrainConfig) -> dict[str, Any]:
-    """model_info.json but the blend's weights: how to feed the towers and score as the model does."""
+    """model_info.json but the score form: how to feed the towers and score as the model does."""
     return {
         "query_inputs": sorted(model.query_tower.input.keys()),
         "candidate_inputs": sorted(model.candidate_tower.input.keys()),
@@ -66,21 +69,17 @@ def describe(model: TwoTowerModel, prepared: prepared_data.PreparedData, config:
     }
 
 
-def scoring_terms(prepared: prepared_data.PreparedData, towers: tuple[keras.Model, keras.Model], info: dict[str, Any],
-                  splits: tuple[str, ...], repeat_half_life_days: float) -> dict[str, Any]:
-    """The blend's terms (blend.terms) for customers whose purchases so far are those in `splits`
-    (history.TRAINING when fitting the weights, BEFORE_TEST in evaluate, EVERYTHING as served)."""
+def scoring_terms(purchases: Purchases, prepared: prepared_data.PreparedData, towers: tuple[keras.Model, keras.Model],
+                  info: dict[str, Any]) -> Terms:
+    """The model's terms for customers whose purchases so far are `purchases` (of the splits
+    purchase_windows.TRAINING when fitting the form, BEFORE_TEST in evaluate, EVERYTHING as served):
+    the towers embed every customer with their purchase window from those purchases."""
     query, candidate = towers
-    histories = history.customer_history(prepared, info["history_length"], splits)
-    user_embeddings = embed_entities(query, prepared.users, info["query_inputs"], histories)
+    length = info["history_length"]
+    windows = {purchase_windows.TOWER_INPUT: purchases.windows(length)} if length else {}
+    user_embeddings = embed_entities(query, prepared.users, info["query_inputs"], windows)
     item_embeddings = embed_entities(candidate, prepared.items, info["candidate_inputs"])
-    known = PurchaseHistory.of_splits(prepared, splits)
-    mixture = None
-    if info["buy_again"]:  # the trained mixture over each customer's last history_length purchases
-        mixture = buy_again.scorer(ranking.embedding_scorer(user_embeddings, item_embeddings), buy_again.CountTable(histories["history"]),
-                                   tuple(info["buy_again"]), info["temperature"])
-    return blend.terms(known, repeat_half_life_days, info["knn_half_life_days"], user_embeddings, item_embeddings, info["temperature"],
-                       mixture)
+    return Terms(purchases, info["knn_half_life_days"], TowerScores(user_embeddings, item_embeddings, info["temperature"]), length)
 
 
 def embed_entities(tower: keras.Model, table: pd.DataFrame, inputs: list[str], extra: dict[str, np.ndarray] | None = None,
@@ -96,8 +95,9 @@ def model_info(model_dir: str) -> dict[str, Any]:
     return json.loads((Path(model_dir) / MODEL_INFO_FILE).read_text())
 
 
-def blend_weights(info: dict[str, Any]) -> blend.BlendWeights:
-    return blend.BlendWeights(**info["blend"])
+def score_form(info: dict[str, Any]) -> Form:
+    """The form the train step chose, from model_info.json."""
+    return forms.from_dict(info[SCORE_FORM])
 
 
 def load_towers(model_dir: str) -> tuple[keras.Model, keras.Model]:

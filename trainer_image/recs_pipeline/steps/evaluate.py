@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -12,14 +13,19 @@ import numpy as np
 from recs_pipeline.core import metric_keys, progress
 from recs_pipeline.core.config import RECALL_KS, TrainConfig
 from recs_pipeline.core.tf_runtime import tf
-from recs_pipeline.data import history, prepared_data
-from recs_pipeline.evaluation import baselines, output, ranking
-from recs_pipeline.model import blend, buy_again, trained
+from recs_pipeline.data import prepared_data, purchase_windows
+from recs_pipeline.evaluation import output, ranking
+from recs_pipeline.model import trained
 from recs_pipeline.model.towers import in_batch_losses
+from recs_pipeline.scoring import forms, mixture
+from recs_pipeline.scoring.purchases import Purchases
+from recs_pipeline.scoring.terms import Terms
+
+log = logging.getLogger(__name__)
 
 
 def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray, prepared: prepared_data.PreparedData, params: dict[str, Any],
-                       history: np.ndarray | None = None, buy_again_weights: tuple[float, float] | None = None) -> float:
+                       windows: np.ndarray | None = None, buy_again: mixture.Mixture | None = None) -> float:
     """The training objective (in-batch softmax, same batch size and temperature, the buy-again
     mixture when the model has one) on the test split."""
     config = TrainConfig(**params)
@@ -33,11 +39,11 @@ def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray,
         query = tf.constant(user_embeddings[users[start:stop]])
         candidate = tf.constant(item_embeddings[items[start:stop]])
         adjust = None
-        if buy_again_weights is not None:
-            rows = tf.constant(history[users[start:stop]])
-            counts = buy_again.batch_counts(rows, tf.constant(items[start:stop]), len(item_embeddings))
-            totals = buy_again.window_sizes(rows)
-            adjust = lambda logits, c=counts, t=totals: buy_again.mix(logits, c, t, *buy_again_weights)  # noqa: E731
+        if buy_again is not None:
+            rows = tf.constant(windows[users[start:stop]])
+            counts = mixture.batch_counts(rows, tf.constant(items[start:stop]), len(item_embeddings))
+            totals = mixture.window_sizes(rows)
+            adjust = lambda logits, c=counts, t=totals: mixture.mix(logits, c, t, buy_again.bought, buy_again.share)  # noqa: E731
         per_example = in_batch_losses(query, candidate, tf.constant(items[start:stop]),
                                       None if probabilities is None else tf.constant(probabilities[start:stop]),
                                       config.temperature, config.remove_accidental_hits, adjust)
@@ -47,22 +53,26 @@ def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray,
     return float(np.average(losses, weights=weights))
 
 
-def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -> dict[str, Any]:
+def run(prepared_dir: str, model_dir: str, training_log_file: str, output_dir: str) -> dict[str, Any]:
     """Writes evaluation.json: model metrics, baseline metrics, test loss; returns the same dict."""
     started = time.perf_counter()
     prepared = prepared_data.load(prepared_dir)
     info = trained.model_info(model_dir)
-    params = json.loads(Path(history_file).read_text())["params"]
-    config = TrainConfig(**params).resolved(prepared_data.repeat_share(prepared.splits["train"]))  # a no-op for params the train step resolved; histories from before exclude_seen get it here
+    params = json.loads(Path(training_log_file).read_text())["params"]  # the run's training log: its settings
+    # A no-op for params the train step resolved; training logs from before exclude_seen get it here.
+    config = TrainConfig(**params).resolved(prepared_data.repeat_share(prepared.splits["train"]))
     towers = trained.load_towers(model_dir)
     num_items = len(prepared.items)
     test = prepared.splits["test"]
-    known = baselines.PurchaseHistory.of_splits(prepared, history.BEFORE_TEST)
-    weights = trained.blend_weights(info)
-    terms = trained.scoring_terms(prepared, towers, info, history.BEFORE_TEST, weights.repeat_half_life_days)
-    scorers = {"model": blend.scorer(terms, weights), **baselines.scorers(known, config.baseline_half_life_days)}
+    known = Purchases.of_splits(prepared, purchase_windows.BEFORE_TEST)  # every scorer's purchases: each view built once
+    terms = trained.scoring_terms(known, prepared, towers, info)
+    # The baselines need no towers: the model's terms serve them, unless their kNN half-life differs.
+    same_knn = info["knn_half_life_days"] == config.baseline_half_life_days
+    baseline_terms = terms if same_knn else Terms(known, config.baseline_half_life_days)
+    scorers = {"model": forms.scorer(trained.score_form(info), terms),
+               **{name: forms.scorer(form, baseline_terms) for name, form in forms.baselines(config.baseline_half_life_days).items()}}
     if config.excludes_seen:  # the same for the model and every baseline, as the served model does
-        scorers = {name: ranking.excluding(score, known.matrix()) for name, score in scorers.items()}
+        scorers = {name: ranking.excluding(score, known.counts()) for name, score in scorers.items()}
     metrics = {name: ranking.evaluate_scorer(score, test, num_items).values for name, score in scorers.items()}
     model_metrics = metrics.pop("model")
     result = {
@@ -70,13 +80,14 @@ def run(prepared_dir: str, model_dir: str, history_file: str, output_dir: str) -
         "catalog_size": num_items,
         "ks": list(RECALL_KS),
         "exclude_seen": config.excludes_seen,
-        "model": {"loss": in_batch_test_loss(terms["towers"].user_embeddings, terms["towers"].item_embeddings, prepared, params,
-                                             history.customer_history(prepared, info["history_length"], history.BEFORE_TEST).get("history"),
-                                             tuple(info["buy_again"]) if info["buy_again"] else None),
+        "model": {"loss": in_batch_test_loss(terms.towers.user_embeddings, terms.towers.item_embeddings, prepared, params,
+                                             known.windows(info["history_length"]) if info["history_length"] else None,
+                                             mixture.Mixture(*info["buy_again"]) if info["buy_again"] else None),
                   **model_metrics},
         "baselines": metrics,
     }
     output.write(output_dir, result)
+    log.info("evaluate: purchase views built: %s", ", ".join(f"{name} {count}" for name, count in sorted(known.built.items())))
     progress.report(f"evaluate: {summary(result)} ({progress.duration(time.perf_counter() - started)})")
     return result
 

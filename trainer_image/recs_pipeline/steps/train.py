@@ -13,10 +13,13 @@ import numpy as np
 from recs_pipeline.core import metric_keys, progress
 from recs_pipeline.core.config import TrainConfig
 from recs_pipeline.core.tf_runtime import keras, tf
-from recs_pipeline.data import history, prepared_data
-from recs_pipeline.evaluation.baselines import PurchaseHistory
-from recs_pipeline.model import blend, trained
+from recs_pipeline.data import prepared_data, purchase_windows
+from recs_pipeline.model import score_fit, trained
 from recs_pipeline.model.towers import PooledProducts, TwoTowerModel, build_tower, make_optimizer
+from recs_pipeline.scoring import forms
+from recs_pipeline.scoring.blend import Blend
+from recs_pipeline.scoring.mixture import Mixture
+from recs_pipeline.scoring.purchases import Purchases
 from recs_pipeline.tracking.collector import MetricsCollector
 from recs_pipeline.tracking.sink import MetricsSink, expand_metrics_uri
 from recs_pipeline.training import distribution, resume, tensorboard
@@ -42,9 +45,9 @@ def run(
     metrics_uri: str = "",
     serving_dir: str = "",
 ) -> TrainResult:
-    """Train and export; the history reaches every sink target each epoch, or the step fails.
+    """Train and export; the training log reaches every sink target each epoch, or the step fails.
 
-    A run whose id already has a history and checkpoint at the durable target (the metrics URI,
+    A run whose id already has a training log and checkpoint at the durable target (the metrics URI,
     else the artifact folder, which a restarted Vertex worker gets back) continues from there.
     `{run_id}` in the metrics URI is replaced by the run id. `serving_dir` (default: `<model_dir>/retrieval`) gets the retrieval SavedModel. In a cluster
     (TF_CONFIG) every worker trains, and only the chief writes (distribution.py).
@@ -56,7 +59,7 @@ def run(
     if cluster.is_chief:
         return _train(prepared_dir, _Outputs(model_dir, serving_dir, [history_dir, metrics_uri], durable), durable, config, run_id, cluster)
     with tempfile.TemporaryDirectory(prefix="recs-worker-") as scratch:
-        log.info("%s of %d workers: the chief writes history, status, checkpoints and model; this one writes to a temporary folder",
+        log.info("%s of %d workers: the chief writes the training log, status, checkpoints and model; this one a temporary folder",
                  cluster.task, cluster.workers)
         outputs = _Outputs(f"{scratch}/model", f"{scratch}/serving", [f"{scratch}/history"], f"{scratch}/history")
         return _train(prepared_dir, outputs, durable, config, run_id, cluster)
@@ -75,63 +78,67 @@ class _Outputs:
 def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConfig, run_id: str, cluster: distribution.Cluster) -> TrainResult:
     sink = MetricsSink(outputs.sink_targets, run_id=run_id, epochs_total=config.epochs, writer=cluster.task)
     sink.probe()
-    collector = MetricsCollector(run_id, config.as_params())
+    collector: MetricsCollector | None = None  # built once the config is resolved and any earlier training log read
     with sigterm_raises():
         try:
             prepared = prepared_data.load(prepared_dir)
             config = config.resolved(prepared_data.repeat_share(prepared.splits["train"]))
-            collector = MetricsCollector(run_id, config.as_params())
             resume_point = resume.find_resume_point(durable, run_id, config.as_params())
-            if resume_point is not None:
-                resumed = {**resume_point.history, "params": config.as_params()}  # `epochs` may have grown
-                collector = MetricsCollector(run_id, config.as_params(), history=resumed)
+            # `epochs` may have grown since the earlier run
+            resumed = {**resume_point.history, "params": config.as_params()} if resume_point is not None else None
+            collector = MetricsCollector(run_id, config.as_params(), history=resumed)
             checkpoints = _Checkpoints(read_from=durable if resume_point is not None else "", write_to=outputs.checkpoint_target)
             started = time.perf_counter()
             model, kept_epoch = _fit(prepared, config, collector, sink, checkpoints, cluster.strategy,
                                      tensorboard.log_dir(outputs.sink_targets[0], cluster.is_chief))
-            fitted = fit_blend(model, prepared, config)
-            trained.write(model, prepared, config, outputs.model_dir, outputs.serving_dir, fitted.weights)
+            fitted = fit_score_form(model, prepared, config)
+            trained.write(model, prepared, config, outputs.model_dir, outputs.serving_dir, fitted.form)
             final = _final_losses(collector.history["loss"], kept_epoch)
-            collector.set_final_metrics({**final, **blend_figures(fitted)})
+            collector.set_final_metrics({**final, **form_figures(fitted)})
             sink.flush(collector.serialise(), "completed", collector.epochs_done)
         except BaseException as error:
             reason = "preempted" if isinstance(error, Preempted) else "error"
-            # The finished epochs' history once more (a no-op rewrite unless the failure cut an
+            # The finished epochs' training log once more (a no-op rewrite unless the failure cut an
             # epoch-end flush short); never when nothing was trained: a refused resume keeps its file.
-            finished = collector.serialise() if collector.epochs_done else None
-            sink.record_failure(collector.epochs_done, error, reason, finished)
+            done = collector.epochs_done if collector is not None else 0
+            finished = collector.serialise() if collector is not None and done else None
+            sink.record_failure(done, error, reason, finished)
             if reason == "preempted":
-                log.error("preempted after %d finished epoch(s); history and status flushed", collector.epochs_done)
+                log.error("preempted after %d finished epoch(s); training log and status flushed", done)
             raise
-    progress.report(f"train: {outcome(collector.epochs_done, config, final)}; {blend_outcome(fitted)} "
+    progress.report(f"train: {outcome(collector.epochs_done, config, final)}; {form_outcome(fitted)} "
                     f"({progress.duration(time.perf_counter() - started)})")
-    return TrainResult(collector.epochs_done, final["final_loss"], final["final_val_loss"])
+    return TrainResult(collector.epochs_done, final[metric_keys.FINAL_LOSS], final[metric_keys.FINAL_VAL_LOSS])
 
 
-def fit_blend(model: TwoTowerModel, prepared: prepared_data.PreparedData, config: TrainConfig) -> blend.BlendFit:
-    """The blend's weights (blend.py), fitted on the validation purchases with the training split as history."""
-    terms = trained.scoring_terms(prepared, (model.query_tower, model.candidate_tower), trained.describe(model, prepared, config),
-                                  history.TRAINING, config.baseline_half_life_days)
-    known = PurchaseHistory.of_splits(prepared, history.TRAINING)
-    repeats = {config.baseline_half_life_days: terms["repeat"]}
+def fit_score_form(model: TwoTowerModel, prepared: prepared_data.PreparedData, config: TrainConfig) -> score_fit.FormFit:
+    """The score form (model.score_fit), fitted on the validation purchases with the training split as the known purchases."""
+    info = trained.describe(model, prepared, config)
+    known = Purchases.of_splits(prepared, purchase_windows.TRAINING)
+    terms = trained.scoring_terms(known, prepared, (model.query_tower, model.candidate_tower), info)
     val = prepared.splits["val"]
-    return blend.fit(terms, repeats, val["user_idx"].to_numpy(np.int64), val["item_idx"].to_numpy(np.int64), len(prepared.items),
-                     known.matrix() if config.excludes_seen else None, config.seed)
+    trained_mixture = Mixture(*info["buy_again"]) if info["buy_again"] else None
+    return score_fit.fit(terms, config.baseline_half_life_days, val["user_idx"].to_numpy(np.int64), val["item_idx"].to_numpy(np.int64),
+                         len(prepared.items), known.counts() if config.excludes_seen else None, config.seed,
+                         (trained_mixture, forms.scorer(trained_mixture, terms)) if trained_mixture else None)
 
 
-def blend_figures(fitted: blend.BlendFit) -> dict[str, float]:
-    """The fit's figures for final_metrics."""
-    return {metric_keys.BLEND_TOWERS_WEIGHT: fitted.weights.towers, metric_keys.BLEND_KNN_WEIGHT: fitted.weights.knn,
-            metric_keys.BLEND_REPEAT_HALF_LIFE: fitted.weights.repeat_half_life_days, metric_keys.BLEND_VALIDATION_GAIN: fitted.gain,
-            metric_keys.SCORES_BY_MIXTURE: float(fitted.weights.form == blend.MIXTURE)}
+def form_figures(fitted: score_fit.FormFit) -> dict[str, float]:
+    """The fit's figures for final_metrics (a mixture has no blend weights: 0)."""
+    form = fitted.form if isinstance(fitted.form, Blend) else Blend(0.0, 0.0, 0.0)
+    return {metric_keys.BLEND_TOWERS_WEIGHT: form.towers, metric_keys.BLEND_KNN_WEIGHT: form.knn,
+            metric_keys.BLEND_REPEAT_HALF_LIFE: form.repeat_half_life_days, metric_keys.BLEND_VALIDATION_GAIN: fitted.gain,
+            metric_keys.SCORES_BY_MIXTURE: float(isinstance(fitted.form, Mixture))}
 
 
-def blend_outcome(fitted: blend.BlendFit) -> str:
-    """The fitted weights and what they gained on validation, as a person reads it."""
-    half_life = fitted.weights.repeat_half_life_days
-    repeat = f"{half_life:g}-day half-life" if half_life else "by count"
-    form = ("scores by the trained buy-again mixture" if fitted.weights.form == blend.MIXTURE else
-            f"scores by the blend: towers {fitted.weights.towers:g}, item-kNN {fitted.weights.knn:g}, repeats {repeat}")
+def form_outcome(fitted: score_fit.FormFit) -> str:
+    """The chosen form and what it gained on validation, as a person reads it."""
+    if isinstance(fitted.form, Mixture):
+        form = "scores by the trained buy-again mixture"
+    else:
+        half_life = fitted.form.repeat_half_life_days
+        repeat = f"{half_life:g}-day half-life" if half_life else "by count"
+        form = f"scores by the blend: towers {fitted.form.towers:g}, item-kNN {fitted.form.knn:g}, repeats {repeat}"
     return (f"{form} (mean validation recall "
             f"{fitted.gain:.3f}x recency-weighted repeat's, {fitted.customers:,} customers)")
 
@@ -141,8 +148,8 @@ def _final_losses(losses: dict[str, list], kept_epoch: int) -> dict[str, float]:
     the model holds (0-based, as `epochs`)."""
     val = [v if v is not None else float("inf") for v in losses["val_loss"]]
     best = min(range(len(val)), key=val.__getitem__)
-    return {"final_loss": losses["loss"][-1], "final_val_loss": losses["val_loss"][-1], metric_keys.BEST_EPOCH: best,
-            "best_val_loss": losses["val_loss"][best], metric_keys.KEPT_EPOCH: kept_epoch}
+    return {metric_keys.FINAL_LOSS: losses["loss"][-1], metric_keys.FINAL_VAL_LOSS: losses["val_loss"][-1], metric_keys.BEST_EPOCH: best,
+            metric_keys.BEST_VAL_LOSS: losses["val_loss"][best], metric_keys.KEPT_EPOCH: kept_epoch}
 
 
 def outcome(epochs_done: int, config: TrainConfig, final: dict[str, float]) -> str:
@@ -151,7 +158,7 @@ def outcome(epochs_done: int, config: TrainConfig, final: dict[str, float]) -> s
     stopped = config.early_stopping_patience and epochs_done < config.epochs
     ran = (f"early stopping after {metric_keys.epoch_label(epochs_done - 1, config.epochs)} (validation loss not lower for "
            f"{config.early_stopping_patience} epoch(s))" if stopped else f"{epochs_done} of {config.epochs} epoch(s)")
-    val_loss = final["best_val_loss"] if kept == final[metric_keys.BEST_EPOCH] else None
+    val_loss = final[metric_keys.BEST_VAL_LOSS] if kept == final[metric_keys.BEST_EPOCH] else None
     reason = "the lowest validation loss" if val_loss is not None else "the last"
     figure = f", val_loss {val_loss:.4f}" if val_loss is not None else ""
     return f"{ran}; kept the weights of {metric_keys.epoch_label(kept)} ({reason}{figure})"
@@ -172,9 +179,10 @@ def model_inputs(split_name: str, prepared: prepared_data.PreparedData, config: 
     columns = {name: split[name].to_numpy(np.int32) for name in names}
     if config.history_length:
         if split_name == "train":
-            columns["history"] = history.row_histories(split, config.history_length)
+            columns[purchase_windows.TOWER_INPUT] = purchase_windows.row_windows(split, config.history_length)
         else:
-            columns["history"] = history.customer_history(prepared, config.history_length)["history"][columns["user_idx"]]
+            windows = purchase_windows.customer_windows(prepared, config.history_length)[purchase_windows.TOWER_INPUT]
+            columns[purchase_windows.TOWER_INPUT] = windows[columns["user_idx"]]
     if config.logq_correction:
         columns["item_probability"] = prepared_data.item_probabilities(prepared)[columns["item_idx"]]
     return columns

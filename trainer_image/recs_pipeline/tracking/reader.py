@@ -1,4 +1,4 @@
-"""Reading a training_metrics.json back, for the web app, notebooks and the CLI.
+"""Reading a training_metrics.json back, for any program that consumes the file, notebooks and the CLI.
 
 A URI may be the file itself under any name (the pipeline's `training_metrics` artifact is an
 object called `training_metrics`, no suffix), or a folder or gs:// prefix holding one (the

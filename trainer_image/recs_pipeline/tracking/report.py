@@ -12,6 +12,7 @@ from html import escape
 from typing import Any, Callable, Mapping, Sequence
 
 from recs_pipeline.core import metric_keys
+from recs_pipeline.evaluation import output
 from recs_pipeline.tracking import plots, tables
 from recs_pipeline.tracking.tables import recall_table_rows  # noqa: F401  (still importable from here, where the CLI used to find it)
 
@@ -74,12 +75,10 @@ def verdicts(document: Mapping[str, Any], k: int = 10) -> list[tuple[bool, str]]
     rows = tables.method_rows(document, [key])
     model = rows.pop(tables.MODEL)[key]
     out = []
-    for name, figures in rows.items():
-        base = figures[key]
-        if model is None or base is None:
-            continue
-        verb = "beats" if model > base else "does not beat"
-        out.append((model > base, f"The model {verb} {name} at {metric_keys.recall_label(k)} ({model:.4f} vs {base:.4f})."))
+    for found in output.comparisons({key: model}, rows, [key]):  # decided there, for every view
+        verb = "beats" if found.beats else "does not beat"
+        figures = f"({found.model:.4f} vs {found.other:.4f})"
+        out.append((found.beats, f"The model {verb} {found.baseline} at {metric_keys.recall_label(k)} {figures}."))
     return out
 
 

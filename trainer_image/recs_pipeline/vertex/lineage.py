@@ -13,8 +13,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from recs_pipeline.core import metric_keys
+from recs_pipeline.core.config import resolve_run_id
 from recs_pipeline.core.errors import UserError
-from recs_pipeline.tracking.sink import METRICS_FILE, STATUS_FILE
+from recs_pipeline.tracking.sink import METRICS_FILE, STATUS_FILE, expand_metrics_uri
 
 # output name -> sub-folder of the job folder the CustomJob writes
 JOB_FOLDERS = {"model": "model", "serving_model": "serving_model", "training_history": "training_history"}
@@ -47,9 +49,14 @@ def run_metadata(history_dir: str) -> dict[str, Any]:
         "run_id": history.get("run_id", ""),
         "epochs_run": status.get("epochs_done"),
         "epochs_max": status.get("epochs_total"),
-        "best_epoch": final.get("best_epoch"),
-        "best_val_loss": final.get("best_val_loss"),
-        "final_loss": final.get("final_loss"),
-        "final_val_loss": final.get("final_val_loss"),
+        **{name: final.get(name) for name in (metric_keys.BEST_EPOCH, metric_keys.BEST_VAL_LOSS, metric_keys.FINAL_LOSS,
+                                                 metric_keys.FINAL_VAL_LOSS)},
     }
     return {key: value for key, value in metadata.items() if value is not None}
+
+
+def resolve_run(run_id: str, pipeline_job_name: str, metrics_uri: str) -> tuple[str, str]:
+    """The run's id (config.resolve_run_id) and its metrics URI with `{run_id}` replaced: resolved
+    here once for every component that names the run or writes to its sink."""
+    run = resolve_run_id(run_id, pipeline_job_name)
+    return run, expand_metrics_uri(metrics_uri, run)

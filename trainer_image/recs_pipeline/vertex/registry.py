@@ -14,6 +14,7 @@ from typing import Any
 
 from recs_pipeline.core import metric_keys
 from recs_pipeline.core.errors import UserError
+from recs_pipeline.evaluation import output
 
 # The newest prebuilt TensorFlow prediction container google-cloud-aiplatform lists. The model is
 # exported with a newer TensorFlow; tests/serving/test_tf215_serving.py loads and calls it in this one.
@@ -78,19 +79,11 @@ def registry_entry(
 def quality_gate(final_metrics: dict[str, Any], baselines: dict[str, dict[str, Any]]) -> tuple[bool, str]:
     """(passes, why): the model passes when its test recall at each of GATE_KS is strictly above
     every baseline's; `why` names each comparison that failed, or says what it beat."""
-    failures, passed = [], []
-    for k in GATE_KS:
-        name = metric_keys.test_recall(k)
-        model = final_metrics.get(name)
-        if model is None:
-            failures.append(f"no {metric_keys.label(name)} in the published metrics")
-            continue
-        for baseline, figures in sorted(baselines.items()):
-            other = figures.get(name)
-            if other is None:
-                continue
-            comparison = f"{metric_keys.label(name)} {model:.4f} vs {baseline} {other:.4f}"
-            (passed if model > other else failures).append(comparison)
+    names = [metric_keys.test_recall(k) for k in GATE_KS]
+    failures = [f"no {metric_keys.label(name)} in the published metrics" for name in names if final_metrics.get(name) is None]
+    found = output.comparisons(final_metrics, dict(sorted(baselines.items())), names)
+    passed = [f"{metric_keys.label(c.metric)} {c.model:.4f} vs {c.baseline} {c.other:.4f}" for c in found if c.beats]
+    failures += [f"{metric_keys.label(c.metric)} {c.model:.4f} vs {c.baseline} {c.other:.4f}" for c in found if not c.beats]
     if not baselines:
         failures.append("no baselines in the published metrics to compare with")
     if failures:

@@ -1,17 +1,38 @@
-"""The blend: its terms, its fit on held-out purchases, and the candidate lists the fit ranks in."""
+"""The score form's fit on held-out purchases, the candidate lists the fit ranks in, and the terms it weighs."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from recs_pipeline.core.config import RECALL_KS
 from recs_pipeline.evaluation import ranking
-from recs_pipeline.evaluation.baselines import PurchaseHistory
-from recs_pipeline.model import blend
+from recs_pipeline.model import score_fit
+from recs_pipeline.scoring import blend
+from recs_pipeline.scoring.blend import Blend
+from recs_pipeline.scoring.mixture import Mixture
+from recs_pipeline.scoring.purchases import Purchases
+from recs_pipeline.scoring.terms import Terms, TowerScores
 from scipy import sparse
 
 CUSTOMERS, PRODUCTS = 60, 300
 
 
-def dense_terms(rng: np.random.Generator, products: int = PRODUCTS) -> tuple[dict[str, ranking.ScoreFn], dict[str, np.ndarray]]:
+class ArrayTerms:
+    """Terms (scoring.terms.Terms' methods) read from fixed arrays; `repeats` by half-life."""
+
+    def __init__(self, parts: dict, repeats: dict | None = None):
+        self.parts, self.repeats, self.towers = parts, repeats or {90.0: parts["repeat"]}, parts["towers"]
+
+    def popularity(self):
+        return self.parts["popularity"]
+
+    def knn(self):
+        return self.parts["knn"]
+
+    def repeat(self, half_life_days: float):
+        return self.repeats[half_life_days]
+
+
+def dense_terms(rng: np.random.Generator, products: int = PRODUCTS) -> tuple[dict, dict[str, np.ndarray]]:
     """Four terms as fixed arrays: a few bought products per customer, popularity, towers, kNN."""
     repeat = np.zeros((CUSTOMERS, products))
     for customer in range(CUSTOMERS):
@@ -25,8 +46,8 @@ def test_fit_adds_the_towers_when_the_held_out_purchases_are_what_the_towers_ran
     parts, arrays = dense_terms(np.random.default_rng(0))
     users = np.repeat(np.arange(CUSTOMERS), 2)
     items = np.argsort(-arrays["towers"], axis=1)[:, :2].ravel()  # each customer's two top products by the towers
-    fitted = blend.fit(parts, {90.0: parts["repeat"]}, users, items, PRODUCTS)
-    assert fitted.weights.towers > 0
+    fitted = score_fit.fit(ArrayTerms(parts), 90.0, users, items, PRODUCTS)
+    assert fitted.form.towers > 0
     assert fitted.validation_recall > fitted.repeat_only_recall and fitted.gain > 1
 
 
@@ -34,31 +55,25 @@ def test_fit_keeps_recency_weighted_repeat_when_the_purchases_repeat():
     parts, arrays = dense_terms(np.random.default_rng(1))
     users = np.arange(CUSTOMERS)
     items = arrays["repeat"].argmax(axis=1)  # each customer's most recent-weighted product: rank 0 with both weights 0
-    counts = np.where(arrays["repeat"] > 0, np.random.default_rng(5).integers(1, 4, arrays["repeat"].shape), 0).astype(float)
-    fitted = blend.fit(parts, {90.0: parts["repeat"], 0.0: lambda users, low, high: counts[users, low:high]}, users, items, PRODUCTS)
-    assert fitted.weights == blend.BlendWeights(0.0, 0.0, 90.0)  # nothing beats it; ties keep the baseline and the smaller weights
+    fitted = score_fit.fit(ArrayTerms(parts), 90.0, users, items, PRODUCTS)
+    assert fitted.form == Blend(0.0, 0.0, 90.0)  # nothing beats it; ties keep the baseline and the smaller weights
     assert fitted.validation_recall == fitted.repeat_only_recall == 1.0
-    # Purchases that follow the counts instead: the fit picks the repeat term without decay.
-    by_count = counts + arrays["popularity"]
-    fitted = blend.fit(parts, {90.0: parts["repeat"], 0.0: lambda users, low, high: counts[users, low:high]}, users,
-                       by_count.argmax(axis=1), PRODUCTS)
-    assert fitted.weights.repeat_half_life_days == 0.0 and fitted.gain > 1
 
 
-def columns(parts: dict[str, ranking.ScoreFn]) -> list[ranking.ScoreFn]:
-    """The fit's column order: the explore terms, then the repeat term."""
-    return [*(parts[name] for name in blend.EXPLORE_TERMS), parts["repeat"]]
+def columns(parts: dict) -> list:
+    """The fit's column order: popularity, towers, kNN, then the repeat term."""
+    return [parts["popularity"], parts["towers"], parts["knn"], parts["repeat"]]
 
 
-@pytest.mark.parametrize("weights", [blend.BlendWeights(0.0, 0.0, 90.0), blend.BlendWeights(0.3, 0.03, 90.0), blend.BlendWeights(10.0, 3.0, 90.0)])
+@pytest.mark.parametrize("weights", [Blend(0.0, 0.0, 90.0), Blend(0.3, 0.03, 90.0), Blend(10.0, 3.0, 90.0)])
 def test_the_candidate_ranks_equal_the_rankers_when_every_product_is_a_candidate(weights):
     # 4 terms x CANDIDATES_PER_TERM >= PRODUCTS: every product is in every customer's list, so the
     # fit's recall must be the evaluate ranker's exactly.
     parts, _ = dense_terms(np.random.default_rng(2))
     rng = np.random.default_rng(3)
     users, items = rng.integers(0, CUSTOMERS, 500), rng.integers(0, PRODUCTS, 500)
-    table = blend._CandidateTable.build(columns(parts), np.unique(users), users, items, PRODUCTS, None)
-    ranks = ranking.positive_ranks(blend.scorer(parts, weights), users, items, PRODUCTS)
+    table = score_fit._CandidateTable.build(columns(parts), np.unique(users), users, items, PRODUCTS, None)
+    ranks = ranking.positive_ranks(blend.scorer(weights, ArrayTerms(parts)), users, items, PRODUCTS)
     expected = np.mean([(ranks < k).mean() for k in RECALL_KS])
     assert table.mean_recall(np.array([1.0, weights.towers, weights.knn, 1.0])) == pytest.approx(expected, abs=1e-12)
 
@@ -68,50 +83,51 @@ def test_with_exclude_seen_a_bought_product_is_a_miss_and_never_a_candidate():
     seen = sparse.csr_matrix(arrays["repeat"] > 0)
     users = np.arange(CUSTOMERS)
     items = arrays["repeat"].argmax(axis=1)  # bought before: every one a miss
-    fitted = blend.fit(parts, {90.0: parts["repeat"]}, users, items, PRODUCTS, seen)
+    fitted = score_fit.fit(ArrayTerms(parts), 90.0, users, items, PRODUCTS, seen)
     assert fitted.validation_recall == 0.0
-    table = blend._CandidateTable.build(columns(parts), users, users, items, PRODUCTS, seen)
+    table = score_fit._CandidateTable.build(columns(parts), users, users, items, PRODUCTS, seen)
     # Unseen purchases: the same ranks as the ranker with seen products excluded.
     fresh = np.argsort(-arrays["towers"], axis=1)[:, 5]
-    fresh_table = blend._CandidateTable.build(columns(parts), users, users, fresh, PRODUCTS, seen)
-    ranks = ranking.positive_ranks(ranking.excluding(blend.scorer(parts, blend.BlendWeights(1.0, 0.1, 90.0)), seen), users, fresh, PRODUCTS)
+    fresh_table = score_fit._CandidateTable.build(columns(parts), users, users, fresh, PRODUCTS, seen)
+    ranks = ranking.positive_ranks(ranking.excluding(blend.scorer(Blend(1.0, 0.1, 90.0), ArrayTerms(parts)), seen), users, fresh, PRODUCTS)
     assert fresh_table.mean_recall(np.array([1.0, 1.0, 0.1, 1.0])) == pytest.approx(np.mean([(ranks < k).mean() for k in RECALL_KS]))
     assert table.missed.all()
 
 
-def test_terms_of_a_purchase_history():
+def test_terms_of_purchases():
     # Customer 0 bought product 1 today and product 2 ninety days ago; product 2 is also customer 1's.
-    known = PurchaseHistory(users=np.array([0, 0, 1, 1]), items=np.array([1, 2, 2, 0]), days=np.array([100.0, 10.0, 100.0, 100.0]),
-                            num_users=2, num_items=4)
+    day = pd.Timestamp("2026-01-01")
+    rows = pd.DataFrame({"user_idx": [0, 0, 1, 1], "item_idx": [1, 2, 2, 0],
+                         "timestamp": [day + pd.Timedelta(days=d) for d in (100, 10, 100, 100)]})
+    known = Purchases(rows, num_users=2, num_items=4)
     user_embeddings = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
     item_embeddings = np.array([[0.0, 0.0], [0.5, 0.0], [1.0, 0.0], [0.0, 2.0]], np.float32)
-    parts = blend.terms(known, 90.0, 90.0, user_embeddings, item_embeddings, temperature=0.5)
+    terms = Terms(known, 90.0, TowerScores(user_embeddings, item_embeddings, temperature=0.5))
     everyone = np.array([0, 1])
-    np.testing.assert_allclose(parts["repeat"](everyone, 0, 4), [[0, 1, 0.5, 0], [1, 0, 1, 0]])
+    np.testing.assert_allclose(terms.repeat(90.0)(everyone, 0, 4), [[0, 1, 0.5, 0], [1, 0, 1, 0]])
     logits = (user_embeddings @ item_embeddings.T) / 0.5
-    np.testing.assert_allclose(parts["towers"](everyone, 0, 4), np.exp(logits - logits.max(axis=1, keepdims=True)))
-    np.testing.assert_allclose(parts["towers"](everyone, 1, 3), np.exp(logits - logits.max(axis=1, keepdims=True))[:, 1:3])
-    popularity = parts["popularity"](everyone, 0, 4)[0]
+    np.testing.assert_allclose(terms.towers(everyone, 0, 4), np.exp(logits - logits.max(axis=1, keepdims=True)))
+    np.testing.assert_allclose(terms.towers(everyone, 1, 3), np.exp(logits - logits.max(axis=1, keepdims=True))[:, 1:3])
+    popularity = terms.popularity()(everyone, 0, 4)[0]
     assert popularity.argmax() == 2 and (popularity < 1).all()
     # Product 2's buyers {0, 1} and product 0's {1}: cosine 1/sqrt(2); customer 0 reaches product 0 through product 2.
-    np.testing.assert_allclose(parts["knn"](np.array([0]), 0, 1), [[0.5 / np.sqrt(2)]])
+    np.testing.assert_allclose(terms.knn()(np.array([0]), 0, 1), [[0.5 / np.sqrt(2)]])
     tables = blend.serving_tables(known, 90.0, 0.0)
     np.testing.assert_array_equal(tables.row_splits, [0, 2, 4])
     np.testing.assert_allclose(tables.repeat, [1.0, 0.5, 1.0, 1.0])
     np.testing.assert_allclose(tables.recency, [1.0, 1.0, 1.0, 1.0])  # half-life 0: no decay
-    np.testing.assert_allclose(blend.terms(known, 0.0, 90.0, user_embeddings, item_embeddings, 0.5)["repeat"](everyone, 0, 4),
-                               [[0, 1, 1, 0], [1, 0, 1, 0]])
+    np.testing.assert_allclose(terms.repeat(0.0)(everyone, 0, 4), [[0, 1, 1, 0], [1, 0, 1, 0]])
+    assert known.built["similarity"] == 1 and known.built["matrix"] == 1  # each view built once, however often read
 
 
 def test_fit_ranks_by_the_trained_mixture_when_validation_prefers_it():
     parts, arrays = dense_terms(np.random.default_rng(6))
     mixture = np.random.default_rng(7).normal(size=(CUSTOMERS, PRODUCTS))
-    parts[blend.MIXTURE] = lambda users, low, high: mixture[users, low:high]
+    trained = Mixture(0.5, 1.0)
     users = np.repeat(np.arange(CUSTOMERS), 3)
     items = np.argsort(-mixture, axis=1)[:, :3].ravel()  # the mixture's own top 3: recall 1 at every K
-    fitted = blend.fit(parts, {90.0: parts["repeat"]}, users, items, PRODUCTS)
-    assert fitted.weights.form == blend.MIXTURE and fitted.validation_recall == 1.0
-    np.testing.assert_array_equal(blend.scorer(parts, fitted.weights)(np.arange(2), 0, PRODUCTS), mixture[:2])
+    fitted = score_fit.fit(ArrayTerms(parts), 90.0, users, items, PRODUCTS, mixture=(trained, lambda u, low, high: mixture[u, low:high]))
+    assert fitted.form == trained and fitted.validation_recall == 1.0
 
 
 def test_with_exclude_seen_heavy_customers_get_every_terms_top_unseen_products():
@@ -119,13 +135,13 @@ def test_with_exclude_seen_heavy_customers_get_every_terms_top_unseen_products()
     # top unseen products, or a purchase ranked 150th among them would look like a hit at @50.
     products = 1000
     parts, arrays = dense_terms(np.random.default_rng(8), products)
-    weights = blend.BlendWeights(1.0, 0.1, 90.0)
+    weights = Blend(1.0, 0.1, 90.0)
     heavy = arrays["repeat"] > 0
     for name in ("towers", "popularity", "knn"):
         np.put_along_axis(heavy, np.argsort(-arrays[name], axis=1)[:, :190], True, axis=1)
     seen = sparse.csr_matrix(heavy)
-    score = blend.scorer(parts, weights)(np.arange(CUSTOMERS), 0, products)
+    score = blend.scorer(weights, ArrayTerms(parts))(np.arange(CUSTOMERS), 0, products)
     users = np.arange(CUSTOMERS)
     items = np.argsort(np.where(heavy, np.inf, -score), axis=1)[:, 150]  # each customer's 151st unseen product
-    table = blend._CandidateTable.build(columns(parts), users, users, items, products, seen)
+    table = score_fit._CandidateTable.build(columns(parts), users, users, items, products, seen)
     assert table.mean_recall(np.array([1.0, 1.0, 0.1, 1.0])) == 0.0  # a miss at every K, as the ranker says

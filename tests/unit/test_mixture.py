@@ -2,7 +2,7 @@
 
 import numpy as np
 from recs_pipeline.core.tf_runtime import tf
-from recs_pipeline.model import buy_again
+from recs_pipeline.scoring import mixture
 
 # Three customers' recent purchases as item index + 1, 0 pads: customer 0 bought item 2 twice
 # and item 0 once, customer 1 nothing, customer 2 item 4 once.
@@ -12,35 +12,36 @@ EXPECTED_COUNTS = np.array([[1, 0, 2, 0, 0, 0], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0,
 
 
 def test_catalog_counts_and_the_numpy_table_agree_with_a_hand_count():
-    served = buy_again.catalog_counts(tf.constant(HISTORY), NUM_ITEMS).numpy()
+    served = mixture.catalog_counts(tf.constant(HISTORY), NUM_ITEMS).numpy()
     np.testing.assert_array_equal(served, EXPECTED_COUNTS)
-    table = buy_again.CountTable(HISTORY)
+    table = mixture.CountTable(HISTORY)
     np.testing.assert_array_equal(table.block(np.array([2, 0, 1]), 0, NUM_ITEMS), EXPECTED_COUNTS[[2, 0, 1]])
     np.testing.assert_array_equal(table.block(np.array([0]), 2, 5), EXPECTED_COUNTS[[0], 2:5])
 
 
 def test_batch_counts_pair_every_customer_with_every_candidate():
     candidates = tf.constant([2, 4, 0], dtype=tf.int32)
-    counts = buy_again.batch_counts(tf.constant(HISTORY), candidates, NUM_ITEMS).numpy()
+    counts = mixture.batch_counts(tf.constant(HISTORY), candidates, NUM_ITEMS).numpy()
     np.testing.assert_array_equal(counts, EXPECTED_COUNTS[:, [2, 4, 0]])
     repeated = tf.constant([2, 2, 5, 0, 2], dtype=tf.int32)  # in-batch duplicates get the same column
-    np.testing.assert_array_equal(buy_again.batch_counts(tf.constant(HISTORY), repeated, NUM_ITEMS).numpy(), EXPECTED_COUNTS[:, [2, 2, 5, 0, 2]])
-    np.testing.assert_array_equal(buy_again.window_sizes(tf.constant(HISTORY)).numpy(), [3, 0, 1])
+    np.testing.assert_array_equal(mixture.batch_counts(tf.constant(HISTORY), repeated, NUM_ITEMS).numpy(),
+                                  EXPECTED_COUNTS[:, [2, 2, 5, 0, 2]])
+    np.testing.assert_array_equal(mixture.window_sizes(tf.constant(HISTORY)).numpy(), [3, 0, 1])
 
 
 def test_mix_adds_the_repeat_probability_to_products_bought_and_leaves_the_rest():
     logits = np.array([[2.0, -1.0, 0.5], [0.3, 1.0, -2.0]])
     counts = np.array([[0.0, 1.0, 2.0], [0.0, 1.0, 0.0]])
     totals = np.array([4.0, 1.0])
-    mixed = buy_again.mix(logits, counts, totals, 0.7, 0.3)
+    mixed = mixture.mix(logits, counts, totals, 0.7, 0.3)
     repeat = lambda share: np.exp(0.7) * share**0.3  # noqa: E731
     expected = [[2.0, np.log(np.exp(-1.0) + repeat(1 / 4)), np.log(np.exp(0.5) + repeat(2 / 4))],
                 [0.3, np.log(np.exp(1.0) + repeat(1.0)), -2.0]]
     np.testing.assert_allclose(mixed, expected)
-    served = buy_again.mix(*(tf.constant(a, tf.float32) for a in (logits, counts, totals)), 0.7, 0.3).numpy()
+    served = mixture.mix(*(tf.constant(a, tf.float32) for a in (logits, counts, totals)), 0.7, 0.3).numpy()
     np.testing.assert_allclose(served, expected, rtol=1e-6)
     # Stable far from zero, where exp would overflow float32.
-    far = buy_again.mix(tf.constant([[500.0, -500.0]]), tf.constant([[1.0, 1.0]]), tf.constant([2.0]), 0.0, 1.0).numpy()
+    far = mixture.mix(tf.constant([[500.0, -500.0]]), tf.constant([[1.0, 1.0]]), tf.constant([2.0]), 0.0, 1.0).numpy()
     np.testing.assert_allclose(far, [[500.0, np.log(0.5)]], rtol=1e-6)
 
 
@@ -64,7 +65,7 @@ def test_in_batch_losses_are_the_tfrs_task_with_the_adjusted_logits():
 
 def test_scorer_mixes_the_repeat_term_into_the_tempered_base_scores():
     base = lambda users, low, high: np.ones((len(users), high - low))  # noqa: E731
-    score = buy_again.scorer(base, buy_again.CountTable(HISTORY), (0.5, 1.0), 0.5)
+    score = mixture.scorer(base, mixture.CountTable(HISTORY), mixture.Mixture(0.5, 1.0), 0.5)
     repeat = lambda share: np.exp(0.5) * share  # noqa: E731
     np.testing.assert_allclose(score(np.array([0]), 0, NUM_ITEMS),
                                [[np.log(np.exp(2.0) + repeat(1 / 3)), 2.0, np.log(np.exp(2.0) + repeat(2 / 3)), 2.0, 2.0, 2.0]])

@@ -1,4 +1,5 @@
-"""Each customer's recent products, as a fixed-width integer matrix the customer tower pools.
+"""Purchase windows: each customer's recent products, as a fixed-width integer matrix the customer
+tower reads (its `history` input) and the buy-again mixture counts.
 
 In B2B data what a customer bought before predicts what they buy next. A training row sees the
 customer's last `length` training purchases strictly before its own timestamp (lines of the same
@@ -18,7 +19,7 @@ from recs_pipeline.data.prepared_data import PreparedData
 PAD = 0
 
 
-def row_histories(train: pd.DataFrame, length: int) -> np.ndarray:
+def row_windows(train: pd.DataFrame, length: int) -> np.ndarray:
     """(rows, length) int32, aligned with `train`'s row order: the earlier purchases of each row's
     customer, oldest first and most recent last, strictly before the row's timestamp, padded at the end."""
     users = train["user_idx"].to_numpy()
@@ -38,7 +39,7 @@ def row_histories(train: pd.DataFrame, length: int) -> np.ndarray:
     return result
 
 
-def user_histories(train: pd.DataFrame, num_users: int, length: int) -> np.ndarray:
+def user_windows(train: pd.DataFrame, num_users: int, length: int) -> np.ndarray:
     """(num_users, length) int32: each customer's last `length` training purchases, oldest first
     and most recent last, padded at the end."""
     users = train["user_idx"].to_numpy()
@@ -66,10 +67,13 @@ BEFORE_TEST = ("train", "val")  # what evaluation knows: every purchase before t
 EVERYTHING = ("train", "val", "test")  # what the served model knows: every purchase in the data
 
 
-def customer_history(prepared: PreparedData, length: int, splits: tuple[str, ...] = TRAINING) -> dict[str, np.ndarray]:
-    """The customer tower's `history` input for every customer (row i is customer i): their last
-    `length` purchases in `splits`. Empty when the model reads no history."""
+TOWER_INPUT = "history"  # the customer tower's input name for the purchase windows (kept: exported models read it)
+
+
+def customer_windows(prepared: PreparedData, length: int, splits: tuple[str, ...] = TRAINING) -> dict[str, np.ndarray]:
+    """The customer tower's purchase-window input for every customer (row i is customer i): their
+    last `length` purchases in `splits`. Empty when the model reads no window."""
     if not length:
         return {}
     rows = pd.concat([prepared.splits[name] for name in splits], ignore_index=True) if len(splits) > 1 else prepared.splits[splits[0]]
-    return {"history": user_histories(rows, len(prepared.users), length)}
+    return {TOWER_INPUT: user_windows(rows, len(prepared.users), length)}

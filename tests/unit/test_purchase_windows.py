@@ -1,8 +1,8 @@
-"""Recent-product histories: strictly earlier purchases of the same customer, padded with 0."""
+"""Purchase windows: strictly earlier purchases of the same customer, padded with 0."""
 
 import numpy as np
 import pandas as pd
-from recs_pipeline.data.history import row_histories, user_histories
+from recs_pipeline.data.purchase_windows import row_windows, user_windows
 
 
 def purchases() -> pd.DataFrame:
@@ -15,17 +15,17 @@ def purchases() -> pd.DataFrame:
 
 
 def test_a_row_sees_only_strictly_earlier_purchases_of_its_customer():
-    rows = row_histories(purchases(), length=3)
+    rows = row_windows(purchases(), length=3)
     # entries are item index + 1; the two lines of customer 0's first order do not see each other
     assert rows.tolist() == [[0, 0, 0], [0, 0, 0], [0, 0, 0], [3, 0, 0], [6, 7, 0]]
 
 
-def test_the_history_is_cut_to_the_most_recent():
-    rows = row_histories(purchases(), length=1)
+def test_the_window_is_cut_to_the_most_recent():
+    rows = row_windows(purchases(), length=1)
     assert rows[:, 0].tolist() == [0, 0, 0, 3, 7]  # customer 0's last row keeps the latest of 5, 6 by row order
 
 
 def test_customers_get_their_last_training_purchases():
-    users = user_histories(purchases(), num_users=3, length=2)
+    users = user_windows(purchases(), num_users=3, length=2)
     assert users.tolist() == [[7, 8], [3, 4], [0, 0]]
     assert users.dtype == np.int32

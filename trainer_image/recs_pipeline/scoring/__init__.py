@@ -1,0 +1,1 @@
+"""How the model and the baselines score a product for a customer: purchases, terms and score forms."""
