@@ -20,10 +20,11 @@ HEADLINES = {
     "train_memory.py": "train_peak_vs_budget:",
     "train_throughput.py": "throughput_ratio:",
 }
+DATA_BUILDERS = {"tafeng.py"}  # builds the Ta-Feng file the benchmarks read; it measures nothing
 
 
 def test_every_benchmark_has_a_smoke_check():
-    assert sorted(HEADLINES) == sorted(path.name for path in BENCHMARKS.glob("*.py"))
+    assert sorted(HEADLINES) == sorted(path.name for path in BENCHMARKS.glob("*.py") if path.name not in DATA_BUILDERS)
 
 
 @pytest.mark.slow
