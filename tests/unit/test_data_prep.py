@@ -40,7 +40,7 @@ def test_split_is_temporal_and_counts_add_up(tmp_path):
     assert val["timestamp"].max() <= test["timestamp"].min()
     stats = prepared.stats
     assert stats["rows_in"] == 240
-    assert stats["train_rows"] + stats["val_rows"] + stats["test_rows"] + stats["val_rows_dropped_cold_start"] + stats["test_rows_dropped_cold_start"] == 240
+    assert stats["train_rows"] + stats["val_rows"] + stats["test_rows"] == 240
     assert prepared.vocabularies["user_id"] == [f"U{i}" for i in range(6)]
     assert list(train.columns[:4]) == ["user_id", "item_id", "timestamp", "user_idx"]
     assert (prepared.users["user_id"].tolist()) == prepared.vocabularies["user_id"]
@@ -54,14 +54,60 @@ def test_test_start_date_and_random_split(tmp_path):
     first = prepare_rows(tmp_path / "a", grid(), random_config)
     again = prepare_rows(tmp_path / "b", grid(), random_config)
     pd.testing.assert_frame_equal(first.splits["test"], again.splits["test"])  # seeded: same rows
-    assert 20 <= len(first.splits["test"]) + first.stats["test_rows_dropped_cold_start"] <= 75
+    assert 20 <= len(first.splits["test"]) <= 75
 
 
-def test_cold_start_rows_are_dropped_and_counted(tmp_path):
+def test_cold_start_rows_are_kept_counted_and_indexed_after_the_known_ones(tmp_path):
     late = pd.DataFrame([("NEWUSER", "I1", "2025-03-01 00:00:00", 1), ("U1", "NEWITEM", "2025-03-01 00:00:01", 1)], columns=grid().columns)
     prepared = prepare_rows(tmp_path, pd.concat([grid(), late], ignore_index=True))
-    assert prepared.stats["test_rows_dropped_cold_start"] == 2
-    assert "NEWUSER" not in set(prepared.splits["test"]["user_id"])
+    assert prepared.stats["test_rows_new_customer"] == 1 and prepared.stats["test_rows_new_product"] == 1
+    assert prepared.stats["val_rows_new_customer"] == 0
+    assert {"NEWUSER", "U1"} <= set(prepared.splits["test"]["user_id"])
+    assert prepared.known_users == 6 and prepared.vocabularies["user_id"][-1] == "NEWUSER"
+    assert prepared.known_items == 5 and prepared.vocabularies["item_id"][5:] == ["NEWITEM"]
+    test = prepared.splits["test"]
+    assert test.loc[test["user_id"] == "NEWUSER", "user_idx"].tolist() == [6]
+    assert prepared.stats["users"] == 7 and prepared.stats["users_in_training"] == 6
+
+
+def test_features_of_a_new_customer_come_from_their_first_row(tmp_path):
+    frame = grid()
+    frame["segment"] = "retail"
+    late = pd.DataFrame([("NEWUSER", "I1", "2025-03-02 00:00:00", 1, "retail"), ("NEWUSER", "I2", "2025-03-01 00:00:00", 1, "wholesale")],
+                        columns=frame.columns)
+    frame.loc[frame["customer_id"] == "U0", "segment"] = "wholesale"
+    prepared = prepare_rows(tmp_path, pd.concat([frame, late], ignore_index=True), PrepConfig(user_features=("segment",), item_features=()))
+    values = prepared.vocabularies["user_features"]["segment"]
+    users = prepared.users.set_index("user_id")
+    assert values[users.loc["NEWUSER", "segment_idx"]] == "wholesale"  # its first row, not its last
+    assert values[users.loc["U1", "segment_idx"]] == "retail"
+
+
+def test_numeric_features_are_bucketised_by_training_quantiles(tmp_path):
+    frame = grid()
+    frame["price"] = [f"{(i % 50) * 1.5:.2f}" for i in range(len(frame))]
+    frame.loc[3, "price"] = ""
+    prepared = prepare_rows(tmp_path, frame, PrepConfig(user_features=(), item_features=(), item_numeric_features=("price",)))
+    labels = prepared.vocabularies["item_features"]["price"]
+    assert labels[0] == "" and labels[1].startswith("< ") and labels[-1].startswith(">= ") and len(labels) == 11
+    train = prepared.splits["train"]
+    assert train["price_idx"].between(0, 10).all() and (train["price_idx"] == 0).sum() == 1
+    assert sorted(set(train["price_idx"])) == list(range(11))
+    assert (train["price"] == [labels[i] for i in train["price_idx"]]).all()  # the split's text column names the bucket
+    raw = frame.set_index(["customer_id", "timestamp"])["price"]
+    prices = [float(raw[(u, str(t))]) for u, t in zip(train["user_id"], train["timestamp"]) if raw[(u, str(t))]]
+    buckets = [i for i, (u, t) in zip(train["price_idx"], zip(train["user_id"], train["timestamp"])) if raw[(u, str(t))]]
+    order = sorted(zip(prices, buckets))
+    assert [b for _, b in order] == sorted(b for _, b in order)  # higher prices, higher buckets
+    assert "price_idx" in prepared.items.columns
+
+
+def test_a_numeric_feature_that_is_not_a_number_is_named(tmp_path):
+    frame = grid()
+    frame["price"] = "1.5"
+    frame.loc[7, "price"] = "n/a"
+    message = bad(tmp_path, frame, PrepConfig(user_features=(), item_features=(), item_numeric_features=("price",)))
+    assert message == f"{tmp_path / 'orders.csv'}: column 'price', row 8: 'n/a' is not a number (1 such row(s)); a numeric feature needs numbers, or leave the value empty"
 
 
 def test_integer_like_float_ids_are_one_customer(tmp_path):
@@ -187,16 +233,11 @@ def test_customers_who_each_buy_once_are_named_as_the_cause(tmp_path):
     assert "--user-column" in message and "fraction" not in message
 
 
-def test_a_split_of_only_new_customers_says_which_setting_moves_it(tmp_path):
+def test_a_test_split_of_only_new_customers_is_evaluated(tmp_path):
     # The last tenth of purchases by time (the test split) is all by customers never seen before.
     late = pd.DataFrame([(f"NEW{i}", "I1", f"2025-03-{1 + i:02d} 00:00:00", 1) for i in range(27)], columns=grid().columns)
-    message = bad(tmp_path, pd.concat([grid(), late], ignore_index=True))
-    assert message.startswith(f"{tmp_path / 'orders.csv'}: all 27 rows of the test split are by customers or of products with no purchase")
-    assert "a larger --test-fraction (now 0.1)" in message
-    fixed = prepare_csv(tmp_path / "fixed", pd.concat([grid(), late], ignore_index=True),
-                        PrepConfig(user_features=(), item_features=(), test_fraction=0.3))
-    assert fixed.stats["test_rows"] > 0
-
+    prepared = prepare_rows(tmp_path, pd.concat([grid(), late], ignore_index=True))
+    assert prepared.stats["test_rows"] == prepared.stats["test_rows_new_customer"] == 27
 
 def test_stats_are_json_and_complete(tmp_path):
     stats = prepare_rows(tmp_path, grid()).stats

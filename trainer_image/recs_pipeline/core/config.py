@@ -34,6 +34,8 @@ class PrepConfig:
     timestamp_column: str = "timestamp"
     user_features: tuple[str, ...] = ()  # your own data has none unless named; the embedded data names its own
     item_features: tuple[str, ...] = ()
+    user_numeric_features: tuple[str, ...] = ()  # numbers (an account's size), bucketised by training quantiles
+    item_numeric_features: tuple[str, ...] = ()  # e.g. a price
     test_fraction: float = 0.1
     val_fraction: float = 0.1
     seed: int = 42
@@ -61,6 +63,19 @@ class PrepConfig:
             raise ConfigError("test_start needs a temporal split and a timestamp column")
         if ";" in self.where:
             raise ConfigError(f"where={self.where!r}: one condition, no ';'")
+        named = [*self.all_user_features, *self.all_item_features]
+        if len(set(named)) < len(named):
+            twice = sorted({name for name in named if named.count(name) > 1})
+            raise ConfigError(f"feature column(s) {', '.join(twice)} named more than once among the feature options")
+
+    @property
+    def all_user_features(self) -> tuple[str, ...]:
+        """Every customer feature column, categorical then numeric (the towers' input order)."""
+        return (*self.user_features, *self.user_numeric_features)
+
+    @property
+    def all_item_features(self) -> tuple[str, ...]:
+        return (*self.item_features, *self.item_numeric_features)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ The input becomes one Arrow table (table_reader). Ids are hash-encoded once and 
 distinct value ("17850.0" == "17850"; identifiers); the user's --where condition and timestamp
 parsing run in DuckDB over that table without copying it; cleaning, splitting and the
 vocabularies are vectorised NumPy over integer codes; each split is written as Parquet by
-pyarrow. Validation and test rows whose user or item is unseen in training are dropped and
-counted: cold start is reported, never mixed into recall.
+pyarrow. Every row is kept: validation and test rows by customers or of products unseen before
+them are counted (the data stats) and evaluated as their own segments (evaluation.segments). The
+vocabularies list every customer and product, those seen in training first: the towers' id
+embeddings cover those, and a later id is embedded from its features alone (model.towers).
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ import pyarrow as pa
 
 from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import DataError
-from recs_pipeline.data import identifiers, table_reader, timestamps
+from recs_pipeline.data import identifiers, numeric_features, table_reader, timestamps
 from recs_pipeline.data.identifiers import MISSING, EncodedColumn
-from recs_pipeline.data.prepared_data import SPLITS, STATS_FILE, VOCAB_FILE
+from recs_pipeline.data.prepared_data import KNOWN_ITEMS, KNOWN_USERS, SPLITS, STATS_FILE, VOCAB_FILE
 from recs_pipeline.data.timestamps import NO_TIME
 
 TRAIN, VAL, TEST = 0, 1, 2
@@ -86,12 +88,14 @@ def public_source(source: str) -> str:
 @dataclass(frozen=True)
 class _Rows:
     """The kept rows, as codes: users and items index their labels; times are epoch microseconds
-    (None without a timestamp column); features[name] indexes that feature's labels."""
+    (None without a timestamp column); features[name] indexes that feature's labels; numbers[name]
+    a numeric feature's values (NaN: missing), bucketised into `features` once the splits are known."""
 
     users: np.ndarray
     items: np.ndarray
     times: np.ndarray | None
     features: dict[str, np.ndarray]
+    numbers: dict[str, np.ndarray]
 
 
 def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: str) -> dict[str, Any]:
@@ -104,13 +108,18 @@ def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: 
     con.register("input_table", table)
     try:
         columns = _read_columns(con, table, config, source)
-        users, items, features = columns.users, columns.items, columns.features
+        users, items, features = columns.users, columns.items, dict(columns.features)
+        numbers = {name: numeric_features.parse(table[name], name, source) for name in (*config.user_numeric_features,
+                                                                                          *config.item_numeric_features)}
         if columns.times is not None:
             stats["timestamps_read_as"] = columns.times.read_as
-        rows = _clean(table, config, source, stats, columns)
+        rows = _clean(table, config, source, stats, columns, numbers)
         labels = _label_splits(con, rows, users.labels, items.labels, config, source)
+        for name, values in rows.numbers.items():
+            features[name] = numeric_features.bucketise(values, labels == TRAIN)
+            rows.features[name] = features[name].codes
         vocabularies, maps = _vocabularies(rows, labels, users, items, features, config, source)
-        _require_evaluable(rows, labels, maps, users, config, source)
+        _require_evaluable(rows, labels, users, config, source)
         _write(rows, labels, maps, vocabularies, features, config, output_dir, stats)
     except duckdb.Error as error:
         raise DataError(f"{source}: {table_reader.first_line(error)}{table_reader.encoding_hint(error, config)}") from error
@@ -177,7 +186,8 @@ def _passes(con, table: pa.Table, config: PrepConfig, source: str) -> np.ndarray
     return result.to_numpy(zero_copy_only=False).astype(bool)
 
 
-def _clean(table: pa.Table, config: PrepConfig, source: str, stats: dict[str, Any], columns: _Columns) -> _Rows:
+def _clean(table: pa.Table, config: PrepConfig, source: str, stats: dict[str, Any], columns: _Columns,
+           numbers: dict[str, np.ndarray]) -> _Rows:
     """Rows that pass the filter with a user and an item (and, with --dedupe, the first purchase
     of each pair); every dropped row is counted by reason."""
     passes, users, items = columns.passes, columns.users, columns.items
@@ -197,7 +207,7 @@ def _clean(table: pa.Table, config: PrepConfig, source: str, stats: dict[str, An
         _report_bad_time(table, config, source, int(np.argmax(bad)))
     if kept == table.num_rows and not config.dedupe:  # every row kept (a clean log): no copies
         stats["rows_dropped_duplicate"] = 0
-        return _Rows(users.codes, items.codes, times, {name: column.codes for name, column in columns.features.items()})
+        return _Rows(users.codes, items.codes, times, {name: column.codes for name, column in columns.features.items()}, numbers)
     rows = np.flatnonzero(keep)
     if config.dedupe:
         rows = _first_of_each_pair(rows, users.codes, items.codes, times)
@@ -207,6 +217,7 @@ def _clean(table: pa.Table, config: PrepConfig, source: str, stats: dict[str, An
         items=items.codes[rows],
         times=None if times is None else times[rows],
         features={name: column.codes[rows] for name, column in columns.features.items()},
+        numbers={name: values[rows] for name, values in numbers.items()},
     )
 
 
@@ -278,27 +289,21 @@ def _require_purchases_both_sides(times: np.ndarray, before: int, config: PrepCo
                         f"{first} to {last}; give a date within that range")
 
 
-def _require_evaluable(rows: _Rows, labels: np.ndarray, maps: _IndexMaps, users: EncodedColumn, config: PrepConfig,
-                       source: str) -> None:
-    """Validation and test keep only customers and products seen in training; when nothing is
-    left, name the cause the user can act on (single-purchase ids, or where the split falls)."""
-    known = (maps.users[rows.users] != MISSING) & (maps.items[rows.items] != MISSING)
+def _require_evaluable(rows: _Rows, labels: np.ndarray, users: EncodedColumn, config: PrepConfig, source: str) -> None:
+    """Validation and test need rows; when one is empty, or every customer has one purchase (an
+    order or row id given as the customer), name the cause the user can act on."""
+    purchases = np.bincount(rows.users, minlength=len(users.labels))
+    if purchases.max() <= 1:
+        raise DataError(f"{source}: every customer in column {config.user_column!r} has a single purchase ({len(rows.users):,} rows), "
+                        "so no customer's purchases say anything about their next one; the model learns from customers who buy "
+                        "more than once: is --user-column the customer, not an order or row id?")
     for split, name in ((VAL, "validation"), (TEST, "test")):
-        in_split = labels == split
-        if (in_split & known).any():
+        if (labels == split).any():
             continue
-        purchases = np.bincount(rows.users, minlength=len(users.labels))
-        if purchases.max() <= 1:
-            raise DataError(f"{source}: every customer in column {config.user_column!r} has a single purchase ({len(rows.users):,} rows), "
-                            f"so no {name} purchase is by a customer seen in training; the model learns from customers who buy more "
-                            "than once: is --user-column the customer, not an order or row id?")
         flag, fraction = ("--val-fraction", config.val_fraction) if split == VAL else ("--test-fraction", config.test_fraction)
         fix = "an earlier --test-start" if split == TEST and config.test_start else f"a larger {flag} (now {fraction})"
-        if not in_split.any():
-            raise DataError(f"{source}: the {name} split is empty: {len(labels):,} rows are too few for {flag} {fraction}; "
-                            f"use {fix} or more data")
-        raise DataError(f"{source}: all {int(in_split.sum()):,} rows of the {name} split are by customers or of products with no "
-                        f"purchase in training, which cannot be scored; {fix} takes in purchases by known customers")
+        raise DataError(f"{source}: the {name} split is empty: {len(labels):,} rows are too few for {flag} {fraction}; "
+                        f"use {fix} or more data")
 
 
 def _label_hashes(labels: np.ndarray) -> np.ndarray:
@@ -326,35 +331,43 @@ def _row_hash(rows: _Rows, user_labels: np.ndarray, item_labels: np.ndarray, see
 
 @dataclass(frozen=True)
 class _IndexMaps:
-    """Code -> training index (MISSING: unseen in training) for users and items; code -> feature
-    index (0: empty or unseen) per feature."""
+    """Code -> index for users and items (those seen in training first: indices below
+    known_users / known_items); code -> feature index (0: empty or unseen in training) per feature."""
 
     users: np.ndarray
     items: np.ndarray
     features: dict[str, np.ndarray]
+    known_users: int
+    known_items: int
 
 
-def _index_map(codes_in_train: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Codes seen in training, in code (= label) order, and the code -> index map."""
-    seen = np.flatnonzero(np.bincount(codes_in_train, minlength=size) > 0) if size else np.zeros(0, np.int64)
+def _index_map(codes: np.ndarray, in_train: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Every code present, those in training first, each part in code (= label) order; the
+    code -> index map; and how many were in training."""
+    if not size:
+        return np.zeros(0, np.int64), np.zeros(0, np.int32), 0
+    trained = np.bincount(codes[in_train], minlength=size) > 0
+    present = np.bincount(codes, minlength=size) > 0
+    order = np.concatenate([np.flatnonzero(trained), np.flatnonzero(present & ~trained)])
     mapping = np.full(size, MISSING, np.int32)
-    mapping[seen] = np.arange(len(seen), dtype=np.int32)
-    return seen, mapping
+    mapping[order] = np.arange(len(order), dtype=np.int32)
+    return order, mapping, int(trained.sum())
 
 
 def _vocabularies(rows: _Rows, labels: np.ndarray, users: EncodedColumn, items: EncodedColumn, features: dict[str, EncodedColumn],
                   config: PrepConfig, source: str) -> tuple[dict[str, Any], _IndexMaps]:
-    """Users, items and feature values seen in training, each sorted by its text."""
+    """Every user and item, those seen in training first (each part sorted by text); feature values
+    seen in training, sorted by text (numeric buckets in their order)."""
     train = labels == TRAIN
-    user_codes, user_map = _index_map(rows.users[train], len(users.labels))
-    item_codes, item_map = _index_map(rows.items[train], len(items.labels))
-    if len(user_codes) < 2 or len(item_codes) < 2:
-        raise DataError(f"{source}: training split has {len(user_codes)} user(s) and {len(item_codes)} item(s); "
+    user_codes, user_map, known_users = _index_map(rows.users, train, len(users.labels))
+    item_codes, item_map, known_items = _index_map(rows.items, train, len(items.labels))
+    if known_users < 2 or known_items < 2:
+        raise DataError(f"{source}: training split has {known_users} user(s) and {known_items} item(s); "
                         "a retrieval model needs at least 2 of each")
     feature_vocabularies, feature_maps = {}, {}
     for name, column in features.items():
         codes = rows.features[name][train]
-        seen, _ = _index_map(codes[codes != MISSING], len(column.labels))
+        seen = np.flatnonzero(np.bincount(codes[codes != MISSING], minlength=len(column.labels)) > 0)
         seen = seen[column.labels[seen] != ""]
         mapping = np.zeros(len(column.labels) + 1, np.int32)  # the last slot: MISSING
         mapping[seen] = np.arange(1, len(seen) + 1, dtype=np.int32)  # index 0: empty or unseen
@@ -363,10 +376,12 @@ def _vocabularies(rows: _Rows, labels: np.ndarray, users: EncodedColumn, items: 
     vocabularies = {
         "user_id": users.labels[user_codes].tolist(),
         "item_id": items.labels[item_codes].tolist(),
-        "user_features": {name: feature_vocabularies[name] for name in config.user_features},
-        "item_features": {name: feature_vocabularies[name] for name in config.item_features},
+        KNOWN_USERS: known_users,
+        KNOWN_ITEMS: known_items,
+        "user_features": {name: feature_vocabularies[name] for name in config.all_user_features},
+        "item_features": {name: feature_vocabularies[name] for name in config.all_item_features},
     }
-    return vocabularies, _IndexMaps(user_map, item_map, feature_maps)
+    return vocabularies, _IndexMaps(user_map, item_map, feature_maps, known_users, known_items)
 
 
 def _feature_indices(maps: _IndexMaps, name: str, codes: np.ndarray) -> np.ndarray:
@@ -375,8 +390,8 @@ def _feature_indices(maps: _IndexMaps, name: str, codes: np.ndarray) -> np.ndarr
 
 def _write(rows: _Rows, labels: np.ndarray, maps: _IndexMaps, vocabularies: dict[str, Any], features: dict[str, EncodedColumn],
            config: PrepConfig, output_dir: str, stats: dict[str, Any]) -> None:
-    """Per split: the indices joined (rows with a user or item unseen in training dropped and
-    counted), written as Parquet; then the entity tables and the remaining stats."""
+    """Per split: the indices joined, written as Parquet; then the entity tables and the remaining
+    stats, which count the validation and test rows by customers or of products new to them."""
     import pyarrow.parquet as pq
 
     out = Path(output_dir)
@@ -386,13 +401,11 @@ def _write(rows: _Rows, labels: np.ndarray, maps: _IndexMaps, vocabularies: dict
     feature_text = {name: pa.array([*column.labels.tolist(), ""], pa.string()) for name, column in features.items()}
     text_columns = [USER, ITEM, *features]
     tables: dict[str, pa.Table] = {}
+    stats.update(_new_rows(labels, user_index, item_index, len(vocabularies["user_id"]), len(vocabularies["item_id"])))
     for split, name in enumerate(SPLITS):
-        in_split = labels == split
-        chosen = in_split & (user_index != MISSING) & (item_index != MISSING)
+        chosen = labels == split
         count = int(chosen.sum())
         stats[f"{name}_rows"] = count
-        if name != "train":
-            stats[f"{name}_rows_dropped_cold_start"] = int(in_split.sum()) - count
         users, items = user_index[chosen], item_index[chosen]
         # Text columns go out as dictionary arrays (indices + the vocabulary): the writer emits
         # dictionary pages as they are, instead of hashing millions of strings again.
@@ -426,19 +439,34 @@ def _write(rows: _Rows, labels: np.ndarray, maps: _IndexMaps, vocabularies: dict
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # the writer releases the GIL
         writes = [pool.submit(write, name) for name in SPLITS]
         # The entity tables meanwhile (train.parquet, the longest write, runs beside them).
-        _write_entities("user", user_index, train, rows, maps, vocabularies["user_id"], config.user_features, out)
-        _write_entities("item", item_index, train, rows, maps, vocabularies["item_id"], config.item_features, out)
+        _write_entities("user", user_index, train, rows, maps, vocabularies["user_id"], config.all_user_features, out)
+        _write_entities("item", item_index, train, rows, maps, vocabularies["item_id"], config.all_item_features, out)
         for written in writes:
             written.result()
     times = rows.times
     stats.update(
         users=len(vocabularies["user_id"]),
         items=len(vocabularies["item_id"]),
-        density=stats["train_rows"] / float(len(vocabularies["user_id"]) * len(vocabularies["item_id"])),
+        users_in_training=maps.known_users,
+        items_in_training=maps.known_items,
+        density=stats["train_rows"] / float(maps.known_users * maps.known_items),
         date_min=_iso(times.min()) if times is not None else None,
         date_max=_iso(times.max()) if times is not None else None,
         test_start=_iso(times[labels == TEST].min()) if times is not None and (labels == TEST).any() else None,
     )
+
+
+def _new_rows(labels: np.ndarray, users: np.ndarray, items: np.ndarray, num_users: int, num_items: int) -> dict[str, int]:
+    """Validation and test rows by customers, or of products, with no purchase before that split
+    (training for validation; training and validation for test): the cold-start rows."""
+    counts = {}
+    for split, name in ((VAL, "val"), (TEST, "test")):
+        before, rows = labels < split, labels == split
+        bought_user = np.bincount(users[before], minlength=num_users) > 0
+        bought_item = np.bincount(items[before], minlength=num_items) > 0
+        counts[f"{name}_rows_new_customer"] = int((rows & ~bought_user[users]).sum())
+        counts[f"{name}_rows_new_product"] = int((rows & ~bought_item[items]).sum())
+    return counts
 
 
 def _iso(microseconds: int) -> str:
@@ -447,21 +475,31 @@ def _iso(microseconds: int) -> str:
 
 def _write_entities(kind: str, index: np.ndarray, train: np.ndarray, rows: _Rows, maps: _IndexMaps, ids: list[str],
                     features: tuple[str, ...], out: Path) -> None:
-    """One row per user or item: its latest feature values in training, as indices (0 when none)."""
+    """One row per user or item: its feature values as indices (0 when none), from its latest
+    training row, or for one first seen after training from its first row (what a catalog or an
+    account knows when it starts buying)."""
     import pyarrow.parquet as pq
 
     columns: dict[str, Any] = {f"{kind}_idx": pa.array(np.arange(len(ids), dtype=np.int32)), f"{kind}_id": pa.array(ids, pa.string())}
     if features:
-        # The latest training row of each entity (ties: the last in the file), without a sort.
-        positions = np.flatnonzero(train)
-        entity = index[positions]
-        when = rows.times[positions] if rows.times is not None else np.zeros(len(positions), np.int64)
-        newest = np.full(len(ids), NO_TIME, np.int64)
-        np.maximum.at(newest, entity, when)
-        at_newest = when == newest[entity]
-        latest = np.full(len(ids), -1, np.int64)
-        np.maximum.at(latest, entity[at_newest], positions[at_newest])
+        latest = _extreme_rows(np.flatnonzero(train), index, rows.times, len(ids), latest=True)
+        first = _extreme_rows(np.flatnonzero(~train), index, rows.times, len(ids), latest=False)
+        chosen = np.where(latest >= 0, latest, first)
         for feature in features:
-            codes = np.where(latest >= 0, rows.features[feature][np.maximum(latest, 0)], MISSING)
+            codes = np.where(chosen >= 0, rows.features[feature][np.maximum(chosen, 0)], MISSING)
             columns[f"{feature}_idx"] = pa.array(_feature_indices(maps, feature, codes))
     pq.write_table(pa.table(columns), out / f"{kind}s.parquet")
+
+
+def _extreme_rows(positions: np.ndarray, index: np.ndarray, times: np.ndarray | None, size: int, latest: bool) -> np.ndarray:
+    """Per entity, the row among `positions` with the latest (ties: the last in the file) or the
+    earliest time (ties: the first); -1 for an entity with none. No sort."""
+    entity = index[positions]
+    when = times[positions] if times is not None else np.zeros(len(positions), np.int64)
+    sign = 1 if latest else -1  # the earliest is the latest of the negated times and positions
+    extreme = np.full(size, NO_TIME, np.int64)
+    np.maximum.at(extreme, entity, sign * when)
+    at_extreme = sign * when == extreme[entity]
+    chosen = np.full(size, NO_TIME, np.int64)
+    np.maximum.at(chosen, entity[at_extreme], sign * positions[at_extreme])
+    return np.where(chosen == NO_TIME, -1, sign * chosen)

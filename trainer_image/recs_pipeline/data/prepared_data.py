@@ -19,6 +19,10 @@ from recs_pipeline.core.errors import DataError
 SPLITS = ("train", "val", "test")
 STATS_FILE = "data_stats.json"
 VOCAB_FILE = "vocabularies.json"
+# vocabularies.json: how many of the listed customers and products come first as the ones seen in
+# training (the towers' id embeddings); the rest first bought later, known by their features only.
+KNOWN_USERS = "users_in_training"
+KNOWN_ITEMS = "items_in_training"
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,15 @@ class PreparedData:
     @property
     def item_features(self) -> list[str]:
         return list(self.vocabularies["item_features"])
+
+    @property
+    def known_users(self) -> int:
+        """Customers with an id embedding (seen in training): indices 0 to known_users - 1."""
+        return int(self.vocabularies.get(KNOWN_USERS, len(self.vocabularies["user_id"])))
+
+    @property
+    def known_items(self) -> int:
+        return int(self.vocabularies.get(KNOWN_ITEMS, len(self.vocabularies["item_id"])))
 
 
 def _read(path: Path) -> pd.DataFrame:

@@ -45,8 +45,9 @@ def encoding_hint(error: BaseException, config: PrepConfig) -> str:
 
 
 def text_columns(config: PrepConfig) -> list[str]:
-    """Columns read as text whatever they look like: the ids and the categorical features."""
-    return [config.user_column, config.item_column, *config.user_features, *config.item_features]
+    """Columns read as text whatever they look like: the ids and the features (a numeric feature's
+    bad value is then reported by row, data.numeric_features, not as a CSV type error)."""
+    return [config.user_column, config.item_column, *config.all_user_features, *config.all_item_features]
 
 
 def read_frame(frame, connection) -> pa.Table:

@@ -1,0 +1,52 @@
+"""Numeric features (a price, a quantity, a company's size) as buckets the towers embed like a category.
+
+Buckets are quantiles of the training rows' values, so a long-tailed price spreads over every
+bucket instead of a few outliers setting the scale (what normalising by mean and deviation does);
+a value outside the training range falls in the first or last bucket. Bucket 0 is a missing value.
+The buckets then travel as one more categorical feature: one code per row, labels that say the range.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recs_pipeline.core.errors import DataError
+from recs_pipeline.data.identifiers import MISSING, EncodedColumn
+
+BUCKETS = 10
+
+
+def parse(column: pa.ChunkedArray, name: str, source: str) -> np.ndarray:
+    """float64 per row, NaN where the value is missing (null or blank); a value that is not a
+    number stops data prep naming the column, row and value."""
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_decimal(column.type):
+        return column.cast(pa.float64()).to_numpy().astype(np.float64, copy=False)
+    text = pc.utf8_trim_whitespace(column.cast(pa.string()))
+    blank = pc.fill_null(pc.equal(text, ""), True).to_numpy(zero_copy_only=False)
+    try:
+        values = pc.cast(pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text), pa.float64())
+        return values.to_numpy().astype(np.float64, copy=False)
+    except pa.ArrowInvalid:
+        parsed = pd.to_numeric(pd.Series(text.to_numpy(zero_copy_only=False)), errors="coerce").to_numpy(np.float64)
+        bad = np.flatnonzero(np.isnan(parsed) & ~blank)
+        row = int(bad[0])
+        raise DataError(f"{source}: column {name!r}, row {row + 1}: {text[row].as_py()!r} is not a number "
+                        f"({len(bad):,} such row(s)); a numeric feature needs numbers, or leave the value empty") from None
+
+
+def bucketise(values: np.ndarray, train: np.ndarray) -> EncodedColumn:
+    """Codes 0..n-1 by the quantile edges of the finite values where `train` is True (MISSING where
+    the value is missing), and one label per bucket that says its range."""
+    known = values[train & np.isfinite(values)]
+    edges = np.unique(np.quantile(known, np.linspace(0, 1, BUCKETS + 1)[1:-1])) if len(known) else np.zeros(0)
+    codes = np.searchsorted(edges, values, side="right").astype(np.int32)
+    codes[~np.isfinite(values)] = MISSING
+    bounds = [f"{edge:.6g}" for edge in edges]
+    if not bounds:
+        labels = ["any"]
+    else:
+        labels = [f"< {bounds[0]}", *(f"{low} to {high}" for low, high in zip(bounds, bounds[1:])), f">= {bounds[-1]}"]
+    return EncodedColumn(codes, np.array(labels, dtype=object))
