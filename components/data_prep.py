@@ -13,6 +13,8 @@ def data_prep(
     timestamp_column: str = "timestamp",
     user_features: str = "",
     item_features: str = "",
+    user_numeric_features: str = "",
+    item_numeric_features: str = "",
     where: str = "",
     dedupe: bool = False,
     split: str = "temporal",
@@ -46,6 +48,8 @@ def data_prep(
         timestamp_column: Column holding the purchase time. Empty: no timestamps (random split).
         user_features: Comma-separated customer feature columns (categorical), e.g. segment,country. Empty: none.
         item_features: Comma-separated product feature columns (categorical), e.g. category. Empty: none.
+        user_numeric_features: Comma-separated numeric customer feature columns, e.g. employees; bucketised by the training split's quantiles. Empty: none.
+        item_numeric_features: Comma-separated numeric product feature columns, e.g. price; bucketised by the training split's quantiles. Empty: none.
         where: SQL condition rows must meet, e.g. "Quantity > 0". Empty: keep every row.
         dedupe: Keep only the first purchase of each customer-product pair (repeat purchases are kept by default; they carry
             signal in B2B).
@@ -78,6 +82,8 @@ def data_prep(
                 timestamp_column=timestamp_column,
                 user_features=user_features,
                 item_features=item_features,
+                user_numeric_features=user_numeric_features,
+                item_numeric_features=item_numeric_features,
                 where=where,
                 dedupe=dedupe,
                 split=split,

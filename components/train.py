@@ -20,6 +20,7 @@ def train(
     remove_accidental_hits: bool = True,
     logq_correction: bool = True,
     histogram_bins: int = 30,
+    id_dropout: float = 0.1,
     history_length: int = 100,
     pool_history: bool = False,
     buy_again: bool = True,
@@ -52,6 +53,8 @@ def train(
         remove_accidental_hits: Drop in-batch negatives that are the positive product itself.
         logq_correction: Correct the in-batch softmax for popular products appearing often as negatives (logQ).
         histogram_bins: Bins of the weight and gradient histograms in training_metrics.json.
+        id_dropout: Share of training rows that use the new-id embedding instead of their own id, so customers and products first
+            seen after training are scored from their features. 0: off.
         history_length: Recent purchases per customer the model reads (buy-again mixture, pooling). 0: none.
         pool_history: The customer tower adds the mean product embedding of the recent purchases.
         buy_again: Train with a learned repeat-purchase term mixed into the scores of the customer's recent purchases; the trained mixture is then one of the two score forms validation chooses between.

@@ -76,6 +76,8 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
         timestamp_column: str = "timestamp",
         user_features: str = "",
         item_features: str = "",
+        user_numeric_features: str = "",
+        item_numeric_features: str = "",
         where: str = "",
         dedupe: bool = False,
         split: str = "temporal",
@@ -102,6 +104,7 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
         remove_accidental_hits: bool = True,
         logq_correction: bool = True,
         histogram_bins: int = 30,
+        id_dropout: float = 0.1,
         history_length: int = 100,
         pool_history: bool = False,
         buy_again: bool = True,
@@ -142,6 +145,8 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             timestamp_column: Column holding the purchase time. Empty: no timestamps (random split).
             user_features: Comma-separated customer feature columns (categorical), e.g. segment,country. Empty: none.
             item_features: Comma-separated product feature columns (categorical), e.g. category. Empty: none.
+            user_numeric_features: Comma-separated numeric customer feature columns, e.g. employees; bucketised by the training split's quantiles. Empty: none.
+            item_numeric_features: Comma-separated numeric product feature columns, e.g. price; bucketised by the training split's quantiles. Empty: none.
             where: SQL condition rows must meet, e.g. "Quantity > 0". Empty: keep every row.
             dedupe: Keep only the first purchase of each customer-product pair (repeat purchases are kept by default; they carry
                 signal in B2B).
@@ -171,6 +176,8 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             remove_accidental_hits: Drop in-batch negatives that are the positive product itself.
             logq_correction: Correct the in-batch softmax for popular products appearing often as negatives (logQ).
             histogram_bins: Bins of the weight and gradient histograms in training_metrics.json.
+            id_dropout: Share of training rows that use the new-id embedding instead of their own id, so customers and products first
+                seen after training are scored from their features. 0: off.
             history_length: Recent purchases per customer the model reads (buy-again mixture, pooling). 0: none.
             pool_history: The customer tower adds the mean product embedding of the recent purchases.
             buy_again: Train with a learned repeat-purchase term mixed into the scores of the customer's recent purchases; the trained mixture is then one of the two score forms validation chooses between.
@@ -218,6 +225,8 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             timestamp_column=timestamp_column,
             user_features=user_features,
             item_features=item_features,
+            user_numeric_features=user_numeric_features,
+            item_numeric_features=item_numeric_features,
             where=where,
             dedupe=dedupe,
             split=split,

@@ -17,6 +17,8 @@ DATA_OPTIONS = [
     click.option("--timestamp-column", default=_PREP.timestamp_column, show_default=True, help="Empty: no timestamps (random split)."),
     click.option("--user-features", default=",".join(_PREP.user_features), help="Comma-separated customer feature columns (default: none)."),
     click.option("--item-features", default=",".join(_PREP.item_features), help="Comma-separated product feature columns (default: none)."),
+    click.option("--user-numeric-features", default="", help="Comma-separated numeric customer feature columns, bucketised (default: none)."),
+    click.option("--item-numeric-features", default="", help="Comma-separated numeric product feature columns, e.g. price (default: none)."),
     click.option("--where", default=_PREP.where, help='SQL condition rows must meet, e.g. "Quantity > 0".'),
     click.option("--dedupe/--no-dedupe", default=_PREP.dedupe, help="Keep only the first purchase of each customer-product pair."),
     click.option("--split", type=click.Choice(SPLIT_KINDS), default=_PREP.split, show_default=True),

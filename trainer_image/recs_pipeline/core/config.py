@@ -98,6 +98,9 @@ class TrainConfig:
     remove_accidental_hits: bool = True
     logq_correction: bool = True
     histogram_bins: int = 30
+    # Share of training rows whose customer and product ids are swapped for the new-id embedding, so
+    # it and the features learn to embed customers and products first seen after training.
+    id_dropout: float = 0.1
     history_length: int = 100  # recent purchases per customer the model reads; 0: none
     pool_history: bool = False  # the customer tower adds the mean product embedding of those purchases
     # train with a learned repeat-purchase term mixed into those purchases' scores (scoring/mixture.py);
@@ -130,6 +133,8 @@ class TrainConfig:
         for name in ("learning_rate", "temperature"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be positive")
+        if not 0 <= self.id_dropout < 1:
+            raise ConfigError(f"id_dropout={self.id_dropout} must be in [0, 1)")
         if self.l2_regularization < 0:
             raise ConfigError(f"l2_regularization={self.l2_regularization} must be >= 0")
 
@@ -172,6 +177,8 @@ TRAIN_HELP: dict[str, str] = {
     "remove_accidental_hits": "Drop in-batch negatives that are the positive product itself.",
     "logq_correction": "Correct the in-batch softmax for popular products appearing often as negatives (logQ).",
     "histogram_bins": "Bins of the weight and gradient histograms in training_metrics.json.",
+    "id_dropout": "Share of training rows that use the new-id embedding instead of their own id, so customers and products first "
+                  "seen after training are scored from their features. 0: off.",
     "history_length": "Recent purchases per customer the model reads (buy-again mixture, pooling). 0: none.",
     "pool_history": "The customer tower adds the mean product embedding of the recent purchases.",
     "buy_again": "Train with a learned repeat-purchase term mixed into the scores of the customer's recent purchases; the trained "

@@ -79,6 +79,7 @@ class RetrievalModule(tf.Module):
         self.purchase_repeat = tf.Variable(tables.repeat, trainable=False, name="purchase_repeat")
         self.purchase_recency = tf.Variable(tables.recency, trainable=False, name="purchase_recency")
         self.popularity = tf.Variable(tables.popularity, trainable=False, name="popularity")
+        self.bought = tf.Variable(tables.bought, trainable=False, name="bought")
         self.form = form
         self.neighbours = self.similarities = None
         if form.uses_knn:
@@ -112,8 +113,9 @@ class RetrievalModule(tf.Module):
         else:
             repeat = tf.gather(self.purchase_repeat, positions.flat_values)
             recency = tf.gather(self.purchase_recency, positions.flat_values)
-            scores = blend.serve_scores(self.form, logits, self.popularity, rows, items, repeat, recency, self.neighbours,
-                                        self.similarities)
+            has_purchases = tf.gather(self.purchase_splits, safe + 1) > tf.gather(self.purchase_splits, safe)
+            scores = blend.serve_scores(self.form, logits, self.popularity, self.bought, has_purchases, rows, items, repeat, recency,
+                                        self.neighbours, self.similarities)
         if self.exclude_seen:
             bought = tf.stack([rows, items], axis=1)
             scores = tf.tensor_scatter_nd_update(scores, bought, tf.fill(tf.shape(bought)[:1], float("-inf")))

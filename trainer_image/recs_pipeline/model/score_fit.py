@@ -1,6 +1,12 @@
 """The model's score form, chosen on the validation split: the trained buy-again mixture
 (scoring/mixture.py), or a blend (scoring/blend.py): buy again, recent first, then explore by the
-towers, item-kNN and popularity, with its weights picked here.
+towers, item-kNN and popularity, with its weights picked here; or, where validation says nothing
+beats it, a baseline's own form (popularity, repeat by count, recency-weighted repeat, item-kNN,
+the towers alone), so the model never keeps a form that a baseline beats on validation.
+
+Customers with a purchase and customers without one are fitted apart: a new customer has no repeat
+or kNN term, so their list is ordered by the towers' weight against popularity alone, and the
+weight that suits them (towers_new_customers) differs from the one that suits a regular.
 
 - the repeat term's half-life is the recency-weighted repeat baseline's (`baseline_half_life_days`):
   on Ta-Feng choosing among 30, 90, 365 days and plain counts on validation made test recall@10
@@ -21,13 +27,14 @@ ties keep the blend and its smaller weights.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import sparse
 
 from recs_pipeline.core.config import RECALL_KS
 from recs_pipeline.evaluation import ranking
+from recs_pipeline.scoring import forms
 from recs_pipeline.scoring.blend import Blend
 from recs_pipeline.scoring.forms import Form
 from recs_pipeline.scoring.mixture import Mixture
@@ -35,77 +42,130 @@ from recs_pipeline.scoring.terms import CANDIDATE_BLOCK, ROW_BLOCK, ScoreFn, Ter
 
 TOWER_WEIGHTS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0)
 KNN_WEIGHTS = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
-FIT_CUSTOMERS = 5000  # validation customers the weights are fitted on (a seeded sample beyond that)
+NEW_CUSTOMER_TOWER_WEIGHTS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)  # against popularity alone: up to the towers alone
+FIT_CUSTOMERS = 5000  # validation customers of each kind (with and without a purchase) the weights are fitted on
 CANDIDATES_PER_TERM = 200  # each term's top products per customer: the lists a fitted weight reorders
+# The baseline forms validation measures the model against (forms.baselines' names): the ones a blend of these terms can express.
+RIVALS = ("popularity", "repeat_purchase", "recency_repeat", "item_knn", forms.TOWERS_ONLY)
 
 
 @dataclass(frozen=True)
 class FormFit:
-    """The chosen form and its mean validation recall@K beside that of recency-weighted
-    repeat alone (the baseline: both weights 0, its half-life)."""
+    """The chosen form and its mean validation recall@K (RECALL_KS) beside that of the best
+    baseline form there (`rival`), over every validation row."""
 
     form: Form
     validation_recall: float
-    repeat_only_recall: float
+    rival_recall: float
+    rival: str
     customers: int
+    kept_rival: str = ""  # the baseline whose form the model kept for its regular customers, when no blend or mixture beat it
 
     @property
     def gain(self) -> float:
-        """The chosen form's validation recall over recency-weighted repeat's (1 when both are 0)."""
-        if not self.repeat_only_recall:
+        """The chosen form's validation recall over the best baseline form's (1 when both are 0)."""
+        if not self.rival_recall:
             return 1.0 if not self.validation_recall else float("inf")
-        return self.validation_recall / self.repeat_only_recall
+        return self.validation_recall / self.rival_recall
 
 
 def fit(terms: Terms, repeat_half_life_days: float, users: np.ndarray, items: np.ndarray, num_items: int,
         seen: sparse.spmatrix | None = None, seed: int = 42, mixture: tuple[Mixture, ScoreFn] | None = None) -> FormFit:
     """The form with the best mean recall@K (RECALL_KS) on these rows (validation purchases;
-    `terms` built from the purchases before them): blends of the repeat term at
-    `repeat_half_life_days` with every grid weight, and `mixture`, the trained mixture and its
-    score (forms.scorer), when the model has one. Each customer's candidates are the union of every term's top CANDIDATES_PER_TERM
-    products; a purchase's rank is counted among them.
+    `terms` built from the purchases before them): the baseline forms (RIVALS), blends of the repeat
+    term at `repeat_half_life_days` with every grid weight, and `mixture`, the trained mixture and its
+    score (forms.scorer), when the model has one; then, for customers with no purchase in `terms`,
+    the towers' weight against popularity. Each customer's candidates are the union of every term's
+    top CANDIDATES_PER_TERM products; a purchase's rank is counted among them.
     `seen`: products each customer bought, left out (exclude_seen); a purchase of one is a miss."""
-    customers = np.unique(users)
-    if len(customers) > FIT_CUSTOMERS:
-        customers = np.sort(np.random.default_rng(seed).choice(customers, FIT_CUSTOMERS, replace=False))
-        chosen = np.isin(users, customers)
-        users, items = users[chosen], items[chosen]
-    columns = [terms.popularity(), terms.towers, terms.knn(), terms.repeat(repeat_half_life_days)]
+    rng = np.random.default_rng(seed)
+    bought_users, bought_items = terms.purchases.bought_users(), terms.purchases.bought_items()
+    columns = [terms.popularity(), terms.towers, terms.knn(), terms.repeat(repeat_half_life_days), terms.repeat(0.0)]
     if mixture is not None:
         columns.append(mixture[1])
-    table = _CandidateTable.build(columns, customers, users, items, num_items, seen)
+    tables = {}
+    for regular in (True, False):
+        rows = bought_users[users] == regular
+        if rows.any():
+            tables[regular] = _CandidateTable.build(columns, *_sample(users[rows], items[rows], rng), num_items, seen, bought_items,
+                                                    regular)
+    rivals = {name: form for name, form in forms.baselines(repeat_half_life_days).items() if name in RIVALS}
+    rivals = {"recency_repeat": rivals.pop("recency_repeat"), **rivals}  # first: a tie keeps the plain baseline of B2B data
+    grid: list[Form] = [*rivals.values(), *(Blend(towers, knn, repeat_half_life_days) for towers, knn in
+                                            itertools.product(TOWER_WEIGHTS, KNN_WEIGHTS)), *([mixture[0]] if mixture else [])]
+    form = rivals["recency_repeat"]
+    if True in tables:
+        best = -1.0
+        for candidate in grid:  # the first best wins: a baseline's form before a blend that only ties it
+            recall = tables[True].hits(_weights(candidate, len(columns))).mean()
+            if recall > best + 1e-12:
+                form, best = candidate, recall
+    kept_rival = next((name for name, rival in rivals.items() if rival == form), "")
+    if False in tables and isinstance(form, Blend):
+        best = -1.0
+        for weight in NEW_CUSTOMER_TOWER_WEIGHTS:
+            recall = tables[False].hits(_weights(replace(form, towers_new_customers=weight), len(columns))).mean()
+            if recall > best + 1e-12:
+                form, best = replace(form, towers_new_customers=weight), recall
+    scored = {name: _recall(tables, rival, len(columns)) for name, rival in rivals.items()}
+    rival = max(scored, key=lambda name: scored[name])
+    customers = sum(len(table.customers) for table in tables.values())
+    return FormFit(form, _recall(tables, form, len(columns)), scored[rival], rival, customers, kept_rival)
 
-    def weights_vector(form: Form) -> np.ndarray:
-        if isinstance(form, Mixture):
-            return np.array([0.0] * (len(columns) - 1) + [1.0])
-        return np.array([1.0, form.towers, form.knn, form.repeat, *[0.0] * (len(columns) - 4)])
 
-    baseline = Blend(0.0, 0.0, repeat_half_life_days)
-    best, best_recall = baseline, table.mean_recall(weights_vector(baseline))
-    repeat_only = best_recall
-    candidates: list[Form] = [Blend(towers, knn, repeat_half_life_days) for towers, knn in itertools.product(TOWER_WEIGHTS, KNN_WEIGHTS)]
-    for form in candidates + ([mixture[0]] if mixture is not None else []):
-        recall = table.mean_recall(weights_vector(form))
-        if recall > best_recall + 1e-12:
-            best, best_recall = form, recall
-    return FormFit(best, best_recall, repeat_only, len(customers))
+def _sample(users: np.ndarray, items: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of at most FIT_CUSTOMERS customers (a seeded sample beyond that), and those customers."""
+    customers = np.unique(users)
+    if len(customers) > FIT_CUSTOMERS:
+        customers = np.sort(rng.choice(customers, FIT_CUSTOMERS, replace=False))
+        chosen = np.isin(users, customers)
+        users, items = users[chosen], items[chosen]
+    return customers, users, items
+
+
+def _weights(form: Form, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The form's coefficient of each candidate column (popularity, towers, kNN, repeat at the fit's
+    half-life, repeat by count[, the mixture]), for customers with a purchase and without one."""
+    if isinstance(form, Mixture):
+        only = np.zeros(width)
+        only[-1] = 1.0
+        return only, only
+    assert not form.baseline_only and form.repeat_half_life_days >= 0
+    by_count = form.repeat_half_life_days == 0
+    regular = np.zeros(width)
+    regular[:5] = [form.popularity, form.towers, form.knn, 0.0 if by_count else form.repeat, form.repeat if by_count else 0.0]
+    new = regular.copy()
+    new[1] = form.towers_new_customers
+    return regular, new
+
+
+def _recall(tables: dict[bool, "_CandidateTable"], form: Form, width: int) -> float:
+    """Mean recall@K over every row of both tables with this form."""
+    hits = [table.hits(_weights(form, width)) for table in tables.values()]
+    return float(np.concatenate(hits).mean()) if hits else 0.0
 
 
 @dataclass(frozen=True)
 class _CandidateTable:
     """Every term's value at each customer's candidates and at each purchase, for scoring any
-    weights with one matrix product."""
+    weights with one matrix product. One table holds customers of one kind: all with a purchase
+    (`regular`), or all without one."""
 
+    customers: np.ndarray  # (customers,) their indices
+    regular: bool
     union: np.ndarray  # (customers, slots) product indices
     valid: np.ndarray  # (customers, slots) bool: False for a repeated or a left-out product
+    unbought: np.ndarray  # (customers, slots) bool: a product with no purchase (only the towers rank it)
     candidates: np.ndarray  # (customers, slots, terms)
     purchases: np.ndarray  # (rows, terms)
     row_customer: np.ndarray  # (rows,) index into customers
     items: np.ndarray  # (rows,) the purchased products
     missed: np.ndarray  # (rows,) bool: a purchase of a product left out (exclude_seen)
+    row_unbought: np.ndarray  # (rows,) bool: a purchase of a product with no purchase before
 
     @classmethod
-    def build(cls, columns: list[ScoreFn], customers, users, items, num_items, seen) -> "_CandidateTable":
+    def build(cls, columns: list[ScoreFn], customers, users, items, num_items, seen, bought_items: np.ndarray,
+              regular: bool = True) -> "_CandidateTable":
         per_term = min(CANDIDATES_PER_TERM, num_items)
         # With exclude_seen each term's list is of products the customer never bought, as ranked.
         listed = columns if seen is None else [ranking.excluding(term, seen) for term in columns]
@@ -121,23 +181,28 @@ class _CandidateTable:
             missed = np.isin(row_customer.astype(np.int64) * num_items + items, keys)
         candidates = np.stack([_at_candidates(term, customers, union) for term in columns], axis=-1)
         purchases = np.stack([_at_purchases(term, customers, row_customer, items) for term in columns], axis=-1)
-        return cls(union, valid, candidates, purchases, row_customer, items, missed)
+        return cls(customers, regular, union, valid, ~bought_items[union], candidates, purchases, row_customer, items, missed,
+                   ~bought_items[items])
 
-    def mean_recall(self, weights: np.ndarray) -> float:
-        """Mean over RECALL_KS of recall@K: a purchase's rank is the number of valid candidates
-        scored strictly above it, never counting the product itself (its two scores may differ in
-        the last bit, as in ranking.positive_ranks)."""
-        scores = self.candidates @ weights
-        own = self.purchases @ weights
+    def hits(self, weights: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """(rows, len(RECALL_KS)) bool: each purchase within the top K. Its rank is the number of
+        valid candidates scored strictly above it, never counting the product itself (its two
+        scores may differ in the last bit, as in ranking.positive_ranks). Where the towers' weight
+        is 0, products with no purchase cannot be ranked: they score -inf, and buying one is a miss."""
+        chosen = weights[0] if self.regular else weights[1]
+        scores = self.candidates @ chosen
+        own = self.purchases @ chosen
+        unrankable = chosen[1] == 0
+        if unrankable:
+            scores = np.where(self.unbought, -np.inf, scores)
         ranks = np.zeros(len(own), np.int64)
         for start in range(0, len(own), 8192):
             part = slice(start, start + 8192)
             customer = self.row_customer[part]
             above = (scores[customer] > own[part, None]) & self.valid[customer] & (self.union[customer] != self.items[part, None])
             ranks[part] = above.sum(axis=1)
-        ranks[self.missed] = np.iinfo(np.int64).max
-        return float(np.mean([(ranks < k).mean() for k in RECALL_KS]))
-
+        ranks[self.missed | (self.row_unbought & unrankable)] = np.iinfo(np.int64).max
+        return np.stack([ranks < k for k in RECALL_KS], axis=1)
 
 def _at_candidates(score: ScoreFn, customers: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """The term at each customer's columns, a block of customers x a block of the catalog at a time."""

@@ -47,20 +47,22 @@ class PooledProducts(keras.layers.Layer):
 def build_tower(
     name: str,
     id_feature: str,
-    num_ids: int,
+    known_ids: int,
     features: dict[str, int],
     config: TrainConfig,
     history_of: PooledProducts | None = None,
 ) -> keras.Model:
-    """A functional tower: id embedding + one small embedding per categorical feature, projected to
-    the shared embedding size (+ for the customer tower, the pooled product-tower embeddings of
-    its recent products, `history_of`). Inputs are integer indices made by data prep (no string
-    lookups in the train step). Functional, so it saves and loads as a standalone SavedModel."""
+    """A functional tower: id embedding + one small embedding per feature, projected to the shared
+    embedding size (+ for the customer tower, the pooled product-tower embeddings of its recent
+    products, `history_of`). Inputs are integer indices made by data prep (no string lookups in the
+    train step). Ids from `known_ids` on (first seen after training) share one more embedding row,
+    the one id dropout trains (TwoTowerModel), so a new customer or product is embedded by its
+    features. Functional, so it saves and loads as a standalone SavedModel."""
     regularizer = keras.regularizers.l2(config.l2_regularization) if config.l2_regularization else None
     inputs = {id_feature: keras.Input(shape=(), dtype=tf.int32, name=id_feature)}
     embedded = [
-        keras.layers.Embedding(num_ids, config.embedding_dim, embeddings_regularizer=regularizer, name=f"{id_feature}_embedding")(
-            inputs[id_feature]
+        keras.layers.Embedding(known_ids + 1, config.embedding_dim, embeddings_regularizer=regularizer, name=f"{id_feature}_embedding")(
+            tf.minimum(inputs[id_feature], known_ids)
         )
     ]
     for feature, vocabulary_size in features.items():
@@ -98,14 +100,16 @@ def in_batch_losses(query: tf.Tensor, candidate: tf.Tensor, candidate_ids: tf.Te
 class TwoTowerModel(tfrs.Model):
     """In-batch softmax retrieval; the train step also feeds the on-device gradient statistics."""
 
-    def __init__(self, query_tower: keras.Model, candidate_tower: keras.Model, config: TrainConfig, collect_gradients: bool = True):
+    def __init__(self, query_tower: keras.Model, candidate_tower: keras.Model, config: TrainConfig, num_items: int,
+                 collect_gradients: bool = True):
         super().__init__()
         self.query_tower = query_tower
         self.candidate_tower = candidate_tower
         self.temperature = config.temperature
         self.remove_accidental_hits = config.remove_accidental_hits
+        self.id_dropout = config.id_dropout
         self.gradient_statistics = GradientStatistics() if collect_gradients else None
-        self.num_items = candidate_tower.get_layer("item_idx_embedding").input_dim
+        self.num_items = num_items  # the whole catalog's, new products included: purchase windows index it
         self.buy_again = None
         if config.buy_again and config.history_length:
             self.buy_again = buy_again.BuyAgain(name="buy_again")
@@ -127,9 +131,16 @@ class TwoTowerModel(tfrs.Model):
         return query, candidate
 
     def compute_loss(self, features: dict, training: bool = False) -> tf.Tensor:
-        """Per-example in-batch softmax losses of this replica's share of the batch."""
-        query = self.query_tower({k: features[k] for k in self.query_tower.input})
-        candidate = self.candidate_tower({k: features[k] for k in self.candidate_tower.input})
+        """Per-example in-batch softmax losses of this replica's share of the batch. In training,
+        id dropout gives a share of the rows the new-id embedding instead of their own, so that row
+        and the features learn to stand for an id the towers have not seen (a new customer or product)."""
+        query_inputs = {k: features[k] for k in self.query_tower.input}
+        candidate_inputs = {k: features[k] for k in self.candidate_tower.input}
+        if training and self.id_dropout:
+            query_inputs["user_idx"] = self._drop_ids(query_inputs["user_idx"], new_id_index(self.query_tower, "user_idx"))
+            candidate_inputs["item_idx"] = self._drop_ids(candidate_inputs["item_idx"], new_id_index(self.candidate_tower, "item_idx"))
+        query = self.query_tower(query_inputs)
+        candidate = self.candidate_tower(candidate_inputs)
         if self.buy_again is not None:
             history = features["history"]
             counts = mixture.batch_counts(history, features["item_idx"], self.num_items)
@@ -138,6 +149,10 @@ class TwoTowerModel(tfrs.Model):
                                    self.remove_accidental_hits, lambda logits: self.buy_again(logits, counts, totals))
         return in_batch_losses(query, candidate, features["item_idx"], features.get("item_probability"), self.temperature,
                                self.remove_accidental_hits)
+
+    def _drop_ids(self, ids: tf.Tensor, new_id: int) -> tf.Tensor:
+        """Each id replaced by the new-id row with probability id_dropout."""
+        return tf.where(tf.random.uniform(tf.shape(ids)) < self.id_dropout, tf.cast(new_id, ids.dtype), ids)
 
     def train_step(self, features: dict) -> dict:
         query_variables, candidate_variables = self.tower_variables()
@@ -164,6 +179,11 @@ class TwoTowerModel(tfrs.Model):
         self.regularization_tracker.update_state(regularization_loss)
         self.total_tracker.update_state(loss + regularization_loss)
         return {tracker.name: tracker.result() for tracker in (self.loss_tracker, self.regularization_tracker, self.total_tracker)}
+
+
+def new_id_index(tower: keras.Model, id_feature: str) -> int:
+    """The id embedding row every id first seen after training shares (the ids from it on map to it)."""
+    return tower.get_layer(f"{id_feature}_embedding").input_dim - 1
 
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:

@@ -1,17 +1,23 @@
 """The blend as a score form, in NumPy (evaluate, the fit, the baselines) and TensorFlow (the
 served model), side by side so they stay one function:
 
-    blend = w_repeat * repeat + popularity + w_towers * towers + w_knn * knn
+    blend = w_repeat * repeat + w_popularity * popularity + w_towers * towers + w_knn * knn
+            (+ w_ease * ease + w_group * group popularity + w_category * category affinity: baselines only)
 
-(the terms: terms.py). The model's blend has w_repeat 1 and its other weights fitted on
-validation (model.score_fit); the baselines are blends with fixed weights (forms.baselines). A
-weight of 0 is a term not computed. The repeat term's half-life is the form's; the kNN term's is
-the run's `baseline_half_life_days`, that of the baselines.
+(the terms: terms.py). The model's blend has its weights fitted on validation (model.score_fit),
+w_towers separately for customers with no purchase yet (they have no repeat or kNN term, so only
+the towers' weight against popularity orders their list); the baselines are blends with fixed
+weights (forms.baselines). A weight of 0 is a term not computed. The repeat term's half-life is the
+form's; the kNN term's is the run's `baseline_half_life_days`, that of the baselines.
+
+A product with no purchase can be ranked only through features: where the towers' (or category
+affinity's) weight is 0 for a customer, such products score -inf for them and count as misses
+(evaluation.ranking), in NumPy and in TensorFlow alike.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import sparse
@@ -31,33 +37,48 @@ class Blend:
     knn: float = 0.0
     repeat_half_life_days: float = 0.0
     repeat: float = 1.0
+    popularity: float = 1.0
+    towers_new_customers: float = 0.0  # w_towers for a customer with no purchase yet
+    ease: float = 0.0
+    group_popularity: float = 0.0
+    category_affinity: float = 0.0
 
     @property
     def uses_knn(self) -> bool:
         return self.knn != 0
 
+    @property
+    def baseline_only(self) -> bool:
+        """Uses a term the served model does not compute (EASE, the cold-start baselines')."""
+        return bool(self.ease or self.group_popularity or self.category_affinity)
+
     def as_dict(self) -> dict[str, float | str]:
-        return {"form": NAME, "towers": self.towers, "knn": self.knn, "repeat_half_life_days": self.repeat_half_life_days,
-                "repeat": self.repeat}
+        return {"form": NAME, **{name: float(value) for name, value in asdict(self).items()}}
 
 
 def scorer(form: Blend, terms: Terms) -> ScoreFn:
     """The NumPy score, block by block of the catalog."""
-    popularity = terms.popularity()
-    repeat = terms.repeat(form.repeat_half_life_days) if form.repeat else None
-    towers = terms.towers if form.towers else None
-    if form.towers and towers is None:
+    uses_towers = bool(form.towers or form.towers_new_customers)
+    if uses_towers and terms.towers is None:
         raise ValueError(f"{form}: a blend with a towers weight needs the model's towers")
-    knn = terms.knn() if form.knn else None
+    weighted: list[tuple[float, ScoreFn]] = [(form.popularity, terms.popularity())]
+    if form.repeat:
+        weighted.append((form.repeat, terms.repeat(form.repeat_half_life_days)))
+    for weight, term in ((form.knn, terms.knn), (form.ease, terms.ease), (form.group_popularity, terms.group_popularity),
+                         (form.category_affinity, terms.category_affinity)):
+        if weight:
+            weighted.append((weight, term()))
+    towers = terms.towers if uses_towers else None
+    bought_users, bought_items = terms.purchases.bought_users(), terms.purchases.bought_items()
 
     def score(users: np.ndarray, low: int, high: int) -> np.ndarray:
-        total = popularity(users, low, high)
-        if repeat is not None:
-            total = form.repeat * repeat(users, low, high) + total
+        total = sum(weight * term(users, low, high) for weight, term in weighted)
+        tower_weights = np.where(bought_users[users], form.towers, form.towers_new_customers)
         if towers is not None:
-            total = total + form.towers * towers(users, low, high)
-        if knn is not None:
-            total = total + form.knn * knn(users, low, high)
+            total = total + tower_weights[:, None] * towers(users, low, high)
+        if not form.category_affinity:  # a product with no purchase: only features rank it
+            unrankable = (tower_weights == 0)[:, None] & ~bought_items[None, low:high]
+            total = np.where(unrankable, -np.inf, total)
         return total
 
     return score
@@ -74,6 +95,7 @@ class ServingTables:
     repeat: np.ndarray  # float32, aligned with items: the repeat term's weights
     recency: np.ndarray  # float32, aligned with items: the kNN term's weights
     popularity: np.ndarray  # (products,) float32
+    bought: np.ndarray  # (products,) bool: bought at least once (the others only the towers rank)
     neighbours: np.ndarray  # (products, width) int32
     similarities: np.ndarray  # (products, width) float32
 
@@ -94,17 +116,25 @@ def serving_tables(purchases: Purchases, repeat_half_life_days: float, knn_half_
     nearest[rows, slots] = similar.indices
     similarities[rows, slots] = similar.data
     return ServingTables(repeat.indptr.astype(np.int64), repeat.indices.astype(np.int32), repeat.data.astype(np.float32),
-                         recency.data.astype(np.float32), purchases.popularity().astype(np.float32), nearest, similarities)
+                         recency.data.astype(np.float32), purchases.popularity().astype(np.float32), purchases.bought_items(), nearest,
+                         similarities)
 
 
-def serve_scores(form: Blend, logits: tf.Tensor, popularity: tf.Tensor, rows: tf.Tensor, items: tf.Tensor, repeat: tf.Tensor,
-                 recency: tf.Tensor, neighbours: tf.Tensor | None = None, weighted_similarities: tf.Tensor | None = None) -> tf.Tensor:
+def serve_scores(form: Blend, logits: tf.Tensor, popularity: tf.Tensor, bought: tf.Tensor, has_purchases: tf.Tensor, rows: tf.Tensor,
+                 items: tf.Tensor, repeat: tf.Tensor, recency: tf.Tensor, neighbours: tf.Tensor | None = None,
+                 weighted_similarities: tf.Tensor | None = None) -> tf.Tensor:
     """The TensorFlow score over the whole catalog for a batch of customers: `logits` (customers,
-    products) of the towers; the customers' purchases as (row, product) pairs `rows`, `items` with
-    their repeat and kNN weights `repeat`, `recency` (ServingTables' columns); each purchased
-    product's `neighbours` and similarities times the kNN weight, when the form uses kNN."""
+    products) of the towers; `bought` (products,) and `has_purchases` (customers,) say who and what
+    has purchases; the customers' purchases as (row, product) pairs `rows`, `items` with their
+    repeat and kNN weights `repeat`, `recency` (ServingTables' columns); each purchased product's
+    `neighbours` and similarities times the kNN weight, when the form uses kNN."""
+    if form.baseline_only:
+        raise ValueError(f"{form}: EASE and the cold-start terms are baselines; the served model does not compute them")
     towers = tf.exp(logits - tf.reduce_max(logits, axis=1, keepdims=True))
-    scores = popularity[None, :] + tf.constant(form.towers, tf.float32) * towers
+    tower_weights = tf.where(has_purchases, tf.constant(form.towers, tf.float32), tf.constant(form.towers_new_customers, tf.float32))
+    scores = tf.constant(form.popularity, tf.float32) * popularity[None, :] + tower_weights[:, None] * towers
+    unrankable = tf.logical_and(tf.equal(tower_weights, 0.0)[:, None], tf.logical_not(bought)[None, :])
+    scores = tf.where(unrankable, tf.constant(float("-inf"), tf.float32), scores)
     if form.repeat:
         scores = tf.tensor_scatter_nd_add(scores, tf.stack([rows, items], axis=1), tf.constant(form.repeat, tf.float32) * repeat)
     if form.uses_knn:

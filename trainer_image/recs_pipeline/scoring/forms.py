@@ -13,7 +13,15 @@ old purchase, a weak similarity) mix with popularity:
   last month's products come before last year's and a long-ago one-off can fall below a
   best-seller;
 - item-kNN: products like the ones the customer bought (summed cosine similarities of their buyer
-  sets, each purchase weighted by its recency), then popularity.
+  sets, each purchase weighted by its recency), then popularity;
+- EASE: the closed-form item-to-item model (scoring.ease), ties by popularity;
+- group popularity and category affinity, the cold-start baselines (scoring.cold_start), where the
+  data has categorical customer or product features, ties by popularity;
+- towers only: the model's towers' softmax alone, no repeat or kNN term: not a baseline but the
+  model's own part, shown beside them so what the towers contribute is visible.
+
+Only the towers and category affinity can rank a product nobody bought yet: every other baseline
+scores it -inf, a miss (blend.py).
 """
 
 from __future__ import annotations
@@ -26,7 +34,10 @@ from recs_pipeline.scoring.mixture import Mixture
 from recs_pipeline.scoring.terms import ScoreFn, Terms, embedding_scorer
 
 Form = Union[Blend, Mixture]
-BASELINE_NAMES = ("popularity", "repeat_purchase", "recency_repeat", "item_knn")
+TOWERS_ONLY = "towers_only"
+BASELINE_NAMES = ("popularity", "repeat_purchase", "recency_repeat", "item_knn", "ease", "group_popularity", "category_affinity",
+                  TOWERS_ONLY)
+TIE_BREAK = 1e-6  # popularity's weight where it only breaks ties (its scores are in [0, 1), the others' steps larger)
 
 
 def baselines(half_life_days: float) -> dict[str, Blend]:
@@ -37,9 +48,21 @@ def baselines(half_life_days: float) -> dict[str, Blend]:
         "repeat_purchase": Blend(repeat_half_life_days=0.0),
         "recency_repeat": Blend(repeat_half_life_days=half_life_days),
         "item_knn": Blend(knn=1.0, repeat=0.0),
+        "ease": Blend(ease=1.0, repeat=0.0, popularity=TIE_BREAK),
+        "group_popularity": Blend(group_popularity=1.0, repeat=0.0, popularity=TIE_BREAK),
+        "category_affinity": Blend(category_affinity=1.0, repeat=0.0, popularity=TIE_BREAK),
+        TOWERS_ONLY: Blend(towers=1.0, towers_new_customers=1.0, repeat=0.0, popularity=TIE_BREAK),
     }
     assert tuple(forms) == BASELINE_NAMES
     return forms
+
+
+def scorable_baselines(half_life_days: float, terms: Terms) -> dict[str, Blend]:
+    """The baselines these terms can score: the cold-start ones where the data has their features,
+    towers only where there are towers."""
+    needs = {"group_popularity": terms.user_groups is not None, "category_affinity": terms.item_categories is not None,
+             TOWERS_ONLY: terms.towers is not None}
+    return {name: form for name, form in baselines(half_life_days).items() if needs.get(name, True)}
 
 
 def scorer(form: Form, terms: Terms) -> ScoreFn:

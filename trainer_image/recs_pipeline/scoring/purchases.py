@@ -74,6 +74,20 @@ class Purchases:
             return self.counts()
         return self._view("decayed matrix", float(half_life_days), lambda: self._matrix(self.decay(half_life_days)))
 
+    def bought_items(self) -> np.ndarray:
+        """(items,) bool: products with a purchase here; the others only features can rank."""
+        return self._view("bought items", None, lambda: np.bincount(self.items, minlength=self.num_items) > 0)
+
+    def bought_users(self) -> np.ndarray:
+        """(users,) bool: customers with a purchase here; the others are new to these purchases."""
+        return self._view("bought users", None, lambda: np.bincount(self.users, minlength=self.num_users) > 0)
+
+    def ease(self):
+        """The EASE item-item weights over these purchases (scoring.ease), fitted once."""
+        from recs_pipeline.scoring.ease import Ease
+
+        return self._view("ease", None, lambda: Ease(self.counts()))
+
     def popularity(self) -> np.ndarray:
         """Purchase counts, ties broken by item index (lower first), all in [0, 1)."""
         return self._view("popularity", None, lambda: popularity_scores(self.items, self.num_items))

@@ -10,6 +10,9 @@ the towers' embeddings:
 - towers: exp(logit - the customer's top logit), the towers' softmax over the catalog relative to
   the customer's top product, in (0, 1]: a per-customer scale the other terms can be added to;
 - knn: the summed item similarity to the customer's purchases, each weighted by its recency;
+- ease: EASE's item-to-item scores (scoring.ease), a baseline's;
+- group popularity and category affinity: the cold-start baselines' (scoring.cold_start), from the
+  customers' and products' categorical features;
 - the purchase windows' counts, which the trained buy-again mixture (mixture.py) reads.
 """
 
@@ -64,13 +67,39 @@ class TowerScores:
 
 class Terms:
     """The terms for customers whose purchases so far are `purchases`; `towers` only for a trained
-    model (the baselines need none), `window_length` the purchase windows the mixture counts."""
+    model (the baselines need none), `window_length` the purchase windows the mixture counts;
+    `user_groups` (a group per customer, by their categorical features) and `item_categories` (a
+    category per product) where the data has such features, for the cold-start baselines."""
 
-    def __init__(self, purchases: Purchases, knn_half_life_days: float, towers: TowerScores | None = None, window_length: int = 0):
+    def __init__(self, purchases: Purchases, knn_half_life_days: float, towers: TowerScores | None = None, window_length: int = 0,
+                 user_groups: np.ndarray | None = None, item_categories: np.ndarray | None = None):
         self.purchases, self.knn_half_life_days = purchases, knn_half_life_days
         self.towers, self.window_length = towers, window_length
+        self.user_groups, self.item_categories = user_groups, item_categories
         self._similarity: list[sparse.csc_matrix] = []
         self._counts: list[Any] = []
+        self._cold: dict[str, ScoreFn] = {}
+
+    def ease(self) -> ScoreFn:
+        return self.purchases.ease()
+
+    def group_popularity(self) -> ScoreFn:
+        from recs_pipeline.scoring.cold_start import GroupPopularity
+
+        if self.user_groups is None:
+            raise ValueError("group popularity needs categorical customer features")
+        if "group" not in self._cold:
+            self._cold["group"] = GroupPopularity(self.purchases, self.user_groups)
+        return self._cold["group"]
+
+    def category_affinity(self) -> ScoreFn:
+        from recs_pipeline.scoring.cold_start import CategoryAffinity
+
+        if self.item_categories is None:
+            raise ValueError("category affinity needs a categorical product feature")
+        if "category" not in self._cold:
+            self._cold["category"] = CategoryAffinity(self.purchases, self.item_categories, self.user_groups)
+        return self._cold["category"]
 
     def window_counts(self):
         """The purchase windows as a mixture.CountTable, built at the first call."""

@@ -205,17 +205,15 @@ def make_dataset(columns: dict[str, np.ndarray], batch_size: int, seed: int, shu
 def build_model(prepared: prepared_data.PreparedData, config: TrainConfig, collect_gradients: bool = True) -> TwoTowerModel:
     """The two towers, compiled; call inside the strategy's scope when there is one."""
     vocab = prepared.vocabularies
-    candidate = build_tower(
-        "candidate_tower", "item_idx", len(vocab["item_id"]), {f: len(v) for f, v in vocab["item_features"].items()}, config
-    )
+    candidate = build_tower("candidate_tower", "item_idx", prepared.known_items, {f: len(v) for f, v in vocab["item_features"].items()},
+                            config)
     history_of = None
     if config.history_length and config.pool_history:
         item_features = {f"{f}_idx": prepared.items[f"{f}_idx"].to_numpy(np.int32) for f in prepared.item_features}
         history_of = PooledProducts(candidate, item_features, name="history_pooling")
-    query = build_tower(
-        "query_tower", "user_idx", len(vocab["user_id"]), {f: len(v) for f, v in vocab["user_features"].items()}, config, history_of
-    )
-    model = TwoTowerModel(query, candidate, config, collect_gradients=collect_gradients)
+    query = build_tower("query_tower", "user_idx", prepared.known_users, {f: len(v) for f, v in vocab["user_features"].items()},
+                        config, history_of)
+    model = TwoTowerModel(query, candidate, config, len(prepared.items), collect_gradients=collect_gradients)
     model.compile(optimizer=make_optimizer(config))
     return model
 
