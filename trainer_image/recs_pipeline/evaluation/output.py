@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from recs_pipeline.core import metric_keys
 from recs_pipeline.evaluation import segments
@@ -36,8 +36,13 @@ def segment_figures(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The per-segment figures of an evaluation.json or a published document, in evaluation.segments'
     order (any other name after); empty for a file from before segments were measured."""
     found = document.get(SEGMENTS) or {}
+    return {name: found[name] for name in ordered_segments(found)}
+
+
+def ordered_segments(names: Iterable[str]) -> list[str]:
+    """Segment names in evaluation.segments' order, any other name after them."""
     order = {name: index for index, name in enumerate(segments.SEGMENTS)}
-    return {name: found[name] for name in sorted(found, key=lambda name: (order.get(name, len(order)), name))}
+    return sorted(set(names), key=lambda name: (order.get(name, len(order)), name))
 
 
 @dataclass(frozen=True)
