@@ -30,7 +30,8 @@ def segment_figures(recall_at_10: float) -> dict:
 
 SEGMENTS = {  # as evaluate writes them, new baselines and a hostile name among them; new_product has no rows and is absent
     segments.KNOWN: {segments.ROWS: 150000, "model": segment_figures(0.004),
-                     "baselines": {"popularity": segment_figures(0.001), "ease": segment_figures(0.003), "towers_only": segment_figures(0.002)}},
+                     "baselines": {"popularity": segment_figures(0.001), "ease": segment_figures(0.003),
+                                   "towers_only": segment_figures(0.002)}},
     segments.NEW_CUSTOMER: {segments.ROWS: 32021, "model": segment_figures(0.0025),
                             "baselines": {"popularity": segment_figures(0.002), f"group{HOSTILE}": segment_figures(0.00221)}},
 }
@@ -322,7 +323,9 @@ def test_without_segments_no_view_has_a_segment_section(finished_document):
 
 def test_the_report_and_summary_show_each_segment_after_the_test_metrics(segmented_document):
     html = report.html_report(segmented_document)
-    assert html.index("Test metrics: model and baselines") < html.index("<h2>Test metrics by segment</h2>") < html.index("<h2>Training</h2>")
+    headings = ("Test metrics: model and baselines", "<h2>Test metrics by segment</h2>", "<h2>Training</h2>")
+    sections = [html.index(heading) for heading in headings]
+    assert sections == sorted(sections)
     assert "<h3>known: 150,000 rows, customer and product bought before</h3>" in html
     assert "<h3>new_customer: 32,021 rows, customer with no earlier purchase</h3>" in html and "new_product" not in html
     known = html[html.index("<h3>known"):html.index("<h3>new_customer")]
