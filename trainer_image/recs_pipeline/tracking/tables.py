@@ -185,7 +185,8 @@ def epochs_sentence(document: Mapping[str, Any]) -> str:
 
 
 def recall_text(document: Mapping[str, Any]) -> str:
-    """Recall@K of the model beside every baseline as a text table, then any catalog warning."""
+    """Recall@K of the model beside every baseline as a text table, then any catalog warning and the
+    by-segment table."""
     rows = recall_table_rows(document)
     width = max([len(name) for name in rows] + [16]) + 2
     lines = [" " * width + "".join(f"{metric_keys.recall_label(k):>12s}" for k in RECALL_KS)]
@@ -198,7 +199,8 @@ def recall_text(document: Mapping[str, Any]) -> str:
 
 def metrics_text(document: Mapping[str, Any]) -> str:
     """What `metrics show` prints: epochs, last losses, final metrics in K order, the model beside
-    the baselines on every test metric; numbers at DECIMALS decimals, names in one aligned column."""
+    the baselines on every test metric, then by segment; numbers at DECIMALS decimals, names in one
+    aligned column."""
     lines = [f"run {document['run_id']}: {len(document['epochs'])} epoch(s)", *console_lines(epochs_sentence(document), indent="")]
     final = document["final_metrics"]
     width = max(len(name) for name in [*document["loss"], *final, ""]) + 2
