@@ -128,7 +128,7 @@ def test_non_finite_count_survives_a_reload(one_epoch):
 
 # --- reading back: by the artifact's own URI, and the notebook views ------------------------------
 
-def published(tmp_path, one_epoch, name="training_metrics", epochs=3):
+def published(tmp_path, one_epoch, name="training_metrics", epochs=3, by_segment=False):
     """A finished history saved under `name`: the pipeline's training_metrics artifact has no suffix."""
     from recs_pipeline.steps.publish import final_document
 
@@ -137,6 +137,12 @@ def published(tmp_path, one_epoch, name="training_metrics", epochs=3):
         one_epoch(collector, epoch, loss=3.0 - epoch if epoch != 1 else float("nan"))
     collector.set_final_metrics({"final_loss": 1.0, "best_epoch": 0, "best_val_loss": 2.0})
     evaluation = {"model": {"recall_at_10": 0.3, "mrr": 0.1, "loss": 4.0}, "baselines": {"popularity": {"recall_at_10": 0.2, "mrr": 0.05}}}
+    if by_segment:  # a segment's figures may be non-finite (null once saved); evaluate writes numpy counts
+        evaluation["segments"] = {
+            "new_product": {"rows": np.int64(40), "model": {"recall_at_10": 0.05, "mrr": float("nan")},
+                            "baselines": {"popularity": {"recall_at_10": 0.0}, "category_affinity": {"recall_at_10": 0.01}}},
+            "known": {"rows": 900, "model": {"recall_at_10": 0.4, "mrr": 0.2}, "baselines": {"popularity": {"recall_at_10": 0.25}}},
+        }
     document = final_document(json.loads(collector.serialise()), evaluation, {"source": "x.csv (local)", "items": 500})
     path = tmp_path / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -192,3 +198,46 @@ def test_plots_for_a_notebook_are_the_reports_charts(tmp_path, one_epoch):
         assert svg.startswith("<svg") and svg in html
     with pytest.raises(ValueError, match="kind must be weight_stats or gradient_stats"):
         metrics.plot_histograms("loss")
+
+
+# --- segments: optional, so files from before them still read --------------------------------------
+
+@pytest.mark.parametrize(
+    "breakage, field",
+    [
+        (lambda d: d["segments"]["known"].update(rows=-1), "segments.known.rows"),
+        (lambda d: d["segments"]["known"].update(rows=1.5), "segments.known.rows"),
+        (lambda d: d["segments"]["known"].pop("rows"), "segments.known"),
+        (lambda d: d["segments"]["known"].pop("model"), "segments.known"),
+        (lambda d: d["segments"]["known"]["model"].update(test_recall_at_10="0.4"), "segments.known.model.test_recall_at_10"),
+        (lambda d: d["segments"]["known"]["baselines"]["popularity"].update(test_mrr=[0.1]),
+         "segments.known.baselines.popularity.test_mrr"),
+        (lambda d: d["segments"]["known"].update(coverage={}), "segments.known"),
+        (lambda d: d.update(segments=[]), "segments"),
+    ],
+)
+def test_broken_segments_name_the_field(tmp_path, one_epoch, breakage, field):
+    document = json.loads(published(tmp_path, one_epoch, by_segment=True).read_text())
+    validate(document)
+    breakage(document)
+    with pytest.raises(MetricsValidationError) as caught:
+        validate(document)
+    assert caught.value.field == field
+
+
+def test_segments_are_read_back_in_their_order_and_a_file_without_them_still_reads(tmp_path, one_epoch):
+    import math
+
+    from recs_pipeline.tracking.reader import load_training_metrics
+
+    metrics = load_training_metrics(str(published(tmp_path / "new", one_epoch, by_segment=True)))
+    assert list(metrics.segments) == ["known", "new_product"] and metrics.segment_rows == {"known": 900, "new_product": 40}
+    assert metrics.raw["segments"]["new_product"]["model"] == {"test_recall_at_10": 0.05, "test_mrr": None}
+    frame = metrics.segments_frame()
+    assert list(frame.columns) == ["model", "popularity", "category_affinity"] and frame.index.names == ["segment", "metric"]
+    assert frame.loc[("known", "test_recall_at_10"), "popularity"] == 0.25
+    assert frame.loc[("new_product", "test_recall_at_10"), "model"] == 0.05
+    assert math.isnan(frame.loc[("new_product", "test_mrr"), "model"])  # null in the file
+    assert math.isnan(frame.loc[("known", "test_recall_at_10"), "category_affinity"])  # a baseline only new_product has
+    before = load_training_metrics(str(published(tmp_path / "old", one_epoch)))
+    assert "segments" not in before.raw and before.segments == {} and before.segment_rows == {} and before.segments_frame().empty

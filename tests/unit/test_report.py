@@ -4,6 +4,8 @@ import re
 import numpy as np
 import pytest
 from recs_pipeline.core import metric_keys
+from recs_pipeline.core.config import RECALL_KS
+from recs_pipeline.evaluation import segments
 from recs_pipeline.steps.publish import final_document, scalar_metrics
 from recs_pipeline.tracking import compare, plots, report, tables
 from recs_pipeline.tracking.collector import MetricsCollector
@@ -20,13 +22,30 @@ def evaluation(recall: dict[int, float], baseline_recall: dict[int, float]) -> d
     return {"model": {"loss": 5.0, **figures(recall)}, "baselines": {"popularity": figures(baseline_recall)}}
 
 
-def document(one_epoch, losses=(3.0, float("nan"), 2.0), params=None, items=500, recall=None, stats=True) -> dict:
+def segment_figures(recall_at_10: float) -> dict:
+    """A segment's figures as evaluate writes them: recall and NDCG at every K, MRR, no coverage."""
+    return {**{metric_keys.recall(k): recall_at_10 * k / 10 for k in RECALL_KS},
+            **{metric_keys.ndcg(k): recall_at_10 / 2 for k in RECALL_KS}, metric_keys.MRR: recall_at_10 / 3}
+
+
+SEGMENTS = {  # as evaluate writes them, new baselines and a hostile name among them; new_product has no rows and is absent
+    segments.KNOWN: {segments.ROWS: 150000, "model": segment_figures(0.004),
+                     "baselines": {"popularity": segment_figures(0.001), "ease": segment_figures(0.003),
+                                   "towers_only": segment_figures(0.002)}},
+    segments.NEW_CUSTOMER: {segments.ROWS: 32021, "model": segment_figures(0.0025),
+                            "baselines": {"popularity": segment_figures(0.002), f"group{HOSTILE}": segment_figures(0.00221)}},
+}
+
+
+def document(one_epoch, losses=(3.0, float("nan"), 2.0), params=None, items=500, recall=None, stats=True, by_segment=False) -> dict:
     collector = MetricsCollector(f"run{HOSTILE}", params or {"optimizer": "<b>adam</b>", "epochs": 10, "early_stopping_patience": 1})
     for epoch, loss in enumerate(losses):
         one_epoch(collector, epoch, loss=loss)
     collector.set_final_metrics({metric_keys.FINAL_LOSS: losses[-1], metric_keys.BEST_EPOCH: 1, metric_keys.BEST_VAL_LOSS: 2.0})
     history = json.loads(collector.serialise())
     result = evaluation(recall or {5: 0.2, 10: 0.3, 50: 0.5, 100: 0.6}, {5: 0.1, 10: 0.15, 50: 0.3, 100: 0.4})
+    if by_segment:
+        result["segments"] = SEGMENTS
     data_stats = {"source": "<img src=x onerror=alert(1)>", "users": 3, "items": items} if stats else {}
     return final_document(history, result, data_stats)
 
@@ -34,6 +53,11 @@ def document(one_epoch, losses=(3.0, float("nan"), 2.0), params=None, items=500,
 @pytest.fixture
 def finished_document(one_epoch) -> dict:
     return document(one_epoch)
+
+
+@pytest.fixture
+def segmented_document(one_epoch) -> dict:
+    return document(one_epoch, by_segment=True)
 
 
 def test_final_document_holds_test_figures_and_baselines(finished_document):
@@ -260,3 +284,74 @@ def test_legend_names_stay_visible():
     assert len(set(shown)) == 2 and all(len(name) == 32 and name.endswith(original[-8:]) for name, original in zip(shown, long_ids))
     chart = drawn(plots.line_chart("x", {"_a": [1.0, 2.0], "b": [2.0, 1.0]}))
     assert [text.get_text() for text in chart.axes[0].get_legend().get_texts()] == [" _a", "b"]
+
+
+# --- by segment: the test rows by what the history knows of them ---------------------------------
+
+def test_the_published_document_and_vertex_have_each_segments_figures(segmented_document, finished_document):
+    known = segmented_document["segments"][segments.KNOWN]
+    assert list(segmented_document["segments"]) == [segments.KNOWN, segments.NEW_CUSTOMER]
+    assert known["rows"] == 150000 and known["model"]["test_recall_at_10"] == 0.004
+    assert known["baselines"]["ease"]["test_ndcg_at_10"] == 0.0015 and "recall_at_10" not in known["model"]
+    scalars = scalar_metrics(segmented_document)
+    assert scalars["known_recall_at_10"] == 0.004 and scalars["new_customer_recall_at_100"] == pytest.approx(0.025)
+    assert scalars["new_customer_popularity_recall_at_10"] == 0.002 and scalars["known_towers_only_recall_at_5"] == 0.001
+    assert "known_ndcg_at_10" not in scalars and "known_mrr" not in scalars  # recall only, as for the baselines
+    assert scalars["test_recall_at_10"] == 0.3 and scalars["popularity_recall_at_10"] == 0.15  # the headline, all rows, as before
+    assert "segments" not in finished_document and not any(name.startswith("known_") for name in scalar_metrics(finished_document))
+
+
+def test_metrics_show_and_run_local_list_each_segment_under_the_headline(segmented_document):
+    for text in (tables.metrics_text(segmented_document), tables.recall_text(segmented_document)):
+        lines = text.splitlines()
+        start = lines.index("test metrics by segment (a new customer's purchase of a new product is in both new segments):")
+        assert lines[start - 1] == "" and lines[start + 1].split() == ["recall@10", "recall@100", "ndcg@10"]
+        assert lines[start + 2] == "known: 150,000 rows, customer and product bought before"
+        assert re.fullmatch(r"  model\s+0\.0040\s+0\.0400\s+0\.0020", lines[start + 3])
+        assert [line.split()[0] for line in lines[start + 4:start + 7]] == ["popularity", "ease", "towers_only"]
+        assert lines[start + 7] == "new_customer: 32,021 rows, customer with no earlier purchase"
+        assert re.fullmatch(r"  group<script>alert\(1\)</script>\$x\^\{\$\s+0\.0022\s+0\.0221\s+0\.0011", lines[-1])
+        assert "new_product" not in text and max(len(line) for line in lines) <= 120, text
+    assert lines[0].split() == ["recall@5", "recall@10", "recall@50", "recall@100"]  # run-local: the headline first
+
+
+def test_without_segments_no_view_has_a_segment_section(finished_document):
+    assert tables.segment_tables(finished_document) == {} and tables.segment_lines(finished_document) == []
+    assert "by segment" not in tables.metrics_text(finished_document) and "by segment" not in tables.recall_text(finished_document)
+    assert "by segment" not in report.html_report(finished_document) and "by segment" not in report.markdown_summary(finished_document)
+
+
+def test_the_report_and_summary_show_each_segment_after_the_test_metrics(segmented_document):
+    html = report.html_report(segmented_document)
+    headings = ("Test metrics: model and baselines", "<h2>Test metrics by segment</h2>", "<h2>Training</h2>")
+    sections = [html.index(heading) for heading in headings]
+    assert sections == sorted(sections)
+    assert "<h3>known: 150,000 rows, customer and product bought before</h3>" in html
+    assert "<h3>new_customer: 32,021 rows, customer with no earlier purchase</h3>" in html and "new_product" not in html
+    known = html[html.index("<h3>known"):html.index("<h3>new_customer")]
+    assert re.findall(r"<thead><tr><th></th>(.*?)</tr></thead>", known) == ["<th>recall@10</th><th>recall@100</th><th>ndcg@10</th>"]
+    assert "<tr><th>model</th><td>0.0040</td><td>0.0400</td><td>0.0020</td></tr>" in known
+    assert "<tr><th>towers_only</th><td>0.0020</td><td>0.0200</td><td>0.0010</td></tr>" in known
+    assert "<script" not in html and "group&lt;script&gt;" in html
+    assert html.count("<svg") == 12  # tables only: the charts are the headline's
+    summary = report.markdown_summary(segmented_document)
+    assert summary.index("| popularity | 0.1000 |") < summary.index("## Test metrics by segment")
+    assert "**new_customer: 32,021 rows, customer with no earlier purchase**\n\n| | recall@10 | recall@100 | ndcg@10 |" in summary
+    assert "| model | 0.0025 | 0.0250 | 0.0013 |" in summary and "<script>" not in summary
+
+
+def test_compare_has_a_row_per_segment_method_and_metric(one_epoch):
+    pair = runs(one_epoch)
+    pair[0].raw["segments"] = document(one_epoch, by_segment=True)["segments"]  # the other run is from before segments
+    rows = [row for row in compare.comparison_rows(pair) if row.section == "segment"]
+    assert [row.name for row in rows[:5]] == ["known rows", "known model recall@10", "known model recall@100", "known model ndcg@10",
+                                              "known ease recall@10"]
+    assert {row.name for row in rows} >= {"new_customer popularity recall@100", f"new_customer group{HOSTILE} ndcg@10"}
+    (known_rows,) = [row for row in rows if row.name == "known rows"]
+    assert known_rows.values == [150000, None] and known_rows.shown == ["150000", "—"] and known_rows.differs
+    text = compare.comparison_text(pair)
+    assert re.search(r"^\* known model recall@10\s+0\.0040\s+—$", text, re.M)
+    assert max(len(line) for line in text.splitlines()) <= 120, text
+    html = compare.comparison_html(pair)
+    assert '<tr class="section"><th colspan="3">segment</th></tr>' in html and "<th>known towers_only recall@100</th>" in html
+    assert "<script" not in html

@@ -82,7 +82,8 @@ def run_local_command(output_dir: str, input_uri: str, verbose: bool, keep_runs:
 
 
 def recall_summary(document: dict) -> str:
-    """Recall@K of the model beside every baseline, as a text table (and the catalog-size warning)."""
+    """Recall@K of the model beside every baseline, as a text table (and the catalog-size warning),
+    then the same per test segment."""
     from recs_pipeline.tracking.tables import recall_text
 
     return recall_text(document)

@@ -2,8 +2,9 @@
 
 The evaluate step names its figures `recall_at_10`, `ndcg_at_10`, `coverage_at_10`, `mrr`,
 `loss`; the published document puts them in `final_metrics` and `baselines` with a `test_`
-prefix; the Vertex console gets `<baseline>_recall_at_10`. The code reads them from here rather than
-spelling them (tests/unit/test_metric_keys_spelled_once.py checks the steps, lineage and the ranker).
+prefix (and in `segments`, per test segment); the Vertex console gets `<baseline>_recall_at_10`,
+`<segment>_recall_at_10` and `<segment>_<baseline>_recall_at_10`. The code reads them from here rather
+than spelling them (tests/unit/test_metric_keys_spelled_once.py checks the steps, lineage and the ranker).
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ def test_recall(k: int) -> str:
 def baseline_scalar(baseline: str, name: str) -> str:
     """A baseline's figure as one flat Vertex metric: `repeat_purchase_recall_at_10`."""
     return f"{baseline}_{name.removeprefix(TEST_PREFIX)}"
+
+
+def segment_scalar(segment: str, name: str, baseline: str = "") -> str:
+    """A segment's figure (evaluation.segments) as one flat Vertex metric, named apart from the
+    all-rows one: the model's `new_customer_recall_at_10`, a baseline's `new_customer_popularity_recall_at_10`."""
+    return f"{segment}_{baseline_scalar(baseline, name) if baseline else name.removeprefix(TEST_PREFIX)}"
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from recs_pipeline.core import metric_keys
+from recs_pipeline.evaluation import segments
 
 EVALUATION_FILE = "evaluation.json"
+# Its keys, which the published training_metrics.json keeps: the model's figures, each baseline's, and
+# the same per test segment (evaluation.segments: {segment: {ROWS: n, MODEL: ..., BASELINES: ...}};
+# a segment without rows is absent, and so is the key in files from before segments were measured).
+MODEL = "model"
+BASELINES = "baselines"
+SEGMENTS = "segments"
 
 
 def write(output_dir: str, result: dict[str, Any]) -> None:
@@ -23,6 +30,19 @@ def write(output_dir: str, result: dict[str, Any]) -> None:
 
 def read(evaluation_dir: str) -> dict[str, Any]:
     return json.loads((Path(evaluation_dir) / EVALUATION_FILE).read_text())
+
+
+def segment_figures(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The per-segment figures of an evaluation.json or a published document, in evaluation.segments'
+    order (any other name after); empty for a file from before segments were measured."""
+    found = document.get(SEGMENTS) or {}
+    return {name: found[name] for name in ordered_segments(found)}
+
+
+def ordered_segments(names: Iterable[str]) -> list[str]:
+    """Segment names in evaluation.segments' order, any other name after them."""
+    order = {name: index for index, name in enumerate(segments.SEGMENTS)}
+    return sorted(set(names), key=lambda name: (order.get(name, len(order)), name))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from recs_pipeline.core import metric_keys, progress, storage
 from recs_pipeline.data import prepared_data
-from recs_pipeline.evaluation import output
+from recs_pipeline.evaluation import output, segments
 from recs_pipeline.tracking import report
 from recs_pipeline.tracking.collector import MetricsCollector
 from recs_pipeline.tracking.sink import METRICS_FILE, expand_metrics_uri
@@ -16,15 +16,29 @@ from recs_pipeline.vertex import experiments
 
 
 def final_document(history: dict[str, Any], evaluation: dict[str, Any], data_stats: dict[str, Any]) -> dict[str, Any]:
-    """The history with test figures in final_metrics, the baselines beside them, and the data stats."""
+    """The history with test figures in final_metrics, the baselines beside them, the same per test
+    segment (when the evaluation measured segments), and the data stats."""
     document = dict(history)
-    model = evaluation["model"]
-    document["final_metrics"] = {**history["final_metrics"], **{metric_keys.on_test(name): value for name, value in model.items()}}
-    document["baselines"] = {
-        name: {metric_keys.on_test(metric): value for metric, value in figures.items()} for name, figures in evaluation["baselines"].items()
-    }
+    document["final_metrics"] = {**history["final_metrics"], **_on_test(evaluation[output.MODEL])}
+    document[output.BASELINES] = _baselines_on_test(evaluation[output.BASELINES])
+    found = output.segment_figures(evaluation)
+    if found:
+        document[output.SEGMENTS] = {
+            name: {segments.ROWS: figures[segments.ROWS], output.MODEL: _on_test(figures[output.MODEL]),
+                   output.BASELINES: _baselines_on_test(figures.get(output.BASELINES, {}))}
+            for name, figures in found.items()
+        }
     document["data_stats"] = data_stats
     return document
+
+
+def _on_test(figures: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate's names as the published document spells them (`recall_at_10` → `test_recall_at_10`)."""
+    return {metric_keys.on_test(name): value for name, value in figures.items()}
+
+
+def _baselines_on_test(baselines: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: _on_test(figures) for name, figures in baselines.items()}
 
 
 def run(
@@ -67,11 +81,19 @@ def run(
 
 
 def scalar_metrics(document: dict[str, Any]) -> dict[str, float]:
-    """What the Vertex console shows and compares across runs: final metrics and baseline recall."""
+    """What the Vertex console shows and compares across runs: final metrics, baseline recall, and
+    each test segment's recall of the model and the baselines (flat names: the console has no nesting)."""
     scalars = {name: value for name, value in document["final_metrics"].items() if value is not None}
-    for baseline, figures in document.get("baselines", {}).items():
-        for name, value in figures.items():
-            parsed = metric_keys.parse(name)
-            if parsed is not None and parsed.metric == "recall" and value is not None:
-                scalars[metric_keys.baseline_scalar(baseline, name)] = value
+    for baseline, figures in document.get(output.BASELINES, {}).items():
+        scalars.update({metric_keys.baseline_scalar(baseline, name): value for name, value in _recalls(figures)})
+    for segment, found in output.segment_figures(document).items():
+        scalars.update({metric_keys.segment_scalar(segment, name): value for name, value in _recalls(found.get(output.MODEL, {}))})
+        for baseline, figures in found.get(output.BASELINES, {}).items():
+            scalars.update({metric_keys.segment_scalar(segment, name, baseline): value for name, value in _recalls(figures)})
     return scalars
+
+
+def _recalls(figures: dict[str, Any]) -> list[tuple[str, float]]:
+    """The recall@K figures among `figures` that were measured (a non-finite one is null)."""
+    return [(name, value) for name, value in figures.items()
+            if value is not None and (parsed := metric_keys.parse(name)) is not None and parsed.metric == "recall"]

@@ -13,12 +13,14 @@ from typing import Any, Sequence
 
 from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS
+from recs_pipeline.evaluation import output
+from recs_pipeline.evaluation.segments import ROWS
 from recs_pipeline.tracking import plots, tables
 from recs_pipeline.tracking.reader import TrainingMetrics
 from recs_pipeline.tracking.report import grid, page
 
 DIFFERS = "*"
-SECTIONS = ("data", "param", "metric", "baseline")
+SECTIONS = ("data", "param", "metric", "baseline", "segment")
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,8 @@ class Row:
 
     @property
     def label(self) -> str:
-        """How the table names the row: `data source`, `param epochs`, `test_recall_at_10`, `popularity recall@10`."""
+        """How the table names the row: `data source`, `param epochs`, `test_recall_at_10`, `popularity recall@10`,
+        `new_customer popularity recall@10`."""
         return f"{self.section} {self.name}" if self.section in ("data", "param") else self.name
 
     @property
@@ -76,7 +79,8 @@ def data_check(runs: Sequence[TrainingMetrics]) -> DataCheck:
 
 
 def comparison_rows(runs: Sequence[TrainingMetrics]) -> list[Row]:
-    """Data source and stats, every param, every final metric (in K order), every baseline figure."""
+    """Data source and stats, every param, every final metric (in K order), every baseline figure,
+    and per test segment its row count and the by-segment figures of the model and each baseline."""
     def row(section: str, name: str, values: list[Any], text=lambda value, run: tables.fmt(value)) -> Row:
         return Row(section, name, values, [text(value, run) for value, run in zip(values, runs)])
 
@@ -91,6 +95,15 @@ def comparison_rows(runs: Sequence[TrainingMetrics]) -> list[Row]:
         figures = tables.ordered({n for run in runs for n in run.baselines.get(baseline, {})})
         rows += [row("baseline", f"{baseline} {metric_keys.label(name)}", [run.baselines.get(baseline, {}).get(name) for run in runs])
                  for name in figures]
+    for segment in output.ordered_segments(name for run in runs for name in run.segments):
+        found = [run.segments.get(segment, {}) for run in runs]
+        rows.append(row("segment", f"{segment} rows", [figures.get(ROWS) for figures in found]))
+        baselines = sorted({name for figures in found for name in figures.get(output.BASELINES, {})})
+        for method in [tables.MODEL, *baselines]:
+            values = [figures.get(output.MODEL, {}) if method == tables.MODEL else figures.get(output.BASELINES, {}).get(method, {})
+                      for figures in found]
+            rows += [row("segment", f"{segment} {method} {metric_keys.label(name)}", [figures.get(name) for figures in values])
+                     for name in tables.segment_metric_names()]
     return rows
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recs_pipeline.core import storage
+from recs_pipeline.evaluation import output
+from recs_pipeline.evaluation.segments import ROWS
 from recs_pipeline.tracking.schema import TOWERS, MetricsValidationError, validate
 from recs_pipeline.tracking.sink import METRICS_FILE
 
@@ -55,6 +57,17 @@ class TrainingMetrics:
     @property
     def baselines(self) -> dict[str, dict[str, float | None]]:
         return self.raw.get("baselines", {})
+
+    @property
+    def segments(self) -> dict[str, dict[str, Any]]:
+        """Test figures per segment of the test rows ({segment: {rows, model, baselines}}, named as in
+        final_metrics), in evaluation.segments' order; empty for a file from before segments were measured."""
+        return output.segment_figures(self.raw)
+
+    @property
+    def segment_rows(self) -> dict[str, int]:
+        """Each segment's test row count."""
+        return {segment: figures[ROWS] for segment, figures in self.segments.items()}
 
     @property
     def params(self) -> dict[str, Any]:
@@ -106,6 +119,24 @@ class TrainingMetrics:
         methods = {MODEL: self.final_metrics, **self.baselines}
         data = {method: [_float(figures.get(name)) for name in names] for method, figures in methods.items()}
         return pd.DataFrame(data, index=pd.Index(names, name="metric"))
+
+    def segments_frame(self) -> "pd.DataFrame":
+        """final_metrics_frame's test figures per segment: one row per (segment, metric), one column
+        per method (`model`, then each baseline any segment has); NaN where a method has no figure
+        there. Empty for a file from before segments were measured."""
+        import pandas as pd
+
+        from recs_pipeline.tracking.tables import MODEL, ordered
+
+        methods = {MODEL: None} | {baseline: None for figures in self.segments.values() for baseline in figures.get(output.BASELINES, {})}
+        index, data = [], {method: [] for method in methods}
+        for segment, figures in self.segments.items():
+            by_method = {MODEL: figures.get(output.MODEL, {}), **figures.get(output.BASELINES, {})}
+            for name in ordered({name for values in by_method.values() for name in values}):
+                index.append((segment, name))
+                for method in methods:
+                    data[method].append(_float(by_method.get(method, {}).get(name)))
+        return pd.DataFrame(data, index=pd.MultiIndex.from_tuples(index, names=["segment", "metric"]))
 
     # --- charts: the report's own figures, for a notebook ------------------------------------
 

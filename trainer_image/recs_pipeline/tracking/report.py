@@ -86,6 +86,22 @@ def _verdict_html(document: Mapping[str, Any]) -> str:
     return "".join(f'<p class="{"ok" if wins else "warn"}">{escape(text)}</p>' for wins, text in verdicts(document))
 
 
+def _segments_html(document: Mapping[str, Any]) -> str:
+    """The by-segment tables side by side, each under its row count and description; nothing for a
+    document from before segments were measured."""
+    found = tables.segment_tables(document)
+    if not found:
+        return ""
+    names = tables.segment_metric_names()
+    blocks = "".join(
+        f"<div><h3>{escape(tables.segment_heading(document, segment))}</h3>"
+        + table(rows, names, [metric_keys.label(n) for n in names]) + "</div>"
+        for segment, rows in found.items()
+    )
+    return (f'<h2>Test metrics by segment</h2><p class="muted">{escape(tables.SEGMENT_NOTE.capitalize())}.</p>'
+            f'<div class="columns">{blocks}</div>')
+
+
 def html_report(document: Mapping[str, Any]) -> str:
     """The whole report as one HTML string."""
     run_id = str(document["run_id"])
@@ -108,6 +124,7 @@ def html_report(document: Mapping[str, Any]) -> str:
             plots.test_metric_bars(document, "recall"),
             plots.test_metric_bars(document, "ndcg"),
         ], columns=2),
+        _segments_html(document),
         "<h2>Training</h2>",
         grid([
             plots.losses(document, kept),
@@ -143,8 +160,22 @@ def markdown_summary(document: Mapping[str, Any]) -> str:
     return (
         f"# Run {escape(str(document['run_id']))}\n\n{tables.epochs_sentence(document)} "
         f"Final loss {_md(final.get(metric_keys.FINAL_LOSS))}, val loss {_md(final.get(metric_keys.FINAL_VAL_LOSS))}, test loss {_md(final.get(metric_keys.on_test(metric_keys.LOSS)))}.\n\n"
-        + header + body + notes
+        + header + body + notes + _segments_markdown(document)
     )
+
+
+def _segments_markdown(document: Mapping[str, Any]) -> str:
+    """One table per segment under its row count and description; nothing without segments."""
+    found = tables.segment_tables(document)
+    if not found:
+        return ""
+    names = tables.segment_metric_names()
+    header = "| | " + " | ".join(metric_keys.label(n) for n in names) + " |\n|---|" + "---|" * len(names) + "\n"
+    parts = [f"\n## Test metrics by segment\n\n{tables.SEGMENT_NOTE.capitalize()}.\n"]
+    for segment, rows in found.items():
+        body = "".join(f"| {escape(name)} | " + " | ".join(_md(v) for v in figures.values()) + " |\n" for name, figures in rows.items())
+        parts.append(f"\n**{escape(tables.segment_heading(document, segment))}**\n\n" + header + body)
+    return "".join(parts)
 
 
 def _md(value: Any) -> str:

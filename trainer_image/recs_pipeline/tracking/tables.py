@@ -1,6 +1,7 @@
 """The figures every view of a run shows (report, summary, `metrics show`, run-local's table):
-test metrics of the model beside the baselines, the catalog-size warning, which epoch's weights
-were kept, and one way of writing a number (DECIMALS decimals in every table and headline).
+test metrics of the model beside the baselines, overall and per test segment, the catalog-size
+warning, which epoch's weights were kept, and one way of writing a number (DECIMALS decimals in
+every table and headline).
 
 Epochs are shown numbered from 1, as the training log counts them; in the JSON, `epochs` and
 `best_epoch` stay 0-based indexes into the per-epoch lists.
@@ -13,8 +14,11 @@ from typing import Any, Mapping
 from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS
 from recs_pipeline.core.progress import console_lines
+from recs_pipeline.evaluation import output, segments
 
-MODEL = "model"
+MODEL = output.MODEL  # the model's row in every table, named as its figures' key
+SEGMENT_KS = (10, 100)  # the recall@K (and NDCG@10) shown per segment: the headline's Ks, in fewer columns
+SEGMENT_NOTE = "a new customer's purchase of a new product is in both new segments"
 
 
 DECIMALS = 4  # every figure in a table (recall, NDCG, MRR, losses, weights), so a column reads as one
@@ -70,11 +74,51 @@ def test_metric_names() -> list[str]:
 
 def method_rows(document: Mapping[str, Any], names: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """{model or baseline: {test metric name: value}}: the one comparison every view shows."""
-    names = names if names is not None else test_metric_names()
-    rows = {MODEL: {name: document["final_metrics"].get(name) for name in names}}
-    for baseline, figures in document.get("baselines", {}).items():
+    return _methods(document["final_metrics"], document.get(output.BASELINES, {}), names if names is not None else test_metric_names())
+
+
+def _methods(model: Mapping[str, Any], baselines: Mapping[str, Mapping[str, Any]], names: list[str]) -> dict[str, dict[str, Any]]:
+    rows = {MODEL: {name: model.get(name) for name in names}}
+    for baseline, figures in baselines.items():
         rows[str(baseline)] = {name: figures.get(name) for name in names}
     return rows
+
+
+def segment_metric_names() -> list[str]:
+    """The test figures shown per segment: recall@10 and @100, and NDCG@10."""
+    return [metric_keys.test_recall(k) for k in SEGMENT_KS] + [metric_keys.on_test(metric_keys.ndcg(SEGMENT_KS[0]))]
+
+
+def segment_tables(document: Mapping[str, Any], names: list[str] | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """{segment: {model or baseline: {test metric name: value}}} for each segment the document has,
+    in evaluation.segments' order; empty for a document from before segments were measured."""
+    names = names if names is not None else segment_metric_names()
+    return {segment: _methods(figures.get(output.MODEL, {}), figures.get(output.BASELINES, {}), names)
+            for segment, figures in output.segment_figures(document).items()}
+
+
+def segment_heading(document: Mapping[str, Any], segment: str) -> str:
+    """How a segment is introduced: `new_customer: 32,021 rows, customer with no earlier purchase`."""
+    rows = output.segment_figures(document)[segment].get(segments.ROWS)
+    description = segments.DESCRIPTIONS.get(segment)
+    count = f"{rows:,}" if isinstance(rows, int) else fmt(rows)
+    return f"{segment}: {count} rows" + (f", {description}" if description else "")
+
+
+def segment_lines(document: Mapping[str, Any]) -> list[str]:
+    """The by-segment table as console lines, after a blank one (none without segments): one block
+    per segment, its heading then the model and each baseline, the columns headed once."""
+    found = segment_tables(document)
+    if not found:
+        return []
+    names = segment_metric_names()
+    width = max(len(method) for rows in found.values() for method in rows) + 2
+    lines = ["", *console_lines(f"test metrics by segment ({SEGMENT_NOTE}):", indent="  "),
+             " " * (width + 2) + "".join(f"{metric_keys.label(name):>12s}" for name in names)]
+    for segment, rows in found.items():
+        lines += console_lines(segment_heading(document, segment), indent="  ")
+        lines += [f"  {method:{width}s}" + "".join(f"{fmt(value):>12s}" for value in figures.values()) for method, figures in rows.items()]
+    return lines
 
 
 def recall_table_rows(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -141,19 +185,22 @@ def epochs_sentence(document: Mapping[str, Any]) -> str:
 
 
 def recall_text(document: Mapping[str, Any]) -> str:
-    """Recall@K of the model beside every baseline as a text table, then any catalog warning."""
+    """Recall@K of the model beside every baseline as a text table, then any catalog warning and the
+    by-segment table."""
     rows = recall_table_rows(document)
     width = max([len(name) for name in rows] + [16]) + 2
     lines = [" " * width + "".join(f"{metric_keys.recall_label(k):>12s}" for k in RECALL_KS)]
     for name, figures in rows.items():
         lines.append(f"{name:{width}s}" + "".join(f"{fmt(value):>12s}" for value in figures.values()))
     lines += [line for warning in catalog_warnings(document) for line in console_lines(f"warning: {warning}")]
+    lines += segment_lines(document)
     return "\n".join(lines)
 
 
 def metrics_text(document: Mapping[str, Any]) -> str:
     """What `metrics show` prints: epochs, last losses, final metrics in K order, the model beside
-    the baselines on every test metric; numbers at DECIMALS decimals, names in one aligned column."""
+    the baselines on every test metric, then by segment; numbers at DECIMALS decimals, names in one
+    aligned column."""
     lines = [f"run {document['run_id']}: {len(document['epochs'])} epoch(s)", *console_lines(epochs_sentence(document), indent="")]
     final = document["final_metrics"]
     width = max(len(name) for name in [*document["loss"], *final, ""]) + 2
@@ -172,4 +219,5 @@ def metrics_text(document: Mapping[str, Any]) -> str:
         for method, figures in rows.items():
             lines.append(f"{method:{width}s}" + "".join(f"{fmt(value):>11s}" for value in figures.values()))
     lines += [line for warning in catalog_warnings(document) for line in console_lines(f"warning: {warning}")]
+    lines += segment_lines(document)
     return "\n".join(lines)
