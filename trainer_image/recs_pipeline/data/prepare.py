@@ -29,7 +29,7 @@ from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import DataError
 from recs_pipeline.data import identifiers, numeric_features, table_reader, timestamps
 from recs_pipeline.data.identifiers import MISSING, EncodedColumn
-from recs_pipeline.data.prepared_data import KNOWN_ITEMS, KNOWN_USERS, SPLITS, STATS_FILE, VOCAB_FILE
+from recs_pipeline.data.prepared_data import KNOWN_ITEMS, KNOWN_USERS, NUMERIC_FEATURES, SPLITS, STATS_FILE, VOCAB_FILE
 from recs_pipeline.data.timestamps import NO_TIME
 
 TRAIN, VAL, TEST = 0, 1, 2
@@ -378,6 +378,7 @@ def _vocabularies(rows: _Rows, labels: np.ndarray, users: EncodedColumn, items: 
         "item_id": items.labels[item_codes].tolist(),
         KNOWN_USERS: known_users,
         KNOWN_ITEMS: known_items,
+        NUMERIC_FEATURES: [*config.user_numeric_features, *config.item_numeric_features],
         "user_features": {name: feature_vocabularies[name] for name in config.all_user_features},
         "item_features": {name: feature_vocabularies[name] for name in config.all_item_features},
     }

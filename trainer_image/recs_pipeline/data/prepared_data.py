@@ -23,6 +23,7 @@ VOCAB_FILE = "vocabularies.json"
 # training (the towers' id embeddings); the rest first bought later, known by their features only.
 KNOWN_USERS = "users_in_training"
 KNOWN_ITEMS = "items_in_training"
+NUMERIC_FEATURES = "numeric_features"  # vocabularies.json: the features that are bucketised numbers, not categories
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,24 @@ class PreparedData:
     @property
     def item_features(self) -> list[str]:
         return list(self.vocabularies["item_features"])
+
+    def categorical(self, kind: str) -> list[str]:
+        """The categorical features of "user" or "item" (not the bucketised numbers)."""
+        numeric = set(self.vocabularies.get(NUMERIC_FEATURES, []))
+        return [name for name in self.vocabularies[f"{kind}_features"] if name not in numeric]
+
+    def user_groups(self) -> np.ndarray | None:
+        """A group per customer: customers with the same categorical feature values share one; None without such features."""
+        names = self.categorical("user")
+        if not names:
+            return None
+        values = self.users[[f"{name}_idx" for name in names]].to_numpy(np.int64)
+        return np.unique(values, axis=0, return_inverse=True)[1].ravel().astype(np.int64)
+
+    def item_categories(self) -> np.ndarray | None:
+        """Each product's value of the first categorical product feature (0: none); None without one."""
+        names = self.categorical("item")
+        return self.items[f"{names[0]}_idx"].to_numpy(np.int64) if names else None
 
     @property
     def known_users(self) -> int:

@@ -1,14 +1,15 @@
 """Exact retrieval metrics over the whole catalog, for the model and the baselines, with one ranker.
 
 Every test row counts (TFRS FactorizedTopK semantics): its rank is the number of catalog items
-scored strictly above the purchased item for that customer. Scoring runs in blocks of customers
+scored strictly above the purchased item for that customer; a purchased item the method scores
+-inf (one it cannot rank, or one left out as already bought) is a miss at every K. Scoring runs in blocks of customers
 × blocks of candidates, each customer scored once for all their test rows, so memory stays
 bounded for catalogs of millions of products.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -18,11 +19,16 @@ from recs_pipeline.core.config import RECALL_KS
 from recs_pipeline.scoring.terms import CANDIDATE_BLOCK, ROW_BLOCK, ScoreFn
 
 
+MISS = np.iinfo(np.int64).max // 4  # the rank of a purchase the method cannot rank: beyond every K, finite in NDCG and MRR
+
+
 @dataclass(frozen=True)
 class RankingMetrics:
-    """recall@K, NDCG@K and MRR over test rows; named as they appear in final_metrics."""
+    """recall@K, NDCG@K and MRR over test rows; named as they appear in final_metrics; `groups`: the
+    same over named subsets of the rows (the test segments)."""
 
     values: dict[str, float]
+    groups: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def positive_ranks(score: ScoreFn, users: np.ndarray, items: np.ndarray, num_items: int) -> np.ndarray:
@@ -59,6 +65,7 @@ def positive_ranks(score: ScoreFn, users: np.ndarray, items: np.ndarray, num_ite
                 own = np.flatnonzero((row_items[part] >= low) & (row_items[part] < high))
                 above[own, row_items[part][own] - low] = False
                 ranks[rows[part]] += above.sum(axis=1)
+        ranks[rows[positive == -np.inf]] = MISS
     return ranks
 
 
@@ -121,10 +128,14 @@ def excluding(score: ScoreFn, seen) -> ScoreFn:
     return score_unseen
 
 
-def evaluate_scorer(score: ScoreFn, test: pd.DataFrame, num_items: int) -> RankingMetrics:
-    """recall@K, NDCG@K, MRR over every test row; catalog coverage over the test customers."""
+def evaluate_scorer(score: ScoreFn, test: pd.DataFrame, num_items: int, row_groups: dict[str, np.ndarray] | None = None
+                    ) -> RankingMetrics:
+    """recall@K, NDCG@K, MRR over every test row, and catalog coverage over the test customers;
+    then recall@K, NDCG@K and MRR over each of `row_groups` (name -> a mask of test rows) that has rows."""
     users = test["user_idx"].to_numpy(np.int64)
     items = test["item_idx"].to_numpy(np.int64)
-    metrics = ranking_metrics(positive_ranks(score, users, items, num_items)).values
+    ranks = positive_ranks(score, users, items, num_items)
+    metrics = ranking_metrics(ranks).values
     metrics.update(catalog_coverage(score, np.unique(users), num_items))
-    return RankingMetrics(metrics)
+    groups = {name: ranking_metrics(ranks[mask]).values for name, mask in (row_groups or {}).items() if mask.any()}
+    return RankingMetrics(metrics, groups)

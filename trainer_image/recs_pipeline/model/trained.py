@@ -79,7 +79,8 @@ def scoring_terms(purchases: Purchases, prepared: prepared_data.PreparedData, to
     windows = {purchase_windows.TOWER_INPUT: purchases.windows(length)} if length else {}
     user_embeddings = embed_entities(query, prepared.users, info["query_inputs"], windows)
     item_embeddings = embed_entities(candidate, prepared.items, info["candidate_inputs"])
-    return Terms(purchases, info["knn_half_life_days"], TowerScores(user_embeddings, item_embeddings, info["temperature"]), length)
+    return Terms(purchases, info["knn_half_life_days"], TowerScores(user_embeddings, item_embeddings, info["temperature"]), length,
+                 prepared.user_groups(), prepared.item_categories())
 
 
 def embed_entities(tower: keras.Model, table: pd.DataFrame, inputs: list[str], extra: dict[str, np.ndarray] | None = None,

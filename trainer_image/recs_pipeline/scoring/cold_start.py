@@ -19,11 +19,6 @@ from recs_pipeline.scoring.purchases import Purchases
 SMOOTHING = 1.0  # α in (n_i + α) / (n_c + α size_c), and the weight of the backoff in P(category | customer)
 
 
-def groups_of(features: np.ndarray) -> np.ndarray:
-    """(entities, features) int feature indices -> one group index per entity (same values, same group)."""
-    return np.unique(features, axis=0, return_inverse=True)[1].ravel().astype(np.int64)
-
-
 def _group_sums(matrix: sparse.csr_matrix, groups: np.ndarray) -> sparse.csr_matrix:
     """Rows of `matrix` summed by group: (groups, columns)."""
     membership = sparse.csr_matrix((np.ones(len(groups)), (groups, np.arange(len(groups)))), shape=(int(groups.max()) + 1, len(groups)))

@@ -14,7 +14,7 @@ from recs_pipeline.core import metric_keys, progress
 from recs_pipeline.core.config import RECALL_KS, TrainConfig
 from recs_pipeline.core.tf_runtime import tf
 from recs_pipeline.data import prepared_data, purchase_windows
-from recs_pipeline.evaluation import output, ranking
+from recs_pipeline.evaluation import output, ranking, segments
 from recs_pipeline.model import trained
 from recs_pipeline.model.towers import in_batch_losses
 from recs_pipeline.scoring import forms, mixture
@@ -66,25 +66,35 @@ def run(prepared_dir: str, model_dir: str, training_log_file: str, output_dir: s
     test = prepared.splits["test"]
     known = Purchases.of_splits(prepared, purchase_windows.BEFORE_TEST)  # every scorer's purchases: each view built once
     terms = trained.scoring_terms(known, prepared, towers, info)
-    # The baselines need no towers: the model's terms serve them, unless their kNN half-life differs.
+    # The model's terms serve the baselines too, unless their kNN half-life differs.
     same_knn = info["knn_half_life_days"] == config.baseline_half_life_days
-    baseline_terms = terms if same_knn else Terms(known, config.baseline_half_life_days)
-    scorers = {"model": forms.scorer(trained.score_form(info), terms),
-               **{name: forms.scorer(form, baseline_terms) for name, form in forms.baselines(config.baseline_half_life_days).items()}}
+    baseline_terms = terms if same_knn else Terms(known, config.baseline_half_life_days, terms.towers, 0, terms.user_groups,
+                                                  terms.item_categories)
+    baselines = forms.scorable_baselines(config.baseline_half_life_days, baseline_terms)
+    scorers = {output.MODEL: forms.scorer(trained.score_form(info), terms),
+               **{name: forms.scorer(form, baseline_terms) for name, form in baselines.items()}}
     if config.excludes_seen:  # the same for the model and every baseline, as the served model does
         scorers = {name: ranking.excluding(score, known.counts()) for name, score in scorers.items()}
-    metrics = {name: ranking.evaluate_scorer(score, test, num_items).values for name, score in scorers.items()}
-    model_metrics = metrics.pop("model")
+    users, items = test["user_idx"].to_numpy(np.int64), test["item_idx"].to_numpy(np.int64)
+    groups = segments.masks(users, items, known.bought_users(), known.bought_items())
+    measured = {}
+    for name, score in scorers.items():
+        measured[name] = ranking.evaluate_scorer(score, test, num_items, groups)
+        log.info("evaluate: %s ranked (%s)", name, progress.duration(time.perf_counter() - started))
+    model_metrics = measured.pop(output.MODEL)
     result = {
         "test_rows": int(len(test)),
         "catalog_size": num_items,
         "ks": list(RECALL_KS),
         "exclude_seen": config.excludes_seen,
-        "model": {"loss": in_batch_test_loss(terms.towers.user_embeddings, terms.towers.item_embeddings, prepared, params,
-                                             known.windows(info["history_length"]) if info["history_length"] else None,
-                                             mixture.Mixture(*info["buy_again"]) if info["buy_again"] else None),
-                  **model_metrics},
-        "baselines": metrics,
+        output.MODEL: {"loss": in_batch_test_loss(terms.towers.user_embeddings, terms.towers.item_embeddings, prepared, params,
+                                                  known.windows(info["history_length"]) if info["history_length"] else None,
+                                                  mixture.Mixture(*info["buy_again"]) if info["buy_again"] else None),
+                       **model_metrics.values},
+        output.BASELINES: {name: figures.values for name, figures in measured.items()},
+        output.SEGMENTS: {segment: {segments.ROWS: int(groups[segment].sum()), output.MODEL: model_metrics.groups[segment],
+                                    output.BASELINES: {name: figures.groups[segment] for name, figures in measured.items()}}
+                          for segment in segments.SEGMENTS if segment in model_metrics.groups},
     }
     output.write(output_dir, result)
     log.info("evaluate: purchase views built: %s", ", ".join(f"{name} {count}" for name, count in sorted(known.built.items())))

@@ -126,21 +126,29 @@ def fit_score_form(model: TwoTowerModel, prepared: prepared_data.PreparedData, c
 def form_figures(fitted: score_fit.FormFit) -> dict[str, float]:
     """The fit's figures for final_metrics (a mixture has no blend weights: 0)."""
     form = fitted.form if isinstance(fitted.form, Blend) else Blend(0.0, 0.0, 0.0)
-    return {metric_keys.BLEND_TOWERS_WEIGHT: form.towers, metric_keys.BLEND_KNN_WEIGHT: form.knn,
-            metric_keys.BLEND_REPEAT_HALF_LIFE: form.repeat_half_life_days, metric_keys.BLEND_VALIDATION_GAIN: fitted.gain,
-            metric_keys.SCORES_BY_MIXTURE: float(isinstance(fitted.form, Mixture))}
+    return {metric_keys.BLEND_TOWERS_WEIGHT: form.towers, metric_keys.BLEND_NEW_CUSTOMER_TOWERS_WEIGHT: form.towers_new_customers,
+            metric_keys.BLEND_KNN_WEIGHT: form.knn, metric_keys.BLEND_REPEAT_HALF_LIFE: form.repeat_half_life_days,
+            metric_keys.BLEND_VALIDATION_GAIN: fitted.gain, metric_keys.SCORES_BY_MIXTURE: float(isinstance(fitted.form, Mixture))}
 
 
 def form_outcome(fitted: score_fit.FormFit) -> str:
-    """The chosen form and what it gained on validation, as a person reads it."""
+    """The chosen form and how it compares on validation with the best baseline form there, as a person reads it."""
     if isinstance(fitted.form, Mixture):
         form = "scores by the trained buy-again mixture"
     else:
         half_life = fitted.form.repeat_half_life_days
         repeat = f"{half_life:g}-day half-life" if half_life else "by count"
-        form = f"scores by the blend: towers {fitted.form.towers:g}, item-kNN {fitted.form.knn:g}, repeats {repeat}"
-    return (f"{form} (mean validation recall "
-            f"{fitted.gain:.3f}x recency-weighted repeat's, {fitted.customers:,} customers)")
+        kept = f"as {fitted.kept_rival} for customers with purchases" if fitted.kept_rival else \
+            f"by the blend: towers {fitted.form.towers:g}, item-kNN {fitted.form.knn:g}, repeats {repeat}"
+        form = f"scores {kept}; new customers: towers {fitted.form.towers_new_customers:g} against popularity"
+    ratio = f"{fitted.gain:.3f}x"
+    if fitted.gain < 1:
+        verdict = f"below {fitted.rival} there: {ratio} its mean validation recall"
+    elif fitted.kept_rival and fitted.gain == 1:
+        verdict = f"no blend or mixture beat {fitted.rival} on validation"
+    else:
+        verdict = f"mean validation recall {ratio} the best baseline there, {fitted.rival}"
+    return f"{form} ({verdict}; {fitted.customers:,} customers)"
 
 
 def _final_losses(losses: dict[str, list], kept_epoch: int) -> dict[str, float]:
