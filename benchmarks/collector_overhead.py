@@ -40,7 +40,7 @@ def fit_once(prepared: prepared_data.PreparedData, config: TrainConfig, variant:
             save = None
             if variant == "collector+checkpoint":
                 checkpoint = tf.train.Checkpoint(query_tower=model.query_tower, candidate_tower=model.candidate_tower, optimizer=model.optimizer)
-                save = lambda done: resume.save_checkpoint(folder, checkpoint, done)  # noqa: E731
+                save = lambda done: resume.save_checkpoint(folder, checkpoint, done)
             callbacks.append(MetricsCallback(MetricsCollector("bench", config.as_params()), sink, config.histogram_bins, save))
         started = time.perf_counter()
         model.fit(data, validation_data=val, epochs=config.epochs, verbose=0, callbacks=callbacks)

@@ -107,7 +107,7 @@ def measure(code: str) -> dict:
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if completed.returncode != 0:
         raise SystemExit(completed.stderr[-3000:])
-    return eval(completed.stdout.strip().splitlines()[-1])  # noqa: S307 - our own child's dict literal
+    return eval(completed.stdout.strip().splitlines()[-1])  # our own child's dict literal
 
 
 def _walls(runs: list[dict]) -> str:

@@ -297,7 +297,7 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
         published.set_caching_options(False).set_retry(PUBLISH_RETRIES, backoff_duration="30s")
         # Off by default (and in the local run): uploading needs Vertex AI. The entry is made after
         # publish, so only a model whose history was published is registered.
-        with dsl.If(register_model == True, name="register-model"):  # noqa: E712 (a KFP condition)
+        with dsl.If(register_model == True, name="register-model"):  # `== True` builds a KFP condition
             entry = registry_entry_op(
                 training_metrics=published.outputs["training_metrics"],
                 serving_model=trained.outputs["serving_model"],
@@ -319,7 +319,7 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
                 encryption_spec_key_name=placeholders.ENCRYPTION_KEY_NAME,
                 location=placeholders.LOCATION,
             )
-            with dsl.If(entry.outputs["register"] == True, name="passes-quality-gate"):  # noqa: E712
+            with dsl.If(entry.outputs["register"] == True, name="passes-quality-gate"):  # a KFP condition
                 with dsl.If(parent_model == "", name="new-model"):
                     ModelUploadOp(**upload).set_display_name("model_upload").set_caching_options(False)
                 with dsl.Else(name="new-version"):

@@ -40,8 +40,8 @@ def substitute(text: str) -> str:
 def image_user() -> tuple[int, str]:
     """The uid the Dockerfile's USER names, and the ENV it sets (as NAME=VALUE lines)."""
     dockerfile = (ROOT / "trainer_image" / "Dockerfile").read_text()
-    uid = int(re.search(r"^USER (\d+)$", dockerfile, re.M).group(1))
-    env_block = re.search(r"^ENV (.+?)(?<!\\)$", dockerfile, re.M | re.S).group(1)
+    uid = int(re.search(r"^USER (\d+)$", dockerfile, re.MULTILINE).group(1))
+    env_block = re.search(r"^ENV (.+?)(?<!\\)$", dockerfile, re.MULTILINE | re.DOTALL).group(1)
     return uid, env_block.replace("\\\n", " ")
 
 

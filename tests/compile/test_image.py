@@ -21,10 +21,10 @@ def test_every_runtime_dependency_is_pinned_for_the_image():
 
 def test_dockerfile_installs_the_package_as_non_root_with_legacy_keras():
     dockerfile = (ROOT / "trainer_image" / "Dockerfile").read_text()
-    assert re.search(r"^FROM python:\d+\.\d+\.\d+-slim", dockerfile, re.M)  # an exact base version
+    assert re.search(r"^FROM python:\d+\.\d+\.\d+-slim", dockerfile, re.MULTILINE)  # an exact base version
     assert "pip install -c trainer_image/constraints.txt" in dockerfile
     assert "TF_USE_LEGACY_KERAS=1" in dockerfile
-    assert re.search(r"^USER 10001$", dockerfile, re.M)
+    assert re.search(r"^USER 10001$", dockerfile, re.MULTILINE)
     for folder in ("trainer_image/recs_pipeline", "components", "pipelines"):
         assert f"COPY {folder} {folder}" in dockerfile
     assert "pip install -U" not in dockerfile and ":latest" not in dockerfile
@@ -48,7 +48,7 @@ def test_cloud_build_tests_compiles_against_its_own_image_and_uploads_the_templa
     assert "--variant ${_VARIANT}" in upload
     assert set(build["substitutions"]) == {"_REGION", "_REPOSITORY", "_KFP_REPOSITORY", "_VERSION", "_VARIANT", "_IMAGE"}
     # the image's steps run as its non-root user: they write only to /workspace/out, which the root step makes theirs
-    uid = re.search(r"^USER (\d+)$", (ROOT / "trainer_image" / "Dockerfile").read_text(), re.M).group(1)
+    uid = re.search(r"^USER (\d+)$", (ROOT / "trainer_image" / "Dockerfile").read_text(), re.MULTILINE).group(1)
     assert f"install -d -o {uid} -g {uid} -m 0755 /workspace/out" in steps["out-folder"]["args"][-1]
     for later in ("unit-tests-in-image", "compile", "upload-template"):
         assert steps[later]["env"] == ["HOME=/tmp"] and "--user" not in yaml.safe_dump(steps[later])

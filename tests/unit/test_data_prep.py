@@ -310,7 +310,7 @@ def test_parquet_timestamp_and_date_columns(tmp_path):
     import pyarrow.parquet as pq
 
     frame = grid()
-    start = datetime.datetime(2025, 1, 1, 10, tzinfo=datetime.timezone.utc)
+    start = datetime.datetime(2025, 1, 1, 10, tzinfo=datetime.UTC)
     columns = {
         "zoned": pa.array([start + datetime.timedelta(hours=i) for i in range(len(frame))], pa.timestamp("ms", tz="Europe/Berlin")),
         "date": pa.array([datetime.date(2025, 1, 1) + datetime.timedelta(days=i // 6) for i in range(len(frame))], pa.date32()),

@@ -159,7 +159,7 @@ def test_metrics_text_is_in_k_order_at_four_decimals_in_one_aligned_column(finis
     assert not re.search(r"\d\.\d{5,}", text)
     names = [line.split()[0] for line in text.splitlines() if line.startswith("  test_recall")]
     assert names == ["test_recall_at_5", "test_recall_at_10", "test_recall_at_50", "test_recall_at_100"]
-    assert re.search(r"^popularity\s+0\.1000\s+0\.1500\s+0\.3000\s+0\.4000\s+0\.0500\s+0\.0750", text, re.M)
+    assert re.search(r"^popularity\s+0\.1000\s+0\.1500\s+0\.3000\s+0\.4000\s+0\.0500\s+0\.0750", text, re.MULTILINE)
     indented = [line for line in text.splitlines() if re.match(r"  \S", line)]
     value_columns = {len(line) - len(line[2 + len(line.split()[0]):].lstrip()) for line in indented}
     assert len(indented) > 5 and value_columns == {2 + len(metric_keys.BLEND_REPEAT_HALF_LIFE) + 2}, text
@@ -184,7 +184,7 @@ def test_blend_fields_are_not_shown_as_0_when_the_mixture_ranks(finished_documen
     assert "scores_by_mixture" in text and "1 (the trained mixture ranks)" in text
     assert "<td>— (the mixture ranks)</td>" in report.html_report(finished_document)
     finished_document["final_metrics"].update({metric_keys.SCORES_BY_MIXTURE: 0.0, metric_keys.BLEND_TOWERS_WEIGHT: 0.3})
-    assert re.search(r"^  blend_towers_weight\s+0\.3000$", tables.metrics_text(finished_document), re.M)
+    assert re.search(r"^  blend_towers_weight\s+0\.3000$", tables.metrics_text(finished_document), re.MULTILINE)
 
 
 def runs(one_epoch, sources=("a.csv (local)", "a.csv (local)"), items=(500, 500), epochs=(3, 1)) -> list[TrainingMetrics]:

@@ -105,7 +105,7 @@ class _CandidateTable:
     missed: np.ndarray  # (rows,) bool: a purchase of a product left out (exclude_seen)
 
     @classmethod
-    def build(cls, columns: list[ScoreFn], customers, users, items, num_items, seen) -> "_CandidateTable":
+    def build(cls, columns: list[ScoreFn], customers, users, items, num_items, seen) -> _CandidateTable:
         per_term = min(CANDIDATES_PER_TERM, num_items)
         # With exclude_seen each term's list is of products the customer never bought, as ranked.
         listed = columns if seen is None else [ranking.excluding(term, seen) for term in columns]

@@ -43,7 +43,7 @@ def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray,
             rows = tf.constant(windows[users[start:stop]])
             counts = mixture.batch_counts(rows, tf.constant(items[start:stop]), len(item_embeddings))
             totals = mixture.window_sizes(rows)
-            adjust = lambda logits, c=counts, t=totals: mixture.mix(logits, c, t, buy_again.bought, buy_again.share)  # noqa: E731
+            adjust = lambda logits, c=counts, t=totals: mixture.mix(logits, c, t, buy_again.bought, buy_again.share)
         per_example = in_batch_losses(query, candidate, tf.constant(items[start:stop]),
                                       None if probabilities is None else tf.constant(probabilities[start:stop]),
                                       config.temperature, config.remove_accidental_hits, adjust)

@@ -8,8 +8,9 @@ matplotlib's SVG writer inside a chart.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from recs_pipeline.core import metric_keys
 from recs_pipeline.evaluation import output
