@@ -104,7 +104,7 @@ def load_average() -> str:
 
 
 def measure(code: str) -> dict:
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise SystemExit(completed.stderr[-3000:])
     return eval(completed.stdout.strip().splitlines()[-1])  # our own child's dict literal

@@ -49,12 +49,12 @@ def gcs_emulator(tmp_path_factory):
     root = tmp_path_factory.mktemp("gcs")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log = open(root / "server.log", "wb")
-    process = subprocess.Popen(
-        [str(_get_binary_path()), "-scheme", "http", "-backend", "filesystem", "-filesystem-root", str(root / "data"),
-         "-host", "127.0.0.1", "-port", str(port), "-external-url", url],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
+    with open(root / "server.log", "wb") as log:  # the server writes through its own copy of the handle
+        process = subprocess.Popen(
+            [str(_get_binary_path()), "-scheme", "http", "-backend", "filesystem", "-filesystem-root", str(root / "data"),
+             "-host", "127.0.0.1", "-port", str(port), "-external-url", url],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 15
     while True:
         try:
@@ -71,7 +71,6 @@ def gcs_emulator(tmp_path_factory):
     yield url
     process.terminate()
     process.wait(timeout=10)
-    log.close()
     if previous is None:
         os.environ.pop("STORAGE_EMULATOR_HOST", None)
     else:

@@ -37,7 +37,7 @@ def local_run(tmp_path_factory):
     # {run_id}: train and publish must both resolve it to the same folder (the pipeline job name).
     command = [sys.executable, "-m", "recs_pipeline.cli", "run-local", "--output-dir", str(out), *TINY_ARGS,
                "--metrics-uri", str(base / "sink" / "{run_id}")]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
     return {"out": out, "base": base, "home": home, "key_file": key_file, "result": done}
 
 
@@ -139,7 +139,7 @@ def test_a_failing_step_ends_the_command_with_its_cause(tmp_path):
     rows[41] = "C1,P2,yesterday"
     orders.write_text("customer_id,product_id,timestamp\n" + "\n".join(rows) + "\n")
     command = [sys.executable, "-m", "recs_pipeline.cli", "run-local", "--output-dir", str(tmp_path / "run"), *TINY_ARGS, "--input", str(orders)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (f"Error: {orders}: column 'timestamp', row 42: cannot parse timestamp 'yesterday' "
                                                        "(pass --timestamp-format: a strptime format such as '%d/%m/%Y %H:%M', or epoch_s, epoch_ms)")

@@ -127,8 +127,8 @@ def test_show_rounds_figures_orders_k_by_number_and_counts_epochs_from_1(tmp_pat
 def test_recommend_with_a_missing_model_is_one_line_and_exit_code_1(tmp_path):
     result = CliRunner().invoke(main, ["recommend", "--model", str(tmp_path / "missing"), "--customer", "C1"])
     assert result.exit_code == 1
-    assert result.output.strip().splitlines() == [f"Error: model not found: {tmp_path / 'missing'} "
-                                                 "(give a train step's serving_model folder or a run-local --output-dir)"]
+    assert result.output.strip().splitlines() == [(f"Error: model not found: {tmp_path / 'missing'} "
+                                                  "(give a train step's serving_model folder or a run-local --output-dir)")]
 
 
 def run_local_lines(tmp_path, *args):

@@ -223,7 +223,7 @@ def test_compare_cannot_vouch_for_runs_without_data_stats(one_epoch):
 def test_compare_keeps_a_one_epoch_run_visible_and_lists_metrics_in_k_order(one_epoch):
     pair = runs(one_epoch, epochs=(3, 1))
     chart = drawn(plots.line_chart("Training loss", {run.run_id: run.loss["loss"] for run in pair}))
-    one = [line for line in chart.axes[0].get_lines() if line.get_label() == "r1"][0]
+    one = next(line for line in chart.axes[0].get_lines() if line.get_label() == "r1")
     assert one.get_marker() == "o" and np.isfinite(one.get_ydata()).sum() == 1
     names = [row.name for row in compare.comparison_rows(pair) if row.section == "metric" and "recall" in row.name]
     assert names == ["test_recall_at_5", "test_recall_at_10", "test_recall_at_50", "test_recall_at_100"]

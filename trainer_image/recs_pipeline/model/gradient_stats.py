@@ -9,6 +9,8 @@ from a fixed 1-in-17 sample of each step's values (see `GradientAccumulator.upda
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from recs_pipeline.core.tf_runtime import tf
@@ -18,7 +20,7 @@ HISTOGRAM_STRIDE = 17
 
 def symlog_edges(smallest: float = 1e-9, largest: float = 10.0, per_decade: int = 1) -> list[float]:
     """Bin edges symmetric about zero, one bin per decade of magnitude: gradients span many scales."""
-    decades = int(round(np.log10(largest / smallest)))
+    decades = round(math.log10(largest / smallest))
     magnitudes = np.logspace(np.log10(smallest), np.log10(largest), decades * per_decade + 1)
     return [float(x) for x in np.concatenate([-magnitudes[::-1], magnitudes])]
 

@@ -18,14 +18,14 @@ old purchase, a weak similarity) mix with popularity:
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 from recs_pipeline.scoring import blend, mixture
 from recs_pipeline.scoring.blend import Blend
 from recs_pipeline.scoring.mixture import Mixture
 from recs_pipeline.scoring.terms import ScoreFn, Terms, embedding_scorer
 
-Form = Union[Blend, Mixture]
+Form = Blend | Mixture
 BASELINE_NAMES = ("popularity", "repeat_purchase", "recency_repeat", "item_knn")
 
 

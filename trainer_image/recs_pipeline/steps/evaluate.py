@@ -76,7 +76,7 @@ def run(prepared_dir: str, model_dir: str, training_log_file: str, output_dir: s
     metrics = {name: ranking.evaluate_scorer(score, test, num_items).values for name, score in scorers.items()}
     model_metrics = metrics.pop("model")
     result = {
-        "test_rows": int(len(test)),
+        "test_rows": len(test),
         "catalog_size": num_items,
         "ks": list(RECALL_KS),
         "exclude_seen": config.excludes_seen,

@@ -119,8 +119,8 @@ def html_report(document: Mapping[str, Any]) -> str:
             plots.weight_range(document),
         ]),
         "<h2>Weight and gradient histograms</h2>",
-        '<p class="muted">Each row is an epoch; colour is the share of that epoch\'s values in the bin. Gradient bins are '
-        "one per decade of magnitude on each side of zero (a symmetric-log axis).</p>",
+        ('<p class="muted">Each row is an epoch; colour is the share of that epoch\'s values in the bin. Gradient bins are '
+         "one per decade of magnitude on each side of zero (a symmetric-log axis).</p>"),
         grid(plots.histogram_heatmaps(document), columns=2),
         '<h2>Run</h2><div class="columns">',
         "<div><h3>Final metrics</h3>"
