@@ -57,8 +57,10 @@ def data_prep(
         delimiter: CSV delimiter. Empty: detected.
         encoding: CSV text encoding, e.g. utf-8 or latin-1.
         query: BigQuery SQL whose result is the interactions (instead of input_uri). Empty: read input_uri.
-        bq_staging_dataset: BigQuery dataset (project.dataset) where a query's result is written as a table that expires after a day. Empty: the query's own result table.
-        engine: Where data prep runs: local (this step's process), bigquery (SQL in BigQuery, splits exported as Parquet to GCS) or auto (bigquery for BigQuery tables above 30M rows).
+        bq_staging_dataset: BigQuery dataset (project.dataset) where a query's result is written as a table that expires after a
+            day. Empty: the query's own result table.
+        engine: Where data prep runs: local (this step's process), bigquery (SQL in BigQuery, splits exported as Parquet to GCS)
+            or auto (bigquery for BigQuery tables above 30M rows).
         synthetic_purchases: With no input_uri: purchases in the embedded synthetic data.
         synthetic_customers: With no input_uri: customers in the embedded synthetic data.
         synthetic_products: With no input_uri: products in the embedded synthetic data.

@@ -155,8 +155,10 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             delimiter: CSV delimiter. Empty: detected.
             encoding: CSV text encoding, e.g. utf-8 or latin-1.
             query: BigQuery SQL whose result is the interactions (instead of input_uri). Empty: read input_uri.
-            bq_staging_dataset: BigQuery dataset (project.dataset) where a query's result is written as a table that expires after a day. Empty: the query's own result table.
-            engine: Where data prep runs: local (this step's process), bigquery (SQL in BigQuery, splits exported as Parquet to GCS) or auto (bigquery for BigQuery tables above 30M rows).
+            bq_staging_dataset: BigQuery dataset (project.dataset) where a query's result is written as a table that expires after a
+                day. Empty: the query's own result table.
+            engine: Where data prep runs: local (this step's process), bigquery (SQL in BigQuery, splits exported as Parquet to GCS)
+                or auto (bigquery for BigQuery tables above 30M rows).
             synthetic_purchases: With no input_uri: purchases in the embedded synthetic data.
             synthetic_customers: With no input_uri: customers in the embedded synthetic data.
             synthetic_products: With no input_uri: products in the embedded synthetic data.
@@ -173,10 +175,13 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             histogram_bins: Bins of the weight and gradient histograms in training_metrics.json.
             history_length: Recent purchases per customer the model reads (buy-again mixture, pooling). 0: none.
             pool_history: The customer tower adds the mean product embedding of the recent purchases.
-            buy_again: Train with a learned repeat-purchase term mixed into the scores of the customer's recent purchases; the trained mixture is then one of the two score forms validation chooses between.
+            buy_again: Train with a learned repeat-purchase term mixed into the scores of the customer's recent purchases;
+                the trained mixture is then one of the two score forms validation chooses between.
             early_stopping_patience: Stop after this many epochs without a lower validation loss, keeping the best epoch. 0: off.
-            exclude_seen: Never recommend products the customer bought before: auto (when under 1% of training purchases are repeats), true or false.
-            baseline_half_life_days: Half-life in days of the recency-weighted baselines (recency_repeat, item_knn) and of the repeat and item-kNN terms of the model's blend.
+            exclude_seen: Never recommend products the customer bought before: auto (when under 1% of training purchases are
+                repeats), true or false.
+            baseline_half_life_days: Half-life in days of the recency-weighted baselines (recency_repeat, item_knn) and of the
+                repeat and item-kNN terms of the model's blend.
             seed: Seed of the split, the synthetic data and training.
             metrics_uri: Also write training_metrics.json, the status and checkpoints here (gs:// or a folder); {run_id} becomes
                 the run id, so a schedule gives each run its own folder. Empty: only the pipeline's artifacts.
