@@ -11,23 +11,28 @@ from recs_pipeline.core.config import ENGINES, SPLIT_KINDS, TRAIN_CHOICES, TRAIN
 _PREP = PrepConfig()
 
 DATA_OPTIONS = [
-    click.option("--input", "input_uri", default="", help="CSV or Parquet: a file, glob or folder, local or gs://; or a BigQuery table bq://project.dataset.table. Default: the embedded synthetic data."),
+    click.option("--input", "input_uri", default="", help="CSV or Parquet: a file, glob or folder, local or gs://; or a BigQuery "
+                                                          "table bq://project.dataset.table. Default: the embedded synthetic data."),
     click.option("--user-column", default=_PREP.user_column, show_default=True),
     click.option("--item-column", default=_PREP.item_column, show_default=True),
     click.option("--timestamp-column", default=_PREP.timestamp_column, show_default=True, help="Empty: no timestamps (random split)."),
-    click.option("--user-features", default=",".join(_PREP.user_features), help="Comma-separated customer feature columns (default: none)."),
-    click.option("--item-features", default=",".join(_PREP.item_features), help="Comma-separated product feature columns (default: none)."),
+    click.option("--user-features", default=",".join(_PREP.user_features),
+                 help="Comma-separated customer feature columns (default: none)."),
+    click.option("--item-features", default=",".join(_PREP.item_features),
+                 help="Comma-separated product feature columns (default: none)."),
     click.option("--where", default=_PREP.where, help='SQL condition rows must meet, e.g. "Quantity > 0".'),
     click.option("--dedupe/--no-dedupe", default=_PREP.dedupe, help="Keep only the first purchase of each customer-product pair."),
     click.option("--split", type=click.Choice(SPLIT_KINDS), default=_PREP.split, show_default=True),
     click.option("--test-start", default=_PREP.test_start, help="Date from which rows are the test split (temporal)."),
     click.option("--test-fraction", type=float, default=_PREP.test_fraction, show_default=True),
     click.option("--val-fraction", type=float, default=_PREP.val_fraction, show_default=True),
-    click.option("--timestamp-format", default=_PREP.timestamp_format, help="strptime format of the timestamp column, e.g. '%m/%d/%Y %H:%M'."),
+    click.option("--timestamp-format", default=_PREP.timestamp_format,
+                 help="strptime format of the timestamp column, e.g. '%m/%d/%Y %H:%M'."),
     click.option("--delimiter", default=_PREP.delimiter, help="CSV delimiter (default: detected)."),
     click.option("--encoding", default=_PREP.encoding, show_default=True, help="CSV text encoding, e.g. latin-1."),
     click.option("--query", default=_PREP.query, help='A BigQuery SELECT to read instead of --input, e.g. "SELECT * FROM `p.d.orders`".'),
-    click.option("--bq-staging-dataset", default=_PREP.bq_staging_dataset, help="project.dataset for query results and BigQuery-engine tables (expire after a day)."),
+    click.option("--bq-staging-dataset", default=_PREP.bq_staging_dataset,
+                 help="project.dataset for query results and BigQuery-engine tables (expire after a day)."),
     click.option("--engine", type=click.Choice(ENGINES), default=_PREP.engine, show_default=True,
                  help="Where a BigQuery source is cleaned and split: this process, BigQuery (SQL), or by size."),
 ]

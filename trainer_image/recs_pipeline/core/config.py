@@ -93,7 +93,8 @@ class TrainConfig:
     # training purchases repeat an earlier one (films, books), "true"/"false" force it. The train
     # step resolves "auto" and `params` records the resolved boolean.
     exclude_seen: str | bool = "auto"
-    baseline_half_life_days: float = 90.0  # the recency-weighted baselines and the blend's repeat and kNN terms: a purchase's weight halves every N days
+    # The recency-weighted baselines and the blend's repeat and kNN terms: a purchase's weight halves every N days.
+    baseline_half_life_days: float = 90.0
     seed: int = 42
 
     def __post_init__(self) -> None:

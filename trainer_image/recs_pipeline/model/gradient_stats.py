@@ -71,8 +71,10 @@ class GradientAccumulator:
         # share of the batch stands for the step (a sample, like the histogram's stride).
         first = tf.VariableAggregation.ONLY_FIRST_REPLICA
         self.moments = tf.Variable(tf.zeros([5], tf.float64), trainable=False, name=f"{name}_moments", aggregation=first)
-        self.extremes = tf.Variable(tf.fill([2], -np.inf), trainable=False, dtype=tf.float32, name=f"{name}_extremes", aggregation=first)
-        self.histogram = tf.Variable(tf.zeros([len(self.bin_edges) - 1], tf.int64), trainable=False, name=f"{name}_histogram", aggregation=first)
+        self.extremes = tf.Variable(tf.fill([2], -np.inf), trainable=False, dtype=tf.float32, name=f"{name}_extremes",
+                                    aggregation=first)
+        self.histogram = tf.Variable(tf.zeros([len(self.bin_edges) - 1], tf.int64), trainable=False, name=f"{name}_histogram",
+                                     aggregation=first)
 
     def update(self, gradients: list) -> tf.Tensor:
         """Add one step's gradients; returns the step's global norm of this tower.

@@ -24,8 +24,8 @@ from recs_pipeline.scoring.terms import Terms
 log = logging.getLogger(__name__)
 
 
-def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray, prepared: prepared_data.PreparedData, params: dict[str, Any],
-                       windows: np.ndarray | None = None, buy_again: mixture.Mixture | None = None) -> float:
+def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray, prepared: prepared_data.PreparedData,
+                       params: dict[str, Any], windows: np.ndarray | None = None, buy_again: mixture.Mixture | None = None) -> float:
     """The training objective (in-batch softmax, same batch size and temperature, the buy-again
     mixture when the model has one) on the test split."""
     config = TrainConfig(**params)

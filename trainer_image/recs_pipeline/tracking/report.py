@@ -143,7 +143,8 @@ def markdown_summary(document: Mapping[str, Any]) -> str:
     notes = "".join(f"\n**Warning:** {line}\n" for line in tables.catalog_warnings(document))
     return (
         f"# Run {escape(str(document['run_id']))}\n\n{tables.epochs_sentence(document)} "
-        f"Final loss {_md(final.get(metric_keys.FINAL_LOSS))}, val loss {_md(final.get(metric_keys.FINAL_VAL_LOSS))}, test loss {_md(final.get(metric_keys.on_test(metric_keys.LOSS)))}.\n\n"
+        f"Final loss {_md(final.get(metric_keys.FINAL_LOSS))}, val loss {_md(final.get(metric_keys.FINAL_VAL_LOSS))}, "
+        f"test loss {_md(final.get(metric_keys.on_test(metric_keys.LOSS)))}.\n\n"
         + header + body + notes
     )
 

@@ -215,7 +215,8 @@ def image_warnings(spec: dict[str, Any]) -> list[str]:
     image = trainer_image_of(spec)
     if image.startswith(IMAGE_REPOSITORY + ":"):
         return [(f"the trainer image {image} is the package's built-in name, in a project you do not own: build the image into your "
-                 "own Artifact Registry (cloudbuild.yaml, docs/vertex.md step 5) and pass --image, or --template with a template built there")]
+                 "own Artifact Registry (cloudbuild.yaml, docs/vertex.md step 5) and pass --image, "
+                 "or --template with a template built there")]
     return []
 
 
