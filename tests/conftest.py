@@ -96,7 +96,8 @@ def _log_fake_epoch(collector: MetricsCollector, epoch: int, loss: float = 1.0) 
     tower_grads = {"mean": 0.0, "std": 1.0, "min": -1.0, "max": 1.0, "norm": 2.0, "histogram": [1, 1]}
     collector.log_epoch(
         epoch=epoch,
-        logs={"loss": loss, "val_loss": 2.0, "total_loss": loss, "val_total_loss": 2.0, "regularization_loss": 0.0, "val_regularization_loss": 0.0},
+        logs={"loss": loss, "val_loss": 2.0, "total_loss": loss, "val_total_loss": 2.0, "regularization_loss": 0.0,
+              "val_regularization_loss": 0.0},
         seconds=0.5,
         gradients={"query": tower_grads, "candidate": tower_grads, "total_norm": 2.8},
         weights={t: weight_statistics(np.array([-0.5, 0.5, 0.25]), EDGES) for t in ("query", "candidate")},

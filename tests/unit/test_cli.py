@@ -42,7 +42,8 @@ def test_show_and_report(tmp_path, one_epoch):
 def test_prepare_names_a_missing_column_without_a_traceback(tmp_path):
     csv = tmp_path / "orders.csv"
     pd.DataFrame({"customer_id": ["a", "b"], "sku": ["x", "y"], "timestamp": ["2025-01-01", "2025-01-02"]}).to_csv(csv, index=False)
-    result = CliRunner().invoke(main, ["prepare", "--input", str(csv), "--output-dir", str(tmp_path / "out"), "--user-features", "", "--item-features", ""])
+    result = CliRunner().invoke(main, ["prepare", "--input", str(csv), "--output-dir", str(tmp_path / "out"),
+                                       "--user-features", "", "--item-features", ""])
     assert result.exit_code == 1
     assert "missing column(s) product_id; columns found: customer_id, sku, timestamp" in result.output
     assert "Traceback" not in result.output
@@ -146,7 +147,8 @@ def test_run_local_checks_the_input_and_settings_before_the_pipeline_starts(tmp_
         (["--input", str(orders)], f"Error: {orders}: missing column(s) product_id; columns found: customer_id, sku, timestamp"),
         (["--input", str(empty)], f"Error: {empty}: the file is empty"),
         (["--input", str(tmp_path / "nope.csv")], f"Error: input not found: {tmp_path / 'nope.csv'}"),
-        (["--metrics-uri", "s3://bucket/runs/{run_id}"], "Error: unsupported URI 's3://bucket/runs/{run_id}': use gs://bucket/prefix or a local folder"),
+        (["--metrics-uri", "s3://bucket/runs/{run_id}"],
+         "Error: unsupported URI 's3://bucket/runs/{run_id}': use gs://bucket/prefix or a local folder"),
         (["--epochs", "0"], "Error: epochs=0 must be at least 1"),
         (["--test-fraction", "0.7"], "Error: test_fraction=0.7 must be in (0, 0.5)"),
     ]

@@ -205,7 +205,8 @@ def test_compare_says_when_the_runs_were_not_on_the_same_data(one_epoch):
     check = compare.data_check(different)
     assert not check.same and check.differing == ["source", "items"]
     text = compare.comparison_text(different)
-    assert text.splitlines()[0].startswith("WARNING: These runs were NOT trained and tested on the same data (they differ in source, items)")
+    assert text.splitlines()[0].startswith(
+        "WARNING: These runs were NOT trained and tested on the same data (they differ in source, items)")
     assert any(line.startswith("* data source") for line in text.splitlines())
     html = compare.comparison_html(different)
     assert 'class="warn banner"' in html and 'class="data-diff diff"' in html

@@ -31,5 +31,6 @@ def test_importing_tensorflow_prints_nothing_by_default_and_everything_when_aske
     quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=False)
     assert quiet.returncode == 0 and quiet.stdout == "ready\n"
     assert quiet.stderr == "", quiet.stderr
-    loud = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"}, timeout=300, check=False)
+    loud = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"},
+                          timeout=300, check=False)
     assert loud.returncode == 0 and "I0000" in loud.stderr  # a user's own setting wins
