@@ -39,8 +39,9 @@ def fit_once(prepared: prepared_data.PreparedData, config: TrainConfig, variant:
             sink.probe()
             save = None
             if variant == "collector+checkpoint":
-                checkpoint = tf.train.Checkpoint(query_tower=model.query_tower, candidate_tower=model.candidate_tower, optimizer=model.optimizer)
-                save = lambda done: resume.save_checkpoint(folder, checkpoint, done)  # noqa: E731
+                checkpoint = tf.train.Checkpoint(query_tower=model.query_tower, candidate_tower=model.candidate_tower,
+                                                 optimizer=model.optimizer)
+                save = lambda done: resume.save_checkpoint(folder, checkpoint, done)
             callbacks.append(MetricsCallback(MetricsCollector("bench", config.as_params()), sink, config.histogram_bins, save))
         started = time.perf_counter()
         model.fit(data, validation_data=val, epochs=config.epochs, verbose=0, callbacks=callbacks)
@@ -53,7 +54,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--smoke", action="store_true", help="Tiny sizes: checks the script still runs (CI), measures nothing.")
     args = parser.parse_args()
-    data = synthetic.generate(synthetic.SyntheticConfig(num_purchases=3000, num_customers=120, num_products=60) if args.smoke else synthetic.SyntheticConfig())
+    tiny = synthetic.SyntheticConfig(num_purchases=3000, num_customers=120, num_products=60)
+    data = synthetic.generate(tiny if args.smoke else synthetic.SyntheticConfig())
     if args.smoke:
         args.epochs, args.repeats = 1, 1
     with tempfile.TemporaryDirectory() as folder:

@@ -30,7 +30,8 @@ def tfrs_recall(user_embeddings: np.ndarray, item_embeddings: np.ndarray, users:
     for start in range(0, len(users), 4096):
         rows = slice(start, start + 4096)
         metric.update_state(
-            tf.constant(user_embeddings[users[rows]]), tf.constant(item_embeddings[items[rows]]), true_candidate_ids=tf.constant(items[rows])
+            tf.constant(user_embeddings[users[rows]]), tf.constant(item_embeddings[items[rows]]),
+            true_candidate_ids=tf.constant(items[rows]),
         )
     return {k: float(v) for k, v in zip(RECALL_KS, metric.result())}
 
@@ -39,7 +40,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--smoke", action="store_true", help="Tiny sizes: checks the script still runs (CI), measures nothing.")
     args = parser.parse_args()
-    data = synthetic.generate(synthetic.SyntheticConfig(num_purchases=3000, num_customers=120, num_products=60) if args.smoke else synthetic.SyntheticConfig())
+    tiny = synthetic.SyntheticConfig(num_purchases=3000, num_customers=120, num_products=60)
+    data = synthetic.generate(tiny if args.smoke else synthetic.SyntheticConfig())
     with tempfile.TemporaryDirectory() as folder:
         prepare.prepare_frame(data.purchases, synthetic.prep_config(), f"{folder}/prepared", "synthetic")
         prepared = prepared_data.load(f"{folder}/prepared")

@@ -78,8 +78,9 @@ def write_invoice_csv(path: Path, rows: int, seed: int) -> None:
     """Invoice lines in the shape of a retail export (ids as integer-like floats, as Excel leaves them)."""
     rng = np.random.default_rng(seed)
     chunk = 2_000_000
-    with pacsv.CSVWriter(str(path), pa.schema([("InvoiceNo", pa.int64()), ("StockCode", pa.string()), ("Quantity", pa.int64()),
-                                               ("InvoiceDate", pa.string()), ("CustomerID", pa.string()), ("Country", pa.string())])) as writer:
+    schema = pa.schema([("InvoiceNo", pa.int64()), ("StockCode", pa.string()), ("Quantity", pa.int64()),
+                        ("InvoiceDate", pa.string()), ("CustomerID", pa.string()), ("Country", pa.string())])
+    with pacsv.CSVWriter(str(path), schema) as writer:
         for start in range(0, rows, chunk):
             n = min(chunk, rows - start)
             customers = rng.zipf(1.3, n) % 200_000
@@ -104,10 +105,10 @@ def load_average() -> str:
 
 
 def measure(code: str) -> dict:
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise SystemExit(completed.stderr[-3000:])
-    return eval(completed.stdout.strip().splitlines()[-1])  # noqa: S307 - our own child's dict literal
+    return eval(completed.stdout.strip().splitlines()[-1])  # our own child's dict literal
 
 
 def _walls(runs: list[dict]) -> str:
@@ -155,7 +156,8 @@ def main() -> None:
             print(f"  ratio: {ratio:.2f} (prepare / pyarrow read); {rows_per_gb[-1] / 1e6:.2f}M rows per GB of peak memory")
     print(f"time_ratio: {max(ratios):.2f} (prepare / pyarrow read, the worst size and shape)")
     fits = min(rows_per_gb) * MEMORY_BUDGET_GB
-    print(f"one_process_limit_rows: {fits / 1e6:.0f}M in {MEMORY_BUDGET_GB} GB (engine=auto moves to BigQuery above {LOCAL_MAX_ROWS / 1e6:.0f}M)")
+    print(f"one_process_limit_rows: {fits / 1e6:.0f}M in {MEMORY_BUDGET_GB} GB "
+          f"(engine=auto moves to BigQuery above {LOCAL_MAX_ROWS / 1e6:.0f}M)")
     print(json.dumps({"time_ratio": round(max(ratios), 2), "one_process_limit_rows": int(fits)}))
 
 

@@ -86,7 +86,8 @@ def main() -> None:
         for seed in seeds:
             out = f"{folder}/seed-{seed}"
             started = time.perf_counter()
-            train.run(f"{folder}/prepared", f"{out}/model", f"{out}/history", TrainConfig(epochs=args.epochs, seed=seed), run_id=f"quality-{seed}")
+            train.run(f"{folder}/prepared", f"{out}/model", f"{out}/history", TrainConfig(epochs=args.epochs, seed=seed),
+                      run_id=f"quality-{seed}")
             results.append(evaluate.run(f"{folder}/prepared", f"{out}/model", f"{out}/history/training_metrics.json", f"{out}/evaluation"))
             document = json.loads(Path(f"{out}/history/training_metrics.json").read_text())
             runs.append((seed, len(document["epochs"]), document["final_metrics"], time.perf_counter() - started))
@@ -112,7 +113,8 @@ def main() -> None:
         key = metric_keys.recall(k)
         model = [r["model"][key] for r in results]
         best_name = max(first["baselines"], key=lambda name: first["baselines"][name][key])
-        ratios = "  ".join(f"model_vs_{name}_at_{k}: {statistics.mean(model) / figures[key]:.3f}" for name, figures in first["baselines"].items())
+        ratios = "  ".join(f"model_vs_{name}_at_{k}: {statistics.mean(model) / figures[key]:.3f}"
+                           for name, figures in first["baselines"].items())
         print(f"{ratios}\nmodel_vs_best_baseline_at_{k}: {statistics.mean(model) / first['baselines'][best_name][key]:.3f} ({best_name}; "
               f"seeds {min(model) / first['baselines'][best_name][key]:.3f} to {max(model) / first['baselines'][best_name][key]:.3f})")
 

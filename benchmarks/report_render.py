@@ -40,7 +40,8 @@ def history(epochs: int, bins: int, seed: int = 0) -> dict:
             gradients[tower] = {"mean": float(sample.mean()), "std": float(sample.std()), "min": float(sample.min()),
                                 "max": float(sample.max()), "norm": float(np.linalg.norm(sample)), "histogram": counts.tolist()}
         gradients["total_norm"] = float(np.hypot(gradients["query"]["norm"], gradients["candidate"]["norm"]))
-        weights = {tower: weight_statistics(rng.normal(0, 0.05 * (1 + epoch / 10), 5000), weight_edges[tower]) for tower in ("query", "candidate")}
+        weights = {tower: weight_statistics(rng.normal(0, 0.05 * (1 + epoch / 10), 5000), weight_edges[tower])
+                   for tower in ("query", "candidate")}
         loss = 6.5 - np.log1p(epoch) / 2
         collector.log_epoch(epoch, {"loss": loss, "val_loss": loss + 0.3, "total_loss": loss + 0.02, "val_total_loss": loss + 0.32,
                                     "regularization_loss": 0.02, "val_regularization_loss": 0.02},
@@ -68,11 +69,13 @@ def main() -> None:
         wall, cpu = time.perf_counter(), time.process_time()
         page = report.html_report(document)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        print(f"render {index}{' (with matplotlib start-up)' if index == 0 else ''}: {wall:.2f} s wall, {cpu:.2f} s CPU, {len(page) // 1024} KB")
+        print(f"render {index}{' (with matplotlib start-up)' if index == 0 else ''}: "
+              f"{wall:.2f} s wall, {cpu:.2f} s CPU, {len(page) // 1024} KB")
         if index:
             walls.append(wall)
             cpus.append(cpu)
-    print(f"epochs: {epochs}, median wall {statistics.median(walls):.2f} s, median CPU {statistics.median(cpus):.2f} s, budget {BUDGET_S} s")
+    print(f"epochs: {epochs}, median wall {statistics.median(walls):.2f} s, median CPU {statistics.median(cpus):.2f} s, "
+          f"budget {BUDGET_S} s")
     print(f"render_cpu_vs_budget: {statistics.median(cpus) / BUDGET_S:.2f}")
 
 

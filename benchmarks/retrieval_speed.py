@@ -62,7 +62,8 @@ def main() -> None:
         serve = retrieval.load(folder)
         serve(customer_id=tf.constant(customer_ids[: args.batch]))  # warm-up: first call traces
         started = time.perf_counter()
-        served = [serve(customer_id=tf.constant(customer_ids[s : s + args.batch]))["product_ids"].numpy() for s in range(0, args.customers, args.batch)]
+        served = [serve(customer_id=tf.constant(customer_ids[s : s + args.batch]))["product_ids"].numpy()
+                  for s in range(0, args.customers, args.batch)]
         exported_s = time.perf_counter() - started
 
     user_embeddings = query_tower.predict({"user_idx": users["user_idx"].to_numpy()}, batch_size=8192, verbose=0)
@@ -74,7 +75,8 @@ def main() -> None:
 
     served_idx = np.concatenate([np.char.lstrip(b.astype(str), "P").astype(np.int64) for b in served])
     overlap = np.mean([len(np.intersect1d(a, b)) / K for a, b in zip(served_idx, np.concatenate(floor))])
-    print(f"customers: {args.customers}, catalog: {args.products} products, dimension {config.embedding_dim}, top-{K}, batches of {args.batch}")
+    print(f"customers: {args.customers}, catalog: {args.products} products, dimension {config.embedding_dim}, top-{K}, "
+          f"batches of {args.batch}")
     print(f"same_products_share: {overlap:.5f}")
     print(f"exported_model_s: {exported_s:.2f}  numpy_evaluate_ranking_s: {numpy_s:.2f}")
     print(f"customers_per_s: exported {args.customers / exported_s:.0f}, numpy {args.customers / numpy_s:.0f}")

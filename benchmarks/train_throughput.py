@@ -77,7 +77,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--smoke", action="store_true", help="Tiny sizes: checks the script still runs (CI), measures nothing.")
     args = parser.parse_args()
-    data = synthetic.generate(synthetic.SyntheticConfig(num_purchases=3000, num_customers=120, num_products=60) if args.smoke else synthetic.SyntheticConfig())
+    tiny = synthetic.SyntheticConfig(num_purchases=3000, num_customers=120, num_products=60)
+    data = synthetic.generate(tiny if args.smoke else synthetic.SyntheticConfig())
     if args.smoke:
         args.epochs, args.repeats = 1, 1
     with tempfile.TemporaryDirectory() as folder:
@@ -90,7 +91,8 @@ def main() -> None:
         times["ours"].append(fit_ours(prepared, args.epochs))
     print(f"training rows: {len(prepared.splits['train'])}, epochs: {args.epochs}, repeats: {args.repeats} (fastest kept)")
     for name, seconds in times.items():
-        print(f"{name:9s} fit_s: {min(seconds):6.2f}  examples_per_s: {examples / min(seconds):9.0f}  all: {[round(s, 2) for s in seconds]}")
+        print(f"{name:9s} fit_s: {min(seconds):6.2f}  examples_per_s: {examples / min(seconds):9.0f}  "
+              f"all: {[round(s, 2) for s in seconds]}")
     print(f"throughput_ratio: {min(times['tutorial']) / min(times['ours']):.2f}")
 
 

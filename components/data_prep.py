@@ -48,8 +48,10 @@ def data_prep(
         timestamp_column: Column holding the purchase time. Empty: no timestamps (random split).
         user_features: Comma-separated customer feature columns (categorical), e.g. segment,country. Empty: none.
         item_features: Comma-separated product feature columns (categorical), e.g. category. Empty: none.
-        user_numeric_features: Comma-separated numeric customer feature columns, e.g. employees; bucketised by the training split's quantiles. Empty: none.
-        item_numeric_features: Comma-separated numeric product feature columns, e.g. price; bucketised by the training split's quantiles. Empty: none.
+        user_numeric_features: Comma-separated numeric customer feature columns, e.g. employees; bucketised by the training
+            split's quantiles. Empty: none.
+        item_numeric_features: Comma-separated numeric product feature columns, e.g. price; bucketised by the training split's
+            quantiles. Empty: none.
         where: SQL condition rows must meet, e.g. "Quantity > 0". Empty: keep every row.
         dedupe: Keep only the first purchase of each customer-product pair (repeat purchases are kept by default; they carry
             signal in B2B).
@@ -61,8 +63,10 @@ def data_prep(
         delimiter: CSV delimiter. Empty: detected.
         encoding: CSV text encoding, e.g. utf-8 or latin-1.
         query: BigQuery SQL whose result is the interactions (instead of input_uri). Empty: read input_uri.
-        bq_staging_dataset: BigQuery dataset (project.dataset) where a query's result is written as a table that expires after a day. Empty: the query's own result table.
-        engine: Where data prep runs: local (this step's process), bigquery (SQL in BigQuery, splits exported as Parquet to GCS) or auto (bigquery for BigQuery tables above 30M rows).
+        bq_staging_dataset: BigQuery dataset (project.dataset) where a query's result is written as a table that expires after a
+            day. Empty: the query's own result table.
+        engine: Where data prep runs: local (this step's process), bigquery (SQL in BigQuery, splits exported as Parquet to GCS)
+            or auto (bigquery for BigQuery tables above 30M rows).
         synthetic_purchases: With no input_uri: purchases in the embedded synthetic data.
         synthetic_customers: With no input_uri: customers in the embedded synthetic data.
         synthetic_products: With no input_uri: products in the embedded synthetic data.

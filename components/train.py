@@ -57,10 +57,13 @@ def train(
             seen after training are scored from their features. 0: off.
         history_length: Recent purchases per customer the model reads (buy-again mixture, pooling). 0: none.
         pool_history: The customer tower adds the mean product embedding of the recent purchases.
-        buy_again: Train with a learned repeat-purchase term mixed into the scores of the customer's recent purchases; the trained mixture is then one of the two score forms validation chooses between.
+        buy_again: Train with a learned repeat-purchase term mixed into the scores of the customer's recent purchases;
+            the trained mixture is then one of the two score forms validation chooses between.
         early_stopping_patience: Stop after this many epochs without a lower validation loss, keeping the best epoch. 0: off.
-        exclude_seen: Never recommend products the customer bought before: auto (when under 1% of training purchases are repeats), true or false.
-        baseline_half_life_days: Half-life in days of the recency-weighted baselines (recency_repeat, item_knn) and of the repeat and item-kNN terms of the model's blend.
+        exclude_seen: Never recommend products the customer bought before: auto (when under 1% of training purchases are
+            repeats), true or false.
+        baseline_half_life_days: Half-life in days of the recency-weighted baselines (recency_repeat, item_knn) and of the
+            repeat and item-kNN terms of the model's blend.
         seed: Seed of the split, the synthetic data and training.
         metrics_uri: Also write training_metrics.json, the status and checkpoints here (gs:// or a folder); {run_id} becomes the
             run id, so a schedule gives each run its own folder. Empty: only the pipeline's artifacts.

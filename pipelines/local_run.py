@@ -25,8 +25,8 @@ from recs_pipeline.core.config import PrepConfig, TrainConfig
 from recs_pipeline.core.errors import UserError
 from recs_pipeline.core.progress import console_lines
 from recs_pipeline.pipelines import run_log
-from recs_pipeline.pipelines.run_folders import KEEP_RUNS, prune_runs
 from recs_pipeline.pipelines.pipeline import compile_pipeline
+from recs_pipeline.pipelines.run_folders import KEEP_RUNS, prune_runs
 from recs_pipeline.steps import prep
 from recs_pipeline.training.preemption import sigterm_forwarded
 

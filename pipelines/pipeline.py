@@ -145,8 +145,10 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             timestamp_column: Column holding the purchase time. Empty: no timestamps (random split).
             user_features: Comma-separated customer feature columns (categorical), e.g. segment,country. Empty: none.
             item_features: Comma-separated product feature columns (categorical), e.g. category. Empty: none.
-            user_numeric_features: Comma-separated numeric customer feature columns, e.g. employees; bucketised by the training split's quantiles. Empty: none.
-            item_numeric_features: Comma-separated numeric product feature columns, e.g. price; bucketised by the training split's quantiles. Empty: none.
+            user_numeric_features: Comma-separated numeric customer feature columns, e.g. employees; bucketised by the training
+                split's quantiles. Empty: none.
+            item_numeric_features: Comma-separated numeric product feature columns, e.g. price; bucketised by the training split's
+                quantiles. Empty: none.
             where: SQL condition rows must meet, e.g. "Quantity > 0". Empty: keep every row.
             dedupe: Keep only the first purchase of each customer-product pair (repeat purchases are kept by default; they carry
                 signal in B2B).
@@ -160,8 +162,10 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             delimiter: CSV delimiter. Empty: detected.
             encoding: CSV text encoding, e.g. utf-8 or latin-1.
             query: BigQuery SQL whose result is the interactions (instead of input_uri). Empty: read input_uri.
-            bq_staging_dataset: BigQuery dataset (project.dataset) where a query's result is written as a table that expires after a day. Empty: the query's own result table.
-            engine: Where data prep runs: local (this step's process), bigquery (SQL in BigQuery, splits exported as Parquet to GCS) or auto (bigquery for BigQuery tables above 30M rows).
+            bq_staging_dataset: BigQuery dataset (project.dataset) where a query's result is written as a table that expires after a
+                day. Empty: the query's own result table.
+            engine: Where data prep runs: local (this step's process), bigquery (SQL in BigQuery, splits exported as Parquet to GCS)
+                or auto (bigquery for BigQuery tables above 30M rows).
             synthetic_purchases: With no input_uri: purchases in the embedded synthetic data.
             synthetic_customers: With no input_uri: customers in the embedded synthetic data.
             synthetic_products: With no input_uri: products in the embedded synthetic data.
@@ -180,10 +184,13 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
                 seen after training are scored from their features. 0: off.
             history_length: Recent purchases per customer the model reads (buy-again mixture, pooling). 0: none.
             pool_history: The customer tower adds the mean product embedding of the recent purchases.
-            buy_again: Train with a learned repeat-purchase term mixed into the scores of the customer's recent purchases; the trained mixture is then one of the two score forms validation chooses between.
+            buy_again: Train with a learned repeat-purchase term mixed into the scores of the customer's recent purchases;
+                the trained mixture is then one of the two score forms validation chooses between.
             early_stopping_patience: Stop after this many epochs without a lower validation loss, keeping the best epoch. 0: off.
-            exclude_seen: Never recommend products the customer bought before: auto (when under 1% of training purchases are repeats), true or false.
-            baseline_half_life_days: Half-life in days of the recency-weighted baselines (recency_repeat, item_knn) and of the repeat and item-kNN terms of the model's blend.
+            exclude_seen: Never recommend products the customer bought before: auto (when under 1% of training purchases are
+                repeats), true or false.
+            baseline_half_life_days: Half-life in days of the recency-weighted baselines (recency_repeat, item_knn) and of the
+                repeat and item-kNN terms of the model's blend.
             seed: Seed of the split, the synthetic data and training.
             metrics_uri: Also write training_metrics.json, the status and checkpoints here (gs:// or a folder); {run_id} becomes
                 the run id, so a schedule gives each run its own folder. Empty: only the pipeline's artifacts.
@@ -306,7 +313,7 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
         published.set_caching_options(False).set_retry(PUBLISH_RETRIES, backoff_duration="30s")
         # Off by default (and in the local run): uploading needs Vertex AI. The entry is made after
         # publish, so only a model whose history was published is registered.
-        with dsl.If(register_model == True, name="register-model"):  # noqa: E712 (a KFP condition)
+        with dsl.If(register_model == True, name="register-model"):  # `== True` builds a KFP condition
             entry = registry_entry_op(
                 training_metrics=published.outputs["training_metrics"],
                 serving_model=trained.outputs["serving_model"],
@@ -328,7 +335,7 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
                 encryption_spec_key_name=placeholders.ENCRYPTION_KEY_NAME,
                 location=placeholders.LOCATION,
             )
-            with dsl.If(entry.outputs["register"] == True, name="passes-quality-gate"):  # noqa: E712
+            with dsl.If(entry.outputs["register"] == True, name="passes-quality-gate"):  # a KFP condition
                 with dsl.If(parent_model == "", name="new-model"):
                     ModelUploadOp(**upload).set_display_name("model_upload").set_caching_options(False)
                 with dsl.Else(name="new-version"):

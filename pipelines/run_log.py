@@ -13,9 +13,10 @@ import io
 import logging
 import re
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TextIO
 
 from recs_pipeline.core.progress import FAILURE_MARKER, MARKER, console_lines
 

@@ -49,12 +49,12 @@ def gcs_emulator(tmp_path_factory):
     root = tmp_path_factory.mktemp("gcs")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log = open(root / "server.log", "wb")
-    process = subprocess.Popen(
-        [str(_get_binary_path()), "-scheme", "http", "-backend", "filesystem", "-filesystem-root", str(root / "data"),
-         "-host", "127.0.0.1", "-port", str(port), "-external-url", url],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
+    with open(root / "server.log", "wb") as log:  # the server writes through its own copy of the handle
+        process = subprocess.Popen(
+            [str(_get_binary_path()), "-scheme", "http", "-backend", "filesystem", "-filesystem-root", str(root / "data"),
+             "-host", "127.0.0.1", "-port", str(port), "-external-url", url],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 15
     while True:
         try:
@@ -71,7 +71,6 @@ def gcs_emulator(tmp_path_factory):
     yield url
     process.terminate()
     process.wait(timeout=10)
-    log.close()
     if previous is None:
         os.environ.pop("STORAGE_EMULATOR_HOST", None)
     else:
@@ -97,7 +96,8 @@ def _log_fake_epoch(collector: MetricsCollector, epoch: int, loss: float = 1.0) 
     tower_grads = {"mean": 0.0, "std": 1.0, "min": -1.0, "max": 1.0, "norm": 2.0, "histogram": [1, 1]}
     collector.log_epoch(
         epoch=epoch,
-        logs={"loss": loss, "val_loss": 2.0, "total_loss": loss, "val_total_loss": 2.0, "regularization_loss": 0.0, "val_regularization_loss": 0.0},
+        logs={"loss": loss, "val_loss": 2.0, "total_loss": loss, "val_total_loss": 2.0, "regularization_loss": 0.0,
+              "val_regularization_loss": 0.0},
         seconds=0.5,
         gradients={"query": tower_grads, "candidate": tower_grads, "total_norm": 2.8},
         weights={t: weight_statistics(np.array([-0.5, 0.5, 0.25]), EDGES) for t in ("query", "candidate")},

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Everything the test suite needs on a fresh machine (Python 3.11 + pip), then the suite itself.
+# Everything the test suite needs on a fresh machine (Python 3.11 + pip), then the linter and the suite itself.
 # Debian's chromium is installed for the browser tests when it is missing (needs root or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,4 +11,5 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q -e ".[train,test]"
+.venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

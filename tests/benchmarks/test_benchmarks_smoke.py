@@ -30,6 +30,6 @@ def test_every_benchmark_has_a_smoke_check():
 @pytest.mark.slow
 @pytest.mark.parametrize("script", sorted(HEADLINES))
 def test_benchmark_runs_at_smoke_size(script):
-    result = subprocess.run([sys.executable, str(BENCHMARKS / script), "--smoke"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, str(BENCHMARKS / script), "--smoke"], capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert HEADLINES[script] in result.stdout, result.stdout[-2000:]

@@ -77,11 +77,12 @@ def bq_emulator(tmp_path_factory):
     gcs_root.mkdir()
     rest_port, grpc_port = _free_port(), _free_port()
     env = {**os.environ, "HOME": str(home), "BQEMU_GCS_LOCAL_ROOT": str(gcs_root)}
-    log = open(root / "emulator.log", "wb")
-    process = subprocess.Popen(
-        [str(binary), "start", "--rest-port", str(rest_port), "--grpc-port", str(grpc_port), "--project", PROJECT, "--log-level", "warning"],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
-    )
+    with open(root / "emulator.log", "wb") as log:  # the emulator writes through its own copy of the handle
+        process = subprocess.Popen(
+            [str(binary), "start", "--rest-port", str(rest_port), "--grpc-port", str(grpc_port), "--project", PROJECT,
+             "--log-level", "warning"],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )
     rest = f"http://127.0.0.1:{rest_port}"
     deadline = time.monotonic() + 60
     while True:
@@ -98,7 +99,6 @@ def bq_emulator(tmp_path_factory):
     yield Emulator(PROJECT, rest, f"127.0.0.1:{grpc_port}", gcs_root)
     process.terminate()
     process.wait(timeout=10)
-    log.close()
     for name, value in saved.items():
         if value is None:
             os.environ.pop(name, None)

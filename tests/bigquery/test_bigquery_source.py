@@ -31,7 +31,8 @@ def orders(bq_emulator) -> list[dict]:
     client.create_dataset("shop")
     client.create_dataset("staging")
     schema = [bq.SchemaField(name, kind) for name, kind in (("customer_id", "STRING"), ("product_id", "STRING"), ("ts", "TIMESTAMP"),
-                                                           ("qty", "INT64"), ("country", "STRING"), ("category", "STRING"), ("note", "STRING"))]
+                                                           ("qty", "INT64"), ("country", "STRING"), ("category", "STRING"),
+                                                           ("note", "STRING"))]
     client.create_table(bq.Table("test-project.shop.orders", schema=schema))
     for r in rows:
         r["ts"] = str(np.datetime64("2024-01-01T00:00:00") + np.timedelta64(r.pop("hour"), "h")).replace("T", " ")
@@ -93,7 +94,7 @@ def test_the_bigquery_engine_prepares_what_the_local_engine_does(orders, bq_emul
     out = bq_emulator.gcs_root / "bucket" / "run-1" / "prepared"
     in_bq = prep.run(str(out), TABLE, {**settings, "engine": "bigquery"}, {}, output_uri="gs://bucket/run-1/prepared")
     local = prep.run(str(tmp_path / "local"), TABLE, {**settings, "engine": "local"}, {})
-    assert sorted(p.name for p in (out / "train.parquet").iterdir())[0].endswith(".parquet")
+    assert min(p.name for p in (out / "train.parquet").iterdir()).endswith(".parquet")
     assert in_bq.pop("engine") == "bigquery"
     in_bq.pop("bigquery_bytes_scanned"), local.pop("bigquery_bytes_scanned")
     local.pop("timestamps_read_as")  # the SQL engine parses time inside BigQuery and does not report how
@@ -107,7 +108,8 @@ def test_the_bigquery_engine_prepares_what_the_local_engine_does(orders, bq_emul
 
 @pytest.mark.parametrize("args, expected", [
     (["--input", "bq://test-project.shop.missing"], "input not found: bq://test-project.shop.missing (Not found: "),
-    (["--input", TABLE, "--item-column", "sku"], "bq://test-project.shop.orders: missing column(s) sku; columns found: customer_id, product_id, ts"),
+    (["--input", TABLE, "--item-column", "sku"],
+     "bq://test-project.shop.orders: missing column(s) sku; columns found: customer_id, product_id, ts"),
     (["--query", "SELECT * FROM `bad!project.shop.orders`"], "permission denied (Access Denied: "),
     (["--input", TABLE, "--engine", "bigquery"], "engine bigquery exports the splits to GCS, but the output folder "),
 ])

@@ -63,9 +63,11 @@ def test_lineage_starts_at_the_task_that_trained(tmp_path):
     outputs = spec["components"]["comp-train-outputs"]["outputDefinitions"]["artifacts"]
     assert set(outputs) == {"model", "serving_model", "training_history"}
     assert outputs["serving_model"]["artifactType"]["schemaTitle"] == "google.UnmanagedContainerModel"
-    assert tasks["train-outputs"]["inputs"]["artifacts"]["job_dir"] == {"taskOutputArtifact": {"outputArtifactKey": "job_dir", "producerTask": "train-job-spec"}}
+    assert tasks["train-outputs"]["inputs"]["artifacts"]["job_dir"] == {
+        "taskOutputArtifact": {"outputArtifactKey": "job_dir", "producerTask": "train-job-spec"}}
     for consumer, name in (("evaluate", "model"), ("evaluate", "training_history"), ("publish-metrics", "training_history")):
-        assert tasks[consumer]["inputs"]["artifacts"][name] == {"taskOutputArtifact": {"outputArtifactKey": name, "producerTask": "train-outputs"}}
+        assert tasks[consumer]["inputs"]["artifacts"][name] == {
+            "taskOutputArtifact": {"outputArtifactKey": name, "producerTask": "train-outputs"}}
     condition = spec["root"]["dag"]["tasks"]["condition-1"]["inputs"]["artifacts"]
     assert condition["pipelinechannel--train-outputs-serving_model"]["taskOutputArtifact"]["producerTask"] == "train-outputs"
 
@@ -102,7 +104,8 @@ def test_machine_gpus_replicas_and_spot_are_run_time_parameters(tmp_path):
     for name in ("machine_type", "accelerator_type", "accelerator_count", "replica_count"):
         assert spec_inputs[name] == {"componentInputParameter": name}
     job = tasks["custom-training-job"]["inputs"]["parameters"]
-    assert job["worker_pool_specs"] == {"taskOutputParameter": {"outputParameterKey": "worker_pool_specs", "producerTask": "train-job-spec"}}
+    assert job["worker_pool_specs"] == {
+        "taskOutputParameter": {"outputParameterKey": "worker_pool_specs", "producerTask": "train-job-spec"}}
     assert job["strategy"] == {"componentInputParameter": "scheduling_strategy"}
     assert job["restart_job_on_worker_restart"]["runtimeValue"]["constant"] is True
     assert spec_inputs["trainer_image"]["runtimeValue"]["constant"] == TRAINER_IMAGE
@@ -208,17 +211,20 @@ def test_model_upload_runs_only_when_asked_and_when_the_model_passes_the_gate(tm
     entry = inner["registry-entry"]["inputs"]["artifacts"]
     assert entry["training_metrics"]["componentInputArtifact"] == "pipelinechannel--publish-metrics-training_metrics"  # only after publish
     assert entry["serving_model"]["componentInputArtifact"] == "pipelinechannel--train-outputs-serving_model"
-    assert inner["condition-2"]["triggerPolicy"]["condition"] == "inputs.parameter_values['pipelinechannel--registry-entry-register'] == true"
+    assert inner["condition-2"]["triggerPolicy"]["condition"] == (
+        "inputs.parameter_values['pipelinechannel--registry-entry-register'] == true")
     branches = components["comp-condition-branches-3"]["dag"]["tasks"]
     assert branches["condition-4"]["triggerPolicy"]["condition"] == "inputs.parameter_values['pipelinechannel--parent_model'] == ''"
     new_model = components["comp-condition-4"]["dag"]["tasks"]["model-upload"]
     new_version = components["comp-condition-5"]["dag"]["tasks"]
     for upload in (new_model, new_version["model-upload-2"]):
-        assert upload["inputs"]["artifacts"]["unmanaged_container_model"]["componentInputArtifact"] == "pipelinechannel--registry-entry-registered_model"
+        assert upload["inputs"]["artifacts"]["unmanaged_container_model"]["componentInputArtifact"] == (
+            "pipelinechannel--registry-entry-registered_model")
         for name in ("display_name", "description", "labels", "version_aliases"):
             assert upload["inputs"]["parameters"][name]["componentInputParameter"] == f"pipelinechannel--registry-entry-{name}"
         assert upload["inputs"]["parameters"]["location"]["runtimeValue"]["constant"] == "{{$.pipeline_google_cloud_location}}"
-        assert upload["inputs"]["parameters"]["encryption_spec_key_name"]["runtimeValue"]["constant"] == "{{$.pipeline_encryption_key_name}}"
+        assert upload["inputs"]["parameters"]["encryption_spec_key_name"]["runtimeValue"]["constant"] == (
+            "{{$.pipeline_encryption_key_name}}")
     assert "parent_model" not in new_model["inputs"]["artifacts"]
     assert new_version["model-upload-2"]["inputs"]["artifacts"]["parent_model"]["taskOutputArtifact"]["producerTask"] == "importer"
     importer = spec["deploymentSpec"]["executors"]["exec-importer"]["importer"]
@@ -237,13 +243,14 @@ def test_the_custom_job_gets_network_key_service_account_and_labels_from_the_run
     from recs_pipeline.vertex import placeholders
 
     assert (placeholders.LOCATION, placeholders.SERVICE_ACCOUNT, placeholders.NETWORK, placeholders.ENCRYPTION_KEY_NAME) == (
-        gcpc.LOCATION_PLACEHOLDER, gcpc.SERVICE_ACCOUNT_PLACEHOLDER, gcpc.NETWORK_PLACEHOLDER, gcpc.ENCRYPTION_SPEC_KMS_KEY_NAME_PLACEHOLDER)
+        gcpc.LOCATION_PLACEHOLDER, gcpc.SERVICE_ACCOUNT_PLACEHOLDER, gcpc.NETWORK_PLACEHOLDER,
+        gcpc.ENCRYPTION_SPEC_KMS_KEY_NAME_PLACEHOLDER)
     job = compile_with(tmp_path)["root"]["dag"]["tasks"]["custom-training-job"]["inputs"]["parameters"]
     for name, value in (("network", placeholders.NETWORK), ("encryption_spec_key_name", placeholders.ENCRYPTION_KEY_NAME),
                         ("service_account", placeholders.SERVICE_ACCOUNT), ("location", placeholders.LOCATION)):
         assert job[name]["runtimeValue"]["constant"] == value, name
     assert job["labels"] == {"taskOutputParameter": {"outputParameterKey": "labels", "producerTask": "train-job-spec"}}
-    sources = [path.read_text() for path in (ROOT / "pipelines").glob("*.py")] + [path.read_text() for path in (ROOT / "components").glob("*.py")]
+    sources = [path.read_text() for folder in ("pipelines", "components") for path in (ROOT / folder).glob("*.py")]
     assert not any("_placeholders" in text for text in sources)  # GCPC's private module
 
 

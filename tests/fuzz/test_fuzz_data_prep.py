@@ -121,7 +121,8 @@ def test_random_bytes_as_csv_give_a_clear_error(raw, settings_):
 
 def column(kind: str, values: list, n: int):
     if kind == "int":
-        return pd.array([v if isinstance(v, int) and abs(v) < 2**62 else None for v in values[:n]] + [None] * (n - len(values)), dtype="Int64")
+        return pd.array([v if isinstance(v, int) and abs(v) < 2**62 else None for v in values[:n]] + [None] * (n - len(values)),
+                        dtype="Int64")
     if kind == "float":
         return np.array([float(v) if isinstance(v, (int, float)) else math.nan for v in values[:n]] + [math.nan] * (n - len(values)))
     if kind == "null":

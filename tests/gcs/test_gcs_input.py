@@ -24,7 +24,7 @@ def orders(rows: range) -> bytes:
 
 @pytest.mark.parametrize("pattern", ["one", "glob", "prefix"])
 def test_gcs_inputs(bucket, tmp_path, pattern):
-    storage.write_bytes(f"gs://{bucket}/exports/orders-1.csv", orders(range(0, 300)), "text/csv")
+    storage.write_bytes(f"gs://{bucket}/exports/orders-1.csv", orders(range(300)), "text/csv")
     storage.write_bytes(f"gs://{bucket}/exports/orders-2.csv", orders(range(300, 700)), "text/csv")
     uri = {
         "one": f"gs://{bucket}/exports/orders-1.csv",

@@ -22,7 +22,8 @@ def test_round_trip_and_overwrite(bucket):
 
 def test_training_writes_history_and_status_to_gcs(tiny_training, bucket, prepared_dir, tmp_path):
     uri = f"gs://{bucket}/runs/r1"
-    train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), tiny_training(epochs=3, early_stopping_patience=0), run_id="r1", metrics_uri=uri)
+    train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), tiny_training(epochs=3, early_stopping_patience=0),
+              run_id="r1", metrics_uri=uri)
     metrics = load_training_metrics(uri)
     assert metrics.run_id == "r1" and metrics.epochs == [0, 1, 2]
     status = json.loads(storage.read_bytes(f"{uri}/training_status.json"))
@@ -33,7 +34,8 @@ def test_training_writes_history_and_status_to_gcs(tiny_training, bucket, prepar
 def test_missing_bucket_fails_within_seconds_naming_the_uri(tiny_training, gcs_emulator, prepared_dir, tmp_path):
     started = time.monotonic()
     with pytest.raises(SinkUnwritableError, match="gs://no-such-bucket/run is not writable"):
-        train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), tiny_training(epochs=3, early_stopping_patience=0), run_id="x", metrics_uri="gs://no-such-bucket/run")
+        train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), tiny_training(epochs=3, early_stopping_patience=0),
+                  run_id="x", metrics_uri="gs://no-such-bucket/run")
     assert time.monotonic() - started < 10
     assert not (tmp_path / "model").exists()
 

@@ -31,11 +31,11 @@ def prepare(tmp_path, name: str, uri: str) -> dict:
 
 def test_a_rewritten_or_added_object_changes_the_key_and_the_prepared_data(bucket, tmp_path):
     uri = f"gs://{bucket}/exports/orders-*.csv"
-    storage.write_bytes(f"gs://{bucket}/exports/orders-1.csv", orders(range(0, 300)), "text/csv")
+    storage.write_bytes(f"gs://{bucket}/exports/orders-1.csv", orders(range(300)), "text/csv")
     week1 = prepare(tmp_path, "week1", uri)
     assert input_fingerprint(uri) == week1["fingerprint"]  # nothing changed: same key, a cache hit on Vertex
 
-    storage.write_bytes(f"gs://{bucket}/exports/orders-1.csv", orders(range(0, 500)), "text/csv")  # the export was rewritten
+    storage.write_bytes(f"gs://{bucket}/exports/orders-1.csv", orders(range(500)), "text/csv")  # the export was rewritten
     week2 = prepare(tmp_path, "week2", uri)
     assert week2["fingerprint"] != week1["fingerprint"]
     assert (week1["stats"]["rows_in"], week2["stats"]["rows_in"]) == (300.0, 500.0)
@@ -49,10 +49,10 @@ def test_a_rewritten_or_added_object_changes_the_key_and_the_prepared_data(bucke
 def test_the_fingerprint_is_made_of_generations_and_sizes_not_content(bucket):
     """Listing only (no download): the same bytes written again are a new generation, so a new key."""
     uri = f"gs://{bucket}/orders.csv"
-    storage.write_bytes(uri, orders(range(0, 100)), "text/csv")
+    storage.write_bytes(uri, orders(range(100)), "text/csv")
     first = sources.versions(uri)
-    assert [(v["name"], v["size"]) for v in first] == [(uri, len(orders(range(0, 100))))]
-    storage.write_bytes(uri, orders(range(0, 100)), "text/csv")
+    assert [(v["name"], v["size"]) for v in first] == [(uri, len(orders(range(100))))]
+    storage.write_bytes(uri, orders(range(100)), "text/csv")
     second = sources.versions(uri)
     assert second[0]["generation"] != first[0]["generation"]
     assert sources.fingerprint(uri) != sources.fingerprint("") == ""

@@ -21,8 +21,8 @@ def train_process(prepared_dir, tmp_path, uri, run_id, epochs, tag):
         "--metrics-uri", uri, "--run-id", run_id, "--epochs", str(epochs), "--batch-size", "256", "--embedding-dim", "8",
         "--early-stopping-patience", "0",  # runs every epoch asked for, until killed
     ]
-    log = open(tmp_path / f"{tag}.log", "wb")
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+    with open(tmp_path / f"{tag}.log", "wb") as log:  # the child writes through its own copy of the handle
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
 
 
 def epochs_at(uri):
@@ -72,7 +72,7 @@ def test_a_different_model_shape_is_not_resumed(bucket, prepared_dir, tmp_path):
     command = [sys.executable, "-m", "recs_pipeline.cli", "train", "--prepared-dir", prepared_dir, "--model-dir", str(tmp_path / "m"),
                "--history-dir", str(tmp_path / "h"), "--metrics-uri", uri, "--run-id", "shape-run", "--epochs", "2",
                "--batch-size", "256", "--embedding-dim", "16", "--early-stopping-patience", "0"]
-    result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ), timeout=120, check=False)
     assert result.returncode == 1
     assert "parameters differ from the saved run: embedding_dim" in result.stderr
     status = json.loads(storage.read_bytes(f"{uri}/training_status.json"))

@@ -35,7 +35,8 @@ def through_proxy(gcs_emulator):
 def test_transient_faults_are_retried_and_the_history_is_complete(tiny_training, bucket, prepared_dir, tmp_path, through_proxy):
     proxy = through_proxy(faults=["429", "503", "reset"] * 2)
     uri = f"gs://{bucket}/runs/flaky"
-    result = train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), tiny_training(epochs=2), run_id="flaky", metrics_uri=uri)
+    result = train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), tiny_training(epochs=2), run_id="flaky",
+                       metrics_uri=uri)
     assert proxy.injected == ["429", "503", "reset"] * 2  # every fault was met, and outlived
     assert result.epochs_done == 2
     history = load_training_metrics(uri)
@@ -49,7 +50,8 @@ def test_a_permanent_failure_fails_the_step_and_the_status_says_why(tiny_trainin
     # status object still goes through, so it can say why.
     proxy = through_proxy(refuse='"name": "runs/denied/training_metrics.json"')
     with pytest.raises(storage.StorageError, match=f"cannot write {uri}/training_metrics.json"):
-        train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), tiny_training(epochs=2), run_id="denied", metrics_uri=uri)
+        train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), tiny_training(epochs=2), run_id="denied",
+                  metrics_uri=uri)
     assert proxy.refused >= 1
     for status in (json.loads((tmp_path / "history" / "training_status.json").read_text()),
                    json.loads(storage.read_bytes(f"{uri}/training_status.json"))):

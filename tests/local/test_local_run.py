@@ -16,7 +16,8 @@ from recs_pipeline.tracking.schema import validate
 
 pytestmark = pytest.mark.slow
 
-TINY_ARGS = ["--epochs", "2", "--batch-size", "256", "--synthetic-purchases", "4000", "--synthetic-customers", "150", "--synthetic-products", "80"]
+TINY_ARGS = ["--epochs", "2", "--batch-size", "256",
+             "--synthetic-purchases", "4000", "--synthetic-customers", "150", "--synthetic-products", "80"]
 FAKE_TOKEN = "ya29.planted-access-token-3f9a1c"
 FAKE_KEY = "-----BEGIN PRIVATE KEY-----\nMIIplantedKEYmaterial0417\n-----END PRIVATE KEY-----\n"
 # What leaves the machine: the history, its status, report, summary, evaluation, stats, model metadata.
@@ -30,14 +31,15 @@ def local_run(tmp_path_factory):
     home = base / "home" / "alice"
     home.mkdir(parents=True)
     key_file = home / "service-account.json"
-    key_file.write_text(json.dumps({"type": "service_account", "private_key": FAKE_KEY, "client_email": "svc@example.iam.gserviceaccount.com"}))
+    key_file.write_text(json.dumps({"type": "service_account", "private_key": FAKE_KEY,
+                                    "client_email": "svc@example.iam.gserviceaccount.com"}))
     env = {**os.environ, "HOME": str(home), "GOOGLE_APPLICATION_CREDENTIALS": str(key_file), "CLOUDSDK_AUTH_ACCESS_TOKEN": FAKE_TOKEN,
            "RECS_API_TOKEN": FAKE_TOKEN}
     out = base / "run"
     # {run_id}: train and publish must both resolve it to the same folder (the pipeline job name).
     command = [sys.executable, "-m", "recs_pipeline.cli", "run-local", "--output-dir", str(out), *TINY_ARGS,
                "--metrics-uri", str(base / "sink" / "{run_id}")]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
     return {"out": out, "base": base, "home": home, "key_file": key_file, "result": done}
 
 
@@ -138,11 +140,13 @@ def test_a_failing_step_ends_the_command_with_its_cause(tmp_path):
     rows = [f"C{i % 7},P{i % 5},{881250949 + 3600 * i}" for i in range(60)]
     rows[41] = "C1,P2,yesterday"
     orders.write_text("customer_id,product_id,timestamp\n" + "\n".join(rows) + "\n")
-    command = [sys.executable, "-m", "recs_pipeline.cli", "run-local", "--output-dir", str(tmp_path / "run"), *TINY_ARGS, "--input", str(orders)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    command = [sys.executable, "-m", "recs_pipeline.cli", "run-local", "--output-dir", str(tmp_path / "run"), *TINY_ARGS,
+               "--input", str(orders)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (f"Error: {orders}: column 'timestamp', row 42: cannot parse timestamp 'yesterday' "
-                                                       "(pass --timestamp-format: a strptime format such as '%d/%m/%Y %H:%M', or epoch_s, epoch_ms)")
+                                                       "(pass --timestamp-format: a strptime format such as '%d/%m/%Y %H:%M', "
+                                                       "or epoch_s, epoch_ms)")
     assert len((result.stdout + result.stderr).splitlines()) <= 3, result.stdout + result.stderr
     assert "Traceback" in (tmp_path / "run" / "run-local.log").read_text()
     assert not (tmp_path / "run" / "training_metrics.json").exists()

@@ -34,7 +34,7 @@ for command in (["submit", *common], ["schedule", *common, "--cron", "0 3 * * 1"
 loaded = sorted(name for name in ("tensorflow", "tensorflow_recommenders", "tf_keras", "duckdb") if name in sys.modules)
 sys.exit(f"loaded: {{loaded}}" if loaded else 0)
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
 

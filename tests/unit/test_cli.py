@@ -42,7 +42,8 @@ def test_show_and_report(tmp_path, one_epoch):
 def test_prepare_names_a_missing_column_without_a_traceback(tmp_path):
     csv = tmp_path / "orders.csv"
     pd.DataFrame({"customer_id": ["a", "b"], "sku": ["x", "y"], "timestamp": ["2025-01-01", "2025-01-02"]}).to_csv(csv, index=False)
-    result = CliRunner().invoke(main, ["prepare", "--input", str(csv), "--output-dir", str(tmp_path / "out"), "--user-features", "", "--item-features", ""])
+    result = CliRunner().invoke(main, ["prepare", "--input", str(csv), "--output-dir", str(tmp_path / "out"),
+                                       "--user-features", "", "--item-features", ""])
     assert result.exit_code == 1
     assert "missing column(s) product_id; columns found: customer_id, sku, timestamp" in result.output
     assert "Traceback" not in result.output
@@ -127,8 +128,8 @@ def test_show_rounds_figures_orders_k_by_number_and_counts_epochs_from_1(tmp_pat
 def test_recommend_with_a_missing_model_is_one_line_and_exit_code_1(tmp_path):
     result = CliRunner().invoke(main, ["recommend", "--model", str(tmp_path / "missing"), "--customer", "C1"])
     assert result.exit_code == 1
-    assert result.output.strip().splitlines() == [f"Error: model not found: {tmp_path / 'missing'} "
-                                                 "(give a train step's serving_model folder or a run-local --output-dir)"]
+    assert result.output.strip().splitlines() == [(f"Error: model not found: {tmp_path / 'missing'} "
+                                                  "(give a train step's serving_model folder or a run-local --output-dir)")]
 
 
 def run_local_lines(tmp_path, *args):
@@ -146,7 +147,8 @@ def test_run_local_checks_the_input_and_settings_before_the_pipeline_starts(tmp_
         (["--input", str(orders)], f"Error: {orders}: missing column(s) product_id; columns found: customer_id, sku, timestamp"),
         (["--input", str(empty)], f"Error: {empty}: the file is empty"),
         (["--input", str(tmp_path / "nope.csv")], f"Error: input not found: {tmp_path / 'nope.csv'}"),
-        (["--metrics-uri", "s3://bucket/runs/{run_id}"], "Error: unsupported URI 's3://bucket/runs/{run_id}': use gs://bucket/prefix or a local folder"),
+        (["--metrics-uri", "s3://bucket/runs/{run_id}"],
+         "Error: unsupported URI 's3://bucket/runs/{run_id}': use gs://bucket/prefix or a local folder"),
         (["--epochs", "0"], "Error: epochs=0 must be at least 1"),
         (["--test-fraction", "0.7"], "Error: test_fraction=0.7 must be in (0, 0.5)"),
     ]

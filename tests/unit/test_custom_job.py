@@ -5,13 +5,15 @@ from recs_pipeline.cli import main
 from recs_pipeline.core.config import TrainConfig
 from recs_pipeline.vertex.custom_job import CustomJobSpecError, train_arguments, worker_pool_specs
 
-CONFIG = TrainConfig(epochs=7, batch_size=4096, learning_rate=0.01, optimizer="adagrad", remove_accidental_hits=False, l2_regularization=1e-5)
+CONFIG = TrainConfig(epochs=7, batch_size=4096, learning_rate=0.01, optimizer="adagrad", remove_accidental_hits=False,
+                     l2_regularization=1e-5)
 
 
 def test_the_arguments_parse_back_to_the_same_config(tmp_path):
     arguments = train_arguments(str(tmp_path), "/gcs/b/model", "/gcs/b/hist", "/gcs/b/serving", CONFIG, "run-7", "gs://b/metrics")
     context = main.commands["train"].make_context("train", list(arguments))
-    settings = {k: v for k, v in context.params.items() if k not in ("prepared_dir", "model_dir", "history_dir", "serving_dir", "metrics_uri", "run_id")}
+    paths = ("prepared_dir", "model_dir", "history_dir", "serving_dir", "metrics_uri", "run_id")
+    settings = {k: v for k, v in context.params.items() if k not in paths}
     assert TrainConfig(**settings) == CONFIG
     assert context.params["metrics_uri"] == "gs://b/metrics" and context.params["serving_dir"] == "/gcs/b/serving"
 

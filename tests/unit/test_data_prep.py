@@ -107,7 +107,8 @@ def test_a_numeric_feature_that_is_not_a_number_is_named(tmp_path):
     frame["price"] = "1.5"
     frame.loc[7, "price"] = "n/a"
     message = bad(tmp_path, frame, PrepConfig(user_features=(), item_features=(), item_numeric_features=("price",)))
-    assert message == f"{tmp_path / 'orders.csv'}: column 'price', row 8: 'n/a' is not a number (1 such row(s)); a numeric feature needs numbers, or leave the value empty"
+    assert message == (f"{tmp_path / 'orders.csv'}: column 'price', row 8: 'n/a' is not a number (1 such row(s)); "
+                       "a numeric feature needs numbers, or leave the value empty")
 
 
 def test_integer_like_float_ids_are_one_customer(tmp_path):
@@ -351,17 +352,19 @@ def test_parquet_timestamp_and_date_columns(tmp_path):
     import pyarrow.parquet as pq
 
     frame = grid()
-    start = datetime.datetime(2025, 1, 1, 10, tzinfo=datetime.timezone.utc)
+    start = datetime.datetime(2025, 1, 1, 10, tzinfo=datetime.UTC)
     columns = {
         "zoned": pa.array([start + datetime.timedelta(hours=i) for i in range(len(frame))], pa.timestamp("ms", tz="Europe/Berlin")),
         "date": pa.array([datetime.date(2025, 1, 1) + datetime.timedelta(days=i // 6) for i in range(len(frame))], pa.date32()),
         "epoch_ms": pa.array([(EPOCH_S + i) * 1000 for i in range(len(frame))], pa.int64()),
     }
-    expected = {"zoned": pd.Timestamp("2025-01-01 10:00"), "date": pd.Timestamp("2025-01-01"), "epoch_ms": pd.Timestamp("1997-12-04 15:55:49")}
+    expected = {"zoned": pd.Timestamp("2025-01-01 10:00"), "date": pd.Timestamp("2025-01-01"),
+                "epoch_ms": pd.Timestamp("1997-12-04 15:55:49")}
     for name, times in columns.items():
         folder = tmp_path / name
         folder.mkdir()
-        pq.write_table(pa.table({"customer_id": frame["customer_id"], "product_id": frame["product_id"], "timestamp": times}), folder / "o.parquet")
+        pq.write_table(pa.table({"customer_id": frame["customer_id"], "product_id": frame["product_id"], "timestamp": times}),
+                       folder / "o.parquet")
         prep.run(str(folder / "out"), str(folder / "o.parquet"), {**PLAIN.__dict__}, {})
         assert first_train_time(prepared_data.load(str(folder / "out"))) == expected[name], name
 

@@ -85,4 +85,4 @@ def test_no_step_imports_another_step():
 
 def test_publishing_metrics_does_not_load_tensorflow():
     code = "import sys, recs_pipeline.steps.publish, recs_pipeline.tracking.reader; sys.exit('tensorflow' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

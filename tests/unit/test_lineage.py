@@ -18,7 +18,8 @@ TINY = dict(batch_size=256, embedding_dim=8, feature_embedding_dim=4, histogram_
 
 def spec_and_outputs(tmp_path):
     return (dsl.Artifact(uri=str(tmp_path / "job")), dsl.Model(uri=str(tmp_path / "reserved" / "model")),
-            UnmanagedContainerModel(uri=str(tmp_path / "reserved" / "serving_model")), dsl.Artifact(uri=str(tmp_path / "reserved" / "history")))
+            UnmanagedContainerModel(uri=str(tmp_path / "reserved" / "serving_model")),
+            dsl.Artifact(uri=str(tmp_path / "reserved" / "history")))
 
 
 def test_the_artifacts_point_at_what_the_job_wrote_with_the_runs_own_figures(prepared_dir, tmp_path):

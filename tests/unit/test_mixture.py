@@ -34,7 +34,7 @@ def test_mix_adds_the_repeat_probability_to_products_bought_and_leaves_the_rest(
     counts = np.array([[0.0, 1.0, 2.0], [0.0, 1.0, 0.0]])
     totals = np.array([4.0, 1.0])
     mixed = mixture.mix(logits, counts, totals, 0.7, 0.3)
-    repeat = lambda share: np.exp(0.7) * share**0.3  # noqa: E731
+    repeat = lambda share: np.exp(0.7) * share**0.3
     expected = [[2.0, np.log(np.exp(-1.0) + repeat(1 / 4)), np.log(np.exp(0.5) + repeat(2 / 4))],
                 [0.3, np.log(np.exp(1.0) + repeat(1.0)), -2.0]]
     np.testing.assert_allclose(mixed, expected)
@@ -64,8 +64,8 @@ def test_in_batch_losses_are_the_tfrs_task_with_the_adjusted_logits():
 
 
 def test_scorer_mixes_the_repeat_term_into_the_tempered_base_scores():
-    base = lambda users, low, high: np.ones((len(users), high - low))  # noqa: E731
+    base = lambda users, low, high: np.ones((len(users), high - low))
     score = mixture.scorer(base, mixture.CountTable(HISTORY), mixture.Mixture(0.5, 1.0), 0.5)
-    repeat = lambda share: np.exp(0.5) * share  # noqa: E731
+    repeat = lambda share: np.exp(0.5) * share
     np.testing.assert_allclose(score(np.array([0]), 0, NUM_ITEMS),
                                [[np.log(np.exp(2.0) + repeat(1 / 3)), 2.0, np.log(np.exp(2.0) + repeat(2 / 3)), 2.0, 2.0, 2.0]])

@@ -60,7 +60,8 @@ def run_component(tmp_path, document: dict, **settings):
 
     history = tmp_path / "training_metrics"
     history.write_text(json.dumps(document))
-    serving = UnmanagedContainerModel(uri="gs://b/root/train-outputs/serving_model", metadata={"containerSpec": {"imageUri": "tf-serving:1"}})
+    serving = UnmanagedContainerModel(uri="gs://b/root/train-outputs/serving_model",
+                                      metadata={"containerSpec": {"imageUri": "tf-serving:1"}})
     registered = UnmanagedContainerModel(uri=str(tmp_path / "registered_model"))
     decision = dsl.Markdown(uri=str(tmp_path / "decision.md"))
     result = component(dsl.Artifact(uri=str(history)), serving, registered, decision, "shop-recs", "", "job-42", "", **settings)
@@ -78,7 +79,8 @@ def test_the_component_reads_the_published_history(tmp_path):
     assert registered.uri == "gs://b/root/train-outputs/serving_model"
     assert registered.metadata == {"containerSpec": {"imageUri": "tf-serving:1"}, "test_recall_at_10": 0.3, "test_recall_at_100": 0.6,
                                    "beats_baselines": True}
-    assert "Registered: the model beats every baseline: recall@10 0.3000 vs popularity 0.1000; recall@10 0.3000 vs repeat_purchase 0.2000" in decision
+    assert ("Registered: the model beats every baseline: recall@10 0.3000 vs popularity 0.1000; "
+            "recall@10 0.3000 vs repeat_purchase 0.2000") in decision
 
 
 def test_a_model_that_does_not_beat_every_baseline_is_not_registered_and_the_summary_says_why(tmp_path):
@@ -98,7 +100,8 @@ def test_a_tie_is_not_a_win_and_missing_figures_fail_the_gate():
     assert not passes and "recall@10 0.2000 vs repeat_purchase 0.2000" in why
     passes, why = quality_gate({}, document["baselines"])
     assert not passes and "no recall@10 in the published metrics" in why
-    assert quality_gate(document["final_metrics"], {}) == (False, "does not beat every baseline: no baselines in the published metrics to compare with")
+    assert quality_gate(document["final_metrics"], {}) == (
+        False, "does not beat every baseline: no baselines in the published metrics to compare with")
 
 
 def test_version_aliases_are_checked_and_name_the_run():

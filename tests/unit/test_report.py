@@ -183,7 +183,7 @@ def test_metrics_text_is_in_k_order_at_four_decimals_in_one_aligned_column(finis
     assert not re.search(r"\d\.\d{5,}", text)
     names = [line.split()[0] for line in text.splitlines() if line.startswith("  test_recall")]
     assert names == ["test_recall_at_5", "test_recall_at_10", "test_recall_at_50", "test_recall_at_100"]
-    assert re.search(r"^popularity\s+0\.1000\s+0\.1500\s+0\.3000\s+0\.4000\s+0\.0500\s+0\.0750", text, re.M)
+    assert re.search(r"^popularity\s+0\.1000\s+0\.1500\s+0\.3000\s+0\.4000\s+0\.0500\s+0\.0750", text, re.MULTILINE)
     indented = [line for line in text.splitlines() if re.match(r"  \S", line)]
     value_columns = {len(line) - len(line[2 + len(line.split()[0]):].lstrip()) for line in indented}
     assert len(indented) > 5 and value_columns == {2 + len(metric_keys.BLEND_REPEAT_HALF_LIFE) + 2}, text
@@ -208,7 +208,7 @@ def test_blend_fields_are_not_shown_as_0_when_the_mixture_ranks(finished_documen
     assert "scores_by_mixture" in text and "1 (the trained mixture ranks)" in text
     assert "<td>— (the mixture ranks)</td>" in report.html_report(finished_document)
     finished_document["final_metrics"].update({metric_keys.SCORES_BY_MIXTURE: 0.0, metric_keys.BLEND_TOWERS_WEIGHT: 0.3})
-    assert re.search(r"^  blend_towers_weight\s+0\.3000$", tables.metrics_text(finished_document), re.M)
+    assert re.search(r"^  blend_towers_weight\s+0\.3000$", tables.metrics_text(finished_document), re.MULTILINE)
 
 
 def runs(one_epoch, sources=("a.csv (local)", "a.csv (local)"), items=(500, 500), epochs=(3, 1)) -> list[TrainingMetrics]:
@@ -229,7 +229,8 @@ def test_compare_says_when_the_runs_were_not_on_the_same_data(one_epoch):
     check = compare.data_check(different)
     assert not check.same and check.differing == ["source", "items"]
     text = compare.comparison_text(different)
-    assert text.splitlines()[0].startswith("WARNING: These runs were NOT trained and tested on the same data (they differ in source, items)")
+    assert text.splitlines()[0].startswith(
+        "WARNING: These runs were NOT trained and tested on the same data (they differ in source, items)")
     assert any(line.startswith("* data source") for line in text.splitlines())
     html = compare.comparison_html(different)
     assert 'class="warn banner"' in html and 'class="data-diff diff"' in html
@@ -247,7 +248,7 @@ def test_compare_cannot_vouch_for_runs_without_data_stats(one_epoch):
 def test_compare_keeps_a_one_epoch_run_visible_and_lists_metrics_in_k_order(one_epoch):
     pair = runs(one_epoch, epochs=(3, 1))
     chart = drawn(plots.line_chart("Training loss", {run.run_id: run.loss["loss"] for run in pair}))
-    one = [line for line in chart.axes[0].get_lines() if line.get_label() == "r1"][0]
+    one = next(line for line in chart.axes[0].get_lines() if line.get_label() == "r1")
     assert one.get_marker() == "o" and np.isfinite(one.get_ydata()).sum() == 1
     names = [row.name for row in compare.comparison_rows(pair) if row.section == "metric" and "recall" in row.name]
     assert names == ["test_recall_at_5", "test_recall_at_10", "test_recall_at_50", "test_recall_at_100"]
@@ -350,7 +351,7 @@ def test_compare_has_a_row_per_segment_method_and_metric(one_epoch):
     (known_rows,) = [row for row in rows if row.name == "known rows"]
     assert known_rows.values == [150000, None] and known_rows.shown == ["150000", "—"] and known_rows.differs
     text = compare.comparison_text(pair)
-    assert re.search(r"^\* known model recall@10\s+0\.0040\s+—$", text, re.M)
+    assert re.search(r"^\* known model recall@10\s+0\.0040\s+—$", text, re.MULTILINE)
     assert max(len(line) for line in text.splitlines()) <= 120, text
     html = compare.comparison_html(pair)
     assert '<tr class="section"><th colspan="3">segment</th></tr>' in html and "<th>known towers_only recall@100</th>" in html

@@ -34,7 +34,8 @@ print(json.dumps(out))
 @pytest.fixture(scope="module")
 def exported(tiny_training, prepared_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("retrieval")
-    train.run(prepared_dir, str(out / "model"), str(out / "history"), tiny_training(epochs=1, history_length=5, pool_history=True, buy_again=True), run_id="r", serving_dir=str(out / "serving"))
+    train.run(prepared_dir, str(out / "model"), str(out / "history"),
+              tiny_training(epochs=1, history_length=5, pool_history=True, buy_again=True), run_id="r", serving_dir=str(out / "serving"))
     return out
 
 

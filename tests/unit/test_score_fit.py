@@ -121,7 +121,7 @@ def test_terms_of_purchases():
 
 
 def test_fit_ranks_by_the_trained_mixture_when_validation_prefers_it():
-    parts, arrays = dense_terms(np.random.default_rng(6))
+    parts, _ = dense_terms(np.random.default_rng(6))
     mixture = np.random.default_rng(7).normal(size=(CUSTOMERS, PRODUCTS))
     trained = Mixture(0.5, 1.0)
     users = np.repeat(np.arange(CUSTOMERS), 3)

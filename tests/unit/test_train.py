@@ -12,7 +12,8 @@ from recs_pipeline.tracking.sink import SinkUnwritableError
 @pytest.fixture(scope="module")
 def trained(tiny_training, prepared_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("trained")
-    result = train.run(prepared_dir, str(out / "model"), str(out / "history"), tiny_training(epochs=2), run_id="tiny", metrics_uri=str(out / "sink"))
+    result = train.run(prepared_dir, str(out / "model"), str(out / "history"), tiny_training(epochs=2), run_id="tiny",
+                       metrics_uri=str(out / "sink"))
     return result, out
 
 
@@ -61,7 +62,8 @@ def test_unwritable_sink_stops_before_training(tiny_training, prepared_dir, tmp_
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     with pytest.raises(SinkUnwritableError, match="not-a-folder/sink is not writable"):
-        train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), tiny_training(epochs=2), run_id="x", metrics_uri=str(blocker / "sink"))
+        train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), tiny_training(epochs=2), run_id="x",
+                  metrics_uri=str(blocker / "sink"))
     assert not (tmp_path / "model").exists()
 
 
@@ -90,7 +92,8 @@ def test_early_stopping_ends_at_the_patience_after_the_best_epoch(tiny_training,
     assert "ETA" in lines[2] and "for up to 38 more" in lines[2]
     assert sum(line.startswith("epoch ") for line in lines) == result.epochs_done
     assert lines[-1].startswith(f"train: early stopping after epoch {result.epochs_done} of 40 (validation loss not lower for 2 epoch(s)); "
-                                f"kept the weights of epoch {best + 1} (the lowest validation loss, val_loss {min(document['loss']['val_loss']):.4f})")
+                                f"kept the weights of epoch {best + 1} "
+                                f"(the lowest validation loss, val_loss {min(document['loss']['val_loss']):.4f})")
     assert json.loads((tmp_path / "history" / "training_status.json").read_text())["stage"] == "completed"
 
 

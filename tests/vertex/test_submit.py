@@ -35,7 +35,8 @@ def vertex_api(monkeypatch, http_stand_in):
 
 
 def test_submit_sends_the_compiled_pipeline_with_typed_parameters(vertex_api, bucket):
-    settings = JobSettings(**{**SETTINGS, "pipeline_root": f"gs://{bucket}/root"}, parameters={"epochs": "3", "learning_rate": "0.01", "register_model": "true"},
+    settings = JobSettings(**{**SETTINGS, "pipeline_root": f"gs://{bucket}/root"},
+                           parameters={"epochs": "3", "learning_rate": "0.01", "register_model": "true"},
                            service_account=SA, labels={"team": "recs"})
     job = submit_pipeline(settings, credentials=AnonymousCredentials())
     assert len(vertex_api) == 1
@@ -89,7 +90,8 @@ def test_schedule_warns_when_every_run_would_share_one_metrics_folder(vertex_api
             "--image", "europe-west4-docker.pkg.dev/p/recs/recs-pipeline-trainer:0.1.0"]
     fixed = CliRunner().invoke(main, [*args, "--param", "metrics_uri=gs://b/metrics/weekly"])
     assert fixed.exit_code == 0, fixed.output
-    assert "warning: metrics_uri='gs://b/metrics/weekly' has no {run_id}" in fixed.stderr and "gs://b/metrics/weekly/{run_id}" in fixed.stderr
+    assert "warning: metrics_uri='gs://b/metrics/weekly' has no {run_id}" in fixed.stderr
+    assert "gs://b/metrics/weekly/{run_id}" in fixed.stderr
     per_run = CliRunner().invoke(main, [*args, "--param", "metrics_uri=gs://b/metrics/{run_id}"])
     assert per_run.exit_code == 0 and "warning" not in per_run.stderr
     assert vertex_api == []
@@ -104,7 +106,8 @@ def test_gpus_choose_the_gpu_image_or_are_refused_on_a_cpu_template(vertex_api, 
     assert TRAINER_IMAGE not in request["pipelineJob"]["pipelineSpec"]["images"]
     template = tmp_path / "cpu.yaml"
     assert CliRunner().invoke(main, ["compile", "--output", str(template)]).exit_code == 0
-    refused = CliRunner().invoke(main, ["submit", "--project", "p", "--region", "europe-west4", "--pipeline-root", "gs://b/r", "--template", str(template),
+    refused = CliRunner().invoke(main, ["submit", "--project", "p", "--region", "europe-west4", "--pipeline-root", "gs://b/r",
+                                        "--template", str(template),
                                         "--param", "accelerator_type=NVIDIA_L4", "--param", "accelerator_count=1"])
     assert refused.exit_code == 1 and f"the template's trainer image {TRAINER_IMAGE} is the CPU build" in refused.output, refused.output
     assert f"--image {TRAINER_GPU_IMAGE}" in refused.output
@@ -129,8 +132,8 @@ def test_schedule_sends_cron_limits_and_the_run_request(vertex_api):
 def test_dry_run_prints_the_request_and_calls_nothing(vertex_api, tmp_path):
     template = tmp_path / "pipeline.yaml"
     assert CliRunner().invoke(main, ["compile", "--output", str(template), "--image", "example.com/t:9"]).exit_code == 0
-    args = ["--project", "shop-ml", "--region", "europe-west4", "--pipeline-root", "gs://shop-ml-pipelines/root", "--template", str(template),
-            "--param", "epochs=3", "--service-account", SA, "--dry-run"]
+    args = ["--project", "shop-ml", "--region", "europe-west4", "--pipeline-root", "gs://shop-ml-pipelines/root",
+            "--template", str(template), "--param", "epochs=3", "--service-account", SA, "--dry-run"]
     submitted = CliRunner().invoke(main, ["submit", *args, "--experiment", "nightly"])
     assert submitted.exit_code == 0, submitted.output
     request = json.loads(submitted.output)
@@ -139,7 +142,8 @@ def test_dry_run_prints_the_request_and_calls_nothing(vertex_api, tmp_path):
     assert request["pipelineJob"]["pipelineSpec"]["cached"] == ["data-prep", "evaluate"]
     uncached = CliRunner().invoke(main, ["submit", *args, "--no-enable-caching"])
     assert json.loads(uncached.output)["pipelineJob"]["pipelineSpec"]["cached"] == []
-    assert request["pipelineJob"]["pipelineSpec"]["images"] == ["example.com/t:9", "gcr.io/ml-pipeline/google-cloud-pipeline-components:2.22.0"]
+    assert request["pipelineJob"]["pipelineSpec"]["images"] == [
+        "example.com/t:9", "gcr.io/ml-pipeline/google-cloud-pipeline-components:2.22.0"]
     assert request["consoleUrl"].startswith("https://console.cloud.google.com/vertex-ai/locations/europe-west4/pipelines/runs/two-tower-retrieval-")
     scheduled = CliRunner().invoke(main, ["schedule", *args, "--cron", "0 3 * * 1"])
     assert scheduled.exit_code == 0, scheduled.output

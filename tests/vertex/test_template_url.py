@@ -29,7 +29,7 @@ def _certificate(folder):
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(hours=1))
@@ -81,7 +81,8 @@ def test_a_template_url_types_the_values_in_a_dry_run(template_server):
     result = CliRunner().invoke(main, ["submit", *SETTINGS, "--template", url, "--param", "accelerator_count=0", "--param", "epochs=3",
                                        "--param", "learning_rate=0.01", "--param", "register_model=true", "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert re.search(r'"epochs": 3\s*[,}]', result.stdout) and re.search(r'"accelerator_count": 0\s*[,}]', result.stdout)  # not "3", not 3.0
+    # not "3", not 3.0
+    assert re.search(r'"epochs": 3\s*[,}]', result.stdout) and re.search(r'"accelerator_count": 0\s*[,}]', result.stdout)
     job = json.loads(result.stdout)["pipelineJob"]
     assert job["runtimeConfig"]["parameterValues"] == {"accelerator_count": 0, "epochs": 3, "learning_rate": 0.01, "register_model": True}
     assert job["templateUri"] == url

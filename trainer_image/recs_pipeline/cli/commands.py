@@ -50,7 +50,8 @@ def main() -> None:
 @click.option("--output-dir", required=True, type=click.Path(file_okay=False), help="Where the run's files go.")
 @data_options
 @train_options
-@click.option("--metrics-uri", default="", help="Also write training_metrics.json and training_status.json here (gs:// or folder; {run_id} becomes the run id).")
+@click.option("--metrics-uri", default="", help="Also write training_metrics.json and training_status.json here "
+                                                  "(gs:// or folder; {run_id} becomes the run id).")
 @click.option("--run-id", default="", help="Identifies the run in its history (default: the pipeline job name).")
 @click.option("--experiment", default="", help="Log the run to this Vertex AI experiment (needs a Google Cloud project).")
 @click.option("--experiment-tensorboard", default="", help="Vertex AI TensorBoard backing the experiment's time series.")
@@ -125,7 +126,8 @@ def prepare_command(input_uri: str, output_dir: str, seed: int, **settings) -> N
 @click.option("--model-dir", required=True, type=click.Path(file_okay=False))
 @click.option("--history-dir", required=True, type=click.Path(file_okay=False), help="Local folder for the history and status.")
 @click.option("--serving-dir", default="", help="Where the retrieval SavedModel goes (default: MODEL_DIR/retrieval).")
-@click.option("--metrics-uri", default="", help="Also write history, status and checkpoints here (gs:// or folder; {run_id} becomes the run id).")
+@click.option("--metrics-uri", default="",
+              help="Also write history, status and checkpoints here (gs:// or folder; {run_id} becomes the run id).")
 @click.option("--run-id", required=True, help="Rerunning with the same id resumes after the last finished epoch.")
 @train_options
 def train_command(prepared_dir: str, model_dir: str, history_dir: str, serving_dir: str, metrics_uri: str, run_id: str, **settings) -> None:

@@ -23,8 +23,10 @@ VERTEX_OPTIONS = [
     click.option("--enable-caching/--no-enable-caching", default=None,
                  help="--no-enable-caching: no task is cached. --enable-caching or neither: each task's own setting (data_prep is "
                       "reused only while the input is unchanged and never for a query; training, publishing never)."),
-    click.option("--network", default="", help="VPC network to peer the run and its train CustomJob with: projects/PROJECT_NUMBER/global/networks/NAME."),
-    click.option("--encryption-spec-key-name", default="", help="Cloud KMS key (CMEK) for the run, its CustomJob and the registered model."),
+    click.option("--network", default="",
+                 help="VPC network to peer the run and its train CustomJob with: projects/PROJECT_NUMBER/global/networks/NAME."),
+    click.option("--encryption-spec-key-name", default="",
+                 help="Cloud KMS key (CMEK) for the run, its CustomJob and the registered model."),
     click.option("--failure-policy", type=click.Choice(["fast", "slow"]), default=None,
                  help="fast: stop scheduling tasks after the first failure; slow (Vertex's default): run what still can."),
     click.option("--dry-run", is_flag=True, help="Print the full request and call nothing."),
@@ -42,7 +44,8 @@ def _job_settings(options: dict, experiment: str = ""):
         template=options["template"], image=options["image"], parameters=parse_assignments(options["params"]),
         service_account=options["service_account"], experiment=experiment, display_name=options["display_name"],
         labels=parse_assignments(options["labels"], "--label"), enable_caching=options["enable_caching"],
-        network=options["network"], encryption_spec_key_name=options["encryption_spec_key_name"], failure_policy=options["failure_policy"] or "",
+        network=options["network"], encryption_spec_key_name=options["encryption_spec_key_name"],
+        failure_policy=options["failure_policy"] or "",
     )
 
 
@@ -97,7 +100,8 @@ def schedule_command(cron: str, schedule_name: str, max_concurrent_runs: int, ma
     from recs_pipeline.vertex.submit import schedule_pipeline
 
     with _warnings_shown():
-        result = schedule_pipeline(_job_settings(options), cron, schedule_name, max_concurrent_runs, max_runs, start_time, end_time, dry_run)
+        result = schedule_pipeline(_job_settings(options), cron, schedule_name, max_concurrent_runs, max_runs, start_time, end_time,
+                                   dry_run)
     if dry_run:
         click.echo(json.dumps(result, indent=1))
         return
@@ -113,7 +117,8 @@ def schedule_command(cron: str, schedule_name: str, max_concurrent_runs: int, ma
 @click.option("--tag", "tags", multiple=True, help="Extra tag (e.g. the commit, latest); v<version> is always set.")
 @click.option("--variant", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True,
               help="The trainer image the template was compiled against; gpu: the version tag is v<version>-gpu.")
-def upload_template_command(template: str, host: str, region: str, project: str, repository: str, tags: tuple[str, ...], variant: str) -> None:
+def upload_template_command(template: str, host: str, region: str, project: str, repository: str, tags: tuple[str, ...],
+                            variant: str) -> None:
     """Upload a compiled pipeline YAML to Artifact Registry as a versioned template."""
     from recs_pipeline.vertex import templates
 

@@ -111,7 +111,8 @@ class TrainConfig:
     # training purchases repeat an earlier one (films, books), "true"/"false" force it. The train
     # step resolves "auto" and `params` records the resolved boolean.
     exclude_seen: str | bool = "auto"
-    baseline_half_life_days: float = 90.0  # the recency-weighted baselines and the blend's repeat and kNN terms: a purchase's weight halves every N days
+    # The recency-weighted baselines and the blend's repeat and kNN terms: a purchase's weight halves every N days.
+    baseline_half_life_days: float = 90.0
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -145,7 +146,7 @@ class TrainConfig:
             params["exclude_seen"] = self.exclude_seen == "true"
         return params
 
-    def resolved(self, training_repeat_share: float) -> "TrainConfig":
+    def resolved(self, training_repeat_share: float) -> TrainConfig:
         """The config with exclude_seen decided: "auto" excludes the products a customer bought
         when fewer than EXCLUDE_SEEN_BELOW of the training purchases repeat an earlier one."""
         if self.exclude_seen != "auto":
@@ -159,7 +160,7 @@ class TrainConfig:
         return self.exclude_seen == "true"
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> "TrainConfig":
+    def from_settings(cls, settings: dict[str, Any]) -> TrainConfig:
         """The config from a mapping holding (at least) every field, e.g. a component's `locals()`:
         KFP needs each parameter written out in the signature, the body need not repeat them."""
         return cls(**{f.name: settings[f.name] for f in fields(cls)})

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from recs_pipeline.core.errors import UserError
 

@@ -216,7 +216,7 @@ def _gcs_read(uri: str) -> bytes:
 
 
 @lru_cache(maxsize=1)
-def gcs_client() -> "gcs.Client":
+def gcs_client() -> gcs.Client:
     """One client per process, made on first use (never at import: no credentials lookup then).
 
     Against an emulator (STORAGE_EMULATOR_HOST set) no credentials exist, so anonymous ones are used.

@@ -19,8 +19,8 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 DEFAULT_LOG_LEVEL = "3"  # 0: everything, 1: no INFO, 2: no WARNING, 3: no ERROR
 _LEVELS = {"I": 0, "W": 1, "E": 2, "F": 3}
@@ -84,9 +84,9 @@ if "tensorflow" not in sys.modules:
     with _native_log_filtered():
         import tensorflow  # noqa: F401
 
-import tensorflow as tf  # noqa: E402
-import tensorflow_recommenders as tfrs  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+import tf_keras as keras
 
 if not tf.keras.__name__.startswith("tf_keras"):
     raise ImportError(
@@ -94,4 +94,4 @@ if not tf.keras.__name__.startswith("tf_keras"):
         "before TensorFlow is first imported (in a notebook: restart the kernel, set it first)."
     )
 
-__all__ = ["tf", "tfrs", "keras"]
+__all__ = ["keras", "tf", "tfrs"]

@@ -206,7 +206,8 @@ def _vocabularies(job: _Run, labelled: str) -> dict[str, Any]:
     values: dict[str, list[str]] = {}
     for number, name in enumerate(job.features):
         job.create(f"feature{number}", f"SELECT value, ROW_NUMBER() OVER (ORDER BY value) AS idx FROM "
-                                       f"(SELECT DISTINCT {quote(name)} AS value FROM {labelled} WHERE split = 'train' AND {quote(name)} != '')")
+                                       f"(SELECT DISTINCT {quote(name)} AS value FROM {labelled} "
+                                       f"WHERE split = 'train' AND {quote(name)} != '')")
         values[name] = ["", *job.read(f"feature{number}").sort_by("idx")["value"].to_pylist()]
     vocabularies["user_features"] = {name: values[name] for name in job.config.user_features}
     vocabularies["item_features"] = {name: values[name] for name in job.config.item_features}
@@ -233,7 +234,8 @@ def _export_splits(job: _Run, labelled: str, export_uri: str, stats: dict[str, A
         if name != "train":
             stats[f"{name}_rows_dropped_cold_start"] = row["cold"]
             if stats[f"{name}_rows"] == 0:
-                raise DataError(f"{job.source}: the {name} split is empty after dropping cold-start rows; use more data or a larger {name} fraction")
+                raise DataError(f"{job.source}: the {name} split is empty after dropping cold-start rows; "
+                                f"use more data or a larger {name} fraction")
     if stats["train_rows"] == 0:
         raise DataError(f"{job.source}: the training split is empty")
     feature_columns, joins = _feature_joins(job, "l")

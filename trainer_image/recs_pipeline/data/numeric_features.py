@@ -8,6 +8,8 @@ The buckets then travel as one more categorical feature: one code per row, label
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -48,5 +50,5 @@ def bucketise(values: np.ndarray, train: np.ndarray) -> EncodedColumn:
     if not bounds:
         labels = ["any"]
     else:
-        labels = [f"< {bounds[0]}", *(f"{low} to {high}" for low, high in zip(bounds, bounds[1:])), f">= {bounds[-1]}"]
+        labels = [f"< {bounds[0]}", *(f"{low} to {high}" for low, high in itertools.pairwise(bounds)), f">= {bounds[-1]}"]
     return EncodedColumn(codes, np.array(labels, dtype=object))

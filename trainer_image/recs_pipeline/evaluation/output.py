@@ -6,9 +6,10 @@ The evaluate step writes it; publish_metrics reads it. Figures are named by core
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from recs_pipeline.core import metric_keys
 from recs_pipeline.evaluation import segments

@@ -18,7 +18,6 @@ from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS
 from recs_pipeline.scoring.terms import CANDIDATE_BLOCK, ROW_BLOCK, ScoreFn
 
-
 MISS = np.iinfo(np.int64).max // 4  # the rank of a purchase the method cannot rank: beyond every K, finite in NDCG and MRR
 
 

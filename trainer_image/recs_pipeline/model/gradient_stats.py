@@ -9,6 +9,8 @@ from a fixed 1-in-17 sample of each step's values (see `GradientAccumulator.upda
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from recs_pipeline.core.tf_runtime import tf
@@ -18,7 +20,7 @@ HISTOGRAM_STRIDE = 17
 
 def symlog_edges(smallest: float = 1e-9, largest: float = 10.0, per_decade: int = 1) -> list[float]:
     """Bin edges symmetric about zero, one bin per decade of magnitude: gradients span many scales."""
-    decades = int(round(np.log10(largest / smallest)))
+    decades = round(math.log10(largest / smallest))
     magnitudes = np.logspace(np.log10(smallest), np.log10(largest), decades * per_decade + 1)
     return [float(x) for x in np.concatenate([-magnitudes[::-1], magnitudes])]
 
@@ -69,8 +71,10 @@ class GradientAccumulator:
         # share of the batch stands for the step (a sample, like the histogram's stride).
         first = tf.VariableAggregation.ONLY_FIRST_REPLICA
         self.moments = tf.Variable(tf.zeros([5], tf.float64), trainable=False, name=f"{name}_moments", aggregation=first)
-        self.extremes = tf.Variable(tf.fill([2], -np.inf), trainable=False, dtype=tf.float32, name=f"{name}_extremes", aggregation=first)
-        self.histogram = tf.Variable(tf.zeros([len(self.bin_edges) - 1], tf.int64), trainable=False, name=f"{name}_histogram", aggregation=first)
+        self.extremes = tf.Variable(tf.fill([2], -np.inf), trainable=False, dtype=tf.float32, name=f"{name}_extremes",
+                                    aggregation=first)
+        self.histogram = tf.Variable(tf.zeros([len(self.bin_edges) - 1], tf.int64), trainable=False, name=f"{name}_histogram",
+                                     aggregation=first)
 
     def update(self, gradients: list) -> tf.Tensor:
         """Add one step's gradients; returns the step's global norm of this tower.

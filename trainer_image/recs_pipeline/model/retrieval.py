@@ -149,10 +149,10 @@ def export(
     """Write the retrieval SavedModel with one `serving_default` signature, and what it was built
     from. `exclude_seen` leaves out the products a customer bought; `windows` (each customer's
     purchase window) serve the mixture form."""
-    module = RetrievalModule(query_tower, customer_ids, customer_inputs, items["item_id"].to_numpy(str), item_embeddings, fallback_shares, k,
-                             tables, form, temperature, exclude_seen, windows)
+    module = RetrievalModule(query_tower, customer_ids, customer_inputs, items["item_id"].to_numpy(str), item_embeddings,
+                             fallback_shares, k, tables, form, temperature, exclude_seen, windows)
     tf.saved_model.save(module, serving_dir, signatures={SIGNATURE: module.serve})
-    info = {"top_k": module.k, "customers": int(len(customer_ids)), "products": int(len(items)), "dimension": int(item_embeddings.shape[1]),
+    info = {"top_k": module.k, "customers": len(customer_ids), "products": len(items), "dimension": int(item_embeddings.shape[1]),
             "score_form": form.as_dict(), "exclude_seen": exclude_seen}
     (Path(serving_dir) / INFO_FILE).write_text(json.dumps(info, indent=1))
 

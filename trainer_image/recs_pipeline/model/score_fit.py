@@ -139,7 +139,7 @@ def _weights(form: Form, width: int) -> tuple[np.ndarray, np.ndarray]:
     return regular, new
 
 
-def _recall(tables: dict[bool, "_CandidateTable"], form: Form, width: int) -> float:
+def _recall(tables: dict[bool, _CandidateTable], form: Form, width: int) -> float:
     """Mean recall@K over every row of both tables with this form."""
     hits = [table.hits(_weights(form, width)) for table in tables.values()]
     return float(np.concatenate(hits).mean()) if hits else 0.0
@@ -165,7 +165,7 @@ class _CandidateTable:
 
     @classmethod
     def build(cls, columns: list[ScoreFn], customers, users, items, num_items, seen, bought_items: np.ndarray,
-              regular: bool = True) -> "_CandidateTable":
+              regular: bool = True) -> _CandidateTable:
         per_term = min(CANDIDATES_PER_TERM, num_items)
         # With exclude_seen each term's list is of products the customer never bought, as ranked.
         listed = columns if seen is None else [ranking.excluding(term, seen) for term in columns]

@@ -26,14 +26,14 @@ scores it -inf, a miss (blend.py).
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 from recs_pipeline.scoring import blend, mixture
 from recs_pipeline.scoring.blend import Blend
 from recs_pipeline.scoring.mixture import Mixture
 from recs_pipeline.scoring.terms import ScoreFn, Terms, embedding_scorer
 
-Form = Union[Blend, Mixture]
+Form = Blend | Mixture
 TOWERS_ONLY = "towers_only"
 BASELINE_NAMES = ("popularity", "repeat_purchase", "recency_repeat", "item_knn", "ease", "group_popularity", "category_affinity",
                   TOWERS_ONLY)

@@ -10,7 +10,8 @@ the builds, so a step can show that nothing was built twice.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,7 @@ class Purchases:
         self._views: dict[Any, Any] = {}
 
     @classmethod
-    def of_splits(cls, prepared: PreparedData, splits: tuple[str, ...]) -> "Purchases":
+    def of_splits(cls, prepared: PreparedData, splits: tuple[str, ...]) -> Purchases:
         """The purchases in `splits` (purchase_windows.TRAINING, BEFORE_TEST, EVERYTHING)."""
         rows = pd.concat([prepared.splits[name] for name in splits], ignore_index=True) if len(splits) > 1 else prepared.splits[splits[0]]
         return cls(rows, len(prepared.users), len(prepared.items))

@@ -18,7 +18,8 @@ the towers' embeddings:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from scipy import sparse

@@ -24,8 +24,8 @@ from recs_pipeline.scoring.terms import Terms
 log = logging.getLogger(__name__)
 
 
-def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray, prepared: prepared_data.PreparedData, params: dict[str, Any],
-                       windows: np.ndarray | None = None, buy_again: mixture.Mixture | None = None) -> float:
+def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray, prepared: prepared_data.PreparedData,
+                       params: dict[str, Any], windows: np.ndarray | None = None, buy_again: mixture.Mixture | None = None) -> float:
     """The training objective (in-batch softmax, same batch size and temperature, the buy-again
     mixture when the model has one) on the test split."""
     config = TrainConfig(**params)
@@ -43,7 +43,7 @@ def in_batch_test_loss(user_embeddings: np.ndarray, item_embeddings: np.ndarray,
             rows = tf.constant(windows[users[start:stop]])
             counts = mixture.batch_counts(rows, tf.constant(items[start:stop]), len(item_embeddings))
             totals = mixture.window_sizes(rows)
-            adjust = lambda logits, c=counts, t=totals: mixture.mix(logits, c, t, buy_again.bought, buy_again.share)  # noqa: E731
+            adjust = lambda logits, c=counts, t=totals: mixture.mix(logits, c, t, buy_again.bought, buy_again.share)
         per_example = in_batch_losses(query, candidate, tf.constant(items[start:stop]),
                                       None if probabilities is None else tf.constant(probabilities[start:stop]),
                                       config.temperature, config.remove_accidental_hits, adjust)
@@ -83,7 +83,7 @@ def run(prepared_dir: str, model_dir: str, training_log_file: str, output_dir: s
         log.info("evaluate: %s ranked (%s)", name, progress.duration(time.perf_counter() - started))
     model_metrics = measured.pop(output.MODEL)
     result = {
-        "test_rows": int(len(test)),
+        "test_rows": len(test),
         "catalog_size": num_items,
         "ks": list(RECALL_KS),
         "exclude_seen": config.excludes_seen,

@@ -49,8 +49,8 @@ def run(
 
     A run whose id already has a training log and checkpoint at the durable target (the metrics URI,
     else the artifact folder, which a restarted Vertex worker gets back) continues from there.
-    `{run_id}` in the metrics URI is replaced by the run id. `serving_dir` (default: `<model_dir>/retrieval`) gets the retrieval SavedModel. In a cluster
-    (TF_CONFIG) every worker trains, and only the chief writes (distribution.py).
+    `{run_id}` in the metrics URI is replaced by the run id. `serving_dir` (default: `<model_dir>/retrieval`) gets the
+    retrieval SavedModel. In a cluster (TF_CONFIG) every worker trains, and only the chief writes (distribution.py).
     """
     cluster = distribution.from_environment()
     metrics_uri = expand_metrics_uri(metrics_uri, run_id)
@@ -75,7 +75,8 @@ class _Outputs:
     checkpoint_target: str
 
 
-def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConfig, run_id: str, cluster: distribution.Cluster) -> TrainResult:
+def _train(prepared_dir: str, outputs: _Outputs, durable: str, config: TrainConfig, run_id: str,
+           cluster: distribution.Cluster) -> TrainResult:
     sink = MetricsSink(outputs.sink_targets, run_id=run_id, epochs_total=config.epochs, writer=cluster.task)
     sink.probe()
     collector: MetricsCollector | None = None  # built once the config is resolved and any earlier training log read
@@ -239,7 +240,8 @@ def _fit(
     with strategy.scope():
         model = build_model(prepared, config)
         parts = {"buy_again": model.buy_again} if model.buy_again is not None else {}
-        checkpoint = tf.train.Checkpoint(query_tower=model.query_tower, candidate_tower=model.candidate_tower, optimizer=model.optimizer, **parts)
+        checkpoint = tf.train.Checkpoint(query_tower=model.query_tower, candidate_tower=model.candidate_tower,
+                                         optimizer=model.optimizer, **parts)
         if checkpoints.read_from:
             # Create the optimizer's slots now (same variable order as the train step), so the restore
             # fills them at once rather than deferred to a first step after the files are gone.

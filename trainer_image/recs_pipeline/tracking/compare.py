@@ -7,9 +7,10 @@ that do not compare: that is said first and loudly, not left to a row in the tab
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import Any, Sequence
+from typing import Any
 
 from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS

@@ -12,7 +12,8 @@ from __future__ import annotations
 import io
 import math
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -47,9 +48,9 @@ RC = {
     "legend.framealpha": 0.85,
     "legend.edgecolor": "none",
 }
-_SVG_START = re.compile(r"^.*?(?=<svg\b)", re.S)
+_SVG_START = re.compile(r"^.*?(?=<svg\b)", re.DOTALL)
 _SVG_SIZE = re.compile(r'\s(width|height)="[^"]*"')
-_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
+_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL)
 
 
 class Chart(Figure):

@@ -86,7 +86,7 @@ class TrainingMetrics:
 
     # --- frames --------------------------------------------------------------------------
 
-    def losses_frame(self) -> "pd.DataFrame":
+    def losses_frame(self) -> pd.DataFrame:
         """One row per epoch (index `epoch`, from 1): every loss series and the epoch's seconds.
         Non-finite values (null in the JSON) are NaN."""
         import pandas as pd
@@ -95,7 +95,7 @@ class TrainingMetrics:
         columns["epoch_seconds"] = _floats(self.raw["epoch_seconds"])
         return pd.DataFrame(columns, index=pd.RangeIndex(1, len(self.epochs) + 1, name="epoch"))
 
-    def epoch_stats_frame(self) -> "pd.DataFrame":
+    def epoch_stats_frame(self) -> pd.DataFrame:
         """One row per epoch: gradient norms and each tower's weight and gradient mean/std/min/max."""
         import pandas as pd
 
@@ -107,7 +107,7 @@ class TrainingMetrics:
                         columns[f"{prefix}_{stat}_{tower}"] = _floats(series)
         return pd.DataFrame(columns, index=pd.RangeIndex(1, len(self.epochs) + 1, name="epoch"))
 
-    def final_metrics_frame(self) -> "pd.DataFrame":
+    def final_metrics_frame(self) -> pd.DataFrame:
         """The final metrics with the baselines beside them: one row per metric (final_metrics'
         names, in K order), one column per method (`model`, then each baseline). A figure a
         method does not have (a baseline has no training loss) is NaN."""
@@ -120,7 +120,7 @@ class TrainingMetrics:
         data = {method: [_float(figures.get(name)) for name in names] for method, figures in methods.items()}
         return pd.DataFrame(data, index=pd.Index(names, name="metric"))
 
-    def segments_frame(self) -> "pd.DataFrame":
+    def segments_frame(self) -> pd.DataFrame:
         """final_metrics_frame's test figures per segment: one row per (segment, metric), one column
         per method (`model`, then each baseline any segment has); NaN where a method has no figure
         there. Empty for a file from before segments were measured."""
@@ -140,28 +140,28 @@ class TrainingMetrics:
 
     # --- charts: the report's own figures, for a notebook ------------------------------------
 
-    def plot_losses(self) -> "Chart":
+    def plot_losses(self) -> Chart:
         """Train and validation loss over epochs, the kept epoch marked."""
         from recs_pipeline.tracking import plots
 
         return plots.losses(self.raw, self.kept_epoch)
 
-    def plot_epoch_seconds(self) -> "Chart":
+    def plot_epoch_seconds(self) -> Chart:
         from recs_pipeline.tracking import plots
 
         return plots.epoch_seconds(self.raw)
 
-    def plot_gradient_norms(self) -> "Chart":
+    def plot_gradient_norms(self) -> Chart:
         from recs_pipeline.tracking import plots
 
         return plots.gradient_norms(self.raw)
 
-    def plot_weight_spread(self) -> "Chart":
+    def plot_weight_spread(self) -> Chart:
         from recs_pipeline.tracking import plots
 
         return plots.weight_spread(self.raw)
 
-    def plot_histograms(self, kind: str = "gradient_stats", tower: str = "query") -> "Chart":
+    def plot_histograms(self, kind: str = "gradient_stats", tower: str = "query") -> Chart:
         """One tower's weight (`weight_stats`) or gradient (`gradient_stats`) histograms over epochs."""
         from recs_pipeline.tracking import plots
 
@@ -170,13 +170,13 @@ class TrainingMetrics:
         label = "Weights" if kind == "weight_stats" else "Gradients"
         return plots.heatmap(f"{label} over epochs: {tower} tower", self.raw[kind][tower]["histogram"])
 
-    def plot_recall(self) -> "Chart":
+    def plot_recall(self) -> Chart:
         """Test recall@K of the model beside the baselines."""
         from recs_pipeline.tracking import plots
 
         return plots.test_metric_bars(self.raw, "recall")
 
-    def plot_ndcg(self) -> "Chart":
+    def plot_ndcg(self) -> Chart:
         from recs_pipeline.tracking import plots
 
         return plots.test_metric_bars(self.raw, "ndcg")

@@ -8,8 +8,9 @@ matplotlib's SVG writer inside a chart.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from recs_pipeline.core import metric_keys
 from recs_pipeline.evaluation import output
@@ -135,8 +136,8 @@ def html_report(document: Mapping[str, Any]) -> str:
             plots.weight_range(document),
         ]),
         "<h2>Weight and gradient histograms</h2>",
-        '<p class="muted">Each row is an epoch; colour is the share of that epoch\'s values in the bin. Gradient bins are '
-        "one per decade of magnitude on each side of zero (a symmetric-log axis).</p>",
+        ('<p class="muted">Each row is an epoch; colour is the share of that epoch\'s values in the bin. Gradient bins are '
+         "one per decade of magnitude on each side of zero (a symmetric-log axis).</p>"),
         grid(plots.histogram_heatmaps(document), columns=2),
         '<h2>Run</h2><div class="columns">',
         "<div><h3>Final metrics</h3>"
@@ -159,7 +160,8 @@ def markdown_summary(document: Mapping[str, Any]) -> str:
     notes = "".join(f"\n**Warning:** {line}\n" for line in tables.catalog_warnings(document))
     return (
         f"# Run {escape(str(document['run_id']))}\n\n{tables.epochs_sentence(document)} "
-        f"Final loss {_md(final.get(metric_keys.FINAL_LOSS))}, val loss {_md(final.get(metric_keys.FINAL_VAL_LOSS))}, test loss {_md(final.get(metric_keys.on_test(metric_keys.LOSS)))}.\n\n"
+        f"Final loss {_md(final.get(metric_keys.FINAL_LOSS))}, val loss {_md(final.get(metric_keys.FINAL_VAL_LOSS))}, "
+        f"test loss {_md(final.get(metric_keys.on_test(metric_keys.LOSS)))}.\n\n"
         + header + body + notes + _segments_markdown(document)
     )
 

@@ -9,7 +9,8 @@ Epochs are shown numbered from 1, as the training log counts them; in the JSON, 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS

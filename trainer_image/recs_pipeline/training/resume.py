@@ -95,7 +95,8 @@ def find_resume_point(target: str, run_id: str, params: dict[str, Any]) -> Resum
     if history.get("run_id") != run_id:
         return None
     validate(history)
-    changed = sorted(k for k in set(params) | set(history["params"]) if params.get(k) != history["params"].get(k) and k not in RESUMABLE_CHANGES)
+    changed = sorted(k for k in set(params) | set(history["params"])
+                     if params.get(k) != history["params"].get(k) and k not in RESUMABLE_CHANGES)
     if changed:
         raise ConfigError(f"cannot resume run {run_id!r} at {target}: parameters differ from the saved run: {', '.join(changed)}")
     saved = checkpoint_epochs(target)

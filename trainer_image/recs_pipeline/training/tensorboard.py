@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from recs_pipeline.core import storage
 from recs_pipeline.core.tf_runtime import keras, tf

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from recs_pipeline.core import progress
 from recs_pipeline.core.errors import UserError
@@ -54,7 +55,8 @@ def plan(document: dict[str, Any], experiment: str) -> ExperimentLog:
     for baseline, figures in document.get("baselines", {}).items():
         summary.update({f"{baseline}_{k}": v for k, v in figures.items() if v is not None})
     series = [(epoch, epoch_scalars(document, index)) for index, epoch in enumerate(document["epochs"])]
-    return ExperimentLog(experiment=experiment, run=run_name(document["run_id"]), params=params, summary_metrics=summary, time_series=series)
+    return ExperimentLog(experiment=experiment, run=run_name(document["run_id"]), params=params, summary_metrics=summary,
+                         time_series=series)
 
 
 REGION_VARIABLES = ("GOOGLE_CLOUD_REGION", "CLOUD_ML_REGION")  # what the SDK itself reads before its us-central1 default

@@ -40,9 +40,11 @@ def run_metadata(history_dir: str) -> dict[str, Any]:
         status = json.loads((folder / STATUS_FILE).read_text())
         history = json.loads((folder / METRICS_FILE).read_text())
     except FileNotFoundError as error:
-        raise TrainingNotFinishedError(f"{folder}: no training history ({error.filename} is missing); the train job wrote nothing here") from error
+        raise TrainingNotFinishedError(f"{folder}: no training history ({error.filename} is missing); "
+                                       "the train job wrote nothing here") from error
     if status.get("stage") != "completed":
-        raise TrainingNotFinishedError(f"{folder / STATUS_FILE}: stage {status.get('stage')!r}, not 'completed' ({status.get('error') or 'no error recorded'})")
+        raise TrainingNotFinishedError(f"{folder / STATUS_FILE}: stage {status.get('stage')!r}, "
+                                       f"not 'completed' ({status.get('error') or 'no error recorded'})")
     final = history.get("final_metrics", {})
     metadata = {
         "framework": FRAMEWORK,

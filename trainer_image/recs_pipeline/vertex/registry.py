@@ -97,7 +97,8 @@ def version_aliases(text: str, run_id: str) -> list[str]:
     aliases = [part.strip() for part in text.split(",") if part.strip()]
     for alias in aliases:
         if not ALIAS.match(alias):
-            raise RegistryError(f"model_version_aliases: {alias!r} is not a valid alias (a lowercase letter first, then letters, digits, '-')")
+            raise RegistryError(f"model_version_aliases: {alias!r} is not a valid alias "
+                                "(a lowercase letter first, then letters, digits, '-')")
     run_alias = ("run-" + label_value(run_id).replace("_", "-")).rstrip("-")[:128]
     if ALIAS.match(run_alias) and run_alias not in aliases:
         aliases.append(run_alias)

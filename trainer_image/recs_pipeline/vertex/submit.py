@@ -214,8 +214,9 @@ def image_warnings(spec: dict[str, Any]) -> list[str]:
 
     image = trainer_image_of(spec)
     if image.startswith(IMAGE_REPOSITORY + ":"):
-        return [f"the trainer image {image} is the package's built-in name, in a project you do not own: build the image into your "
-                "own Artifact Registry (cloudbuild.yaml, docs/vertex.md step 5) and pass --image, or --template with a template built there"]
+        return [(f"the trainer image {image} is the package's built-in name, in a project you do not own: build the image into your "
+                 "own Artifact Registry (cloudbuild.yaml, docs/vertex.md step 5) and pass --image, "
+                 "or --template with a template built there")]
     return []
 
 
@@ -384,6 +385,6 @@ def schedule_warnings(settings: JobSettings) -> list[str]:
 
     metrics_uri = str(settings.parameters.get("metrics_uri", ""))
     if metrics_uri and RUN_ID_FIELD not in metrics_uri:
-        return [f"metrics_uri={metrics_uri!r} has no {RUN_ID_FIELD}: the first scheduled run claims that folder and every later run "
-                f"is refused before training; use e.g. {metrics_uri.rstrip('/')}/{RUN_ID_FIELD}"]
+        return [(f"metrics_uri={metrics_uri!r} has no {RUN_ID_FIELD}: the first scheduled run claims that folder and every later run "
+                 f"is refused before training; use e.g. {metrics_uri.rstrip('/')}/{RUN_ID_FIELD}")]
     return []
