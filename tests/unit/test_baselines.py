@@ -77,8 +77,9 @@ def test_excluding_seen_products_makes_their_purchase_a_miss():
     score = ranking.excluding(baseline("repeat_purchase", known), known.counts())
     block = score(np.array([0, 1]), 0, 4)
     assert block[0, 1] == -np.inf and block[1, 2] == -np.inf and np.isfinite(block[0, 2])
-    ranks = ranking.positive_ranks(score, np.array([0, 0]), np.array([1, 3]), 4)
-    assert ranks[0] == 3 and ranks[1] < 3  # the bought product is below every other; a new one is not
+    ranks = ranking.positive_ranks(score, np.array([0, 0, 0]), np.array([1, 2, 3]), 4)
+    # The bought product is a miss at every K; one bought by others is ranked; one nobody bought no baseline can rank.
+    assert ranks[0] == ranking.MISS and ranks[1] < 3 and ranks[2] == ranking.MISS
 
 
 def test_exclude_seen_auto_follows_the_training_repeat_share():

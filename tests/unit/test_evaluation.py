@@ -50,10 +50,12 @@ def test_repeat_purchase_puts_own_history_first_then_popular():
 
 
 def test_baselines_through_the_same_ranker():
-    test = pd.DataFrame({"user_idx": [0, 1], "item_idx": [2, 3]})
-    metrics = ranking.evaluate_scorer(baseline("repeat_purchase", train_frame()), test, 4).values
-    assert metrics["recall_at_5"] == 1.0
-    assert metrics["mrr"] == pytest.approx((1 + 1 / 4) / 2)
+    test = pd.DataFrame({"user_idx": [0, 1, 1], "item_idx": [2, 1, 3]})
+    metrics = ranking.evaluate_scorer(baseline("repeat_purchase", train_frame()), test, 4, {"new product": np.array([0, 0, 1], bool)})
+    # Product 3 was never bought: no baseline can rank it, a miss even in a catalog of 4.
+    assert metrics.values["recall_at_5"] == pytest.approx(2 / 3)
+    assert metrics.values["mrr"] == pytest.approx((1 + 1 / 3 + 1 / (ranking.MISS + 1)) / 3)
+    assert metrics.groups["new product"]["recall_at_100"] == 0.0
 
 
 def test_coverage_counts_items_in_any_top_k(monkeypatch):

@@ -64,10 +64,10 @@ def scorer(form: Blend, terms: Terms) -> ScoreFn:
     weighted: list[tuple[float, ScoreFn]] = [(form.popularity, terms.popularity())]
     if form.repeat:
         weighted.append((form.repeat, terms.repeat(form.repeat_half_life_days)))
-    for weight, term in ((form.knn, terms.knn), (form.ease, terms.ease), (form.group_popularity, terms.group_popularity),
-                         (form.category_affinity, terms.category_affinity)):
+    for weight, term in ((form.knn, "knn"), (form.ease, "ease"), (form.group_popularity, "group_popularity"),
+                         (form.category_affinity, "category_affinity")):
         if weight:
-            weighted.append((weight, term()))
+            weighted.append((weight, getattr(terms, term)()))
     towers = terms.towers if uses_towers else None
     bought_users, bought_items = terms.purchases.bought_users(), terms.purchases.bought_items()
 
