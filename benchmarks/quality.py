@@ -25,7 +25,8 @@ import numpy as np
 from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS, TrainConfig
 from recs_pipeline.data import prepared_data, purchase_windows, synthetic
-from recs_pipeline.evaluation import ranking
+from recs_pipeline.evaluation import output, ranking, segments
+from recs_pipeline.scoring import forms
 from recs_pipeline.steps import evaluate, prep, train
 
 SMOKE = synthetic.SyntheticConfig(num_purchases=3000, num_customers=120, num_products=60)
@@ -54,7 +55,8 @@ def _figure(value: float | None) -> str:
 
 def prepare_data(args: argparse.Namespace, folder: str) -> tuple[dict, synthetic.SyntheticData | None]:
     settings = {"test_start": args.test_start, "user_column": args.user_column, "item_column": args.item_column,
-                "timestamp_column": args.timestamp_column}
+                "timestamp_column": args.timestamp_column, "user_features": args.user_features, "item_features": args.item_features,
+                "user_numeric_features": args.user_numeric_features, "item_numeric_features": args.item_numeric_features}
     if args.input:
         return prep.run(folder, args.input, settings, {}), None
     data = synthetic.generate(SMOKE if args.smoke else synthetic.SyntheticConfig())
@@ -70,6 +72,11 @@ def main() -> None:
     parser.add_argument("--user-column", default="customer_id")
     parser.add_argument("--item-column", default="product_id")
     parser.add_argument("--timestamp-column", default="timestamp")
+    parser.add_argument("--user-features", default="", help="Categorical customer features, e.g. age_group,pin_code (Ta-Feng).")
+    parser.add_argument("--item-features", default="", help="Categorical product features, e.g. product_subclass (Ta-Feng).")
+    parser.add_argument("--user-numeric-features", default="")
+    parser.add_argument("--item-numeric-features", default="", help="Numeric product features, e.g. sales_price (Ta-Feng).")
+    parser.add_argument("--id-dropout", type=float, default=TrainConfig().id_dropout)
     parser.add_argument("--seeds", default="42", help="Training seeds, comma-separated, e.g. 42,1,2.")
     parser.add_argument("--epochs", type=int, default=TrainConfig().epochs)
     parser.add_argument("--smoke", action="store_true", help="Tiny sizes: checks the script still runs (CI), measures nothing.")
@@ -86,8 +93,8 @@ def main() -> None:
         for seed in seeds:
             out = f"{folder}/seed-{seed}"
             started = time.perf_counter()
-            train.run(f"{folder}/prepared", f"{out}/model", f"{out}/history", TrainConfig(epochs=args.epochs, seed=seed),
-                      run_id=f"quality-{seed}")
+            config = TrainConfig(epochs=args.epochs, seed=seed, id_dropout=args.id_dropout)
+            train.run(f"{folder}/prepared", f"{out}/model", f"{out}/history", config, run_id=f"quality-{seed}")
             results.append(evaluate.run(f"{folder}/prepared", f"{out}/model", f"{out}/history/training_metrics.json", f"{out}/evaluation"))
             document = json.loads(Path(f"{out}/history/training_metrics.json").read_text())
             runs.append((seed, len(document["epochs"]), document["final_metrics"], time.perf_counter() - started))
@@ -99,25 +106,49 @@ def main() -> None:
                 f"the blend, towers {final[metric_keys.BLEND_TOWERS_WEIGHT]:g}, item-kNN {final[metric_keys.BLEND_KNN_WEIGHT]:g}")
         print(f"seed {seed}: trained {epochs} epoch(s), kept epoch {final[metric_keys.KEPT_EPOCH] + 1} (1-based); scores by {form}, "
               f"validation gain {_figure(final[metric_keys.BLEND_VALIDATION_GAIN])}; train + evaluate {seconds:.0f} s")
-    rows = {"model": [r["model"] for r in results], **{name: [figures] for name, figures in first["baselines"].items()}}
-    if data is not None:
-        rows["ceiling"] = [ranking.evaluate_scorer(ceiling_scorer(data, prepared), prepared.splits["test"], len(prepared.items)).values]
-    print(f"{'':18s}" + "".join(f"{metric_keys.recall_label(k):>12s}" for k in RECALL_KS) + f"{'ndcg@10':>12s}")
+    extra = {"ceiling": ranking.evaluate_scorer(ceiling_scorer(data, prepared), prepared.splits["test"], len(prepared.items)).values} \
+        if data is not None else {}
+    print("all test rows:")
+    print_table(method_rows(results, "model", "baselines", extra))
+    print_ratios(results, lambda result: result)
+    for segment in output.segment_figures(first):
+        print(f"{segment}: {first['segments'][segment]['rows']:,} rows ({segments.DESCRIPTIONS.get(segment, '')})")
+        print_table(method_rows([r["segments"][segment] for r in results], "model", "baselines", {}))
+        print_ratios(results, lambda result, s=segment: result["segments"][s], f"{segment}_")
+
+
+def method_rows(results: list[dict], model: str, baselines: str, extra: dict) -> dict[str, list[dict]]:
+    """Each method's figures per seed: the model's and the towers' alone differ by seed, the other baselines do not."""
+    rows = {"model": [r[model] for r in results]}
+    for name in results[0][baselines]:
+        rows[name] = [r[baselines][name] for r in results] if name == forms.TOWERS_ONLY else [results[0][baselines][name]]
+    return {**rows, **{name: [figures] for name, figures in extra.items()}}
+
+
+def print_table(rows: dict[str, list[dict]]) -> None:
+    print(f"{'':18s}" + "".join(f"{metric_keys.recall_label(k):>16s}" for k in RECALL_KS) + f"{'ndcg@10':>16s}")
     for name, figures in rows.items():
         cells = []
         for key in [*(metric_keys.recall(k) for k in RECALL_KS), metric_keys.ndcg(10)]:
             values = [f[key] for f in figures]
             cells.append(f"{statistics.mean(values):.4f}" + (f"±{(max(values) - min(values)) / 2:.4f}" if len(values) > 1 else ""))
-        print(f"{name:18s}" + "".join(f"{c:>12s}" if len(figures) == 1 else f"{c:>16s}" for c in cells))
+        print(f"{name:18s}" + "".join(f"{c:>16s}" for c in cells))
+
+
+def print_ratios(results: list[dict], part, prefix: str = "") -> None:
+    """The model against every baseline (the towers alone are the model's own part, not one) at @10 and @100."""
+    first = part(results[0])
+    baselines = {name: figures for name, figures in first["baselines"].items() if name != forms.TOWERS_ONLY}
     for k in (10, 100):
         key = metric_keys.recall(k)
-        model = [r["model"][key] for r in results]
-        best_name = max(first["baselines"], key=lambda name: first["baselines"][name][key])
-        ratios = "  ".join(f"model_vs_{name}_at_{k}: {statistics.mean(model) / figures[key]:.3f}"
-                           for name, figures in first["baselines"].items())
-        print(f"{ratios}\nmodel_vs_best_baseline_at_{k}: {statistics.mean(model) / first['baselines'][best_name][key]:.3f} ({best_name}; "
-              f"seeds {min(model) / first['baselines'][best_name][key]:.3f} to {max(model) / first['baselines'][best_name][key]:.3f})")
-
+        model = [part(r)["model"][key] for r in results]
+        best = max(baselines, key=lambda name: baselines[name][key])
+        top = baselines[best][key]
+        if not top:
+            print(f"{prefix}model_vs_best_baseline_at_{k}: - (every baseline 0)")
+            continue
+        print(f"{prefix}model_vs_best_baseline_at_{k}: {statistics.mean(model) / top:.3f} ({best}; "
+              f"seeds {min(model) / top:.3f} to {max(model) / top:.3f})")
 
 if __name__ == "__main__":
     main()

@@ -38,7 +38,7 @@ class ArrayTerms:
     repeat term's array above 0, as counts)."""
 
     def __init__(self, parts: dict, repeats: dict | None = None, purchases: EveryoneBought | None = None):
-        by_count = lambda users, low, high: (parts["repeat"](users, low, high) > 0).astype(float)  # noqa: E731
+        by_count = lambda users, low, high: (parts["repeat"](users, low, high) > 0).astype(float)
         self.parts, self.repeats, self.towers = parts, repeats or {90.0: parts["repeat"], 0.0: by_count}, parts["towers"]
         self.purchases = purchases or EveryoneBought()
 
