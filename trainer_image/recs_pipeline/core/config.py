@@ -36,6 +36,8 @@ class PrepConfig:
     item_features: tuple[str, ...] = ()
     user_numeric_features: tuple[str, ...] = ()  # numbers (an account's size), bucketised by training quantiles
     item_numeric_features: tuple[str, ...] = ()  # e.g. a price
+    user_text_features: tuple[str, ...] = ()  # words (a trade, a company description), pooled in the tower
+    item_text_features: tuple[str, ...] = ()  # e.g. a product description
     test_fraction: float = 0.1
     val_fraction: float = 0.1
     seed: int = 42
@@ -68,14 +70,20 @@ class PrepConfig:
             twice = sorted({name for name in named if named.count(name) > 1})
             raise ConfigError(f"feature column(s) {', '.join(twice)} named more than once among the feature options")
 
+    def indexed_features(self, kind: str) -> tuple[str, ...]:
+        """The "user" or "item" features that become one index per row: categorical, then bucketised numbers."""
+        if kind == "user":
+            return (*self.user_features, *self.user_numeric_features)
+        return (*self.item_features, *self.item_numeric_features)
+
     @property
     def all_user_features(self) -> tuple[str, ...]:
         """Every customer feature column, categorical then numeric (the towers' input order)."""
-        return (*self.user_features, *self.user_numeric_features)
+        return (*self.user_features, *self.user_numeric_features, *self.user_text_features)
 
     @property
     def all_item_features(self) -> tuple[str, ...]:
-        return (*self.item_features, *self.item_numeric_features)
+        return (*self.item_features, *self.item_numeric_features, *self.item_text_features)
 
 
 @dataclass(frozen=True)

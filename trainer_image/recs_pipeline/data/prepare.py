@@ -27,9 +27,18 @@ import pyarrow as pa
 
 from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import DataError
-from recs_pipeline.data import identifiers, numeric_features, table_reader, timestamps
+from recs_pipeline.data import identifiers, numeric_features, table_reader, text_features, timestamps
 from recs_pipeline.data.identifiers import MISSING, EncodedColumn
-from recs_pipeline.data.prepared_data import KNOWN_ITEMS, KNOWN_USERS, NUMERIC_FEATURES, SPLITS, STATS_FILE, VOCAB_FILE
+from recs_pipeline.data.prepared_data import (
+    KNOWN_ITEMS,
+    KNOWN_USERS,
+    NUMERIC_FEATURES,
+    SPLITS,
+    STATS_FILE,
+    TEXT_FEATURES,
+    TOKENS_SUFFIX,
+    VOCAB_FILE,
+)
 from recs_pipeline.data.timestamps import NO_TIME
 
 TRAIN, VAL, TEST = 0, 1, 2
@@ -96,6 +105,7 @@ class _Rows:
     times: np.ndarray | None
     features: dict[str, np.ndarray]
     numbers: dict[str, np.ndarray]
+    texts: dict[str, np.ndarray]  # a text feature's code per row (its labels: the distinct texts)
 
 
 def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: str) -> dict[str, Any]:
@@ -111,16 +121,18 @@ def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: 
         users, items, features = columns.users, columns.items, dict(columns.features)
         numbers = {name: numeric_features.parse(table[name], name, source) for name in (*config.user_numeric_features,
                                                                                           *config.item_numeric_features)}
+        texts = {name: identifiers.encode(table[name], False) for name in (*config.user_text_features, *config.item_text_features)}
         if columns.times is not None:
             stats["timestamps_read_as"] = columns.times.read_as
-        rows = _clean(table, config, source, stats, columns, numbers)
+        rows = _clean(table, config, source, stats, columns, numbers, {name: text.codes for name, text in texts.items()})
         labels = _label_splits(con, rows, users.labels, items.labels, config, source)
         for name, values in rows.numbers.items():
             features[name] = numeric_features.bucketise(values, labels == TRAIN)
             rows.features[name] = features[name].codes
         vocabularies, maps = _vocabularies(rows, labels, users, items, features, config, source)
+        tokens = _text_vocabularies(rows, labels, texts, config, vocabularies)
         _require_evaluable(rows, labels, users, config, source)
-        _write(rows, labels, maps, vocabularies, features, config, output_dir, stats)
+        _write(rows, labels, maps, vocabularies, features, tokens, config, output_dir, stats)
     except duckdb.Error as error:
         raise DataError(f"{source}: {table_reader.first_line(error)}{table_reader.encoding_hint(error, config)}") from error
     Path(output_dir, VOCAB_FILE).write_text(json.dumps(vocabularies))
@@ -187,7 +199,7 @@ def _passes(con, table: pa.Table, config: PrepConfig, source: str) -> np.ndarray
 
 
 def _clean(table: pa.Table, config: PrepConfig, source: str, stats: dict[str, Any], columns: _Columns,
-           numbers: dict[str, np.ndarray]) -> _Rows:
+           numbers: dict[str, np.ndarray], texts: dict[str, np.ndarray]) -> _Rows:
     """Rows that pass the filter with a user and an item (and, with --dedupe, the first purchase
     of each pair); every dropped row is counted by reason."""
     passes, users, items = columns.passes, columns.users, columns.items
@@ -207,7 +219,7 @@ def _clean(table: pa.Table, config: PrepConfig, source: str, stats: dict[str, An
         _report_bad_time(table, config, source, int(np.argmax(bad)))
     if kept == table.num_rows and not config.dedupe:  # every row kept (a clean log): no copies
         stats["rows_dropped_duplicate"] = 0
-        return _Rows(users.codes, items.codes, times, {name: column.codes for name, column in columns.features.items()}, numbers)
+        return _Rows(users.codes, items.codes, times, {name: column.codes for name, column in columns.features.items()}, numbers, texts)
     rows = np.flatnonzero(keep)
     if config.dedupe:
         rows = _first_of_each_pair(rows, users.codes, items.codes, times)
@@ -218,6 +230,7 @@ def _clean(table: pa.Table, config: PrepConfig, source: str, stats: dict[str, An
         times=None if times is None else times[rows],
         features={name: column.codes[rows] for name, column in columns.features.items()},
         numbers={name: values[rows] for name, values in numbers.items()},
+        texts={name: codes[rows] for name, codes in texts.items()},
     )
 
 
@@ -379,10 +392,27 @@ def _vocabularies(rows: _Rows, labels: np.ndarray, users: EncodedColumn, items: 
         KNOWN_USERS: known_users,
         KNOWN_ITEMS: known_items,
         NUMERIC_FEATURES: [*config.user_numeric_features, *config.item_numeric_features],
-        "user_features": {name: feature_vocabularies[name] for name in config.all_user_features},
-        "item_features": {name: feature_vocabularies[name] for name in config.all_item_features},
+        "user_features": {name: feature_vocabularies[name] for name in config.indexed_features("user")},
+        "item_features": {name: feature_vocabularies[name] for name in config.indexed_features("item")},
     }
     return vocabularies, _IndexMaps(user_map, item_map, feature_maps, known_users, known_items)
+
+
+def _text_vocabularies(rows: _Rows, labels: np.ndarray, texts: dict[str, EncodedColumn], config: PrepConfig,
+                       vocabularies: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Each text feature's words from its training texts (into `vocabularies`), and its token matrix: row c holds the
+    words of distinct text c (data.text_features)."""
+    matrices = {}
+    for kind, names in (("user", config.user_text_features), ("item", config.item_text_features)):
+        vocabularies[TEXT_FEATURES[kind]] = {}
+        for name in names:
+            codes = rows.texts[name][labels == TRAIN]
+            words = text_features.vocabulary(texts[name].labels[np.unique(codes[codes != MISSING])])
+            vocabularies[TEXT_FEATURES[kind]][name] = words
+            # The last row, for MISSING (-1): no words.
+            matrices[name] = np.vstack([text_features.token_matrix(texts[name].labels, words), np.zeros((1, text_features.TOKENS),
+                                                                                                         np.int32)])
+    return matrices
 
 
 def _feature_indices(maps: _IndexMaps, name: str, codes: np.ndarray) -> np.ndarray:
@@ -390,7 +420,7 @@ def _feature_indices(maps: _IndexMaps, name: str, codes: np.ndarray) -> np.ndarr
 
 
 def _write(rows: _Rows, labels: np.ndarray, maps: _IndexMaps, vocabularies: dict[str, Any], features: dict[str, EncodedColumn],
-           config: PrepConfig, output_dir: str, stats: dict[str, Any]) -> None:
+           tokens: dict[str, np.ndarray], config: PrepConfig, output_dir: str, stats: dict[str, Any]) -> None:
     """Per split: the indices joined, written as Parquet; then the entity tables and the remaining
     stats, which count the validation and test rows by customers or of products new to them."""
     import pyarrow.parquet as pq
@@ -440,8 +470,9 @@ def _write(rows: _Rows, labels: np.ndarray, maps: _IndexMaps, vocabularies: dict
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # the writer releases the GIL
         writes = [pool.submit(write, name) for name in SPLITS]
         # The entity tables meanwhile (train.parquet, the longest write, runs beside them).
-        _write_entities("user", user_index, train, rows, maps, vocabularies["user_id"], config.all_user_features, out)
-        _write_entities("item", item_index, train, rows, maps, vocabularies["item_id"], config.all_item_features, out)
+        for kind, index in (("user", user_index), ("item", item_index)):
+            texts = {name: tokens[name] for name in vocabularies[TEXT_FEATURES[kind]]}
+            _write_entities(kind, index, train, rows, maps, vocabularies[f"{kind}_id"], config.indexed_features(kind), texts, out)
         for written in writes:
             written.result()
     times = rows.times
@@ -475,20 +506,24 @@ def _iso(microseconds: int) -> str:
 
 
 def _write_entities(kind: str, index: np.ndarray, train: np.ndarray, rows: _Rows, maps: _IndexMaps, ids: list[str],
-                    features: tuple[str, ...], out: Path) -> None:
-    """One row per user or item: its feature values as indices (0 when none), from its latest
-    training row, or for one first seen after training from its first row (what a catalog or an
-    account knows when it starts buying)."""
+                    features: tuple[str, ...], texts: dict[str, np.ndarray], out: Path) -> None:
+    """One row per user or item: its feature values as indices (0 when none) and its texts' words
+    (`texts`: each text feature's token matrix by text code), from its latest training row, or for
+    one first seen after training from its first row (what a catalog or an account knows when it
+    starts buying)."""
     import pyarrow.parquet as pq
 
     columns: dict[str, Any] = {f"{kind}_idx": pa.array(np.arange(len(ids), dtype=np.int32)), f"{kind}_id": pa.array(ids, pa.string())}
-    if features:
+    if features or texts:
         latest = _extreme_rows(np.flatnonzero(train), index, rows.times, len(ids), latest=True)
         first = _extreme_rows(np.flatnonzero(~train), index, rows.times, len(ids), latest=False)
         chosen = np.where(latest >= 0, latest, first)
         for feature in features:
             codes = np.where(chosen >= 0, rows.features[feature][np.maximum(chosen, 0)], MISSING)
             columns[f"{feature}_idx"] = pa.array(_feature_indices(maps, feature, codes))
+        for feature, matrix in texts.items():
+            codes = np.where(chosen >= 0, rows.texts[feature][np.maximum(chosen, 0)], MISSING)
+            columns[feature + TOKENS_SUFFIX] = pa.FixedSizeListArray.from_arrays(pa.array(matrix[codes].ravel()), text_features.TOKENS)
     pq.write_table(pa.table(columns), out / f"{kind}s.parquet")
 
 

@@ -24,6 +24,10 @@ VOCAB_FILE = "vocabularies.json"
 KNOWN_USERS = "users_in_training"
 KNOWN_ITEMS = "items_in_training"
 NUMERIC_FEATURES = "numeric_features"  # vocabularies.json: the features that are bucketised numbers, not categories
+# vocabularies.json: {feature: its words} of the customers' and the products' text features (data.text_features);
+# the entity tables hold each one's words as `<feature>_tokens`, the splits nothing.
+TEXT_FEATURES = {"user": "user_text_features", "item": "item_text_features"}
+TOKENS_SUFFIX = "_tokens"
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,10 @@ class PreparedData:
     @property
     def item_features(self) -> list[str]:
         return list(self.vocabularies["item_features"])
+
+    def text_features(self, kind: str) -> dict[str, int]:
+        """The text features of "user" or "item", each with its token index range (words + 1: 0 pads)."""
+        return {name: len(words) + 1 for name, words in self.vocabularies.get(TEXT_FEATURES[kind], {}).items()}
 
     def categorical(self, kind: str) -> list[str]:
         """The categorical features of "user" or "item" (not the bucketised numbers)."""
@@ -121,6 +129,14 @@ def read_stats(folder: str) -> dict[str, Any]:
 def write_stats(folder: str, stats: dict[str, Any]) -> None:
     """(Re)write the data stats, e.g. with what the source itself reported (a BigQuery read's cost)."""
     (Path(folder) / STATS_FILE).write_text(json.dumps(stats, indent=2))
+
+
+def entity_input(table: pd.DataFrame, name: str) -> np.ndarray:
+    """An entity table's tower input as int32: one index per row, or (rows, tokens) for a text feature."""
+    column = table[name]
+    if name.endswith(TOKENS_SUFFIX):
+        return np.stack(column.to_numpy()).astype(np.int32) if len(column) else np.zeros((0, 0), np.int32)
+    return column.to_numpy(np.int32)
 
 
 def item_probabilities(prepared: PreparedData) -> np.ndarray:
