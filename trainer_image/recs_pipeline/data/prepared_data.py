@@ -26,6 +26,12 @@ KNOWN_ITEMS = "items_in_training"
 NUMERIC_FEATURES = "numeric_features"  # vocabularies.json: the features that are bucketised numbers, not categories
 
 
+def new_rows_stats(split: str, new_customer: int, new_product: int) -> dict[str, int]:
+    """The data stats of a validation or test split's rows by customers, or of products, with no
+    purchase before that split (the cold-start rows evaluation scores as their own segments)."""
+    return {f"{split}_rows_new_customer": new_customer, f"{split}_rows_new_product": new_product}
+
+
 @dataclass(frozen=True)
 class PreparedData:
     """What train and evaluate read back from the prepared folder."""
