@@ -168,3 +168,25 @@ def test_auto_prepares_a_table_above_the_limit_inside_bigquery(orders, tmp_path,
         prep.run(str(tmp_path / "out"), TABLE, SETTINGS, {})
     monkeypatch.setattr(prep, "LOCAL_MAX_ROWS", len(orders))
     assert "engine" not in prep.run(str(tmp_path / "out"), TABLE, SETTINGS, {})
+
+
+FEW = "SELECT * FROM `test-project.shop.orders` WHERE customer_id IN ('3.0', '4.0', '5.0')"
+
+
+@pytest.mark.parametrize("settings, expected", [
+    ({"test_start": "2030-01-01"}, "no purchase on or after --test-start 2030-01-01: the data runs from 2024-01-01 to 2024-01-13"),
+    ({"test_start": "2020-01-01"}, "no purchase before --test-start 2020-01-01, so nothing to train on"),
+    ({"query": "SELECT *, CONCAT(customer_id, CAST(ts AS STRING)) AS buyer FROM `test-project.shop.orders`", "user_column": "buyer"},
+     "every customer in column 'buyer' has a single purchase"),
+    # a random split hashes rows differently in each engine: with this seed, neither puts a row in test
+    ({"query": FEW, "split": "random", "test_fraction": 0.01, "seed": 5}, "the test split is empty: 32 rows are too few for"),
+])
+def test_both_engines_stop_with_the_same_message(orders, bq_emulator, settings, expected):
+    settings = {"timestamp_column": "ts", "where": "qty > 0", "bq_staging_dataset": "test-project.staging", **settings}
+    source = "" if "query" in settings else TABLE
+    messages = []
+    for engine in ("local", "bigquery"):
+        with pytest.raises(DataError) as raised:
+            prep.run(str(bq_emulator.gcs_root / "bucket" / engine), source, {**settings, "engine": engine}, {}, output_uri=f"gs://bucket/{engine}")
+        messages.append(str(raised.value))
+    assert expected in messages[0] and messages[0] == messages[1]
