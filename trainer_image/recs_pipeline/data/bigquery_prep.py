@@ -11,14 +11,15 @@ artifact's own, mounted at /gcs/), so they never pass through this process; the 
 (vocabularies, users, items, stats) come back through the Storage Read API and are written here.
 
 The prepared folder is the local engine's, key for key and index for index: the same rows kept and
-counted, vocabulary order, stats and bucket edges (numeric_features.edges from the sorted training
-values at a few positions, looked up per distinct value, so exact and not APPROX_QUANTILES). Where
-the local engine goes by the order of rows in the file, which a table does not have, this one
-differs: among rows with the same time, --dedupe keeps any one of a pair's and an entity's features
-come from the row whose feature values sort last; a value that is not a number is reported by its
-text and count, not its row. The time cut-offs are approximate quantiles (0.1% of the rows), and a
-random split hashes rows with FARM_FINGERPRINT, so on large data a few rows near a cut-off, or any
-row of a random split, may fall in another split than the local engine would put it in.
+counted, vocabulary order, stats, error messages and bucket edges (numeric_features.edges from the
+sorted training values at a few positions, found by a running count over the distinct values: exact,
+where APPROX_QUANTILES would move edges and so buckets). Where the local engine goes by the order of
+rows in the file, which a table does not have, this one cannot follow it: of a pair's first
+purchases at the same time --dedupe keeps any one, an entity's features come from the row whose
+feature values sort last among its rows at the chosen time, and a value that is not a number is
+shown by its text (the least such) and count, not its row. The time cut-offs are APPROX_QUANTILES
+(0.1% of the rows) and a random split hashes rows with FARM_FINGERPRINT, so on large data rows near
+a cut-off, and any row of a random split, may land in another split than the local engine's.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def _not_a_number_sql(column: str) -> str:
 
 
 def _text_sql(column: str) -> str:
+    """A value as trimmed text, NULL where blank (the text a numeric feature is parsed from)."""
     return f"NULLIF(TRIM(CAST({quote(column)} AS STRING)), '')"
 
 
