@@ -23,16 +23,21 @@ SETTINGS = dict(timestamp_column="ts", where="qty > 0", user_features="country",
 @pytest.fixture(scope="module")
 def orders(bq_emulator) -> list[dict]:
     """300 invoice lines in shop.orders (ids as Excel leaves them: '7.0'), some returns (qty <= 0),
-    repeat purchases, and one column data prep never reads."""
+    repeat purchases, a price (some missing), and one column data prep never reads; then, in the
+    last hours (the test period), a customer and a product that nobody bought before."""
     rng = np.random.default_rng(3)
     rows = [dict(customer_id=f"{rng.integers(0, 25)}.0", product_id=f"P{rng.integers(0, 18)}", hour=k, qty=int(rng.integers(-1, 6)),
-                 country=["DE", "PL", "FR"][k % 3], category=f"cat{k % 4}", note="x" * 40) for k in range(300)]
+                 price=None if k % 7 == 0 else round(float(rng.gamma(2.0, 5.0)), 2), country=["DE", "PL", "FR"][k % 3],
+                 category=f"cat{k % 4}", note="x" * 40) for k in range(300)]
+    late = [("99.0", "P3", 1.5), ("99.0", "P5", None), ("3.0", "P99", 250.0), ("4.0", "P99", 240.0), ("99.0", "P99", 245.5)]
+    rows += [dict(customer_id=customer, product_id=product, hour=300 + k, qty=1, price=price, country="NL", category="cat9", note="")
+             for k, (customer, product, price) in enumerate(late)]
     client = bq_emulator.client()
     client.create_dataset("shop")
     client.create_dataset("staging")
     schema = [bq.SchemaField(name, kind) for name, kind in (("customer_id", "STRING"), ("product_id", "STRING"), ("ts", "TIMESTAMP"),
-                                                           ("qty", "INT64"), ("country", "STRING"), ("category", "STRING"),
-                                                           ("note", "STRING"))]
+                                                           ("qty", "INT64"), ("price", "FLOAT64"), ("country", "STRING"),
+                                                           ("category", "STRING"), ("note", "STRING"))]
     client.create_table(bq.Table("test-project.shop.orders", schema=schema))
     for r in rows:
         r["ts"] = str(np.datetime64("2024-01-01T00:00:00") + np.timedelta64(r.pop("hour"), "h")).replace("T", " ")
@@ -49,9 +54,9 @@ def _csv(path, rows) -> str:
 
 
 def _rows(folder: str) -> dict[str, set]:
+    """Each split's rows, every column (in name order)."""
     data = prepared_data.load(folder)
-    return {name: set(zip(split.user_id, split.item_id, split.timestamp, split.country_idx, split.user_idx, split.item_idx))
-            for name, split in data.splits.items()}
+    return {name: set(split[sorted(split.columns)].itertuples(index=False, name=None)) for name, split in data.splits.items()}
 
 
 def test_a_table_read_carries_only_the_needed_columns_of_the_rows_that_pass(orders):
@@ -87,10 +92,12 @@ def test_a_query_goes_through_a_staging_table(orders, tmp_path):
 
 
 def test_the_bigquery_engine_prepares_what_the_local_engine_does(orders, bq_emulator, tmp_path):
-    """The SQL path (cleaning, dedupe, cut-offs, vocabularies in BigQuery; splits by EXPORT DATA
-    into the output folder's gs:// URI, which the emulator maps to a local folder as Vertex's
-    /gcs/ mount does) gives the local path's rows, indices, vocabularies and stats."""
-    settings = {**SETTINGS, "dedupe": True, "bq_staging_dataset": "test-project.staging"}
+    """The SQL path (cleaning, dedupe, cut-offs, bucket edges, vocabularies in BigQuery; splits by
+    EXPORT DATA into the output folder's gs:// URI, which the emulator maps to a local folder as
+    Vertex's /gcs/ mount does) gives the local path's rows, indices, vocabularies and stats: the
+    cold-start rows kept and counted, the new customer and product indexed after the known ones
+    with the features of their first row, the price bucketised by the same edges."""
+    settings = {**SETTINGS, "item_numeric_features": "price", "dedupe": True, "bq_staging_dataset": "test-project.staging"}
     out = bq_emulator.gcs_root / "bucket" / "run-1" / "prepared"
     in_bq = prep.run(str(out), TABLE, {**settings, "engine": "bigquery"}, {}, output_uri="gs://bucket/run-1/prepared")
     local = prep.run(str(tmp_path / "local"), TABLE, {**settings, "engine": "local"}, {})
@@ -104,6 +111,25 @@ def test_the_bigquery_engine_prepares_what_the_local_engine_does(orders, bq_emul
     ours, theirs = prepared_data.load(str(out)), prepared_data.load(str(tmp_path / "local"))
     assert ours.vocabularies == theirs.vocabularies
     assert ours.users.equals(theirs.users) and ours.items.equals(theirs.items)
+    assert in_bq["test_rows_new_customer"] == 3 and in_bq["test_rows_new_product"] == 3  # 99 and P99: every row kept
+    assert in_bq["users"] == in_bq["users_in_training"] + 1 and in_bq["items"] == in_bq["items_in_training"] + 1
+    assert ours.vocabularies["user_id"][-1] == "99" and ours.vocabularies["item_id"][-1] == "P99"
+    assert ours.users["country_idx"].iloc[-1] == 0 and ours.items["category_idx"].iloc[-1] == 0  # NL, cat9: not in training
+    prices = ours.vocabularies["item_features"]["price"]
+    assert len(prices) > 5 and prices[1].startswith("< ") and prices[-1].startswith(">= ")
+    assert ours.items["price_idx"].iloc[-1] == len(prices) - 1  # P99's first price, 250, is in the top bucket
+    test = ours.splits["test"]
+    assert (test.loc[test.item_id == "P99", "price"].str.startswith(">= ")).all() and (test["price_idx"] > 0).sum() > 0
+
+
+def test_a_price_that_is_not_a_number_stops_the_bigquery_engine_naming_it(orders, bq_emulator):
+    query = ("SELECT customer_id, product_id, ts, IF(qty = 3, ' 1,5 ', IF(qty = 2, '', CAST(price AS STRING))) AS price "
+             "FROM `test-project.shop.orders`")
+    settings = {"timestamp_column": "ts", "item_numeric_features": "price", "query": query, "bq_staging_dataset": "test-project.staging",
+                "engine": "bigquery"}
+    count = sum(r["qty"] == 3 for r in orders)
+    with pytest.raises(DataError, match=rf"column 'price': '1,5' is not a number \({count} such row\(s\)\); a numeric feature needs"):
+        prep.run(str(bq_emulator.gcs_root / "bucket" / "nan"), "", settings, {}, output_uri="gs://bucket/nan")
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -142,3 +168,25 @@ def test_auto_prepares_a_table_above_the_limit_inside_bigquery(orders, tmp_path,
         prep.run(str(tmp_path / "out"), TABLE, SETTINGS, {})
     monkeypatch.setattr(prep, "LOCAL_MAX_ROWS", len(orders))
     assert "engine" not in prep.run(str(tmp_path / "out"), TABLE, SETTINGS, {})
+
+
+FEW = "SELECT * FROM `test-project.shop.orders` WHERE customer_id IN ('3.0', '4.0', '5.0')"
+
+
+@pytest.mark.parametrize("settings, expected", [
+    ({"test_start": "2030-01-01"}, "no purchase on or after --test-start 2030-01-01: the data runs from 2024-01-01 to 2024-01-13"),
+    ({"test_start": "2020-01-01"}, "no purchase before --test-start 2020-01-01, so nothing to train on"),
+    ({"query": "SELECT *, CONCAT(customer_id, CAST(ts AS STRING)) AS buyer FROM `test-project.shop.orders`", "user_column": "buyer"},
+     "every customer in column 'buyer' has a single purchase"),
+    # a random split hashes rows differently in each engine: with this seed, neither puts a row in test
+    ({"query": FEW, "split": "random", "test_fraction": 0.01, "seed": 5}, "the test split is empty: 32 rows are too few for"),
+])
+def test_both_engines_stop_with_the_same_message(orders, bq_emulator, settings, expected):
+    settings = {"timestamp_column": "ts", "where": "qty > 0", "bq_staging_dataset": "test-project.staging", **settings}
+    source = "" if "query" in settings else TABLE
+    messages = []
+    for engine in ("local", "bigquery"):
+        with pytest.raises(DataError) as raised:
+            prep.run(str(bq_emulator.gcs_root / "bucket" / engine), source, {**settings, "engine": engine}, {}, output_uri=f"gs://bucket/{engine}")
+        messages.append(str(raised.value))
+    assert expected in messages[0] and messages[0] == messages[1]

@@ -1,19 +1,32 @@
 """Data prep inside BigQuery, for a table larger than the step's one process can hold.
 
-The same steps as data/prepare.py, as SQL that BigQuery runs distributed: normalise ids and parse
-time (one scan of the source, with --where), drop rows without a user or item, --dedupe, the split
-cut-offs (APPROX_QUANTILES over the time column; a seeded FARM_FINGERPRINT for a random split),
-the vocabularies (ids and feature values seen in training, sorted by text) and each entity's
-latest features. Intermediate tables go to `bq_staging_dataset` and expire after a day. The three
-splits leave BigQuery as Parquet by EXPORT DATA straight into the output folder's gs:// URI (on
-Vertex the artifact's own, mounted at /gcs/), so they never pass through this process; the small
-parts (vocabularies, users, items, stats) come back through the Storage Read API and are written here.
+The same steps as data/prepare.py, as SQL that BigQuery runs distributed: normalise ids, parse time
+and numeric features (one scan of the source, with --where), drop rows without a user or item,
+--dedupe, the split cut-offs (APPROX_QUANTILES over the time column; a seeded FARM_FINGERPRINT for a
+random split), the bucket edges of numeric features, the vocabularies (every customer and product,
+those seen in training first; feature values seen in training) and each entity's features.
+Intermediate tables go to `bq_staging_dataset` and expire after a day. The three splits leave
+BigQuery as Parquet by EXPORT DATA straight into the output folder's gs:// URI (on Vertex the
+artifact's own, mounted at /gcs/), so they never pass through this process; the small parts
+(vocabularies, users, items, stats) come back through the Storage Read API and are written here.
+
+The prepared folder is the local engine's, key for key and index for index: the same rows kept and
+counted, vocabulary order, stats, error messages and bucket edges (numeric_features.edges from the
+sorted training values at a few positions, found by a running count over the distinct values: exact,
+where APPROX_QUANTILES would move edges and so buckets). Where the local engine goes by the order of
+rows in the file, which a table does not have, this one cannot follow it: of a pair's first
+purchases at the same time --dedupe keeps any one, an entity's features come from the row whose
+feature values sort last among its rows at the chosen time, and a value that is not a number is
+shown by its text (the least such) and count, not its row. The time cut-offs are APPROX_QUANTILES
+(0.1% of the rows) and a random split hashes rows with FARM_FINGERPRINT, so on large data rows near
+a cut-off, and any row of a random split, may land in another split than the local engine's.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +34,10 @@ import pyarrow.parquet as pq
 
 from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import DataError
-from recs_pipeline.data import bigquery
+from recs_pipeline.data import bigquery, numeric_features, prepare
 from recs_pipeline.data.bigquery import TableRef, quote
-from recs_pipeline.data.prepared_data import SPLITS, STATS_FILE, VOCAB_FILE
+from recs_pipeline.data.prepare import TEST, TRAIN, VAL
+from recs_pipeline.data.prepared_data import KNOWN_ITEMS, KNOWN_USERS, NUMERIC_FEATURES, SPLITS, STATS_FILE, VOCAB_FILE, new_rows_stats
 
 QUANTILE_BUCKETS = 1000  # APPROX_QUANTILES resolution of the split cut-offs: 0.1% of the rows
 INTEGER_LIKE = r"^(-?[0-9]+)\.0+$"  # "17850.0" is the id "17850" (as identifiers.INTEGER_LIKE)
@@ -54,6 +68,61 @@ def _time_sql(config: PrepConfig) -> str:
     return f"SAFE_CAST({column} AS TIMESTAMP)"
 
 
+def _parsed_sql(column: str) -> str:
+    """A numeric feature's value as FLOAT64: a number column as it is, text trimmed and parsed (NULL: blank or not a number)."""
+    return f"COALESCE(SAFE_CAST({quote(column)} AS FLOAT64), SAFE_CAST({_text_sql(column)} AS FLOAT64))"
+
+
+def _number_sql(column: str) -> str:
+    """The value the buckets see: NULL (missing) also for NaN and infinity, as numeric_features.parse and bucketise read them."""
+    return f"IF(IS_NAN({_parsed_sql(column)}) OR IS_INF({_parsed_sql(column)}), NULL, {_parsed_sql(column)})"
+
+
+def _not_a_number_sql(column: str) -> str:
+    """The text of a value that is there but does not parse as a number; NULL otherwise."""
+    return f"IF({_parsed_sql(column)} IS NULL, {_text_sql(column)}, NULL)"
+
+
+def _text_sql(column: str) -> str:
+    """A value as trimmed text, NULL where blank (the text a numeric feature is parsed from)."""
+    return f"NULLIF(TRIM(CAST({quote(column)} AS STRING)), '')"
+
+
+def _buckets_sql(value: str, edges: list[float], outputs: list[str], missing: str) -> str:
+    """outputs[bucket] of a number by its bucket edges (a value on an edge is in the bucket above,
+    as numeric_features.bucketise's searchsorted side="right"); `missing` for NULL."""
+    above = "".join(f" WHEN {value} >= CAST('{edge!r}' AS FLOAT64) THEN {outputs[k + 1]}" for k, edge in reversed(list(enumerate(edges))))
+    return f"CASE WHEN {value} IS NULL THEN {missing}{above} ELSE {outputs[0]} END"
+
+
+@dataclass(frozen=True)
+class _Feature:
+    """How one feature's text and vocabulary index are read off a row of the labelled table: a
+    categorical feature by a join on its vocabulary table, a numeric one by its bucket edges."""
+
+    name: str
+    vocabulary: list[str]  # "", then the values seen in training (index = position)
+    table: str = ""  # a categorical feature's vocabulary table (value, idx), joined as `alias`
+    alias: str = ""
+    edges: tuple[float, ...] = ()  # a numeric feature's bucket edges,
+    bucket_labels: tuple[str, ...] = ()  # each bucket's label
+    bucket_indices: tuple[int, ...] = ()  # and its vocabulary index (0: no training row in that bucket)
+
+    def text(self, row: str) -> str:
+        column = f"{row}.{quote(self.name)}"
+        if self.table:
+            return column
+        return _buckets_sql(column, list(self.edges), [f"'{label}'" for label in self.bucket_labels], "''")
+
+    def index(self, row: str) -> str:
+        if self.table:
+            return f"IFNULL({self.alias}.idx, 0)"
+        return _buckets_sql(f"{row}.{quote(self.name)}", list(self.edges), [str(index) for index in self.bucket_indices], "0")
+
+    def join(self, row: str) -> str:
+        return f" LEFT JOIN {self.table} {self.alias} ON {self.alias}.value = {row}.{quote(self.name)}" if self.table else ""
+
+
 class _Run:
     """One prep run's tables and the bytes its jobs scanned."""
 
@@ -66,7 +135,9 @@ class _Run:
         self.prefix = f"recs_prep_{uuid.uuid4().hex[:12]}"
         self.project, self.dataset = project, dataset
         self.bytes_scanned = 0
-        self.features = [*config.user_features, *config.item_features]
+        self.categorical = [*config.user_features, *config.item_features]
+        self.numeric = [*config.user_numeric_features, *config.item_numeric_features]
+        self.features: dict[str, _Feature] = {}  # every feature, once its vocabulary is known
 
     def table(self, name: str) -> TableRef:
         return TableRef(self.project, self.dataset, f"{self.prefix}_{name}")
@@ -106,12 +177,20 @@ def run(input_uri: str, config: PrepConfig, output_dir: str, output_uri: str) ->
     stats: dict[str, Any] = {"source": source, "engine": "bigquery"}
     kept = _clean(job, stats)
     labelled = job.create("labelled", f"SELECT *, {_split_sql(job, kept)} AS split FROM {kept}")
-    vocabularies = _vocabularies(job, labelled)
+    rows = {row["split"]: row["n"] for row in job.run(f"SELECT split, COUNT(*) AS n FROM {labelled} GROUP BY split")}
+    if not rows.get(TRAIN):
+        raise DataError(f"{source}: the training split is empty")
+    for name in job.numeric:
+        job.features[name] = _numeric_feature(job, labelled, name)
+    vocabularies, most_purchases = _vocabularies(job, labelled)
+    _require_evaluable(job, rows, most_purchases)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _export_splits(job, labelled, export_uri, stats)
+    stats.update({f"{name}_rows": rows.get(split, 0) for split, name in enumerate(SPLITS)})
+    stats.update(_new_rows(job, labelled))
+    _export_splits(job, labelled, export_uri)
     _entities(job, labelled, out)
-    _summary(job, labelled, stats, len(vocabularies["user_id"]), len(vocabularies["item_id"]))
+    _summary(job, labelled, stats, vocabularies)
     stats["bigquery_bytes_scanned"] = job.bytes_scanned
     (out / VOCAB_FILE).write_text(json.dumps(vocabularies))
     (out / STATS_FILE).write_text(json.dumps(stats, indent=2))
@@ -130,17 +209,24 @@ def _require_columns(ref: TableRef, config: PrepConfig) -> None:
 
 
 def _clean(job: _Run, stats: dict[str, Any]) -> str:
-    """One scan of the source: normalised ids, parsed time, features as text, --where; then the
-    kept rows (and, with --dedupe, each pair's first purchase). Every dropped row is counted."""
+    """One scan of the source: normalised ids, parsed time, features as text, numeric features as
+    numbers, --where; then the kept rows (and, with --dedupe, each pair's first purchase). Every
+    dropped row is counted; a numeric value that is not a number stops here, as the local engine
+    stops on one in any row."""
     config = job.config
-    features = "".join(f", IFNULL(CAST({quote(name)} AS STRING), '') AS {quote(name)}" for name in job.features)
+    features = "".join(f", IFNULL(CAST({quote(name)} AS STRING), '') AS {quote(name)}" for name in job.categorical)
+    numbers = "".join(f", {_number_sql(name)} AS {quote(name)}, {_not_a_number_sql(name)} AS bad{n}" for n, name in enumerate(job.numeric))
     where = f"COALESCE(({config.where}), FALSE)" if config.where else "TRUE"
     rows = job.create("rows", f"SELECT {_id_sql(config.user_column)} AS user_id, {_id_sql(config.item_column)} AS item_id, "
-                              f"{_time_sql(config)} AS `timestamp`{features}, {where} AS passes FROM {job.source_sql}")
+                              f"{_time_sql(config)} AS `timestamp`{features}{numbers}, {where} AS passes FROM {job.source_sql}")
     has_both = "passes AND user_id IS NOT NULL AND item_id IS NOT NULL"
+    bad = "".join(f", COUNTIF(bad{n} IS NOT NULL) AS bad{n}, MIN(bad{n}) AS bad_value{n}" for n in range(len(job.numeric)))
     counts = job.run(f"SELECT COUNT(*) AS rows_in, COUNTIF(NOT passes) AS filtered, COUNTIF(passes AND user_id IS NULL) AS null_user, "
                      f"COUNTIF(passes AND user_id IS NOT NULL AND item_id IS NULL) AS null_item, COUNTIF({has_both}) AS kept, "
-                     f"COUNTIF({has_both} AND `timestamp` IS NULL) AS bad_time FROM {rows}")[0]
+                     f"COUNTIF({has_both} AND `timestamp` IS NULL) AS bad_time{bad} FROM {rows}")[0]
+    for n, name in enumerate(job.numeric):
+        if counts[f"bad{n}"]:
+            raise numeric_features.not_a_number(job.source, name, counts[f"bad_value{n}"], counts[f"bad{n}"])
     stats.update(rows_in=counts["rows_in"], rows_filtered_out=counts["filtered"], rows_dropped_null_user=counts["null_user"],
                  rows_dropped_null_item=counts["null_item"])
     if counts["kept"] == 0:
@@ -148,7 +234,8 @@ def _clean(job: _Run, stats: dict[str, Any]) -> str:
     if config.timestamp_column and counts["bad_time"]:
         _report_bad_time(job, counts["bad_time"])
     dedupe = " QUALIFY ROW_NUMBER() OVER (PARTITION BY user_id, item_id ORDER BY `timestamp`) = 1" if config.dedupe else ""
-    kept = job.create("kept", f"SELECT * EXCEPT (passes) FROM {rows} WHERE {has_both}{dedupe}")
+    flags = "".join(f", bad{n}" for n in range(len(job.numeric)))
+    kept = job.create("kept", f"SELECT * EXCEPT (passes{flags}) FROM {rows} WHERE {has_both}{dedupe}")
     left = job.run(f"SELECT COUNT(*) AS n FROM {kept}")[0]["n"] if config.dedupe else counts["kept"]
     stats["rows_dropped_duplicate"] = counts["kept"] - left
     return kept
@@ -167,14 +254,15 @@ def _report_bad_time(job: _Run, count: int) -> None:
 
 
 def _split_sql(job: _Run, kept: str) -> str:
-    """'train', 'val' or 'test' per row. Temporal: test from --test-start or the (1 - test_fraction)
-    time quantile, validation the end of train by time. Random: a seeded hash of the row's texts."""
+    """TRAIN, VAL or TEST (prepare's split numbers) per row. Temporal: test from --test-start or the
+    (1 - test_fraction) time quantile, validation the end of train by time. Random: a seeded hash
+    of the row's texts."""
     config = job.config
     if config.split == "random" or not config.timestamp_column:
         text = f"CONCAT(user_id, '|', item_id, '|', IFNULL(CAST(UNIX_MICROS(`timestamp`) AS STRING), ''), '|', '{config.seed}')"
         draw = f"MOD(ABS(FARM_FINGERPRINT({text})), 1000000) / 1000000"
         val_bound = config.test_fraction + config.val_fraction * (1 - config.test_fraction)
-        return f"CASE WHEN {draw} < {config.test_fraction} THEN 'test' WHEN {draw} < {val_bound} THEN 'val' ELSE 'train' END"
+        return f"CASE WHEN {draw} < {config.test_fraction} THEN {TEST} WHEN {draw} < {val_bound} THEN {VAL} ELSE {TRAIN} END"
 
     def quantile(fraction: float, condition: str = "TRUE") -> int | None:
         offset = min(max(round(fraction * QUANTILE_BUCKETS), 0), QUANTILE_BUCKETS)
@@ -185,90 +273,147 @@ def _split_sql(job: _Run, kept: str) -> str:
         test_cut = job.run(f"SELECT UNIX_MICROS(TIMESTAMP('{config.test_start}')) AS cut")[0]["cut"]
     else:
         test_cut = quantile(1 - config.test_fraction)
+    side = job.run(f"SELECT UNIX_MICROS(MIN(`timestamp`)) AS earliest, UNIX_MICROS(MAX(`timestamp`)) AS latest, "
+                   f"COUNTIF(`timestamp` < TIMESTAMP_MICROS({test_cut})) AS before, COUNT(*) AS total FROM {kept}")[0]
+    prepare.require_purchases_both_sides(side["earliest"], side["latest"], side["before"], side["total"], config, job.source)
     val_cut = quantile(1 - config.val_fraction, f"`timestamp` < TIMESTAMP_MICROS({test_cut})")
-    if val_cut is None:
-        raise DataError(f"{job.source}: the training split is empty; is --test-start before all the data?")
-    return (f"CASE WHEN `timestamp` >= TIMESTAMP_MICROS({test_cut}) THEN 'test' "
-            f"WHEN `timestamp` >= TIMESTAMP_MICROS({val_cut}) THEN 'val' ELSE 'train' END")
+    return (f"CASE WHEN `timestamp` >= TIMESTAMP_MICROS({test_cut}) THEN {TEST} "
+            f"WHEN `timestamp` >= TIMESTAMP_MICROS({val_cut}) THEN {VAL} ELSE {TRAIN} END")
 
 
-def _vocabularies(job: _Run, labelled: str) -> dict[str, Any]:
-    """Ids and feature values seen in training, sorted by text (index = position; features: 0 is empty or unseen)."""
+def _numeric_feature(job: _Run, labelled: str, name: str) -> _Feature:
+    """A numeric feature's buckets: the edges from the training values at numeric_features'
+    positions (each distinct value with the range of sorted positions it holds, read back exactly
+    by the Storage Read API), and the vocabulary of the buckets that hold a training value."""
+    number = len(job.features)
+    values = f"SELECT {quote(name)} AS value FROM {labelled} WHERE split = {TRAIN} AND {quote(name)} IS NOT NULL"
+    count = job.run(f"SELECT COUNT(*) AS n FROM ({values})")[0]["n"]
+    at: dict[int, float] = {}
+    if count:
+        positions = ", ".join(str(position) for position in numeric_features.edge_positions(count).tolist())
+        running = "SUM(n) OVER (ORDER BY value ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"  # values are distinct
+        distinct = (f"SELECT value, {running} - n AS first, {running} AS after "
+                    f"FROM (SELECT value, COUNT(*) AS n FROM ({values}) GROUP BY value)")
+        job.create(f"edges{number}", f"SELECT position, value FROM ({distinct}) JOIN UNNEST([{positions}]) AS position "
+                                     "ON position >= first AND position < after")
+        found = job.read(f"edges{number}")
+        at = dict(zip(found["position"].to_pylist(), found["value"].to_pylist(), strict=True))
+    edges = [float(edge) for edge in numeric_features.edges(count, at)]
+    labels = numeric_features.labels(edges)
+    bucket = _buckets_sql("value", edges, [str(code) for code in range(len(labels))], "NULL")
+    seen = sorted(row["code"] for row in job.run(f"SELECT DISTINCT {bucket} AS code FROM ({values})"))
+    indices = [0] * len(labels)
+    for index, code in enumerate(seen, start=1):
+        indices[code] = index
+    return _Feature(name, ["", *(labels[code] for code in seen)], edges=tuple(edges), bucket_labels=tuple(labels),
+                    bucket_indices=tuple(indices))
+
+
+def _vocabularies(job: _Run, labelled: str) -> tuple[dict[str, Any], int]:
+    """Every user and item, those seen in training first, each part sorted by text (index =
+    position); categorical feature values seen in training, sorted by text (0: empty or unseen);
+    and the most purchases of one customer."""
     vocabularies: dict[str, Any] = {}
+    known: dict[str, int] = {}
+    most_purchases = 0
     for kind in ("user", "item"):
-        job.create(f"{kind}s", f"SELECT {kind}_id, ROW_NUMBER() OVER (ORDER BY {kind}_id) - 1 AS {kind}_idx "
-                                       f"FROM (SELECT DISTINCT {kind}_id FROM {labelled} WHERE split = 'train')")
-        ids = job.read(f"{kind}s").sort_by(f"{kind}_idx")[f"{kind}_id"].to_pylist()
-        vocabularies[f"{kind}_id"] = ids
-    if len(vocabularies["user_id"]) < 2 or len(vocabularies["item_id"]) < 2:
-        raise DataError(f"{job.source}: training split has {len(vocabularies['user_id'])} user(s) and "
-                        f"{len(vocabularies['item_id'])} item(s); a retrieval model needs at least 2 of each")
-    values: dict[str, list[str]] = {}
-    for number, name in enumerate(job.features):
-        job.create(f"feature{number}", f"SELECT value, ROW_NUMBER() OVER (ORDER BY value) AS idx FROM "
-                                       f"(SELECT DISTINCT {quote(name)} AS value FROM {labelled} "
-                                       f"WHERE split = 'train' AND {quote(name)} != '')")
-        values[name] = ["", *job.read(f"feature{number}").sort_by("idx")["value"].to_pylist()]
-    vocabularies["user_features"] = {name: values[name] for name in job.config.user_features}
-    vocabularies["item_features"] = {name: values[name] for name in job.config.item_features}
-    return vocabularies
+        job.create(f"{kind}s", f"SELECT {kind}_id, ROW_NUMBER() OVER (ORDER BY IF(first_split = {TRAIN}, 0, 1), {kind}_id) - 1 "
+                               f"AS {kind}_idx, first_split, purchases FROM (SELECT {kind}_id, MIN(split) AS first_split, "
+                               f"COUNT(*) AS purchases FROM {labelled} GROUP BY {kind}_id)")
+        table = job.read(f"{kind}s").sort_by(f"{kind}_idx")
+        vocabularies[f"{kind}_id"] = table[f"{kind}_id"].to_pylist()
+        known[kind] = sum(first == TRAIN for first in table["first_split"].to_pylist())
+        if kind == "user":
+            most_purchases = max(table["purchases"].to_pylist(), default=0)
+    if known["user"] < 2 or known["item"] < 2:
+        raise DataError(f"{job.source}: training split has {known['user']} user(s) and {known['item']} item(s); "
+                        "a retrieval model needs at least 2 of each")
+    for number, name in enumerate(job.categorical):
+        table = job.create(f"feature{number}", f"SELECT value, ROW_NUMBER() OVER (ORDER BY value) AS idx FROM "
+                                               f"(SELECT DISTINCT {quote(name)} AS value FROM {labelled} "
+                                               f"WHERE split = {TRAIN} AND {quote(name)} != '')")
+        values = ["", *job.read(f"feature{number}").sort_by("idx")["value"].to_pylist()]
+        job.features[name] = _Feature(name, values, table=table, alias=f"v{number}")
+    config = job.config
+    vocabularies.update({
+        KNOWN_USERS: known["user"],
+        KNOWN_ITEMS: known["item"],
+        NUMERIC_FEATURES: job.numeric,
+        "user_features": {name: job.features[name].vocabulary for name in config.all_user_features},
+        "item_features": {name: job.features[name].vocabulary for name in config.all_item_features},
+    })
+    return vocabularies, most_purchases
 
 
-def _feature_joins(job: _Run, alias: str) -> tuple[str, str]:
-    """The feature index columns and their LEFT JOINs onto the feature vocabularies."""
-    columns = "".join(f", IFNULL(v{n}.idx, 0) AS {quote(name + '_idx')}" for n, name in enumerate(job.features))
-    joins = "".join(f" LEFT JOIN {job.table(f'feature{n}').sql} v{n} ON v{n}.value = {alias}.{quote(name)}"
-                    for n, name in enumerate(job.features))
-    return columns, joins
+def _require_evaluable(job: _Run, rows: dict[int, int], most_purchases: int) -> None:
+    """The local engine's checks, with its messages: some customer buys more than once, and
+    validation and test have rows."""
+    total = sum(rows.values())
+    if most_purchases <= 1:
+        raise prepare.single_purchase_error(job.config, job.source, total)
+    for split in (VAL, TEST):
+        if not rows.get(split):
+            raise prepare.empty_split_error(split, job.config, job.source, total)
 
 
-def _export_splits(job: _Run, labelled: str, export_uri: str, stats: dict[str, Any]) -> None:
-    """Each split as Parquet shards in <output>/<split>.parquet/ (cold-start rows dropped and counted)."""
+def _new_rows(job: _Run, labelled: str) -> dict[str, int]:
+    """Validation and test rows by customers, or of products, with no purchase before that split
+    (their first purchase is in it): the cold-start rows."""
     users, items = job.table("users").sql, job.table("items").sql
     counts = {row["split"]: row for row in job.run(
-        f"SELECT split, COUNT(*) AS n, COUNTIF(u.user_id IS NULL OR i.item_id IS NULL) AS cold FROM {labelled} l "
-        f"LEFT JOIN {users} u USING (user_id) LEFT JOIN {items} i USING (item_id) GROUP BY split")}
-    for name in SPLITS:
-        row = counts.get(name, {"n": 0, "cold": 0})
-        stats[f"{name}_rows"] = row["n"] - row["cold"]
-        if name != "train":
-            stats[f"{name}_rows_dropped_cold_start"] = row["cold"]
-            if stats[f"{name}_rows"] == 0:
-                raise DataError(f"{job.source}: the {name} split is empty after dropping cold-start rows; "
-                                f"use more data or a larger {name} fraction")
-    if stats["train_rows"] == 0:
-        raise DataError(f"{job.source}: the training split is empty")
-    feature_columns, joins = _feature_joins(job, "l")
-    texts = "".join(f", l.{quote(name)}" for name in job.features)
-    for name in SPLITS:
+        f"SELECT l.split, COUNTIF(u.first_split = l.split) AS new_customer, COUNTIF(i.first_split = l.split) AS new_product "
+        f"FROM {labelled} l JOIN {users} u USING (user_id) JOIN {items} i USING (item_id) WHERE l.split != {TRAIN} GROUP BY l.split")}
+    stats: dict[str, int] = {}
+    for split in (VAL, TEST):
+        row = counts.get(split, {"new_customer": 0, "new_product": 0})
+        stats.update(new_rows_stats(SPLITS[split], row["new_customer"], row["new_product"]))
+    return stats
+
+
+def _feature_indices(job: _Run, names: list[str], row: str) -> tuple[str, str]:
+    """The index columns of features `names` read off `row`, and the joins they need."""
+    features = [job.features[name] for name in names]
+    columns = "".join(f", {feature.index(row)} AS {quote(feature.name + '_idx')}" for feature in features)
+    return columns, "".join(feature.join(row) for feature in features)
+
+
+def _export_splits(job: _Run, labelled: str, export_uri: str) -> None:
+    """Each split as Parquet shards in <output>/<split>.parquet/, every row kept."""
+    users, items = job.table("users").sql, job.table("items").sql
+    names = [*job.categorical, *job.numeric]
+    texts = "".join(f", {job.features[name].text('l')} AS {quote(name)}" for name in names)
+    indices, joins = _feature_indices(job, names, "l")
+    for split, name in enumerate(SPLITS):
         job.run(f"EXPORT DATA OPTIONS (uri = '{export_uri}/{name}.parquet/*.parquet', format = 'PARQUET', overwrite = true) AS "
-                f"SELECT l.user_id, l.item_id, l.`timestamp`{texts}, u.user_idx, i.item_idx{feature_columns} FROM {labelled} l "
-                f"JOIN {users} u USING (user_id) JOIN {items} i USING (item_id){joins} WHERE l.split = '{name}'")
+                f"SELECT l.user_id, l.item_id, l.`timestamp`{texts}, u.user_idx, i.item_idx{indices} FROM {labelled} l "
+                f"JOIN {users} u USING (user_id) JOIN {items} i USING (item_id){joins} WHERE l.split = {split}")
 
 
 def _entities(job: _Run, labelled: str, out: Path) -> None:
-    """users.parquet and items.parquet: each entity's latest training feature values, as indices."""
+    """users.parquet and items.parquet: each entity's feature values as indices, from its latest
+    training row, or for one first seen after training from its earliest row."""
     config = job.config
-    for kind, features in (("user", config.user_features), ("item", config.item_features)):
+    for kind, features in (("user", config.all_user_features), ("item", config.all_item_features)):
         vocabulary = job.table(f"{kind}s").sql
         if features:
-            numbered = [(job.features.index(name), name) for name in features]
-            columns = "".join(f", IFNULL(v{n}.idx, 0) AS {quote(name + '_idx')}" for n, name in numbered)
-            joins = "".join(f" LEFT JOIN {job.table(f'feature{n}').sql} v{n} ON v{n}.value = latest.{quote(name)}" for n, name in numbered)
-            latest = (f"(SELECT * FROM {labelled} WHERE split = 'train' QUALIFY ROW_NUMBER() OVER "
-                      f"(PARTITION BY {kind}_id ORDER BY `timestamp` DESC, {', '.join(quote(n) for _, n in numbered)} DESC) = 1)")
+            columns, joins = _feature_indices(job, list(features), "chosen")
+            ties = ", ".join(f"{quote(name)} DESC" for name in features)
+            chosen = (f"(SELECT * FROM {labelled} WHERE TRUE QUALIFY ROW_NUMBER() OVER (PARTITION BY {kind}_id ORDER BY "
+                      f"IF(split = {TRAIN}, 0, 1), IF(split = {TRAIN}, -UNIX_MICROS(`timestamp`), UNIX_MICROS(`timestamp`)), {ties}) = 1)")
             job.create(f"{kind}_entities", f"SELECT e.{kind}_idx, e.{kind}_id{columns} FROM {vocabulary} e "
-                                           f"LEFT JOIN {latest} latest USING ({kind}_id){joins}")
+                                           f"LEFT JOIN {chosen} chosen USING ({kind}_id){joins}")
         else:
             job.create(f"{kind}_entities", f"SELECT {kind}_idx, {kind}_id FROM {vocabulary}")
         table = job.read(f"{kind}_entities").sort_by(f"{kind}_idx")
         pq.write_table(table, out / f"{kind}s.parquet")
 
 
-def _summary(job: _Run, labelled: str, stats: dict[str, Any], users: int, items: int) -> None:
-    row = job.run(f"SELECT CAST(MIN(`timestamp`) AS STRING) AS date_min, CAST(MAX(`timestamp`) AS STRING) AS date_max, "
-                  f"CAST(MIN(IF(split = 'test', `timestamp`, NULL)) AS STRING) AS test_start FROM {labelled}")[0]
-    stats.update(users=users, items=items, density=stats["train_rows"] / float(users * items))
+def _summary(job: _Run, labelled: str, stats: dict[str, Any], vocabularies: dict[str, Any]) -> None:
+    """The counts of customers and products (everyone, and those in training), density over those in training, the dates."""
+    row = job.run(f"SELECT UNIX_MICROS(MIN(`timestamp`)) AS date_min, UNIX_MICROS(MAX(`timestamp`)) AS date_max, "
+                  f"UNIX_MICROS(MIN(IF(split = {TEST}, `timestamp`, NULL))) AS test_start FROM {labelled}")[0]
+    known_users, known_items = vocabularies[KNOWN_USERS], vocabularies[KNOWN_ITEMS]
+    stats.update({"users": len(vocabularies["user_id"]), "items": len(vocabularies["item_id"]), KNOWN_USERS: known_users,
+                  KNOWN_ITEMS: known_items, "density": stats["train_rows"] / float(known_users * known_items)})
     for key in ("date_min", "date_max", "test_start"):
-        value = row[key] if job.config.timestamp_column else None
-        stats[key] = value.replace(" ", "T").removesuffix("+00").removesuffix("+00:00") if value else None
+        stats[key] = prepare.iso(row[key]) if job.config.timestamp_column and row[key] is not None else None

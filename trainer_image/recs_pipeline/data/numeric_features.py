@@ -19,6 +19,7 @@ from recs_pipeline.core.errors import DataError
 from recs_pipeline.data.identifiers import MISSING, EncodedColumn
 
 BUCKETS = 10
+FRACTIONS = np.linspace(0, 1, BUCKETS + 1)[1:-1]  # the quantiles that are bucket edges
 
 
 def parse(column: pa.ChunkedArray, name: str, source: str) -> np.ndarray:
@@ -35,20 +36,52 @@ def parse(column: pa.ChunkedArray, name: str, source: str) -> np.ndarray:
         parsed = pd.to_numeric(pd.Series(text.to_numpy(zero_copy_only=False)), errors="coerce").to_numpy(np.float64)
         bad = np.flatnonzero(np.isnan(parsed) & ~blank)
         row = int(bad[0])
-        raise DataError(f"{source}: column {name!r}, row {row + 1}: {text[row].as_py()!r} is not a number "
-                        f"({len(bad):,} such row(s)); a numeric feature needs numbers, or leave the value empty") from None
+        raise not_a_number(source, name, text[row].as_py(), len(bad), row) from None
+
+
+def edge_positions(count: int) -> np.ndarray:
+    """The positions, in the sorted order of `count` training values, whose values set the bucket
+    edges: an engine that cannot hold the values (BigQuery) looks up only these."""
+    below = np.floor((count - 1) * FRACTIONS).astype(np.int64)
+    return np.unique(np.concatenate([below, np.minimum(below + 1, count - 1)])) if count else np.zeros(0, np.int64)
+
+
+def edges(count: int, values_at: dict[int, float]) -> np.ndarray:
+    """The distinct bucket edges: each of FRACTIONS' quantiles of `count` values, interpolated
+    linearly between the sorted values around it (numpy's default quantile), from `values_at`
+    (position -> value, at edge_positions), so both engines compute the same edges."""
+    if not count:
+        return np.zeros(0)
+    virtual = (count - 1) * FRACTIONS
+    below = np.floor(virtual).astype(np.int64)
+    low = np.array([values_at[int(p)] for p in below], np.float64)
+    high = np.array([values_at[int(p)] for p in np.minimum(below + 1, count - 1)], np.float64)
+    weight, step = virtual - below, high - low
+    return np.unique(np.where(weight >= 0.5, high - step * (1 - weight), low + step * weight))  # numpy's own rounding
+
+
+def labels(bucket_edges: np.ndarray) -> list[str]:
+    """One label per bucket that says its range: "< 1.5", "1.5 to 3", ">= 9" ("any" without edges)."""
+    bounds = [f"{edge:.6g}" for edge in bucket_edges]
+    if not bounds:
+        return ["any"]
+    return [f"< {bounds[0]}", *(f"{low} to {high}" for low, high in itertools.pairwise(bounds)), f">= {bounds[-1]}"]
 
 
 def bucketise(values: np.ndarray, train: np.ndarray) -> EncodedColumn:
     """Codes 0..n-1 by the quantile edges of the finite values where `train` is True (MISSING where
     the value is missing), and one label per bucket that says its range."""
     known = values[train & np.isfinite(values)]
-    edges = np.unique(np.quantile(known, np.linspace(0, 1, BUCKETS + 1)[1:-1])) if len(known) else np.zeros(0)
-    codes = np.searchsorted(edges, values, side="right").astype(np.int32)
+    positions = edge_positions(len(known))
+    sorted_at = np.partition(known, positions)[positions] if len(known) else np.zeros(0)
+    bucket_edges = edges(len(known), dict(zip(positions.tolist(), sorted_at.tolist(), strict=True)))
+    codes = np.searchsorted(bucket_edges, values, side="right").astype(np.int32)
     codes[~np.isfinite(values)] = MISSING
-    bounds = [f"{edge:.6g}" for edge in edges]
-    if not bounds:
-        labels = ["any"]
-    else:
-        labels = [f"< {bounds[0]}", *(f"{low} to {high}" for low, high in itertools.pairwise(bounds)), f">= {bounds[-1]}"]
-    return EncodedColumn(codes, np.array(labels, dtype=object))
+    return EncodedColumn(codes, np.array(labels(bucket_edges), dtype=object))
+
+
+def not_a_number(source: str, name: str, value: str, count: int, row: int | None = None) -> DataError:
+    """The error for a numeric feature's value that is not a number (`row`: 0-based, where known)."""
+    where = f", row {row + 1}" if row is not None else ""
+    return DataError(f"{source}: column {name!r}{where}: {value!r} is not a number ({count:,} such row(s)); "
+                     "a numeric feature needs numbers, or leave the value empty")

@@ -38,6 +38,7 @@ from recs_pipeline.data.prepared_data import (
     TEXT_FEATURES,
     TOKENS_SUFFIX,
     VOCAB_FILE,
+    new_rows_stats,
 )
 from recs_pipeline.data.timestamps import NO_TIME
 
@@ -275,7 +276,7 @@ def _label_splits(con, rows: _Rows, user_labels: np.ndarray, item_labels: np.nda
         else:
             test_cut = quantile_disc(rows.times, 1 - config.test_fraction)
         before = rows.times[rows.times < test_cut]
-        _require_purchases_both_sides(rows.times, len(before), config, source)
+        require_purchases_both_sides(int(rows.times.min()), int(rows.times.max()), len(before), len(rows.times), config, source)
         val_cut = quantile_disc(before, 1 - config.val_fraction)
         labels = np.where(rows.times >= test_cut, TEST, np.where(rows.times >= val_cut, VAL, TRAIN)).astype(np.int8)
     if not (labels == TRAIN).any():
@@ -283,17 +284,17 @@ def _label_splits(con, rows: _Rows, user_labels: np.ndarray, item_labels: np.nda
     return labels
 
 
-def _require_purchases_both_sides(times: np.ndarray, before: int, config: PrepConfig, source: str) -> None:
+def require_purchases_both_sides(earliest: int, latest: int, before: int, total: int, config: PrepConfig, source: str) -> None:
     """A --test-start outside the data leaves the test or the training split with nothing: say
-    so by the date, with the data's own range, since the fractions play no part then. Without
-    one, only a time column with one value leaves training empty."""
-    first, last = _iso(times.min())[:10], _iso(times.max())[:10]
+    so by the date, with the data's own range (times in epoch microseconds), since the fractions
+    play no part then. Without one, only a time column with one value leaves training empty."""
+    first, last = iso(earliest)[:10], iso(latest)[:10]
     if not config.test_start:
         if before == 0:  # the test fraction's cut is the earliest time: every purchase has it
-            raise DataError(f"{source}: every purchase has the same time ({_iso(times.min())}), so a split by time leaves nothing "
+            raise DataError(f"{source}: every purchase has the same time ({iso(earliest)}), so a split by time leaves nothing "
                             "to train on; use --split random, or a timestamp column that varies")
         return
-    if before == len(times):
+    if before == total:
         raise DataError(f"{source}: no purchase on or after --test-start {config.test_start}: the data runs from {first} to {last}; "
                         "give a date within that range, or leave --test-start out to test on the last "
                         f"{config.test_fraction:.0%} of purchases by time")
@@ -307,16 +308,25 @@ def _require_evaluable(rows: _Rows, labels: np.ndarray, users: EncodedColumn, co
     order or row id given as the customer), name the cause the user can act on."""
     purchases = np.bincount(rows.users, minlength=len(users.labels))
     if purchases.max() <= 1:
-        raise DataError(f"{source}: every customer in column {config.user_column!r} has a single purchase ({len(rows.users):,} rows), "
-                        "so no customer's purchases say anything about their next one; the model learns from customers who buy "
-                        "more than once: is --user-column the customer, not an order or row id?")
-    for split, name in ((VAL, "validation"), (TEST, "test")):
-        if (labels == split).any():
-            continue
-        flag, fraction = ("--val-fraction", config.val_fraction) if split == VAL else ("--test-fraction", config.test_fraction)
-        fix = "an earlier --test-start" if split == TEST and config.test_start else f"a larger {flag} (now {fraction})"
-        raise DataError(f"{source}: the {name} split is empty: {len(labels):,} rows are too few for {flag} {fraction}; "
-                        f"use {fix} or more data")
+        raise single_purchase_error(config, source, len(rows.users))
+    for split in (VAL, TEST):
+        if not (labels == split).any():
+            raise empty_split_error(split, config, source, len(labels))
+
+
+def single_purchase_error(config: PrepConfig, source: str, rows: int) -> DataError:
+    """No customer buys twice: most likely an order or row id was given as the customer."""
+    return DataError(f"{source}: every customer in column {config.user_column!r} has a single purchase ({rows:,} rows), "
+                     "so no customer's purchases say anything about their next one; the model learns from customers who buy "
+                     "more than once: is --user-column the customer, not an order or row id?")
+
+
+def empty_split_error(split: int, config: PrepConfig, source: str, rows: int) -> DataError:
+    """The validation (VAL) or test (TEST) split of `rows` kept rows is empty: the option that fills it."""
+    name = "validation" if split == VAL else "test"
+    flag, fraction = ("--val-fraction", config.val_fraction) if split == VAL else ("--test-fraction", config.test_fraction)
+    fix = "an earlier --test-start" if split == TEST and config.test_start else f"a larger {flag} (now {fraction})"
+    return DataError(f"{source}: the {name} split is empty: {rows:,} rows are too few for {flag} {fraction}; use {fix} or more data")
 
 
 def _label_hashes(labels: np.ndarray) -> np.ndarray:
@@ -482,9 +492,9 @@ def _write(rows: _Rows, labels: np.ndarray, maps: _IndexMaps, vocabularies: dict
         users_in_training=maps.known_users,
         items_in_training=maps.known_items,
         density=stats["train_rows"] / float(maps.known_users * maps.known_items),
-        date_min=_iso(times.min()) if times is not None else None,
-        date_max=_iso(times.max()) if times is not None else None,
-        test_start=_iso(times[labels == TEST].min()) if times is not None and (labels == TEST).any() else None,
+        date_min=iso(times.min()) if times is not None else None,
+        date_max=iso(times.max()) if times is not None else None,
+        test_start=iso(times[labels == TEST].min()) if times is not None and (labels == TEST).any() else None,
     )
 
 
@@ -496,12 +506,12 @@ def _new_rows(labels: np.ndarray, users: np.ndarray, items: np.ndarray, num_user
         before, rows = labels < split, labels == split
         bought_user = np.bincount(users[before], minlength=num_users) > 0
         bought_item = np.bincount(items[before], minlength=num_items) > 0
-        counts[f"{name}_rows_new_customer"] = int((rows & ~bought_user[users]).sum())
-        counts[f"{name}_rows_new_product"] = int((rows & ~bought_item[items]).sum())
+        counts.update(new_rows_stats(name, int((rows & ~bought_user[users]).sum()), int((rows & ~bought_item[items]).sum())))
     return counts
 
 
-def _iso(microseconds: int) -> str:
+def iso(microseconds: int) -> str:
+    """Epoch microseconds as the ISO text the data stats hold."""
     return np.datetime64(int(microseconds), "us").astype(object).isoformat()
 
 

@@ -30,6 +30,12 @@ TEXT_FEATURES = {"user": "user_text_features", "item": "item_text_features"}
 TOKENS_SUFFIX = "_tokens"
 
 
+def new_rows_stats(split: str, new_customer: int, new_product: int) -> dict[str, int]:
+    """The data stats of a validation or test split's rows by customers, or of products, with no
+    purchase before that split (the cold-start rows evaluation scores as their own segments)."""
+    return {f"{split}_rows_new_customer": new_customer, f"{split}_rows_new_product": new_product}
+
+
 @dataclass(frozen=True)
 class PreparedData:
     """What train and evaluate read back from the prepared folder."""
