@@ -78,6 +78,8 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
         item_features: str = "",
         user_numeric_features: str = "",
         item_numeric_features: str = "",
+        user_text_features: str = "",
+        item_text_features: str = "",
         where: str = "",
         dedupe: bool = False,
         split: str = "temporal",
@@ -149,6 +151,10 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
                 split's quantiles. Empty: none.
             item_numeric_features: Comma-separated numeric product feature columns, e.g. price; bucketised by the training split's
                 quantiles. Empty: none.
+            user_text_features: Comma-separated customer text columns, e.g. trade; their words are pooled in the customer
+                tower. Empty: none.
+            item_text_features: Comma-separated product text columns, e.g. description; their words are pooled in the product
+                tower. Empty: none.
             where: SQL condition rows must meet, e.g. "Quantity > 0". Empty: keep every row.
             dedupe: Keep only the first purchase of each customer-product pair (repeat purchases are kept by default; they carry
                 signal in B2B).
@@ -234,6 +240,8 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             item_features=item_features,
             user_numeric_features=user_numeric_features,
             item_numeric_features=item_numeric_features,
+            user_text_features=user_text_features,
+            item_text_features=item_text_features,
             where=where,
             dedupe=dedupe,
             split=split,

@@ -111,3 +111,23 @@ def test_category_affinity_ranks_a_new_product_in_the_customers_category():
     popular = forms.scorer(forms.baselines(90.0)["popularity"], terms)(np.array([0]), 0, 4)
     assert popular[0, 3] == -np.inf and ranking.positive_ranks(forms.scorer(forms.baselines(90.0)["popularity"], terms),
                                                                np.array([0]), np.array([3]), 4)[0] == ranking.MISS
+
+
+def test_a_product_tower_reads_its_text(tiny_data, tiny_training, tmp_path):
+    frame = tiny_data.purchases.copy()
+    frame["description"] = "pack of " + frame["category"].astype(str) + " grade " + frame["price_band"].astype(str)
+    stats = prepare.prepare_frame(frame, synthetic.prep_config(item_text_features=("description",)), str(tmp_path / "prepared"), "text")
+    assert stats["items"] == frame["product_id"].nunique()
+    train.run(str(tmp_path / "prepared"), str(tmp_path / "model"), str(tmp_path / "history"), tiny_training(epochs=1, history_length=5,
+              pool_history=True), run_id="text")
+    prepared = prepared_data.load(str(tmp_path / "prepared"))
+    _, candidate = trained.load_towers(str(tmp_path / "model"))
+    info = trained.model_info(str(tmp_path / "model"))
+    assert "description_tokens" in info["candidate_inputs"]
+    products = prepared.items.iloc[[0, 0]].copy()
+    products["item_idx"] = prepared.known_items  # the new-id row: only features and words tell products apart
+    products.iloc[1, products.columns.get_loc("description_tokens")] = np.zeros(16, np.int32)
+    with_words, without = trained.embed_entities(candidate, products, info["candidate_inputs"])
+    assert not np.allclose(with_words, without)
+    evaluate.run(str(tmp_path / "prepared"), str(tmp_path / "model"), str(tmp_path / "history" / "training_metrics.json"),
+                 str(tmp_path / "eval"))

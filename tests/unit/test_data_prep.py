@@ -394,3 +394,21 @@ def test_the_check_before_a_pipeline_reads_headers_only(tmp_path):
         prep.check(str(tmp_path / "nope.csv"), {**PLAIN.__dict__})
     with pytest.raises(Exception, match="unsupported URI 's3://bucket/orders.csv'"):
         prep.check("s3://bucket/orders.csv", {**PLAIN.__dict__})
+
+
+def test_text_features_become_words_of_a_training_vocabulary(tmp_path):
+    frame = grid()
+    descriptions = {"I0": "Green Tea, 500g", "I1": "green tea bags", "I2": "Black coffee", "I3": "coffee beans", "I4": ""}
+    frame["description"] = frame["product_id"].map(descriptions)
+    late = pd.DataFrame([("U1", "NEWITEM", "2025-03-01 00:00:00", 1, "decaf coffee capsules")], columns=frame.columns)
+    prepared = prepare_rows(tmp_path, pd.concat([frame, late], ignore_index=True),
+                            PrepConfig(user_features=(), item_features=(), item_text_features=("description",)))
+    words = prepared.vocabularies["item_text_features"]["description"]
+    assert sorted(words) == ["coffee", "green", "tea"]  # in two training texts or more; "decaf" comes later, "500g" once
+    tokens = prepared_data.entity_input(prepared.items, "description_tokens")
+    assert tokens.shape == (6, 16) and "description_tokens" not in prepared.splits["train"]
+    items = prepared.items["item_id"].tolist()
+    assert sorted(words[t - 1] for t in tokens[items.index("I0")] if t) == ["green", "tea"]
+    assert [words[t - 1] for t in tokens[items.index("NEWITEM")] if t] == ["coffee"]  # a new product's words, known ones only
+    assert not tokens[items.index("I4")].any()
+    assert prepared.text_features("item") == {"description": 4}

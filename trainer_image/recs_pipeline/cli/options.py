@@ -24,6 +24,8 @@ DATA_OPTIONS = [
                  help="Comma-separated numeric customer feature columns, bucketised (default: none)."),
     click.option("--item-numeric-features", default="",
                  help="Comma-separated numeric product feature columns, e.g. price (default: none)."),
+    click.option("--user-text-features", default="", help="Comma-separated customer text columns, e.g. trade (default: none)."),
+    click.option("--item-text-features", default="", help="Comma-separated product text columns, e.g. description (default: none)."),
     click.option("--where", default=_PREP.where, help='SQL condition rows must meet, e.g. "Quantity > 0".'),
     click.option("--dedupe/--no-dedupe", default=_PREP.dedupe, help="Keep only the first purchase of each customer-product pair."),
     click.option("--split", type=click.Choice(SPLIT_KINDS), default=_PREP.split, show_default=True),

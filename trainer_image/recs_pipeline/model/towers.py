@@ -8,6 +8,8 @@ import numpy as np
 
 from recs_pipeline.core.config import TrainConfig
 from recs_pipeline.core.tf_runtime import keras, tf, tfrs
+from recs_pipeline.data.prepared_data import TOKENS_SUFFIX
+from recs_pipeline.data.text_features import TOKENS
 from recs_pipeline.model import buy_again
 from recs_pipeline.model.gradient_stats import GradientStatistics
 from recs_pipeline.scoring import mixture
@@ -51,24 +53,31 @@ def build_tower(
     features: dict[str, int],
     config: TrainConfig,
     history_of: PooledProducts | None = None,
+    texts: dict[str, int] | None = None,
 ) -> keras.Model:
     """A functional tower: id embedding + one small embedding per feature, projected to the shared
     embedding size (+ for the customer tower, the pooled product-tower embeddings of its recent
-    products, `history_of`). Inputs are integer indices made by data prep (no string lookups in the
-    train step). Ids from `known_ids` on (first seen after training) share one more embedding row,
-    the one id dropout trains (TwoTowerModel), so a new customer or product is embedded by its
-    features. Functional, so it saves and loads as a standalone SavedModel."""
+    products, `history_of`; and per text feature in `texts`, the mean embedding of its words).
+    Inputs are integer indices made by data prep (no string lookups in the train step). Ids from
+    `known_ids` on (first seen after training) share one more embedding row, the one id dropout
+    trains (TwoTowerModel), so a new customer or product is embedded by its features. Functional,
+    so it saves and loads as a standalone SavedModel."""
     regularizer = keras.regularizers.l2(config.l2_regularization) if config.l2_regularization else None
     inputs = {id_feature: keras.Input(shape=(), dtype=tf.int32, name=id_feature)}
     embedded = [
-        keras.layers.Embedding(known_ids + 1, config.embedding_dim, embeddings_regularizer=regularizer, name=f"{id_feature}_embedding")(
-            tf.minimum(inputs[id_feature], known_ids)
-        )
+        keras.layers.Embedding(known_ids + 1, config.embedding_dim, embeddings_regularizer=regularizer,
+                               name=f"{id_feature}_embedding")(tf.minimum(inputs[id_feature], known_ids))
     ]
     for feature, vocabulary_size in features.items():
         key = f"{feature}_idx"
         inputs[key] = keras.Input(shape=(), dtype=tf.int32, name=key)
         embedded.append(keras.layers.Embedding(vocabulary_size, config.feature_embedding_dim, name=f"{feature}_embedding")(inputs[key]))
+    for feature, vocabulary_size in (texts or {}).items():
+        key = feature + TOKENS_SUFFIX
+        inputs[key] = keras.Input(shape=(TOKENS,), dtype=tf.int32, name=key)
+        words = keras.layers.Embedding(vocabulary_size, config.feature_embedding_dim, name=f"{feature}_words")(inputs[key])
+        present = tf.cast(inputs[key] > 0, tf.float32)[:, :, None]  # padding adds nothing; a text with no known word embeds as 0
+        embedded.append(tf.reduce_sum(words * present, axis=1) / tf.maximum(tf.reduce_sum(present, axis=1), 1.0))
     joined = keras.layers.Concatenate(name="features")(embedded) if len(embedded) > 1 else embedded[0]
     output = keras.layers.Dense(config.embedding_dim, kernel_regularizer=regularizer, name="projection")(joined)
     if history_of is not None:

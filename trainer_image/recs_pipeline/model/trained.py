@@ -42,7 +42,7 @@ def write(model: TwoTowerModel, prepared: prepared_data.PreparedData, config: Tr
     (out / MODEL_INFO_FILE).write_text(json.dumps(info, indent=1))
     item_embeddings = embed_entities(model.candidate_tower, prepared.items, candidate_inputs)
     retrieval.write_product_embeddings(str(out / retrieval.EMBEDDINGS_FILE), prepared.items, item_embeddings)
-    customers = {name: prepared.users[name].to_numpy(np.int32) for name in info["query_inputs"] if name in prepared.users}
+    customers = {name: prepared_data.entity_input(prepared.users, name) for name in info["query_inputs"] if name in prepared.users}
     everything = Purchases.of_splits(prepared, purchase_windows.EVERYTHING)
     windows = everything.windows(config.history_length) if config.history_length else None
     if windows is not None:
@@ -88,7 +88,7 @@ def embed_entities(tower: keras.Model, table: pd.DataFrame, inputs: list[str], e
     """Run a tower over every row of an entity table (all users or the whole catalog); `extra`
     holds inputs that are not table columns (the customers' `history`)."""
     extra = extra or {}
-    columns = {name: extra[name] if name in extra else table[name].to_numpy(np.int32) for name in inputs}
+    columns = {name: extra[name] if name in extra else prepared_data.entity_input(table, name) for name in inputs}
     return tower.predict(columns, batch_size=batch_size, verbose=0).astype(np.float32)
 
 

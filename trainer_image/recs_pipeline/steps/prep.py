@@ -20,7 +20,8 @@ SYNTHETIC_SOURCE = "embedded synthetic B2B purchases"
 def prep_config(settings: dict[str, Any]) -> PrepConfig:
     """A PrepConfig from flat settings (feature lists may be 'a,b' strings, as pipeline parameters are)."""
     values = dict(settings)
-    for key in ("user_features", "item_features", "user_numeric_features", "item_numeric_features"):
+    for key in ("user_features", "item_features", "user_numeric_features", "item_numeric_features", "user_text_features",
+                "item_text_features"):
         if isinstance(values.get(key), str):
             values[key] = split_list(values[key])
     return PrepConfig(**values)

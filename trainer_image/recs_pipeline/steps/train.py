@@ -186,6 +186,11 @@ def model_inputs(split_name: str, prepared: prepared_data.PreparedData, config: 
     split = prepared.splits[split_name]
     names = ["user_idx", "item_idx", *(f"{f}_idx" for f in prepared.user_features + prepared.item_features)]
     columns = {name: split[name].to_numpy(np.int32) for name in names}
+    for kind in ("user", "item"):  # words are per customer or product: gathered from the entity tables
+        table = prepared.users if kind == "user" else prepared.items
+        for feature in prepared.text_features(kind):
+            name = feature + prepared_data.TOKENS_SUFFIX
+            columns[name] = prepared_data.entity_input(table, name)[columns[f"{kind}_idx"]]
     if config.history_length:
         if split_name == "train":
             columns[purchase_windows.TOWER_INPUT] = purchase_windows.row_windows(split, config.history_length)
@@ -215,13 +220,13 @@ def build_model(prepared: prepared_data.PreparedData, config: TrainConfig, colle
     """The two towers, compiled; call inside the strategy's scope when there is one."""
     vocab = prepared.vocabularies
     candidate = build_tower("candidate_tower", "item_idx", prepared.known_items, {f: len(v) for f, v in vocab["item_features"].items()},
-                            config)
+                            config, texts=prepared.text_features("item"))
     history_of = None
     if config.history_length and config.pool_history:
-        item_features = {f"{f}_idx": prepared.items[f"{f}_idx"].to_numpy(np.int32) for f in prepared.item_features}
+        item_features = {name: prepared_data.entity_input(prepared.items, name) for name in candidate.input if name != "item_idx"}
         history_of = PooledProducts(candidate, item_features, name="history_pooling")
     query = build_tower("query_tower", "user_idx", prepared.known_users, {f: len(v) for f, v in vocab["user_features"].items()},
-                        config, history_of)
+                        config, history_of, texts=prepared.text_features("user"))
     model = TwoTowerModel(query, candidate, config, len(prepared.items), collect_gradients=collect_gradients)
     model.compile(optimizer=make_optimizer(config))
     return model
