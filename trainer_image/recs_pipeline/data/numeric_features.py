@@ -39,16 +39,30 @@ def parse(column: pa.ChunkedArray, name: str, source: str) -> np.ndarray:
                         f"({len(bad):,} such row(s)); a numeric feature needs numbers, or leave the value empty") from None
 
 
-def bucketise(values: np.ndarray, train: np.ndarray) -> EncodedColumn:
-    """Codes 0..n-1 by the quantile edges of the finite values where `train` is True (MISSING where
-    the value is missing), and one label per bucket that says its range."""
+def edges(values: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """The bucket edges: quantiles of the finite values where `train` is True (none without such values)."""
     known = values[train & np.isfinite(values)]
-    edges = np.unique(np.quantile(known, np.linspace(0, 1, BUCKETS + 1)[1:-1])) if len(known) else np.zeros(0)
-    codes = np.searchsorted(edges, values, side="right").astype(np.int32)
-    codes[~np.isfinite(values)] = MISSING
-    bounds = [f"{edge:.6g}" for edge in edges]
+    return np.unique(np.quantile(known, np.linspace(0, 1, BUCKETS + 1)[1:-1])) if len(known) else np.zeros(0)
+
+
+def codes(values: np.ndarray, bucket_edges: np.ndarray) -> np.ndarray:
+    """Each value's bucket, 0..len(edges) (MISSING where the value is missing)."""
+    found = np.searchsorted(bucket_edges, values, side="right").astype(np.int32)
+    found[~np.isfinite(values)] = MISSING
+    return found
+
+
+def labels(bucket_edges: np.ndarray) -> list[str]:
+    """One label per bucket that says its range."""
+    bounds = [f"{edge:.6g}" for edge in bucket_edges]
     if not bounds:
-        labels = ["any"]
-    else:
-        labels = [f"< {bounds[0]}", *(f"{low} to {high}" for low, high in itertools.pairwise(bounds)), f">= {bounds[-1]}"]
-    return EncodedColumn(codes, np.array(labels, dtype=object))
+        return ["any"]
+    return [f"< {bounds[0]}", *(f"{low} to {high}" for low, high in itertools.pairwise(bounds)), f">= {bounds[-1]}"]
+
+
+def bucketise(values: np.ndarray, train: np.ndarray) -> tuple[EncodedColumn, np.ndarray]:
+    """Codes 0..n-1 by the quantile edges of the training values (MISSING where the value is
+    missing) with one label per bucket, and the edges, which the model keeps to bucketise a new
+    customer's or product's value as training did."""
+    bucket_edges = edges(values, train)
+    return EncodedColumn(codes(values, bucket_edges), np.array(labels(bucket_edges), dtype=object)), bucket_edges
