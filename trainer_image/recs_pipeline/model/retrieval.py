@@ -249,9 +249,10 @@ def _first_k(output: dict[str, tf.Tensor], k: int) -> tuple[np.ndarray, np.ndarr
 @dataclass(frozen=True)
 class Recommendations:
     customer_id: str
-    known_customer: bool  # False: the list is the popularity fallback
+    known_customer: bool  # False: the list is the popularity fallback, or the new customer's (from_features)
     product_ids: list[str]
     scores: list[float]
+    from_features: bool = False  # a new customer scored from their feature values (customer_id names them)
 
 
 class RetrievalModelError(UserError, ValueError):
@@ -300,14 +301,15 @@ def recommend_new(model: NewCustomerModel, customers: list[dict[str, str]], k: i
     for features in customers:
         for name, value in features.items():
             if name not in model.inputs:
-                raise RetrievalModelError(f"customer feature {name!r}: the model reads {', '.join(model.inputs)}")
+                raise RetrievalModelError(f"customer feature {name!r}: the model does not read it; it reads {', '.join(model.inputs)}")
             if model.inputs[name]["kind"] == feature_values.NUMERIC and value.strip() and not _is_number(value):
                 raise RetrievalModelError(f"customer feature {name!r}: {value!r} is not a number")
     inputs = {entry["input"]: tf.constant([features.get(name, "") for features in customers], tf.string)
               for name, entry in model.inputs.items()}
     output = model.function(**inputs)
     ids, scores = _first_k(output, k)
-    return [Recommendations(describe_features(features), False, [value.decode() for value in ids[row]], [float(v) for v in scores[row]])
+    return [Recommendations(describe_features(features), False, [value.decode() for value in ids[row]], [float(v) for v in scores[row]],
+                            from_features=True)
             for row, features in enumerate(customers)]
 
 

@@ -56,7 +56,7 @@ def export_serving(towers: tuple[keras.Model, keras.Model], prepared: prepared_d
     catalog = prepared.items
     if new_products is not None and len(new_products):
         appended = new_products.assign(item_idx=np.arange(len(catalog), len(catalog) + len(new_products), dtype=np.int32))
-        catalog = pd.concat([catalog, appended[catalog.columns]], ignore_index=True)
+        catalog = pd.concat([catalog, appended.reindex(columns=catalog.columns, fill_value=0)], ignore_index=True)
         item_embeddings = None
     added = len(catalog) - len(prepared.items)
     if item_embeddings is None:
