@@ -218,8 +218,11 @@ def test_export_serving_command_on_a_run_folder_and_its_line(model, prepared_num
     result = CliRunner().invoke(main, ["export-serving", "--model", str(model / "model"), "--prepared-dir", prepared_numeric,
                                        "--products", table, "--output", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    assert result.output.strip().splitlines()[-1] == (f"added 1 new product(s) to the catalog (1 of the table's were in it already; "
-                                                      f"{len(prepared.items) + 1} in all); retrieval model in {tmp_path / 'out'}")
+    assert (f"added 1 new product(s) to the catalog (1 of the table's were in it already; {len(prepared.items) + 1} in all); "
+            f"retrieval model in {tmp_path / 'out'}\n") in result.output
+    form = trained.score_form(trained.model_info(str(model / "model")))
+    ranked = isinstance(form, Mixture) or bool(form.towers or form.towers_new_customers)
+    assert ("note: this model's score form gives the towers weight 0" in result.output) is not ranked
     features = CliRunner().invoke(main, ["recommend", "--model", str(tmp_path / "out"), "--features", "segment=retail,employees=12",
                                          "-k", "3"])
     assert features.exit_code == 0, features.output

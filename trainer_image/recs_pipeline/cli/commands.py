@@ -221,12 +221,16 @@ def export_serving_command(model: str, prepared_dir: str, products: str, product
     if not Path(products).is_file():
         raise click.ClickException(f"product table not found: {products}")
     require_train_extra("export-serving")
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # its lines about loading and saving SavedModels say nothing to act on
+    for logger in ("tensorflow", "absl"):  # their lines about loading and saving SavedModels say nothing to act on
+        logging.getLogger(logger).setLevel(logging.ERROR)
     from recs_pipeline.model import product_table
 
     done = product_table.export(model_dir, prepared_dir, products, output, product_column)
     click.echo(f"added {done.added} new product(s) to the catalog ({done.already_in_catalog} of the table's were in it already; "
                f"{done.products} in all); retrieval model in {output}")
+    if done.added and not done.ranked:
+        click.echo("note: this model's score form gives the towers weight 0, so products nobody bought score -inf, below every "
+                   "other product; a model whose validation fit gives the towers a weight ranks them")
 
 
 RECOMMEND_BATCH = 1024  # customers per call of the model: bounded memory for a file of millions

@@ -21,17 +21,21 @@ import pyarrow as pa
 from recs_pipeline.core.errors import DataError
 from recs_pipeline.data import identifiers, prepared_data
 from recs_pipeline.model import feature_values, trained
+from recs_pipeline.scoring.blend import Blend
 
 ID_COLUMN = "product_id"
 
 
 @dataclass(frozen=True)
 class Export:
-    """What export wrote: products added to the catalog, products of the table already in it, the catalog's size."""
+    """What export wrote: products added to the catalog, products of the table already in it, the
+    catalog's size, and whether the score form ranks the added ones (a blend whose towers weights
+    are 0 scores a product nobody bought -inf for everyone)."""
 
     added: int
     already_in_catalog: int
     products: int
+    ranked: bool = True
 
 
 def read(path: str, id_column: str, encodings: dict[str, feature_values.Encoding]) -> pd.DataFrame:
@@ -79,4 +83,6 @@ def export(model_dir: str, prepared_dir: str, products: str, output: str, id_col
     new = table[~table["item_id"].isin(set(prepared.items["item_id"]))]
     Path(output).mkdir(parents=True, exist_ok=True)
     added = trained.export_serving(trained.load_towers(model_dir), prepared, info, output, new_products=new)
-    return Export(added, len(table) - added, len(prepared.items) + added)
+    form = trained.score_form(info)
+    ranked = not isinstance(form, Blend) or bool(form.towers or form.towers_new_customers)
+    return Export(added, len(table) - added, len(prepared.items) + added, ranked)
