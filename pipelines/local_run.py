@@ -113,10 +113,15 @@ def _cause(error: RuntimeError, stream: run_log.RunLog, log_file: Path) -> str:
 
 def serving_model_dir(folder: str) -> str:
     """A retrieval model folder as given, or the one a run-local output folder's manifest names."""
+    return run_artifact(folder, "train.serving_model") or folder
+
+
+def run_artifact(folder: str, name: str) -> str | None:
+    """The artifact `name` ('<task>.<output>', e.g. train.model) a run-local output folder's manifest names; None for another folder."""
     manifest = Path(folder) / MANIFEST_FILE
     if manifest.exists():
-        return json.loads(manifest.read_text())["artifacts"]["train.serving_model"]
-    return folder
+        return json.loads(manifest.read_text())["artifacts"][name]
+    return None
 
 
 def _new_run_dir(pipeline_root: Path, before: set[Path]) -> Path:

@@ -2,7 +2,8 @@
 the train step exports it with TensorFlow 2.21; a SavedModel is only promised to load in the same
 or a newer TensorFlow. So the exported serving SavedModel is loaded and called in TensorFlow 2.15
 (a virtual environment of its own, .venv-tf215, made on first use) and must answer as it does in
-2.21: the same top-K products, the same scores, the same unknown-customer fallback."""
+2.21: the same top-K products, the same scores, the same unknown-customer fallback, and the same
+lists for new customers through the `new_customer` signature (their feature values as strings)."""
 
 from __future__ import annotations
 
@@ -27,12 +28,17 @@ pytestmark = pytest.mark.slow
 SERVE = """
 import json, sys
 import tensorflow as tf
-serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
-out = serve(customer_id=tf.constant(json.loads(sys.argv[2])))
+signatures = tf.saved_model.load(sys.argv[1]).signatures
+out = signatures["serving_default"](customer_id=tf.constant(json.loads(sys.argv[2])))
+new = signatures["new_customer"](**{name: tf.constant(values) for name, values in json.loads(sys.argv[3]).items()})
 answer = {name: value.numpy().tolist() for name, value in out.items()}
 answer["product_ids"] = [[p.decode() for p in row] for row in answer["product_ids"]]
+answer["new_ids"] = [[p.decode() for p in row] for row in new["product_ids"].numpy()]
+answer["new_scores"] = new["scores"].numpy().tolist()
 print(json.dumps({"tensorflow": tf.__version__, **answer}))
 """
+# New customers' feature values: seen, unseen and empty ones (the embedded data's customer features).
+NEW_CUSTOMERS = {"segment": ["retail", "no-such-segment", ""], "country": ["DE", "DE", "XX"]}
 
 
 def tf215_python() -> str:
@@ -47,7 +53,8 @@ def tf215_python() -> str:
 
 
 def served(python: str, serving_dir: Path, customers: list[str]) -> dict:
-    done = subprocess.run([python, "-c", SERVE, str(serving_dir), json.dumps(customers)], capture_output=True, text=True, timeout=600,
+    done = subprocess.run([python, "-c", SERVE, str(serving_dir), json.dumps(customers), json.dumps(NEW_CUSTOMERS)], capture_output=True,
+                          text=True, timeout=600,
                           env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "2"}, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -68,4 +75,6 @@ def test_tensorflow_2_15_serves_the_exported_model_as_2_21_does(settings, tiny_t
     assert old["product_ids"] == new["product_ids"] and old["known_customer"] == new["known_customer"]
     assert new["known_customer"][-1] is False and all(new["known_customer"][:-1])
     np.testing.assert_allclose(old["scores"], new["scores"], rtol=1e-6, atol=1e-7)
+    assert old["new_ids"] == new["new_ids"] and len(new["new_ids"]) == 3
+    np.testing.assert_allclose(old["new_scores"], new["new_scores"], rtol=1e-6, atol=1e-7)
     assert len(new["product_ids"][0]) == 100 or len(new["product_ids"][0]) == len(set(new["product_ids"][0]))

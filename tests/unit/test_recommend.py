@@ -46,7 +46,8 @@ def test_a_missing_file_and_no_customer_at_all(tmp_path):
     missing = CliRunner().invoke(main, ["recommend", "--model", str(tmp_path / "model"), "--customers-file", str(tmp_path / "nope.txt")])
     assert missing.exit_code == 1 and missing.output.strip() == f"Error: customers file not found: {tmp_path / 'nope.txt'}"
     neither = CliRunner().invoke(main, ["recommend", "--model", str(tmp_path / "model")])
-    assert neither.exit_code == 2 and "give --customer ID (repeatable) or --customers-file FILE" in neither.output
+    assert neither.exit_code == 2
+    assert "give --customer ID (repeatable), --customers-file FILE or --features NAME=VALUE,..." in neither.output
 
 
 @pytest.fixture(scope="module")

@@ -148,12 +148,16 @@ def train_command(prepared_dir: str, model_dir: str, history_dir: str, serving_d
 @click.option("--customers-file", default="", help="Many customers in one call (TensorFlow starts once): one id per line, or a CSV "
               "with a --customer-column column.")
 @click.option("--customer-column", default="customer_id", show_default=True, help="The id column of a CSV --customers-file.")
+@click.option("--features", "new_customers", multiple=True, metavar="NAME=VALUE,...",
+              help="A new customer's feature values, e.g. segment=retail,country=DE: scored from them (no id, no purchase); "
+                   "repeat for several.")
 @click.option("-k", "k", type=int, default=10, show_default=True, help="How many products to show.")
 @click.option("--output-format", type=click.Choice(["text", "csv"]), default="text", show_default=True,
               help="csv: one row per customer and rank (customer_id,rank,product_id,score,known_customer).")
-def recommend_command(model_dir: str, customers: tuple[str, ...], customers_file: str, customer_column: str, k: int,
-                      output_format: str) -> None:
-    """Top products for customers, through the exported retrieval SavedModel.
+def recommend_command(model_dir: str, customers: tuple[str, ...], customers_file: str, customer_column: str, new_customers: tuple[str, ...],
+                      k: int, output_format: str) -> None:
+    """Top products for customers, through the exported retrieval SavedModel: by id, or for a new
+    customer from their feature values.
 
     Most of a call is TensorFlow starting and loading the model; each further customer costs
     little, so ask for many at once (--customers-file) rather than one call each."""
@@ -163,15 +167,70 @@ def recommend_command(model_dir: str, customers: tuple[str, ...], customers_file
     if not Path(model_dir).is_dir():  # said before TensorFlow loads
         raise click.ClickException(f"model not found: {model_dir} (give a train step's serving_model folder or a run-local --output-dir)")
     wanted = [*customers, *(customer_ids.read(customers_file, customer_column) if customers_file else [])]
-    if not wanted:
-        raise click.UsageError("give --customer ID (repeatable) or --customers-file FILE")
+    described = [_parse_features(text) for text in new_customers]
+    if not wanted and not described:
+        raise click.UsageError("give --customer ID (repeatable), --customers-file FILE or --features NAME=VALUE,...")
     require_train_extra("recommend")
     from recs_pipeline.model import retrieval
 
-    serve = retrieval.load(serving_model_dir(model_dir))
-    answers = [answer for start in range(0, len(wanted), RECOMMEND_BATCH)
-               for answer in retrieval.recommend(serve, wanted[start:start + RECOMMEND_BATCH], k)]
+    folder = serving_model_dir(model_dir)
+    answers = []
+    if wanted:
+        serve = retrieval.load(folder)
+        answers += [answer for start in range(0, len(wanted), RECOMMEND_BATCH)
+                    for answer in retrieval.recommend(serve, wanted[start:start + RECOMMEND_BATCH], k)]
+    if described:
+        answers += retrieval.recommend_new(retrieval.load_new_customer(folder), described, k)
     (_echo_csv if output_format == "csv" else _echo_text)(answers, k)
+
+
+def _parse_features(text: str) -> dict[str, str]:
+    """--features NAME=VALUE,NAME=VALUE as a dict; a part without '=' or a name given twice stops, naming it."""
+    features: dict[str, str] = {}
+    for part in text.split(","):
+        name, equals, value = part.partition("=")
+        name = name.strip()
+        if not equals or not name:
+            raise click.UsageError(f"--features {text!r}: {part!r} is not NAME=VALUE")
+        if name in features:
+            raise click.UsageError(f"--features {text!r}: {name!r} is given twice")
+        features[name] = value
+    return features
+
+
+@main.command("export-serving")
+@click.option("--model", "model", required=True,
+              help="A run-local --output-dir, or a train step's model folder (then give --prepared-dir).")
+@click.option("--prepared-dir", default="", help="The prepared data the model was trained on (default: the run-local folder's).")
+@click.option("--products", required=True, help="CSV: the product id column and every product feature column the towers read.")
+@click.option("--product-column", default="product_id", show_default=True, help="The product id column of --products.")
+@click.option("--output", required=True, type=click.Path(file_okay=False), help="Where the retrieval SavedModel goes.")
+def export_serving_command(model: str, prepared_dir: str, products: str, product_column: str, output: str) -> None:
+    """Export the retrieval SavedModel again with new products: those of --products not in the
+    catalog are embedded from their features and added, without retraining the towers."""
+    from recs_pipeline.pipelines.local_run import run_artifact
+
+    if not Path(model).is_dir():
+        raise click.ClickException(f"model not found: {model} (give a run-local --output-dir or a train step's model folder)")
+    model_dir = run_artifact(model, "train.model") or model
+    prepared_dir = prepared_dir or run_artifact(model, "data-prep.prepared_data") or ""
+    if not (Path(model_dir) / "model_info.json").is_file():
+        raise click.ClickException(f"{model}: no model_info.json (give a run-local --output-dir or a train step's model folder)")
+    if not prepared_dir:
+        raise click.UsageError("give --prepared-dir: the prepared data the model was trained on (a run-local --output-dir names its own)")
+    if not Path(products).is_file():
+        raise click.ClickException(f"product table not found: {products}")
+    require_train_extra("export-serving")
+    for logger in ("tensorflow", "absl"):  # their lines about loading and saving SavedModels say nothing to act on
+        logging.getLogger(logger).setLevel(logging.ERROR)
+    from recs_pipeline.model import product_table
+
+    done = product_table.export(model_dir, prepared_dir, products, output, product_column)
+    click.echo(f"added {done.added} new product(s) to the catalog ({done.already_in_catalog} of the table's were in it already; "
+               f"{done.products} in all); retrieval model in {output}")
+    if done.added and not done.ranked:
+        click.echo("note: this model's score form gives the towers weight 0, so products nobody bought score -inf, below every "
+                   "other product; a model whose validation fit gives the towers a weight ranks them")
 
 
 RECOMMEND_BATCH = 1024  # customers per call of the model: bounded memory for a file of millions
@@ -179,7 +238,10 @@ RECOMMEND_BATCH = 1024  # customers per call of the model: bounded memory for a 
 
 def _echo_text(answers: list, k: int) -> None:
     for answer in answers:
-        if answer.known_customer:
+        if answer.from_features:
+            click.echo(f"new customer {answer.customer_id}: top {k} from their features (score: the model's, as for a customer "
+                       "with no purchase; higher ranks first)")
+        elif answer.known_customer:
             click.echo(f"customer {answer.customer_id}: top {k} (score: the model's, in the form its training chose; "
                        "higher ranks first)")
         else:

@@ -37,7 +37,16 @@ from recs_pipeline.core.errors import DataError
 from recs_pipeline.data import bigquery, numeric_features, prepare
 from recs_pipeline.data.bigquery import TableRef, quote
 from recs_pipeline.data.prepare import TEST, TRAIN, VAL
-from recs_pipeline.data.prepared_data import KNOWN_ITEMS, KNOWN_USERS, NUMERIC_FEATURES, SPLITS, STATS_FILE, VOCAB_FILE, new_rows_stats
+from recs_pipeline.data.prepared_data import (
+    BUCKET_EDGES,
+    KNOWN_ITEMS,
+    KNOWN_USERS,
+    NUMERIC_FEATURES,
+    SPLITS,
+    STATS_FILE,
+    VOCAB_FILE,
+    new_rows_stats,
+)
 
 QUANTILE_BUCKETS = 1000  # APPROX_QUANTILES resolution of the split cut-offs: 0.1% of the rows
 INTEGER_LIKE = r"^(-?[0-9]+)\.0+$"  # "17850.0" is the id "17850" (as identifiers.INTEGER_LIKE)
@@ -166,6 +175,10 @@ class _Run:
 
 def run(input_uri: str, config: PrepConfig, output_dir: str, output_uri: str) -> dict[str, Any]:
     """Prepare a BigQuery table or query inside BigQuery; returns the data stats."""
+    texts = [*config.user_text_features, *config.item_text_features]
+    if texts:
+        raise DataError(f"engine bigquery does not prepare text features ({', '.join(texts)}); use --engine local, which reads the "
+                        "table through the Storage Read API")
     export_uri = gcs_uri_of(output_dir, output_uri)
     if config.query:
         source, source_sql = bigquery.query_source(config.query), f"({config.query.strip().rstrip(';')})"
@@ -339,8 +352,9 @@ def _vocabularies(job: _Run, labelled: str) -> tuple[dict[str, Any], int]:
         KNOWN_USERS: known["user"],
         KNOWN_ITEMS: known["item"],
         NUMERIC_FEATURES: job.numeric,
-        "user_features": {name: job.features[name].vocabulary for name in config.all_user_features},
-        "item_features": {name: job.features[name].vocabulary for name in config.all_item_features},
+        BUCKET_EDGES: {name: list(job.features[name].edges) for name in job.numeric},
+        "user_features": {name: job.features[name].vocabulary for name in config.indexed_features("user")},
+        "item_features": {name: job.features[name].vocabulary for name in config.indexed_features("item")},
     })
     return vocabularies, most_purchases
 

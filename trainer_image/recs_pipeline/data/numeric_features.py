@@ -60,6 +60,21 @@ def edges(count: int, values_at: dict[int, float]) -> np.ndarray:
     return np.unique(np.where(weight >= 0.5, high - step * (1 - weight), low + step * weight))  # numpy's own rounding
 
 
+def training_edges(values: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """The bucket edges of the finite values where `train` is True (none without such values)."""
+    known = values[train & np.isfinite(values)]
+    positions = edge_positions(len(known))
+    sorted_at = np.partition(known, positions)[positions] if len(known) else np.zeros(0)
+    return edges(len(known), dict(zip(positions.tolist(), sorted_at.tolist(), strict=True)))
+
+
+def codes(values: np.ndarray, bucket_edges: np.ndarray) -> np.ndarray:
+    """Each value's bucket, 0..len(edges) (MISSING where the value is missing)."""
+    found = np.searchsorted(bucket_edges, values, side="right").astype(np.int32)
+    found[~np.isfinite(values)] = MISSING
+    return found
+
+
 def labels(bucket_edges: np.ndarray) -> list[str]:
     """One label per bucket that says its range: "< 1.5", "1.5 to 3", ">= 9" ("any" without edges)."""
     bounds = [f"{edge:.6g}" for edge in bucket_edges]
@@ -68,16 +83,12 @@ def labels(bucket_edges: np.ndarray) -> list[str]:
     return [f"< {bounds[0]}", *(f"{low} to {high}" for low, high in itertools.pairwise(bounds)), f">= {bounds[-1]}"]
 
 
-def bucketise(values: np.ndarray, train: np.ndarray) -> EncodedColumn:
-    """Codes 0..n-1 by the quantile edges of the finite values where `train` is True (MISSING where
-    the value is missing), and one label per bucket that says its range."""
-    known = values[train & np.isfinite(values)]
-    positions = edge_positions(len(known))
-    sorted_at = np.partition(known, positions)[positions] if len(known) else np.zeros(0)
-    bucket_edges = edges(len(known), dict(zip(positions.tolist(), sorted_at.tolist(), strict=True)))
-    codes = np.searchsorted(bucket_edges, values, side="right").astype(np.int32)
-    codes[~np.isfinite(values)] = MISSING
-    return EncodedColumn(codes, np.array(labels(bucket_edges), dtype=object))
+def bucketise(values: np.ndarray, train: np.ndarray) -> tuple[EncodedColumn, np.ndarray]:
+    """Codes 0..n-1 by the quantile edges of the training values (MISSING where the value is
+    missing) with one label per bucket, and the edges, which the model keeps to bucketise a new
+    customer's or product's value as training did."""
+    bucket_edges = training_edges(values, train)
+    return EncodedColumn(codes(values, bucket_edges), np.array(labels(bucket_edges), dtype=object)), bucket_edges
 
 
 def not_a_number(source: str, name: str, value: str, count: int, row: int | None = None) -> DataError:

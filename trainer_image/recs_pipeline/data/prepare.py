@@ -30,6 +30,7 @@ from recs_pipeline.core.errors import DataError
 from recs_pipeline.data import identifiers, numeric_features, table_reader, text_features, timestamps
 from recs_pipeline.data.identifiers import MISSING, EncodedColumn
 from recs_pipeline.data.prepared_data import (
+    BUCKET_EDGES,
     KNOWN_ITEMS,
     KNOWN_USERS,
     NUMERIC_FEATURES,
@@ -127,11 +128,13 @@ def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: 
             stats["timestamps_read_as"] = columns.times.read_as
         rows = _clean(table, config, source, stats, columns, numbers, {name: text.codes for name, text in texts.items()})
         labels = _label_splits(con, rows, users.labels, items.labels, config, source)
+        bucket_edges = {}
         for name, values in rows.numbers.items():
-            features[name] = numeric_features.bucketise(values, labels == TRAIN)
+            features[name], bucket_edges[name] = numeric_features.bucketise(values, labels == TRAIN)
             rows.features[name] = features[name].codes
         vocabularies, maps = _vocabularies(rows, labels, users, items, features, config, source)
         tokens = _text_vocabularies(rows, labels, texts, config, vocabularies)
+        vocabularies[BUCKET_EDGES] = {name: edges.tolist() for name, edges in bucket_edges.items()}
         _require_evaluable(rows, labels, users, config, source)
         _write(rows, labels, maps, vocabularies, features, tokens, config, output_dir, stats)
     except duckdb.Error as error:

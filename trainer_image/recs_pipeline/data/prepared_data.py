@@ -24,6 +24,7 @@ VOCAB_FILE = "vocabularies.json"
 KNOWN_USERS = "users_in_training"
 KNOWN_ITEMS = "items_in_training"
 NUMERIC_FEATURES = "numeric_features"  # vocabularies.json: the features that are bucketised numbers, not categories
+BUCKET_EDGES = "bucket_edges"  # vocabularies.json: each numeric feature's bucket edges, to bucketise a value as training did
 # vocabularies.json: {feature: its words} of the customers' and the products' text features (data.text_features);
 # the entity tables hold each one's words as `<feature>_tokens`, the splits nothing.
 TEXT_FEATURES = {"user": "user_text_features", "item": "item_text_features"}

@@ -14,7 +14,7 @@ import pandas as pd
 from recs_pipeline.core.config import TrainConfig
 from recs_pipeline.core.tf_runtime import keras
 from recs_pipeline.data import prepared_data, purchase_windows
-from recs_pipeline.model import retrieval
+from recs_pipeline.model import feature_values, retrieval
 from recs_pipeline.model.towers import TwoTowerModel
 from recs_pipeline.scoring import blend, forms
 from recs_pipeline.scoring.forms import Form
@@ -26,36 +26,59 @@ CANDIDATE_TOWER_DIR = "candidate_tower"
 RETRIEVAL_DIR = "retrieval"
 MODEL_INFO_FILE = "model_info.json"
 SCORE_FORM = "score_form"  # model_info.json's key for the form the model scores by (scoring.forms)
+FEATURES = "features"  # model_info.json: per "user" and "item" feature, its vocabulary and bucket edges (model.feature_values)
 
 
 def write(model: TwoTowerModel, prepared: prepared_data.PreparedData, config: TrainConfig, model_dir: str, serving_dir: str,
           form: Form) -> None:
     """Each tower as its own SavedModel, the product embeddings, what a reader needs to feed the
-    towers and score as the model does (its score form), and the retrieval SavedModel
-    (customer id → top-K products) for serving, which knows every purchase in the data."""
+    towers and score as the model does (its score form, each feature's encoding), and the retrieval
+    SavedModel (customer id → top-K products) for serving, which knows every purchase in the data."""
     out = Path(model_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.query_tower.save(str(out / QUERY_TOWER_DIR), include_optimizer=False)
     model.candidate_tower.save(str(out / CANDIDATE_TOWER_DIR), include_optimizer=False)
     info = {**describe(model, prepared, config), SCORE_FORM: form.as_dict()}
-    candidate_inputs = info["candidate_inputs"]
     (out / MODEL_INFO_FILE).write_text(json.dumps(info, indent=1))
-    item_embeddings = embed_entities(model.candidate_tower, prepared.items, candidate_inputs)
+    item_embeddings = embed_entities(model.candidate_tower, prepared.items, info["candidate_inputs"])
     retrieval.write_product_embeddings(str(out / retrieval.EMBEDDINGS_FILE), prepared.items, item_embeddings)
+    export_serving((model.query_tower, model.candidate_tower), prepared, info, serving_dir, item_embeddings=item_embeddings)
+
+
+def export_serving(towers: tuple[keras.Model, keras.Model], prepared: prepared_data.PreparedData, info: dict[str, Any], serving_dir: str,
+                   new_products: pd.DataFrame | None = None, item_embeddings: np.ndarray | None = None) -> int:
+    """The retrieval SavedModel, from the towers, model_info.json and the prepared data (it knows
+    every purchase in it). `new_products` (item_id and the product tower's feature indices) are
+    appended to the catalog with no purchases: the product tower embeds each with the new-id row
+    and its features, and every other product's terms stay as they were. Returns how many were added."""
+    query, candidate = towers
+    form = score_form(info)
+    catalog = prepared.items
+    if new_products is not None and len(new_products):
+        appended = new_products.assign(item_idx=np.arange(len(catalog), len(catalog) + len(new_products), dtype=np.int32))
+        catalog = pd.concat([catalog, appended.reindex(columns=catalog.columns, fill_value=0)], ignore_index=True)
+        item_embeddings = None
+    added = len(catalog) - len(prepared.items)
+    if item_embeddings is None:
+        item_embeddings = embed_entities(candidate, catalog, info["candidate_inputs"])
     customers = {name: prepared_data.entity_input(prepared.users, name) for name in info["query_inputs"] if name in prepared.users}
     everything = Purchases.of_splits(prepared, purchase_windows.EVERYTHING)
-    windows = everything.windows(config.history_length) if config.history_length else None
+    length = info["history_length"]
+    windows = everything.windows(length) if length else None
     if windows is not None:
         customers[purchase_windows.TOWER_INPUT] = windows
     repeat_half_life = form.repeat_half_life_days if isinstance(form, blend.Blend) else 0.0  # the mixture reads only the purchases
-    retrieval.export(serving_dir, model.query_tower, prepared.users["user_id"].to_numpy(str), customers, prepared.items,
-                     item_embeddings, prepared_data.item_probabilities(prepared),
-                     tables=blend.serving_tables(everything, repeat_half_life, config.baseline_half_life_days, form.uses_knn),
-                     form=form, temperature=config.temperature, exclude_seen=config.excludes_seen, windows=windows)
+    tables = blend.serving_tables(everything, repeat_half_life, info["knn_half_life_days"], form.uses_knn).with_new_products(added)
+    retrieval.export(serving_dir, query, prepared.users["user_id"].to_numpy(str), customers, catalog, item_embeddings,
+                     np.append(prepared_data.item_probabilities(prepared), np.zeros(added, np.float32)), tables=tables, form=form,
+                     temperature=info["temperature"], exclude_seen=info["exclude_seen"], windows=windows,
+                     customer_encodings=feature_encodings(info, "user"), added_products=added)
+    return added
 
 
 def describe(model: TwoTowerModel, prepared: prepared_data.PreparedData, config: TrainConfig) -> dict[str, Any]:
-    """model_info.json but the score form: how to feed the towers and score as the model does."""
+    """model_info.json but the score form: how to feed the towers and score as the model does, and
+    how a new customer's or product's raw feature values become the towers' indices."""
     return {
         "query_inputs": sorted(model.query_tower.input.keys()),
         "candidate_inputs": sorted(model.candidate_tower.input.keys()),
@@ -66,7 +89,15 @@ def describe(model: TwoTowerModel, prepared: prepared_data.PreparedData, config:
         "buy_again": [float(model.buy_again.bought.numpy()), float(model.buy_again.share.numpy())] if model.buy_again is not None else None,
         "exclude_seen": config.excludes_seen,
         "knn_half_life_days": config.baseline_half_life_days,
+        FEATURES: {kind: {name: encoding.as_dict() for name, encoding in feature_values.from_vocabularies(prepared.vocabularies,
+                                                                                                           kind).items()}
+                   for kind in ("user", "item")},
     }
+
+
+def feature_encodings(info: dict[str, Any], kind: str) -> dict[str, feature_values.Encoding]:
+    """The encodings of the "user" or "item" features model_info.json holds (none in a model from before it held them)."""
+    return feature_values.from_dict(info.get(FEATURES, {}).get(kind, {}))
 
 
 def scoring_terms(purchases: Purchases, prepared: prepared_data.PreparedData, towers: tuple[keras.Model, keras.Model],

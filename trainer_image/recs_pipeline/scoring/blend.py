@@ -17,7 +17,7 @@ affinity's) weight is 0 for a customer, such products score -inf for them and co
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from scipy import sparse
@@ -98,6 +98,14 @@ class ServingTables:
     bought: np.ndarray  # (products,) bool: bought at least once (the others only the towers rank)
     neighbours: np.ndarray  # (products, width) int32
     similarities: np.ndarray  # (products, width) float32
+
+    def with_new_products(self, count: int) -> ServingTables:
+        """The tables of a catalog with `count` products appended that nobody bought: popularity 0,
+        not bought (only the towers rank them), no neighbours; every other product's terms as they were."""
+        return replace(self, popularity=np.append(self.popularity, np.zeros(count, np.float32)),
+                       bought=np.append(self.bought, np.zeros(count, bool)),
+                       neighbours=np.vstack([self.neighbours, np.zeros((count, self.neighbours.shape[1]), np.int32)]),
+                       similarities=np.vstack([self.similarities, np.zeros((count, self.similarities.shape[1]), np.float32)]))
 
 
 def serving_tables(purchases: Purchases, repeat_half_life_days: float, knn_half_life_days: float, neighbours: bool = True) -> ServingTables:
