@@ -40,16 +40,17 @@ SERVED = {name: form for name, form in forms.baselines(60.0).items() if not form
 
 
 @pytest.mark.parametrize("form", [Blend(0.3, 0.5, 30.0), Blend(3.0, 0.0, 0.0), Blend(0.3, 0.1, 30.0, towers_new_customers=3.0),
-                                  Blend(0.0, 0.1, 30.0, towers_new_customers=1.0), *SERVED.values()],
-                         ids=["blend", "towers-heavy", "new-customer-weight", "no-towers-for-regulars", *SERVED])
+                                  Blend(0.0, 0.1, 30.0, towers_new_customers=1.0), Blend(0.3, 0.1, 0.0, towers_new_products=0.3),
+                                  Blend(0.0, 0.0, 30.0, towers_new_products=1.0), *SERVED.values()],
+                         ids=["blend", "towers-heavy", "new-customer-weight", "no-towers-for-regulars", "new-product-weight",
+                              "towers-only-for-new-products", *SERVED])
 def test_the_blend_in_numpy_and_tensorflow(form):
     known, terms = setting()
     numpy_scores = forms.scorer(form, terms)(np.arange(CUSTOMERS), 0, PRODUCTS)
     np.testing.assert_allclose(tf_blend(form, known, terms), numpy_scores, rtol=1e-5, atol=1e-5)
     unbought = np.arange(PRODUCTS - 5, PRODUCTS)
-    regular_towers = form.towers != 0
-    assert np.isinf(numpy_scores[:-1, unbought]).all() != regular_towers  # rankable only through the towers
-    assert np.isinf(numpy_scores[-1, unbought]).all() != (form.towers_new_customers != 0)
+    assert np.isinf(numpy_scores[:, unbought]).all() == (form.towers_new_products == 0)  # rankable only through the towers
+    assert np.isfinite(numpy_scores[:, :PRODUCTS - 5]).all()
 
 
 def test_the_served_blend_refuses_a_baseline_only_term():

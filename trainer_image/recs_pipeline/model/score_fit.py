@@ -43,6 +43,7 @@ from recs_pipeline.scoring.terms import CANDIDATE_BLOCK, ROW_BLOCK, ScoreFn, Ter
 TOWER_WEIGHTS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0)
 KNN_WEIGHTS = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 NEW_CUSTOMER_TOWER_WEIGHTS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)  # against popularity alone: up to the towers alone
+NEW_PRODUCT_TOWER_WEIGHTS = (0.0, 0.1, 0.3, 1.0, 3.0)  # a product nobody bought: how far up the towers lift it
 FIT_CUSTOMERS = 5000  # validation customers of each kind (with and without a purchase) the weights are fitted on
 CANDIDATES_PER_TERM = 200  # each term's top products per customer: the lists a fitted weight reorders
 # The baseline forms validation measures the model against (forms.baselines' names): the ones a blend of these terms can express.
@@ -91,8 +92,11 @@ def fit(terms: Terms, repeat_half_life_days: float, users: np.ndarray, items: np
                                                     regular)
     rivals = {name: form for name, form in forms.baselines(repeat_half_life_days).items() if name in RIVALS}
     rivals = {"recency_repeat": rivals.pop("recency_repeat"), **rivals}  # first: a tie keeps the plain baseline of B2B data
-    grid: list[Form] = [*rivals.values(), *(Blend(towers, knn, repeat_half_life_days) for towers, knn in
-                                            itertools.product(TOWER_WEIGHTS, KNN_WEIGHTS)), *([mixture[0]] if mixture else [])]
+    # Blends on both repeat terms the baselines have (recency-weighted first, then by count), so the
+    # best blend is never below either repeat baseline on validation.
+    grid: list[Form] = [*rivals.values(), *(Blend(towers, knn, half_life) for half_life, towers, knn in
+                                            itertools.product((repeat_half_life_days, 0.0), TOWER_WEIGHTS, KNN_WEIGHTS)),
+                        *([mixture[0]] if mixture else [])]
     form = rivals["recency_repeat"]
     if True in tables:
         best = -1.0
@@ -107,6 +111,12 @@ def fit(terms: Terms, repeat_half_life_days: float, users: np.ndarray, items: np
             recall = tables[False].hits(_weights(replace(form, towers_new_customers=weight), len(columns))).mean()
             if recall > best + 1e-12:
                 form, best = replace(form, towers_new_customers=weight), recall
+    if isinstance(form, Blend) and any(table.row_unbought.any() for table in tables.values()):
+        best = -1.0
+        for weight in NEW_PRODUCT_TOWER_WEIGHTS:  # over every row: lifting new products moves the others down
+            recall = _recall(tables, replace(form, towers_new_products=weight), len(columns))
+            if recall > best + 1e-12:
+                form, best = replace(form, towers_new_products=weight), recall
     scored = {name: _recall(tables, rival, len(columns)) for name, rival in rivals.items()}
     rival = max(scored, key=lambda name: scored[name])
     customers = sum(len(table.customers) for table in tables.values())
@@ -123,20 +133,21 @@ def _sample(users: np.ndarray, items: np.ndarray, rng: np.random.Generator) -> t
     return customers, users, items
 
 
-def _weights(form: Form, width: int) -> tuple[np.ndarray, np.ndarray]:
+def _weights(form: Form, width: int) -> tuple[np.ndarray, np.ndarray, float | None]:
     """The form's coefficient of each candidate column (popularity, towers, kNN, repeat at the fit's
-    half-life, repeat by count[, the mixture]), for customers with a purchase and without one."""
+    half-life, repeat by count[, the mixture]), for customers with a purchase and without one; and
+    the towers' weight for products nobody bought (None: as the others, the mixture)."""
     if isinstance(form, Mixture):
         only = np.zeros(width)
         only[-1] = 1.0
-        return only, only
+        return only, only, None
     assert not form.baseline_only and form.repeat_half_life_days >= 0
     by_count = form.repeat_half_life_days == 0
     regular = np.zeros(width)
     regular[:5] = [form.popularity, form.towers, form.knn, 0.0 if by_count else form.repeat, form.repeat if by_count else 0.0]
     new = regular.copy()
     new[1] = form.towers_new_customers
-    return regular, new
+    return regular, new, form.towers_new_products
 
 
 def _recall(tables: dict[bool, _CandidateTable], form: Form, width: int) -> float:
@@ -184,17 +195,22 @@ class _CandidateTable:
         return cls(customers, regular, union, valid, ~bought_items[union], candidates, purchases, row_customer, items, missed,
                    ~bought_items[items])
 
-    def hits(self, weights: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    def hits(self, weights: tuple[np.ndarray, np.ndarray, float | None]) -> np.ndarray:
         """(rows, len(RECALL_KS)) bool: each purchase within the top K. Its rank is the number of
         valid candidates scored strictly above it, never counting the product itself (its two
-        scores may differ in the last bit, as in ranking.positive_ranks). Where the towers' weight
-        is 0, products with no purchase cannot be ranked: they score -inf, and buying one is a miss."""
+        scores may differ in the last bit, as in ranking.positive_ranks). A product nobody bought
+        has the towers at the new products' weight; where that is 0 it cannot be ranked: it scores
+        -inf, and buying one is a miss."""
         chosen = weights[0] if self.regular else weights[1]
         scores = self.candidates @ chosen
         own = self.purchases @ chosen
-        unrankable = chosen[1] == 0
-        if unrankable:
-            scores = np.where(self.unbought, -np.inf, scores)
+        new_products = weights[2]
+        unrankable = new_products == 0
+        if new_products is not None:  # a product nobody bought: the towers at their own weight
+            lifted = chosen.copy()
+            lifted[1] = new_products
+            scores = np.where(self.unbought, -np.inf if unrankable else self.candidates @ lifted, scores)
+            own = np.where(self.row_unbought, -np.inf if unrankable else self.purchases @ lifted, own)
         ranks = np.zeros(len(own), np.int64)
         for start in range(0, len(own), 8192):
             part = slice(start, start + 8192)
@@ -203,6 +219,7 @@ class _CandidateTable:
             ranks[part] = above.sum(axis=1)
         ranks[self.missed | (self.row_unbought & unrankable)] = np.iinfo(np.int64).max
         return np.stack([ranks < k for k in RECALL_KS], axis=1)
+
 
 def _at_candidates(score: ScoreFn, customers: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """The term at each customer's columns, a block of customers x a block of the catalog at a time."""

@@ -5,13 +5,15 @@ served model), side by side so they stay one function:
             (+ w_ease * ease + w_group * group popularity + w_category * category affinity: baselines only)
 
 (the terms: terms.py). The model's blend has its weights fitted on validation (model.score_fit),
-w_towers separately for customers with no purchase yet (they have no repeat or kNN term, so only
-the towers' weight against popularity orders their list); the baselines are blends with fixed
-weights (forms.baselines). A weight of 0 is a term not computed. The repeat term's half-life is the
-form's; the kNN term's is the run's `baseline_half_life_days`, that of the baselines.
+w_towers three times: for a customer's products with purchases, for a customer with no purchase
+yet (no repeat or kNN term: only the towers' weight against popularity orders their list), and for
+products nobody bought yet (no popularity, repeat or kNN term: only that weight sets how far up the
+towers lift them). The baselines are blends with fixed weights (forms.baselines). A weight of 0 is a
+term not computed. The repeat term's half-life is the form's; the kNN term's is the run's
+`baseline_half_life_days`, that of the baselines.
 
-A product with no purchase can be ranked only through features: where the towers' (or category
-affinity's) weight is 0 for a customer, such products score -inf for them and count as misses
+A product with no purchase can be ranked only through features: where the new products' towers
+weight (and category affinity's) is 0, such products score -inf and count as misses
 (evaluation.ranking), in NumPy and in TensorFlow alike.
 """
 
@@ -39,6 +41,7 @@ class Blend:
     repeat: float = 1.0
     popularity: float = 1.0
     towers_new_customers: float = 0.0  # w_towers for a customer with no purchase yet
+    towers_new_products: float = 0.0  # w_towers for a product nobody bought yet (any customer)
     ease: float = 0.0
     group_popularity: float = 0.0
     category_affinity: float = 0.0
@@ -58,7 +61,7 @@ class Blend:
 
 def scorer(form: Blend, terms: Terms) -> ScoreFn:
     """The NumPy score, block by block of the catalog."""
-    uses_towers = bool(form.towers or form.towers_new_customers)
+    uses_towers = bool(form.towers or form.towers_new_customers or form.towers_new_products)
     if uses_towers and terms.towers is None:
         raise ValueError(f"{form}: a blend with a towers weight needs the model's towers")
     weighted: list[tuple[float, ScoreFn]] = [(form.popularity, terms.popularity())]
@@ -73,12 +76,13 @@ def scorer(form: Blend, terms: Terms) -> ScoreFn:
 
     def score(users: np.ndarray, low: int, high: int) -> np.ndarray:
         total = sum(weight * term(users, low, high) for weight, term in weighted)
-        tower_weights = np.where(bought_users[users], form.towers, form.towers_new_customers)
+        unbought = ~bought_items[None, low:high]
         if towers is not None:
-            total = total + tower_weights[:, None] * towers(users, low, high)
-        if not form.category_affinity:  # a product with no purchase: only features rank it
-            unrankable = (tower_weights == 0)[:, None] & ~bought_items[None, low:high]
-            total = np.where(unrankable, -np.inf, total)
+            by_customer = np.where(bought_users[users], form.towers, form.towers_new_customers)[:, None]
+            weights = np.where(unbought, form.towers_new_products, by_customer)
+            total = total + weights * towers(users, low, high)
+        if not (form.towers_new_products or form.category_affinity):  # a product with no purchase: only features rank it
+            total = np.where(unbought, -np.inf, total)
         return total
 
     return score
@@ -139,10 +143,11 @@ def serve_scores(form: Blend, logits: tf.Tensor, popularity: tf.Tensor, bought: 
     if form.baseline_only:
         raise ValueError(f"{form}: EASE and the cold-start terms are baselines; the served model does not compute them")
     towers = tf.exp(logits - tf.reduce_max(logits, axis=1, keepdims=True))
-    tower_weights = tf.where(has_purchases, tf.constant(form.towers, tf.float32), tf.constant(form.towers_new_customers, tf.float32))
-    scores = tf.constant(form.popularity, tf.float32) * popularity[None, :] + tower_weights[:, None] * towers
-    unrankable = tf.logical_and(tf.equal(tower_weights, 0.0)[:, None], tf.logical_not(bought)[None, :])
-    scores = tf.where(unrankable, tf.constant(float("-inf"), tf.float32), scores)
+    by_customer = tf.where(has_purchases, tf.constant(form.towers, tf.float32), tf.constant(form.towers_new_customers, tf.float32))
+    weights = tf.where(bought[None, :], by_customer[:, None], tf.constant(form.towers_new_products, tf.float32))
+    scores = tf.constant(form.popularity, tf.float32) * popularity[None, :] + weights * towers
+    if not form.towers_new_products:
+        scores = tf.where(bought[None, :], scores, tf.constant(float("-inf"), tf.float32))
     if form.repeat:
         scores = tf.tensor_scatter_nd_add(scores, tf.stack([rows, items], axis=1), tf.constant(form.repeat, tf.float32) * repeat)
     if form.uses_knn:

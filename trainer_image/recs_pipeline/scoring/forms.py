@@ -51,7 +51,7 @@ def baselines(half_life_days: float) -> dict[str, Blend]:
         "ease": Blend(ease=1.0, repeat=0.0, popularity=TIE_BREAK),
         "group_popularity": Blend(group_popularity=1.0, repeat=0.0, popularity=TIE_BREAK),
         "category_affinity": Blend(category_affinity=1.0, repeat=0.0, popularity=TIE_BREAK),
-        TOWERS_ONLY: Blend(towers=1.0, towers_new_customers=1.0, repeat=0.0, popularity=TIE_BREAK),
+        TOWERS_ONLY: Blend(towers=1.0, towers_new_customers=1.0, towers_new_products=1.0, repeat=0.0, popularity=TIE_BREAK),
     }
     assert tuple(forms) == BASELINE_NAMES
     return forms
