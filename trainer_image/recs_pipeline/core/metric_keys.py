@@ -85,12 +85,13 @@ BEST_EPOCH = "best_epoch"  # the epoch with the lowest validation loss
 KEPT_EPOCH = "kept_epoch"  # the epoch whose weights the exported model holds
 
 # The fit of the model's score (model/score_fit.py), in final_metrics: 1 when it ranks by the trained
-# mixture, else 0 and the blend's weights (the towers' also for customers with no purchase yet) and
+# mixture, else 0 and the blend's weights (the towers' also for new customers and new products) and
 # repeat half-life (0: by count); and the chosen form's mean validation recall@K over that of the
 # best baseline form on validation.
 SCORES_BY_MIXTURE = "scores_by_mixture"
 BLEND_TOWERS_WEIGHT = "blend_towers_weight"
 BLEND_NEW_CUSTOMER_TOWERS_WEIGHT = "blend_towers_weight_new_customers"
+BLEND_NEW_PRODUCT_TOWERS_WEIGHT = "blend_towers_weight_new_products"
 BLEND_KNN_WEIGHT = "blend_knn_weight"
 BLEND_REPEAT_HALF_LIFE = "blend_repeat_half_life_days"
 BLEND_VALIDATION_GAIN = "blend_validation_gain"

@@ -128,6 +128,7 @@ def form_figures(fitted: score_fit.FormFit) -> dict[str, float]:
     """The fit's figures for final_metrics (a mixture has no blend weights: 0)."""
     form = fitted.form if isinstance(fitted.form, Blend) else Blend(0.0, 0.0, 0.0)
     return {metric_keys.BLEND_TOWERS_WEIGHT: form.towers, metric_keys.BLEND_NEW_CUSTOMER_TOWERS_WEIGHT: form.towers_new_customers,
+            metric_keys.BLEND_NEW_PRODUCT_TOWERS_WEIGHT: form.towers_new_products,
             metric_keys.BLEND_KNN_WEIGHT: form.knn, metric_keys.BLEND_REPEAT_HALF_LIFE: form.repeat_half_life_days,
             metric_keys.BLEND_VALIDATION_GAIN: fitted.gain, metric_keys.SCORES_BY_MIXTURE: float(isinstance(fitted.form, Mixture))}
 
@@ -141,7 +142,8 @@ def form_outcome(fitted: score_fit.FormFit) -> str:
         repeat = f"{half_life:g}-day half-life" if half_life else "by count"
         kept = f"as {fitted.kept_rival} for customers with purchases" if fitted.kept_rival else \
             f"by the blend: towers {fitted.form.towers:g}, item-kNN {fitted.form.knn:g}, repeats {repeat}"
-        form = f"scores {kept}; new customers: towers {fitted.form.towers_new_customers:g} against popularity"
+        form = (f"scores {kept}; towers {fitted.form.towers_new_customers:g} for new customers, "
+                f"{fitted.form.towers_new_products:g} for new products")
     ratio = f"{fitted.gain:.3f}x"
     if fitted.gain < 1:
         verdict = f"below {fitted.rival} there: {ratio} its mean validation recall"

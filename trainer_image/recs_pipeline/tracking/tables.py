@@ -25,8 +25,8 @@ SEGMENT_NOTE = "a new customer's purchase of a new product is in both new segmen
 DECIMALS = 4  # every figure in a table (recall, NDCG, MRR, losses, weights), so a column reads as one
 _SMALLEST = 0.5 * 10 ** -DECIMALS
 # Fields of the blend that say nothing when validation chose the trained mixture (their value is 0 then).
-BLEND_ONLY = (metric_keys.BLEND_TOWERS_WEIGHT, metric_keys.BLEND_NEW_CUSTOMER_TOWERS_WEIGHT, metric_keys.BLEND_KNN_WEIGHT,
-              metric_keys.BLEND_REPEAT_HALF_LIFE)
+BLEND_ONLY = (metric_keys.BLEND_TOWERS_WEIGHT, metric_keys.BLEND_NEW_CUSTOMER_TOWERS_WEIGHT, metric_keys.BLEND_NEW_PRODUCT_TOWERS_WEIGHT,
+              metric_keys.BLEND_KNN_WEIGHT, metric_keys.BLEND_REPEAT_HALF_LIFE)
 
 
 def fmt(value: Any) -> str:
