@@ -176,7 +176,9 @@ def test_a_product_table_adds_a_new_product_embedded_from_its_features(model, pr
     prepared = prepared_data.load(prepared_numeric)
     table = product_csv(tmp_path / "products.csv", prepared)
     done = product_table.export(str(model / "model"), prepared_numeric, table, str(tmp_path / "serving2"))
-    assert done == product_table.Export(added=1, already_in_catalog=1, products=len(prepared.items) + 1)
+    form = trained.score_form(trained.model_info(str(model / "model")))
+    ranks_new = not isinstance(form, Blend) or form.towers_new_products > 0
+    assert done == product_table.Export(added=1, already_in_catalog=1, products=len(prepared.items) + 1, ranked=ranks_new)
     info = json.loads((tmp_path / "serving2" / retrieval.INFO_FILE).read_text())
     assert info["products"] == len(prepared.items) + 1 and info["products_added_after_training"] == 1
 
@@ -221,7 +223,7 @@ def test_export_serving_command_on_a_run_folder_and_its_line(model, prepared_num
     assert (f"added 1 new product(s) to the catalog (1 of the table's were in it already; {len(prepared.items) + 1} in all); "
             f"retrieval model in {tmp_path / 'out'}\n") in result.output
     form = trained.score_form(trained.model_info(str(model / "model")))
-    ranked = isinstance(form, Mixture) or bool(form.towers or form.towers_new_customers)
+    ranked = isinstance(form, Mixture) or bool(form.towers_new_products)
     assert ("note: this model's score form gives the towers weight 0" in result.output) is not ranked
     features = CliRunner().invoke(main, ["recommend", "--model", str(tmp_path / "out"), "--features", "segment=retail,employees=12",
                                          "-k", "3"])

@@ -29,8 +29,8 @@ ID_COLUMN = "product_id"
 @dataclass(frozen=True)
 class Export:
     """What export wrote: products added to the catalog, products of the table already in it, the
-    catalog's size, and whether the score form ranks the added ones (a blend whose towers weights
-    are 0 scores a product nobody bought -inf for everyone)."""
+    catalog's size, and whether the score form ranks the added ones (a blend whose towers weight for
+    new products is 0 scores a product nobody bought -inf for everyone)."""
 
     added: int
     already_in_catalog: int
@@ -89,5 +89,5 @@ def export(model_dir: str, prepared_dir: str, products: str, output: str, id_col
     Path(output).mkdir(parents=True, exist_ok=True)
     added = trained.export_serving(trained.load_towers(model_dir), prepared, info, output, new_products=new)
     form = trained.score_form(info)
-    ranked = not isinstance(form, Blend) or bool(form.towers or form.towers_new_customers)
+    ranked = not isinstance(form, Blend) or bool(form.towers_new_products)
     return Export(added, len(table) - added, len(prepared.items) + added, ranked)
