@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,33 @@ def connect():
     return connection
 
 
+class _LazyConnection:
+    """connect()'s DuckDB, made (with the tables registered so far) on first use: a CSV with ISO
+    times and no --where or --test-start needs no SQL, so it does not pay DuckDB's start-up."""
+
+    def __init__(self) -> None:
+        self._connection = None
+        self._tables: dict[str, pa.Table] = {}
+
+    def register(self, name: str, table: pa.Table) -> None:
+        self._tables[name] = table
+        if self._connection is not None:
+            self._connection.register(name, table)
+
+    def __getattr__(self, name: str) -> Any:
+        if self._connection is None:
+            self._connection = connect()
+            for table_name, table in self._tables.items():
+                self._connection.register(table_name, table)
+        return getattr(self._connection, name)
+
+
+def _sql_errors() -> tuple[type[BaseException], ...]:
+    """duckdb.Error once DuckDB is loaded; nothing before (no SQL ran, so none failed)."""
+    duckdb = sys.modules.get("duckdb")
+    return (duckdb.Error,) if duckdb is not None else ()
+
+
 def prepare_frame(frame: pd.DataFrame, config: PrepConfig, output_dir: str, source: str = "<data frame>") -> dict[str, Any]:
     """Prepare an in-memory table (the embedded synthetic data, or tests)."""
     import duckdb
@@ -61,7 +89,7 @@ def prepare_frame(frame: pd.DataFrame, config: PrepConfig, output_dir: str, sour
 
 def prepare_files(files: list[str], file_format: str, config: PrepConfig, output_dir: str, source: str) -> dict[str, Any]:
     """Prepare CSV or Parquet files (already local)."""
-    con = connect()
+    con = _LazyConnection()
     try:
         table = table_reader.read_files(files, file_format, config, source, con)
     except table_reader.ReadError as error:
@@ -71,7 +99,7 @@ def prepare_files(files: list[str], file_format: str, config: PrepConfig, output
 
 def prepare_table(table: pa.Table, config: PrepConfig, output_dir: str, source: str) -> dict[str, Any]:
     """Prepare an Arrow table already read (a BigQuery read)."""
-    return _prepare(connect(), table, config, output_dir, source)
+    return _prepare(_LazyConnection(), table, config, output_dir, source)
 
 
 def public_source(source: str) -> str:
@@ -95,8 +123,6 @@ class _Rows:
 
 
 def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: str) -> dict[str, Any]:
-    import duckdb
-
     require_columns(table.column_names, config, source)
     if table.num_rows == 0:
         raise DataError(f"{source}: no rows, only the header ({', '.join(table.column_names)})")
@@ -112,7 +138,7 @@ def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: 
         vocabularies, maps = _vocabularies(rows, labels, users, items, features, config, source)
         _require_evaluable(rows, labels, maps, users, config, source)
         _write(rows, labels, maps, vocabularies, features, config, output_dir, stats)
-    except duckdb.Error as error:
+    except _sql_errors() as error:  # evaluated when an exception arrives, so after any SQL ran
         raise DataError(f"{source}: {table_reader.first_line(error)}{table_reader.encoding_hint(error, config)}") from error
     Path(output_dir, VOCAB_FILE).write_text(json.dumps(vocabularies))
     Path(output_dir, STATS_FILE).write_text(json.dumps(stats, indent=2))

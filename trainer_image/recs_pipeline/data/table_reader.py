@@ -1,7 +1,9 @@
 """Interaction files (or a data frame) into one Arrow table, the input of data prep.
 
 CSV goes through pyarrow's multi-threaded reader, with the id and feature columns read as text
-(ids are strings: "007" stays "007") and everything else typed by pyarrow. A file pyarrow cannot
+(ids are strings: "007" stays "007"), dictionary-encoded as they are read (data prep needs their
+distinct values and a code per row, not 10M strings), and everything else typed by pyarrow (ISO
+times become timestamps there). A file pyarrow cannot
 read cleanly (a type that changes deep in the file, a bad byte, a ragged row, a duplicated or
 empty header) is read by DuckDB's CSV reader instead, which samples the file, widens types and
 gives the error messages users see. Parquet is read by DuckDB, with files united by column name.
@@ -19,6 +21,7 @@ from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import UserError
 
 SNIFF_BYTES = 1 << 16
+TEXT_CODES = pa.dictionary(pa.int32(), pa.string())  # how the CSV reader gives id and feature columns
 DELIMITERS = ",;\t|"
 
 log = logging.getLogger(__name__)
@@ -170,7 +173,7 @@ def _read_csv_pyarrow(files: list[str], config: PrepConfig) -> pa.Table | None:
             ).schema.names
             if len(set(header)) != len(header) or "" in header:
                 return None
-            wanted = {name: pa.string() for name in text_columns(config) if name in header}
+            wanted = {name: TEXT_CODES for name in text_columns(config) if name in header}
             tables.append(
                 pacsv.read_csv(
                     path,
