@@ -193,10 +193,10 @@ def require_columns(columns: list[str], config: PrepConfig, source: str) -> None
 
 def _passes(con, table: pa.Table, config: PrepConfig, source: str) -> np.ndarray:
     """The user's --where condition per row (a row where it is NULL does not pass)."""
-    import duckdb
-
     if not config.where:
         return np.ones(table.num_rows, dtype=bool)
+    import duckdb
+
     try:
         result = con.sql(f"SELECT coalesce(({config.where}), false) AS passes FROM input_table").to_arrow_table()["passes"]
     except duckdb.Error as error:
