@@ -15,7 +15,7 @@ import json
 import math
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,9 +53,14 @@ class _LazyConnection:
     """connect()'s DuckDB, made (with the tables registered so far) on first use: a CSV with ISO
     times and no --where or --test-start needs no SQL, so it does not pay DuckDB's start-up."""
 
-    def __init__(self) -> None:
+    def __init__(self, early: bool = False) -> None:
         self._connection = None
         self._tables: dict[str, pa.Table] = {}
+        self._early: Future | None = None
+        if early:  # SQL will run: start DuckDB beside the file read, which releases the GIL
+            pool = ThreadPoolExecutor(max_workers=1)
+            self._early = pool.submit(connect)
+            pool.shutdown(wait=False)
 
     def register(self, name: str, table: pa.Table) -> None:
         self._tables[name] = table
@@ -64,7 +69,7 @@ class _LazyConnection:
 
     def __getattr__(self, name: str) -> Any:
         if self._connection is None:
-            self._connection = connect()
+            self._connection = self._early.result() if self._early is not None else connect()
             for table_name, table in self._tables.items():
                 self._connection.register(table_name, table)
         return getattr(self._connection, name)
@@ -90,7 +95,7 @@ def prepare_frame(frame: pd.DataFrame, config: PrepConfig, output_dir: str, sour
 
 def prepare_files(files: list[str], file_format: str, config: PrepConfig, output_dir: str, source: str) -> dict[str, Any]:
     """Prepare CSV or Parquet files (already local)."""
-    con = _LazyConnection()
+    con = _LazyConnection(early=bool(config.where or config.test_start) or file_format == "parquet")
     try:
         table = table_reader.read_files(files, file_format, config, source, con)
     except table_reader.ReadError as error:
