@@ -26,7 +26,7 @@ class EncodedColumn:
     """codes[row] indexes labels (sorted, so code order is label order); MISSING where the row has no usable value."""
 
     codes: np.ndarray  # int32
-    labels: np.ndarray  # object array of str, each distinct
+    labels: np.ndarray  # object array of str, each distinct (a dictionary column's unused entries included: no row's code)
 
 
 def encode(column: pa.ChunkedArray | pa.Array, normalise_ids: bool = True) -> EncodedColumn:

@@ -199,7 +199,8 @@ def needed_columns(header: list[str], config: PrepConfig) -> list[str]:
     if "*" in where or "columns(" in where.replace(" ", ""):
         return header
     configured = {config.user_column, config.item_column, config.timestamp_column, *config.user_features, *config.item_features}
-    return [name for name in header if name in configured or (where and (name.lower() in where or name.lower().replace('"', '""') in where))]
+    named = [name for name in header if where and (name.lower() in where or name.lower().replace('"', '""') in where)]
+    return [name for name in header if name in configured or name in named]
 
 
 def _in_header_order(table: pa.Table, header: list[str]) -> pa.Table:
