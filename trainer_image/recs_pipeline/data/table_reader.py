@@ -3,10 +3,11 @@
 CSV goes through pyarrow's multi-threaded reader, with the id and feature columns read as text
 (ids are strings: "007" stays "007"), dictionary-encoded as they are read (data prep needs their
 distinct values and a code per row, not 10M strings), and everything else typed by pyarrow (ISO
-times become timestamps there); columns neither configured nor named by --where are not converted. A file pyarrow cannot
-read cleanly (a type that changes deep in the file, a bad byte, a ragged row, a duplicated or
-empty header) is read by DuckDB's CSV reader instead, which samples the file, widens types and
-gives the error messages users see. Parquet is read by DuckDB, with files united by column name.
+times become timestamps there); columns neither configured nor named by --where are not
+converted. A file pyarrow cannot read cleanly (a type that changes deep in the file, a bad byte,
+a ragged row, a duplicated or empty header) is read by DuckDB's CSV reader instead, which samples
+the file, widens types and gives the error messages users see. Parquet is read by DuckDB, with
+files united by column name.
 """
 
 from __future__ import annotations
