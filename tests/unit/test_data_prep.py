@@ -105,9 +105,9 @@ def test_numeric_features_are_bucketised_by_training_quantiles(tmp_path):
 def test_a_numeric_feature_that_is_not_a_number_is_named(tmp_path):
     frame = grid()
     frame["price"] = "1.5"
-    frame.loc[7, "price"] = "n/a"
+    frame.loc[7, "price"] = "twelve"
     message = bad(tmp_path, frame, PrepConfig(user_features=(), item_features=(), item_numeric_features=("price",)))
-    assert message == (f"{tmp_path / 'orders.csv'}: column 'price', row 8: 'n/a' is not a number (1 such row(s)); "
+    assert message == (f"{tmp_path / 'orders.csv'}: column 'price', row 8: 'twelve' is not a number (1 such row(s)); "
                        "a numeric feature needs numbers, or leave the value empty")
 
 

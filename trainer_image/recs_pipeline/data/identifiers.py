@@ -3,7 +3,9 @@
 Ids are strings; an integer-like float ("17850.0", or 17850.0 in a numeric column, as a
 spreadsheet export leaves customer numbers) is the same id as the integer; blanks, NaN and nulls
 are missing. A column is hash-encoded once (pyarrow), and the rules run on its distinct values
-only, so a 10M-row column with 200k customers costs one hash pass, not 10M string edits.
+only, so a 10M-row column with 200k customers costs one hash pass, not 10M string edits; a
+column that arrives dictionary-encoded (the CSV reader encodes ids while it reads) is not hashed
+again: its chunks' dictionaries are merged and its indices remapped.
 """
 
 from __future__ import annotations
@@ -24,18 +26,16 @@ class EncodedColumn:
     """codes[row] indexes labels (sorted, so code order is label order); MISSING where the row has no usable value."""
 
     codes: np.ndarray  # int32
-    labels: np.ndarray  # object array of str, each distinct
+    labels: np.ndarray  # object array of str, each distinct (a dictionary column's unused entries included: no row's code)
 
 
 def encode(column: pa.ChunkedArray | pa.Array, normalise_ids: bool = True) -> EncodedColumn:
     """Codes and labels of a column; `normalise_ids` applies the id rules (features keep their text)."""
     if isinstance(column, pa.Array):
         column = pa.chunked_array([column])
-    if pa.types.is_dictionary(column.type):
-        column = column.cast(column.type.value_type)
     if len(column) == 0:
         return EncodedColumn(np.zeros(0, np.int32), np.array([], dtype=object))
-    encoded = pc.dictionary_encode(column)
+    encoded = _dictionary_encoded(column)
     dictionary = encoded.chunk(0).dictionary  # one dictionary shared by all chunks
     texts = id_texts(dictionary) if normalise_ids else feature_texts(dictionary)
     # Distinct raw values may share a label ("17850" and "17850.0"): merge them, then sort.
@@ -49,12 +49,18 @@ def encode(column: pa.ChunkedArray | pa.Array, normalise_ids: bool = True) -> En
     # raw dictionary index -> label code; its last slot (index MISSING = -1) is a null row's.
     remap = np.append(np.where(merged_index == MISSING, MISSING, rank[np.maximum(merged_index, 0)] if len(rank) else MISSING),
                       MISSING).astype(np.int32)
-    return EncodedColumn(remap[_row_indices(encoded)], labels)
+    return EncodedColumn(_row_codes(encoded, remap), labels)
 
 
-def _row_indices(encoded: pa.ChunkedArray) -> np.ndarray:
-    """Each row's dictionary index (MISSING for a null), one copy of the chunks' indices: the
-    10M-row path, so no per-chunk fill_null and no second pass."""
+def _dictionary_encoded(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The column as dictionary chunks sharing one dictionary. Already dictionary-encoded: only
+    the chunks' small dictionaries are hashed (unify), not every row again."""
+    return column.unify_dictionaries() if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+
+
+def _row_codes(encoded: pa.ChunkedArray, remap: np.ndarray) -> np.ndarray:
+    """Each row's code, remap[dictionary index] (a null row reads remap's last slot, MISSING):
+    one gather per chunk straight into the result, the 10M-row path."""
     out = np.empty(len(encoded), np.int32)
     position = 0
     for chunk in encoded.chunks:
@@ -62,7 +68,8 @@ def _row_indices(encoded: pa.ChunkedArray) -> np.ndarray:
         length = len(indices)
         if indices.null_count:
             indices = indices.fill_null(MISSING)
-        out[position:position + length] = indices.to_numpy(zero_copy_only=False)
+        # mode wrap: index -1 reads the last slot (and an unbuffered output, unlike mode raise)
+        np.take(remap, indices.to_numpy(zero_copy_only=False), out=out[position:position + length], mode="wrap")
         position += length
     return out
 

@@ -1,10 +1,13 @@
 """Interaction files (or a data frame) into one Arrow table, the input of data prep.
 
 CSV goes through pyarrow's multi-threaded reader, with the id and feature columns read as text
-(ids are strings: "007" stays "007") and everything else typed by pyarrow. A file pyarrow cannot
-read cleanly (a type that changes deep in the file, a bad byte, a ragged row, a duplicated or
-empty header) is read by DuckDB's CSV reader instead, which samples the file, widens types and
-gives the error messages users see. Parquet is read by DuckDB, with files united by column name.
+(ids are strings: "007" stays "007"), dictionary-encoded as they are read (data prep needs their
+distinct values and a code per row, not 10M strings), and everything else typed by pyarrow (ISO
+times become timestamps there); columns neither configured nor named by --where are not
+converted. A file pyarrow cannot read cleanly (a type that changes deep in the file, a bad byte,
+a ragged row, a duplicated or empty header) is read by DuckDB's CSV reader instead, which samples
+the file, widens types and gives the error messages users see. Parquet is read by DuckDB, with
+files united by column name.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import UserError
 
 SNIFF_BYTES = 1 << 16
+TEXT_CODES = pa.dictionary(pa.int32(), pa.string())  # how the CSV reader gives id and feature columns
 DELIMITERS = ",;\t|"
 
 log = logging.getLogger(__name__)
@@ -171,15 +175,14 @@ def _read_csv_pyarrow(files: list[str], config: PrepConfig) -> pa.Table | None:
             ).schema.names
             if len(set(header)) != len(header) or "" in header:
                 return None
-            wanted = {name: pa.string() for name in text_columns(config) if name in header}
-            tables.append(
-                pacsv.read_csv(
-                    path,
-                    read_options=pacsv.ReadOptions(encoding=config.encoding),
-                    parse_options=pacsv.ParseOptions(delimiter=delimiter),
-                    convert_options=pacsv.ConvertOptions(column_types=wanted),
-                )
+            wanted = {name: TEXT_CODES for name in text_columns(config) if name in header}
+            table = pacsv.read_csv(
+                path,
+                read_options=pacsv.ReadOptions(encoding=config.encoding),
+                parse_options=pacsv.ParseOptions(delimiter=delimiter),
+                convert_options=pacsv.ConvertOptions(column_types=wanted, include_columns=needed_columns(header, config)),
             )
+            tables.append(_in_header_order(table, header))
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, UnicodeError, LookupError) as error:
             log.info("%s: pyarrow cannot read it (%s); reading with DuckDB", path, first_line(error))
             return None
@@ -188,6 +191,26 @@ def _read_csv_pyarrow(files: list[str], config: PrepConfig) -> pa.Table | None:
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         log.info("the files' columns do not unite (%s); reading with DuckDB", first_line(error))
         return None
+
+
+def needed_columns(header: list[str], config: PrepConfig) -> list[str]:
+    """The columns data prep uses: the configured ones and any that --where may name (a header name
+    found in its text, ignoring case as SQL does). Every column when --where could reach columns
+    without naming them (`*`, COLUMNS(...))."""
+    where = config.where.lower()
+    if "*" in where or "columns(" in where.replace(" ", ""):
+        return header
+    configured = {config.user_column, config.item_column, config.timestamp_column, *config.all_user_features, *config.all_item_features}
+    named = [name for name in header if where and (name.lower() in where or name.lower().replace('"', '""') in where)]
+    return [name for name in header if name in configured or name in named]
+
+
+def _in_header_order(table: pa.Table, header: list[str]) -> pa.Table:
+    """The table with every header column, in header order: the ones not read are null columns (no
+    buffers), so messages still list the file's columns."""
+    if table.num_columns == len(header):
+        return table
+    return pa.table([table[name] if name in table.column_names else pa.nulls(table.num_rows) for name in header], names=header)
 
 
 def sniff_delimiter(path: str, encoding: str) -> str:

@@ -1,0 +1,74 @@
+"""The fast CSV path of data prep gives what the general one gives: ids dictionary-encoded as they
+are read, columns nobody uses left unconverted, DuckDB started only when SQL runs."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from recs_pipeline.core.config import PrepConfig
+from recs_pipeline.data import identifiers, prepare, prepared_data, table_reader
+from recs_pipeline.steps import prep
+
+
+def orders(rows: int = 240) -> pd.DataFrame:
+    """Ids as a spreadsheet leaves them (17850.0 beside 17850, a zero-padded code, blanks), a column
+    no setting names, and quantities for --where."""
+    users = ["17850.0", "17850", "007", "7", " 12 ", "U5", ""]
+    return pd.DataFrame({
+        "Note": [f"n{i}" for i in range(rows)],
+        "customer_id": [users[i % len(users)] for i in range(rows)],
+        "product_id": [f"I{(i * 7) % 9}" for i in range(rows)],
+        "timestamp": pd.date_range("2025-01-01", periods=rows, freq="h").strftime("%Y-%m-%d %H:%M:%S"),
+        "Quantity": [1 + i % 4 for i in range(rows)],
+    })
+
+
+def prepared_both_ways(tmp_path, config: PrepConfig) -> tuple[prepared_data.PreparedData, prepared_data.PreparedData]:
+    frame = orders()
+    frame.to_csv(tmp_path / "orders.csv", index=False)
+    prep.run(str(tmp_path / "csv"), str(tmp_path / "orders.csv"), {**config.__dict__}, {})
+    prepare.prepare_frame(frame.astype({"customer_id": object}), config, str(tmp_path / "frame"), "orders.csv")
+    return prepared_data.load(str(tmp_path / "csv")), prepared_data.load(str(tmp_path / "frame"))
+
+
+@pytest.mark.parametrize("where", ["", "quantity > 1", '"Quantity" > 1'])
+def test_the_csv_path_prepares_what_the_frame_path_does(tmp_path, where):
+    config = PrepConfig(user_features=(), item_features=(), where=where)
+    from_csv, from_frame = prepared_both_ways(tmp_path, config)
+    assert from_csv.vocabularies == from_frame.vocabularies
+    assert from_csv.vocabularies["user_id"] == ["007", "12", "17850", "7", "U5"]  # 17850.0 is 17850; 007 is not 7
+    for name in prepared_data.SPLITS:
+        pd.testing.assert_frame_equal(from_csv.splits[name], from_frame.splits[name])
+    differ = {"source", "timestamps_read_as"}  # how the input is named, and typed by the CSV reader or as text
+    assert {key: value for key, value in from_csv.stats.items() if key not in differ} == \
+        {key: value for key, value in from_frame.stats.items() if key not in differ}
+
+
+def test_columns_not_needed_are_not_converted_but_still_listed(tmp_path):
+    orders().to_csv(tmp_path / "orders.csv", index=False)
+    config = PrepConfig(user_features=(), item_features=(), where="quantity > 1")
+    header = ["Note", "customer_id", "product_id", "timestamp", "Quantity"]
+    assert table_reader.needed_columns(header, config) == ["customer_id", "product_id", "timestamp", "Quantity"]
+    assert table_reader.needed_columns(header, PrepConfig(where="COLUMNS('Q.*') > 1")) == header
+    table = table_reader.read_files([str(tmp_path / "orders.csv")], "csv", config, "orders.csv", None)
+    assert table.column_names == header
+    assert pa.types.is_null(table["Note"].type) and pa.types.is_dictionary(table["customer_id"].type)
+
+
+def test_dictionary_chunks_encode_as_the_plain_column_does():
+    values = ["b", "17850.0", None, "a", "17850", "", "b", " a "]
+    plain = identifiers.encode(pa.chunked_array([values[:3], values[3:]]))
+    chunks = pa.chunked_array([pa.array(values[:3]).dictionary_encode(), pa.array(values[3:]).dictionary_encode()])
+    encoded = identifiers.encode(chunks)
+    assert np.array_equal(encoded.codes, plain.codes) and encoded.labels.tolist() == plain.labels.tolist() == ["17850", "a", "b"]
+
+
+def test_a_plain_csv_needs_no_duckdb(tmp_path):
+    orders().to_csv(tmp_path / "orders.csv", index=False)
+    code = ("import sys; from recs_pipeline.steps import prep; "
+            f"prep.run({str(tmp_path / 'out')!r}, {str(tmp_path / 'orders.csv')!r}, {{'user_features': '', 'item_features': ''}}, {{}}); "
+            "print('duckdb' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip().endswith("False")
