@@ -4,7 +4,7 @@ data, 6 on a file of real data (e.g. Ta-Feng's 818k rows).
 Runs the real command in a subprocess (fresh interpreter, as a user would) and reads the epoch
 timings back from the run's training_metrics.json. Usage:
   python benchmarks/run_local_time.py
-  python benchmarks/run_local_time.py --input tafeng.csv.gz --test-start 2001-02-01
+  python benchmarks/run_local_time.py --input tafeng.csv.gz --test-start 2001-02-01 [-- --user-features age_group,pin_code ...]
 """
 
 from __future__ import annotations
@@ -29,11 +29,13 @@ def main() -> None:
     parser.add_argument("--input", default="", help="CSV or Parquet interactions (default: the embedded synthetic data).")
     parser.add_argument("--test-start", default="", help="Temporal split: rows from this date on are the test split.")
     parser.add_argument("--smoke", action="store_true", help="Tiny sizes: checks the script still runs (CI), measures nothing.")
+    parser.add_argument("pass_through", nargs="*", help="More run-local options after --, e.g. -- --user-features age_group,pin_code")
     args = parser.parse_args()
     out = Path(tempfile.mkdtemp(prefix="run-local-bench-"))
     command = [str(Path(sys.executable).with_name("recs-pipeline")), "run-local", "--output-dir", str(out)]
     if args.input:
         command += ["--input", str(Path(args.input).resolve())] + (["--test-start", args.test_start] if args.test_start else [])
+    command += args.pass_through
     budget = INPUT_BUDGET_S if args.input else BUDGET_S
     if args.smoke:
         command += ["--epochs", "1", "--synthetic-purchases", "3000", "--synthetic-customers", "120", "--synthetic-products", "60"]

@@ -94,7 +94,7 @@ def test_each_form_is_served_as_evaluate_scores_it(form, exported, prepared_dir,
     customers[purchase_windows.TOWER_INPUT] = windows
     half_life = form.repeat_half_life_days if isinstance(form, Blend) else 0.0
     retrieval.export(str(tmp_path / "serving"), towers[0], prepared.users["user_id"].to_numpy(str), customers, prepared.items,
-                     terms.towers.item_embeddings, prepared_data.item_probabilities(prepared),
+                     terms.towers.item_embeddings, prepared_data.purchase_shares(prepared),
                      tables=blend.serving_tables(known, half_life, info["knn_half_life_days"]),
                      form=form, temperature=info["temperature"], windows=windows)
     assert_served_as_ranked(str(tmp_path / "serving"), forms.scorer(form, terms), prepared, np.arange(0, len(prepared.users), 5), 20)

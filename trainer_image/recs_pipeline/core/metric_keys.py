@@ -13,6 +13,10 @@ import re
 from dataclasses import dataclass
 
 TEST_PREFIX = "test_"
+# Shown beside the baselines but a part of the model (its towers' softmax alone), so never a bar the
+# model is judged against (the registry gate, "model above every baseline").
+TOWERS_ONLY = "towers_only"
+MODEL_PARTS = (TOWERS_ONLY,)
 MRR = "mrr"
 LOSS = "loss"
 COVERAGE_KS = (10, 100)

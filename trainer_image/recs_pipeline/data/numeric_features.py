@@ -76,10 +76,14 @@ def codes(values: np.ndarray, bucket_edges: np.ndarray) -> np.ndarray:
 
 
 def labels(bucket_edges: np.ndarray) -> list[str]:
-    """One label per bucket that says its range: "< 1.5", "1.5 to 3", ">= 9" ("any" without edges)."""
-    bounds = [f"{edge:.6g}" for edge in bucket_edges]
-    if not bounds:
+    """One label per bucket that says its range: "< 1.5", "1.5 to 3", ">= 9" ("any" without edges);
+    6 significant digits, more where two edges would read the same (labels name buckets: each once)."""
+    if not len(bucket_edges):
         return ["any"]
+    for digits in (6, 10, 17):  # distinct float64 edges always differ at 17
+        bounds = [f"{edge:.{digits}g}" for edge in bucket_edges]
+        if len(set(bounds)) == len(bounds):
+            break
     return [f"< {bounds[0]}", *(f"{low} to {high}" for low, high in itertools.pairwise(bounds)), f">= {bounds[-1]}"]
 
 

@@ -208,7 +208,7 @@ def _read_columns(con, table: pa.Table, config: PrepConfig, source: str) -> _Col
 def require_columns(columns: list[str], config: PrepConfig, source: str) -> None:
     """Stop, naming what is missing and what was found, unless every configured column is there once."""
     wanted = [config.user_column, config.item_column, *([config.timestamp_column] if config.timestamp_column else []),
-              *config.user_features, *config.item_features]
+              *config.all_user_features, *config.all_item_features]
     missing = [name for name in wanted if name not in columns]
     if missing:
         found = ", ".join(columns) or "(none)"
@@ -531,8 +531,7 @@ def _write(rows: _Rows, labels: np.ndarray, maps: _IndexMaps, vocabularies: dict
     stats.update(
         users=len(vocabularies["user_id"]),
         items=len(vocabularies["item_id"]),
-        users_in_training=maps.known_users,
-        items_in_training=maps.known_items,
+        **{KNOWN_USERS: maps.known_users, KNOWN_ITEMS: maps.known_items},
         density=stats["train_rows"] / float(maps.known_users * maps.known_items),
         date_min=iso(times.min()) if times is not None else None,
         date_max=iso(times.max()) if times is not None else None,

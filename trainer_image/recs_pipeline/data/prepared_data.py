@@ -146,9 +146,17 @@ def entity_input(table: pd.DataFrame, name: str) -> np.ndarray:
     return column.to_numpy(np.int32)
 
 
-def item_probabilities(prepared: PreparedData) -> np.ndarray:
-    """How often each item appears as an in-batch negative: its share of training rows."""
+def purchase_shares(prepared: PreparedData) -> np.ndarray:
+    """Each item's share of training rows (0 for one first bought later)."""
     counts = np.bincount(prepared.splits["train"]["item_idx"].to_numpy(), minlength=len(prepared.items))
+    return (counts / counts.sum()).astype(np.float32)
+
+
+def item_probabilities(prepared: PreparedData) -> np.ndarray:
+    """How often each item appears as an in-batch negative: its share of training rows, as if a
+    product nobody bought in training had been bought once (a share of 0 would add -log(1e-6) to
+    its logit in the logQ correction, making it a strong negative in every validation and test batch)."""
+    counts = np.maximum(np.bincount(prepared.splits["train"]["item_idx"].to_numpy(), minlength=len(prepared.items)), 1)
     return (counts / counts.sum()).astype(np.float32)
 
 

@@ -69,9 +69,9 @@ def comparisons(model: dict[str, Any], baselines: dict[str, dict[str, Any]], met
     """Does the model beat the baselines? Decided here for the evaluate step's line, the report and
     the registry's quality gate: each of `metrics` (evaluate's names or the published `test_`
     ones) of the model beside each baseline's, in the baselines' order; a figure missing on either side
-    is no comparison."""
+    is no comparison, and the model's own parts (metric_keys.MODEL_PARTS: its towers alone) are none."""
     return [Comparison(name, metric, model[metric], figures[metric]) for metric in metrics for name, figures in baselines.items()
-            if model.get(metric) is not None and figures.get(metric) is not None]
+            if model.get(metric) is not None and figures.get(metric) is not None and name not in metric_keys.MODEL_PARTS]
 
 
 def verdict(result: dict[str, Any], ks: tuple[int, ...] = (10, 100)) -> str:

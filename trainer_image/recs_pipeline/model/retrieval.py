@@ -8,8 +8,8 @@ trained buy-again mixture over the customer's purchase window, or the blend of t
 recency-weighted purchases, popularity, the towers' softmax and item-kNN with the fitted weights;
 for every product, then top-K. Customer
 features and purchases are looked up from the data by id, so the request carries only the id; the
-recency weights are those of the day the model was exported. An id never seen in training gets the
-most popular products, and `known_customer` says so.
+recency weights are those of the day the model was exported. An id that is not in the data gets
+the most popular products, and `known_customer` says so.
 
 A second signature, `new_customer`, scores a customer who is not in the data from their feature
 values (one string input per customer feature the towers read; model.feature_values maps them to

@@ -71,14 +71,17 @@ class FormFit:
 
 
 def fit(terms: Terms, repeat_half_life_days: float, users: np.ndarray, items: np.ndarray, num_items: int,
-        seen: sparse.spmatrix | None = None, seed: int = 42, mixture: tuple[Mixture, ScoreFn] | None = None) -> FormFit:
+        seen: sparse.spmatrix | None = None, seed: int = 42, mixture: tuple[Mixture, ScoreFn] | None = None,
+        catalog: np.ndarray | None = None) -> FormFit:
     """The form with the best mean recall@K (RECALL_KS) on these rows (validation purchases;
     `terms` built from the purchases before them): the baseline forms (RIVALS), blends of the repeat
     term at `repeat_half_life_days` with every grid weight, and `mixture`, the trained mixture and its
     score (forms.scorer), when the model has one; then, for customers with no purchase in `terms`,
     the towers' weight against popularity. Each customer's candidates are the union of every term's
     top CANDIDATES_PER_TERM products; a purchase's rank is counted among them.
-    `seen`: products each customer bought, left out (exclude_seen); a purchase of one is a miss."""
+    `seen`: products each customer bought, left out (exclude_seen); a purchase of one is a miss.
+    `catalog`: the products that exist by the end of these rows (bool; default all): a product
+    first bought later is no candidate, so nothing from after validation shapes the fit."""
     rng = np.random.default_rng(seed)
     bought_users, bought_items = terms.purchases.bought_users(), terms.purchases.bought_items()
     columns = [terms.popularity(), terms.towers, terms.knn(), terms.repeat(repeat_half_life_days), terms.repeat(0.0)]
@@ -89,7 +92,7 @@ def fit(terms: Terms, repeat_half_life_days: float, users: np.ndarray, items: np
         rows = bought_users[users] == regular
         if rows.any():
             tables[regular] = _CandidateTable.build(columns, *_sample(users[rows], items[rows], rng), num_items, seen, bought_items,
-                                                    regular)
+                                                    regular, catalog)
     rivals = {name: form for name, form in forms.baselines(repeat_half_life_days).items() if name in RIVALS}
     rivals = {"recency_repeat": rivals.pop("recency_repeat"), **rivals}  # first: a tie keeps the plain baseline of B2B data
     # Blends on both repeat terms the baselines have (recency-weighted first, then by count), so the
@@ -120,7 +123,10 @@ def fit(terms: Terms, repeat_half_life_days: float, users: np.ndarray, items: np
     scored = {name: _recall(tables, rival, len(columns)) for name, rival in rivals.items()}
     rival = max(scored, key=lambda name: scored[name])
     customers = sum(len(table.customers) for table in tables.values())
-    return FormFit(form, _recall(tables, form, len(columns)), scored[rival], rival, customers, kept_rival)
+    recall = _recall(tables, form, len(columns))
+    if scored[rival] > recall + 1e-12:  # fitted a segment at a time, the whole can still lose: then keep the rival's form
+        form, recall, kept_rival = rivals[rival], scored[rival], rival
+    return FormFit(form, recall, scored[rival], rival, customers, kept_rival)
 
 
 def _sample(users: np.ndarray, items: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -176,13 +182,15 @@ class _CandidateTable:
 
     @classmethod
     def build(cls, columns: list[ScoreFn], customers, users, items, num_items, seen, bought_items: np.ndarray,
-              regular: bool = True) -> _CandidateTable:
+              regular: bool = True, catalog: np.ndarray | None = None) -> _CandidateTable:
         per_term = min(CANDIDATES_PER_TERM, num_items)
         # With exclude_seen each term's list is of products the customer never bought, as ranked.
         listed = columns if seen is None else [ranking.excluding(term, seen) for term in columns]
         union = np.sort(np.concatenate([ranking.top_k(term, customers, num_items, per_term)[0] for term in listed], axis=1), axis=1)
         valid = np.ones(union.shape, bool)
         valid[:, 1:] = union[:, 1:] != union[:, :-1]
+        if catalog is not None:
+            valid &= catalog[union]
         row_customer = np.searchsorted(customers, users)
         missed = np.zeros(len(users), bool)
         if seen is not None:
@@ -217,7 +225,7 @@ class _CandidateTable:
             customer = self.row_customer[part]
             above = (scores[customer] > own[part, None]) & self.valid[customer] & (self.union[customer] != self.items[part, None])
             ranks[part] = above.sum(axis=1)
-        ranks[self.missed | (self.row_unbought & unrankable)] = np.iinfo(np.int64).max
+        ranks[self.missed | (self.row_unbought & unrankable)] = ranking.MISS
         return np.stack([ranks < k for k in RECALL_KS], axis=1)
 
 

@@ -70,7 +70,7 @@ def export_serving(towers: tuple[keras.Model, keras.Model], prepared: prepared_d
     repeat_half_life = form.repeat_half_life_days if isinstance(form, blend.Blend) else 0.0  # the mixture reads only the purchases
     tables = blend.serving_tables(everything, repeat_half_life, info["knn_half_life_days"], form.uses_knn).with_new_products(added)
     retrieval.export(serving_dir, query, prepared.users["user_id"].to_numpy(str), customers, catalog, item_embeddings,
-                     np.append(prepared_data.item_probabilities(prepared), np.zeros(added, np.float32)), tables=tables, form=form,
+                     np.append(prepared_data.purchase_shares(prepared), np.zeros(added, np.float32)), tables=tables, form=form,
                      temperature=info["temperature"], exclude_seen=info["exclude_seen"], windows=windows,
                      customer_encodings=feature_encodings(info, "user"), added_products=added)
     return added

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from recs_pipeline.core import metric_keys
 from recs_pipeline.scoring import blend, mixture
 from recs_pipeline.scoring.blend import Blend
 from recs_pipeline.scoring.mixture import Mixture
 from recs_pipeline.scoring.terms import ScoreFn, Terms, embedding_scorer
 
 Form = Blend | Mixture
-TOWERS_ONLY = "towers_only"
+TOWERS_ONLY = metric_keys.TOWERS_ONLY
 BASELINE_NAMES = ("popularity", "repeat_purchase", "recency_repeat", "item_knn", "ease", "group_popularity", "category_affinity",
                   TOWERS_ONLY)
 TIE_BREAK = 1e-6  # popularity's weight where it only breaks ties (its scores are in [0, 1), the others' steps larger)
