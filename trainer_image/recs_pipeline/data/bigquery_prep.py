@@ -34,9 +34,8 @@ import pyarrow.parquet as pq
 
 from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import DataError
-from recs_pipeline.data import bigquery, numeric_features, prepare
+from recs_pipeline.data import bigquery, numeric_features, splits
 from recs_pipeline.data.bigquery import TableRef, quote
-from recs_pipeline.data.prepare import TEST, TRAIN, VAL
 from recs_pipeline.data.prepared_data import (
     BUCKET_EDGES,
     KNOWN_ITEMS,
@@ -47,6 +46,7 @@ from recs_pipeline.data.prepared_data import (
     VOCAB_FILE,
     new_rows_stats,
 )
+from recs_pipeline.data.splits import TEST, TRAIN, VAL
 
 QUANTILE_BUCKETS = 1000  # APPROX_QUANTILES resolution of the split cut-offs: 0.1% of the rows
 INTEGER_LIKE = r"^(-?[0-9]+)\.0+$"  # "17850.0" is the id "17850" (as identifiers.INTEGER_LIKE)
@@ -288,7 +288,7 @@ def _split_sql(job: _Run, kept: str) -> str:
         test_cut = quantile(1 - config.test_fraction)
     side = job.run(f"SELECT UNIX_MICROS(MIN(`timestamp`)) AS earliest, UNIX_MICROS(MAX(`timestamp`)) AS latest, "
                    f"COUNTIF(`timestamp` < TIMESTAMP_MICROS({test_cut})) AS before, COUNT(*) AS total FROM {kept}")[0]
-    prepare.require_purchases_both_sides(side["earliest"], side["latest"], side["before"], side["total"], config, job.source)
+    splits.require_purchases_both_sides(side["earliest"], side["latest"], side["before"], side["total"], config, job.source)
     val_cut = quantile(1 - config.val_fraction, f"`timestamp` < TIMESTAMP_MICROS({test_cut})")
     return (f"CASE WHEN `timestamp` >= TIMESTAMP_MICROS({test_cut}) THEN {TEST} "
             f"WHEN `timestamp` >= TIMESTAMP_MICROS({val_cut}) THEN {VAL} ELSE {TRAIN} END")
@@ -364,10 +364,10 @@ def _require_evaluable(job: _Run, rows: dict[int, int], most_purchases: int) -> 
     validation and test have rows."""
     total = sum(rows.values())
     if most_purchases <= 1:
-        raise prepare.single_purchase_error(job.config, job.source, total)
+        raise splits.single_purchase_error(job.config, job.source, total)
     for split in (VAL, TEST):
         if not rows.get(split):
-            raise prepare.empty_split_error(split, job.config, job.source, total)
+            raise splits.empty_split_error(split, job.config, job.source, total)
 
 
 def _new_rows(job: _Run, labelled: str) -> dict[str, int]:
@@ -430,4 +430,4 @@ def _summary(job: _Run, labelled: str, stats: dict[str, Any], vocabularies: dict
     stats.update({"users": len(vocabularies["user_id"]), "items": len(vocabularies["item_id"]), KNOWN_USERS: known_users,
                   KNOWN_ITEMS: known_items, "density": stats["train_rows"] / float(known_users * known_items)})
     for key in ("date_min", "date_max", "test_start"):
-        stats[key] = prepare.iso(row[key]) if job.config.timestamp_column and row[key] is not None else None
+        stats[key] = splits.iso(row[key]) if job.config.timestamp_column and row[key] is not None else None

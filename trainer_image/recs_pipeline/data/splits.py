@@ -1,0 +1,126 @@
+"""The train / validation / test split of prepared rows, and the checks that each split can work.
+
+Temporal: test from --test-start or the time quantile of --test-fraction, validation the end of
+training by time. Random: a seeded hash of each row's user and item text and its time, so a row
+lands in the same split on every machine and in every file order. Both engines use the checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+
+from recs_pipeline.core.config import PrepConfig
+from recs_pipeline.core.errors import DataError
+
+TRAIN, VAL, TEST = 0, 1, 2
+
+
+def quantile_disc(values: np.ndarray, fraction: float) -> int:
+    """The value at the `fraction` quantile, an element of `values` (SQL quantile_disc)."""
+    position = max(math.ceil(fraction * len(values)) - 1, 0)
+    if len(values) > 1 and bool((values[1:] >= values[:-1]).all()):  # a log in time order: no partition (a copy and a pass)
+        return int(values[position])
+    return int(np.partition(values, position)[position])
+
+
+def label_splits(con, users: np.ndarray, items: np.ndarray, times: np.ndarray | None, user_labels: np.ndarray, item_labels: np.ndarray,
+                 config: PrepConfig, source: str) -> np.ndarray:
+    """TRAIN/VAL/TEST per kept row. Temporal: test from --test-start or the time quantile of
+    --test-fraction, validation the end of train by time. Random: a seeded hash of the row's user,
+    item and time, so a row lands in the same split on every machine and in every file order."""
+    if config.split == "random" or times is None:
+        draw = (_row_hash(users, items, times, user_labels, item_labels, config.seed) % np.uint64(1_000_000)) / 1_000_000.0
+        val_bound = config.test_fraction + config.val_fraction * (1 - config.test_fraction)
+        labels = np.where(draw < config.test_fraction, TEST, np.where(draw < val_bound, VAL, TRAIN)).astype(np.int8)
+    else:
+        if config.test_start:
+            start = con.execute("SELECT CAST(CAST($1 AS TIMESTAMP) AS VARCHAR)", [config.test_start]).fetchall()[0][0]
+            test_cut = int(np.datetime64(start, "us").astype(np.int64))
+        else:
+            test_cut = quantile_disc(times, 1 - config.test_fraction)
+        before = times[times < test_cut]
+        require_purchases_both_sides(int(times.min()), int(times.max()), len(before), len(times), config, source)
+        val_cut = quantile_disc(before, 1 - config.val_fraction)  # below test_cut: `before` is not empty
+        # TRAIN 0, VAL 1, TEST 2 as the count of cuts reached, in int8 throughout (no 10M-row int64 temporaries).
+        labels = (times >= val_cut).view(np.int8)
+        labels += times >= test_cut
+    if not (labels == TRAIN).any():
+        raise DataError(f"{source}: the training split is empty")
+    return labels
+
+
+def require_purchases_both_sides(earliest: int, latest: int, before: int, total: int, config: PrepConfig, source: str) -> None:
+    """A --test-start outside the data leaves the test or the training split with nothing: say
+    so by the date, with the data's own range (times in epoch microseconds), since the fractions
+    play no part then. Without one, only a time column with one value leaves training empty."""
+    first, last = iso(earliest)[:10], iso(latest)[:10]
+    if not config.test_start:
+        if before == 0:  # the test fraction's cut is the earliest time: every purchase has it
+            raise DataError(f"{source}: every purchase has the same time ({iso(earliest)}), so a split by time leaves nothing "
+                            "to train on; use --split random, or a timestamp column that varies")
+        return
+    if before == total:
+        raise DataError(f"{source}: no purchase on or after --test-start {config.test_start}: the data runs from {first} to {last}; "
+                        "give a date within that range, or leave --test-start out to test on the last "
+                        f"{config.test_fraction:.0%} of purchases by time")
+    if before == 0:
+        raise DataError(f"{source}: no purchase before --test-start {config.test_start}, so nothing to train on: the data runs from "
+                        f"{first} to {last}; give a date within that range")
+
+
+def require_evaluable(users: np.ndarray, num_users: int, labels: np.ndarray, config: PrepConfig, source: str) -> None:
+    """Validation and test need rows; when one is empty, or every customer has one purchase (an
+    order or row id given as the customer), name the cause the user can act on."""
+    purchases = np.bincount(users, minlength=num_users)
+    if purchases.max() <= 1:
+        raise single_purchase_error(config, source, len(users))
+    for split in (VAL, TEST):
+        if not (labels == split).any():
+            raise empty_split_error(split, config, source, len(labels))
+
+
+def single_purchase_error(config: PrepConfig, source: str, rows: int) -> DataError:
+    """No customer buys twice: most likely an order or row id was given as the customer."""
+    return DataError(f"{source}: every customer in column {config.user_column!r} has a single purchase ({rows:,} rows), "
+                     "so no customer's purchases say anything about their next one; the model learns from customers who buy "
+                     "more than once: is --user-column the customer, not an order or row id?")
+
+
+def empty_split_error(split: int, config: PrepConfig, source: str, rows: int) -> DataError:
+    """The validation (VAL) or test (TEST) split of `rows` kept rows is empty: the option that fills it."""
+    name = "validation" if split == VAL else "test"
+    flag, fraction = ("--val-fraction", config.val_fraction) if split == VAL else ("--test-fraction", config.test_fraction)
+    fix = "an earlier --test-start" if split == TEST and config.test_start else f"a larger {flag} (now {fraction})"
+    return DataError(f"{source}: the {name} split is empty: {rows:,} rows are too few for {flag} {fraction}; use {fix} or more data")
+
+
+def _label_hashes(labels: np.ndarray) -> np.ndarray:
+    """A stable 64-bit hash of each label's text."""
+    return np.array([int.from_bytes(hashlib.blake2b(str(label).encode(), digest_size=8).digest(), "little") for label in labels],
+                    dtype=np.uint64)
+
+
+def _mix(values: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: every input bit moves every output bit."""
+    with np.errstate(over="ignore"):
+        values = (values ^ (values >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        values = (values ^ (values >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return values ^ (values >> np.uint64(31))
+
+
+def _row_hash(users: np.ndarray, items: np.ndarray, times: np.ndarray | None, user_labels: np.ndarray, item_labels: np.ndarray,
+              seed: int) -> np.ndarray:
+    """A 64-bit hash per row from its user's and item's text and its time (not from codes, which
+    depend on what else is in the file)."""
+    stamps = times.astype(np.uint64) if times is not None else np.zeros(len(users), np.uint64)
+    value = _mix(stamps ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF))
+    value = _mix(value ^ _label_hashes(item_labels)[items])
+    return _mix(value ^ _label_hashes(user_labels)[users])
+
+
+def iso(microseconds: int) -> str:
+    """Epoch microseconds as the ISO text the data stats hold."""
+    return np.datetime64(int(microseconds), "us").astype(object).isoformat()
