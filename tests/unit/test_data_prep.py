@@ -2,10 +2,11 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from recs_pipeline.core.config import PrepConfig
-from recs_pipeline.data import prepare, prepared_data
+from recs_pipeline.data import numeric_features, prepare, prepared_data
 from recs_pipeline.steps import prep
 
 PLAIN = PrepConfig(user_features=(), item_features=())
@@ -412,3 +413,15 @@ def test_text_features_become_words_of_a_training_vocabulary(tmp_path):
     assert [words[t - 1] for t in tokens[items.index("NEWITEM")] if t] == ["coffee"]  # a new product's words, known ones only
     assert not tokens[items.index("I4")].any()
     assert prepared.text_features("item") == {"description": 4}
+
+
+def test_bucket_labels_are_distinct_however_close_the_edges():
+    edges = np.array([12345670.0, 12345671.0, 12345672.5])
+    labels = numeric_features.labels(edges)
+    assert len(set(labels)) == len(labels) == 4 and labels[0] == "< 12345670"
+
+
+def test_a_missing_numeric_or_text_column_is_named(tmp_path):
+    for option in ("item_numeric_features", "item_text_features"):
+        message = bad(tmp_path / option, grid(), PrepConfig(user_features=(), item_features=(), **{option: ("price",)}))
+        assert "missing column(s) price; columns found: customer_id, product_id, timestamp, quantity" in message

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from recs_pipeline.evaluation import ranking
+from recs_pipeline.evaluation import output, ranking
 from recs_pipeline.scoring import forms
 from recs_pipeline.scoring.purchases import Purchases
 from recs_pipeline.scoring.terms import Terms, embedding_scorer
@@ -82,3 +82,9 @@ def test_own_item_never_outranks_itself(monkeypatch):
 
     ranks = ranking.positive_ranks(jittery, np.array([0, 1]), np.array([0, 3]), num_items=4)
     assert ranks.tolist() == [3, 3]  # the three other items (0.0) are above -1e-12; the item itself is not counted
+
+
+def test_the_towers_alone_are_shown_but_never_a_bar_for_the_model():
+    model = {"recall_at_10": 0.2}
+    baselines = {"popularity": {"recall_at_10": 0.1}, "towers_only": {"recall_at_10": 0.3}}
+    assert [c.baseline for c in output.comparisons(model, baselines, ["recall_at_10"])] == ["popularity"]
