@@ -20,7 +20,7 @@ def train(
     remove_accidental_hits: bool = True,
     logq_correction: bool = True,
     histogram_bins: int = 30,
-    id_dropout: float = 0.1,
+    id_dropout: float = 0.3,
     history_length: int = 100,
     pool_history: bool = False,
     buy_again: bool = True,

@@ -106,7 +106,7 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
         remove_accidental_hits: bool = True,
         logq_correction: bool = True,
         histogram_bins: int = 30,
-        id_dropout: float = 0.1,
+        id_dropout: float = 0.3,
         history_length: int = 100,
         pool_history: bool = False,
         buy_again: bool = True,

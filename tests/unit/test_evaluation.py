@@ -21,6 +21,7 @@ def test_ranks_and_metrics_of_hand_computed_embeddings(monkeypatch):
     # blocks over rows and candidates give the same ranks
     monkeypatch.setattr(ranking, "ROW_BLOCK", 1)
     monkeypatch.setattr(ranking, "CANDIDATE_BLOCK", 3)
+    monkeypatch.setattr(ranking, "SINGLE_PASS_ITEMS", 0)
     assert ranking.positive_ranks(score, np.array([0, 0, 1, 1]), np.array([0, 3, 2, 1]), 4).tolist() == [0, 2, 0, 1]
 
 
@@ -72,6 +73,7 @@ def test_own_item_never_outranks_itself(monkeypatch):
     """Scores that differ in the last bit between calls must not move an item below itself."""
     calls = []
     monkeypatch.setattr(ranking, "CANDIDATE_BLOCK", 2)  # two blocks: each is scored once for the positives, once for the ranks
+    monkeypatch.setattr(ranking, "SINGLE_PASS_ITEMS", 0)
 
     def jittery(users, low, high):
         calls.append((low, high))
@@ -88,3 +90,18 @@ def test_the_towers_alone_are_shown_but_never_a_bar_for_the_model():
     model = {"recall_at_10": 0.2}
     baselines = {"popularity": {"recall_at_10": 0.1}, "towers_only": {"recall_at_10": 0.3}}
     assert [c.baseline for c in output.comparisons(model, baselines, ["recall_at_10"])] == ["popularity"]
+
+
+@pytest.mark.parametrize("single_pass", [0, 65_536])
+def test_one_scoring_pass_gives_the_same_ranks_and_coverage(monkeypatch, single_pass):
+    rng = np.random.default_rng(5)
+    users, items = rng.normal(size=(30, 4)), rng.normal(size=(300, 4))
+    score = embedding_scorer(users, items)
+    test = pd.DataFrame({"user_idx": rng.integers(0, 30, 200), "item_idx": rng.integers(0, 300, 200)})
+    monkeypatch.setattr(ranking, "CANDIDATE_BLOCK", 128)  # 3 blocks when not a single pass
+    monkeypatch.setattr(ranking, "ROW_BLOCK", 8)
+    monkeypatch.setattr(ranking, "SINGLE_PASS_ITEMS", single_pass)
+    measured = ranking.evaluate_scorer(score, test, 300).values
+    expected_ranks = (np.argsort(np.argsort(-(users @ items.T), axis=1), axis=1))[test["user_idx"], test["item_idx"]]
+    assert measured["recall_at_10"] == pytest.approx((expected_ranks < 10).mean())
+    assert measured["coverage_at_10"] == pytest.approx(ranking.catalog_coverage(score, np.unique(test["user_idx"]), 300)["coverage_at_10"])

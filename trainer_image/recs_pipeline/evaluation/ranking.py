@@ -18,6 +18,10 @@ from recs_pipeline.core import metric_keys
 from recs_pipeline.core.config import RECALL_KS
 from recs_pipeline.scoring.terms import CANDIDATE_BLOCK, ROW_BLOCK, ScoreFn
 
+# A catalog up to this size is scored in one block per block of customers (fewer customers a block, the
+# same memory): each score is computed once, for the ranks and the coverage lists alike; larger ones go
+# in blocks of CANDIDATE_BLOCK, scored once to read each row's own score and again to count above it.
+SINGLE_PASS_ITEMS = 65_536
 MISS = np.iinfo(np.int64).max // 4  # the rank of a purchase the method cannot rank: beyond every K, finite in NDCG and MRR
 
 
@@ -35,13 +39,27 @@ def positive_ranks(score: ScoreFn, users: np.ndarray, items: np.ndarray, num_ite
     other items scored strictly above it. A customer's scores are computed once for all their test
     rows (blocks of customers × blocks of candidates); each row's own score is read from its
     customer's block, and the item itself is never counted above itself."""
+    return _rank_pass(score, users, items, num_items, 0)[0]
+
+
+def _layout(num_items: int) -> tuple[int, list[tuple[int, int]]]:
+    """Customers per block and the candidate blocks (SINGLE_PASS_ITEMS)."""
+    if num_items <= SINGLE_PASS_ITEMS:
+        return max(1, ROW_BLOCK * CANDIDATE_BLOCK // max(num_items, 1)), [(0, num_items)]
+    return ROW_BLOCK, [(low, min(low + CANDIDATE_BLOCK, num_items)) for low in range(0, num_items, CANDIDATE_BLOCK)]
+
+
+def _rank_pass(score: ScoreFn, users: np.ndarray, items: np.ndarray, num_items: int, top: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """positive_ranks, and with `top` each customer's (np.unique(users)) best `top` items, read from
+    the same scores when the catalog is one block (None otherwise: top_k scores them again)."""
     customers, row_customer = np.unique(users, return_inverse=True)
     ranks = np.zeros(len(users), dtype=np.int64)
     by_customer = np.argsort(row_customer, kind="stable")
-    bounds = np.searchsorted(row_customer[by_customer], np.arange(0, len(customers) + ROW_BLOCK, ROW_BLOCK))
-    blocks = [(low, min(low + CANDIDATE_BLOCK, num_items)) for low in range(0, num_items, CANDIDATE_BLOCK)]
-    for number, first in enumerate(range(0, len(customers), ROW_BLOCK)):
-        block_customers = customers[first : first + ROW_BLOCK]
+    row_block, blocks = _layout(num_items)
+    bounds = np.searchsorted(row_customer[by_customer], np.arange(0, len(customers) + row_block, row_block))
+    lists = np.zeros((len(customers), min(top, num_items)), np.int64) if top and len(blocks) == 1 else None
+    for number, first in enumerate(range(0, len(customers), row_block)):
+        block_customers = customers[first : first + row_block]
         rows = by_customer[bounds[number] : bounds[number + 1]]
         local, row_items = row_customer[rows] - first, items[rows]
         # Pass 1: each row's own score. Blocks are kept for pass 2 when the catalog is one block.
@@ -55,6 +73,8 @@ def positive_ranks(score: ScoreFn, users: np.ndarray, items: np.ndarray, num_ite
                 if len(blocks) == 1:
                     kept[low] = scores
         # Pass 2: count what scores above each row's own item, block by block.
+        if lists is not None:
+            lists[first : first + row_block] = _best(kept[0], lists.shape[1])
         for low, high in blocks:
             scores = kept.pop(low) if low in kept else np.asarray(score(block_customers, low, high))
             for chunk in range(0, len(rows), ROW_BLOCK):
@@ -65,7 +85,16 @@ def positive_ranks(score: ScoreFn, users: np.ndarray, items: np.ndarray, num_ite
                 above[own, row_items[part][own] - low] = False
                 ranks[rows[part]] += above.sum(axis=1)
         ranks[rows[positive == -np.inf]] = MISS
-    return ranks
+    return ranks, lists
+
+
+def _best(scores: np.ndarray, k: int) -> np.ndarray:
+    """Each row's k best columns, best first, ties to the lower column (as top_k)."""
+    columns = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
+    if scores.shape[1] > k:
+        columns = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    chosen = np.take_along_axis(scores, columns, axis=1)
+    return np.take_along_axis(columns, np.lexsort((columns, -chosen), axis=1), axis=1)
 
 
 def top_k(score: ScoreFn, users: np.ndarray, num_items: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,9 +121,12 @@ def top_k(score: ScoreFn, users: np.ndarray, num_items: int, k: int) -> tuple[np
     return all_items, all_scores
 
 
-def catalog_coverage(score: ScoreFn, users: np.ndarray, num_items: int, ks: tuple[int, ...] = metric_keys.COVERAGE_KS) -> dict[str, float]:
-    """Share of the catalog that appears in at least one of these users' top-K lists."""
-    ranked, _ = top_k(score, users, num_items, max(ks))
+def catalog_coverage(score: ScoreFn, users: np.ndarray, num_items: int, ks: tuple[int, ...] = metric_keys.COVERAGE_KS,
+                     ranked: np.ndarray | None = None) -> dict[str, float]:
+    """Share of the catalog that appears in at least one of these users' top-K lists (`ranked`:
+    their best max(ks) items, best first, when already known)."""
+    if ranked is None:
+        ranked, _ = top_k(score, users, num_items, max(ks))
     coverage = {}
     for k in ks:
         shown = np.zeros(num_items, dtype=bool)
@@ -133,8 +165,8 @@ def evaluate_scorer(score: ScoreFn, test: pd.DataFrame, num_items: int, row_grou
     then recall@K, NDCG@K and MRR over each of `row_groups` (name -> a mask of test rows) that has rows."""
     users = test["user_idx"].to_numpy(np.int64)
     items = test["item_idx"].to_numpy(np.int64)
-    ranks = positive_ranks(score, users, items, num_items)
+    ranks, lists = _rank_pass(score, users, items, num_items, max(metric_keys.COVERAGE_KS))
     metrics = ranking_metrics(ranks).values
-    metrics.update(catalog_coverage(score, np.unique(users), num_items))
+    metrics.update(catalog_coverage(score, np.unique(users), num_items, ranked=lists))
     groups = {name: ranking_metrics(ranks[mask]).values for name, mask in (row_groups or {}).items() if mask.any()}
     return RankingMetrics(metrics, groups)
