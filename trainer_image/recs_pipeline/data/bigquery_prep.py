@@ -43,6 +43,7 @@ from recs_pipeline.data.prepared_data import (
     NUMERIC_FEATURES,
     SPLITS,
     STATS_FILE,
+    TEXT_FEATURES,
     VOCAB_FILE,
     new_rows_stats,
 )
@@ -353,6 +354,7 @@ def _vocabularies(job: _Run, labelled: str) -> tuple[dict[str, Any], int]:
         KNOWN_ITEMS: known["item"],
         NUMERIC_FEATURES: job.numeric,
         BUCKET_EDGES: {name: list(job.features[name].edges) for name in job.numeric},
+        **{key: {} for key in TEXT_FEATURES.values()},  # text features are refused above
         "user_features": {name: job.features[name].vocabulary for name in config.indexed_features("user")},
         "item_features": {name: job.features[name].vocabulary for name in config.indexed_features("item")},
     })
