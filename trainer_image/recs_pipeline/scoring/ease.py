@@ -28,8 +28,6 @@ class Ease:
         buyers = np.asarray(bought.sum(axis=0)).ravel()
         order = np.lexsort((np.arange(len(buyers)), -buyers))
         self.covered = np.sort(order[: min(max_products, int((buyers > 0).sum()))])
-        self.position = np.full(counts.shape[1], -1, np.int64)  # catalog index -> column of B, -1 when not covered
-        self.position[self.covered] = np.arange(len(self.covered))
         self.bought = bought[:, self.covered].tocsr().astype(np.float32)
         gram = (self.bought.T @ self.bought).toarray()
         gram[np.diag_indices_from(gram)] += l2
@@ -40,8 +38,10 @@ class Ease:
 
     def __call__(self, users: np.ndarray, low: int, high: int) -> np.ndarray:
         out = np.zeros((len(users), high - low))
-        columns = self.position[low:high]
-        inside = np.flatnonzero(columns >= 0)
-        if len(inside):
-            out[:, inside] = (self.bought[users] @ self.weights[:, columns[inside]]).astype(np.float64)
+        inside = (self.covered >= low) & (self.covered < high)
+        if inside.any():
+            # Every covered column at once: selecting the block's columns of the weights first would
+            # copy the (covered, covered) matrix for every block of customers.
+            scores = self.bought[users] @ self.weights
+            out[:, self.covered[inside] - low] = scores[:, inside]
         return out
