@@ -27,7 +27,7 @@ from recs_pipeline.core.config import RECALL_KS
 from recs_pipeline.tracking import tables
 from recs_pipeline.tracking.schema import TOWERS
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 WIDTH, WIDE, HEIGHT = 4.6, 6.0, 2.9  # inches (three or two to a row); the page scales each SVG to its column
 RC = {
     "svg.fonttype": "none",
