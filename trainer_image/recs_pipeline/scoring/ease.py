@@ -4,7 +4,7 @@ linear item-to-item model, the baseline a two-tower model has to beat where purc
     P = (XᵀX + λI)⁻¹,  B = I − P / diag(P)  (so diag(B) = 0),  score(u, ·) = X_u B
 
 X is the customers' "bought" matrix (0/1). The inverse costs the cube of the products it covers, so
-EASE covers the MAX_PRODUCTS most bought ones (about 25 s for 10,000 on 2 cores); the others get an
+EASE covers the MAX_PRODUCTS most bought ones (a Cholesky factorisation of that size); the others get an
 EASE score of 0 (covered products may score below that: EASE's weights can be negative), ties
 broken by popularity (the blend adds it with a tiny weight).
 """

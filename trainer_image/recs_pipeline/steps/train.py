@@ -119,7 +119,9 @@ def fit_score_form(model: TwoTowerModel, prepared: prepared_data.PreparedData, c
     terms = trained.scoring_terms(known, prepared, (model.query_tower, model.candidate_tower), info)
     val = prepared.splits["val"]
     trained_mixture = Mixture(*info["buy_again"]) if info["buy_again"] else None
-    launched = Purchases.of_splits(prepared, purchase_windows.BEFORE_TEST).bought_items()  # products that exist by validation's end
+    launched = np.zeros(len(prepared.items), bool)  # the products that exist by validation's end: bought by then
+    for split in purchase_windows.BEFORE_TEST:
+        launched[prepared.splits[split]["item_idx"].to_numpy()] = True
     return score_fit.fit(terms, config.baseline_half_life_days, val["user_idx"].to_numpy(np.int64), val["item_idx"].to_numpy(np.int64),
                          len(prepared.items), known.counts() if config.excludes_seen else None, config.seed,
                          (trained_mixture, forms.scorer(trained_mixture, terms)) if trained_mixture else None, launched)
