@@ -71,15 +71,16 @@ def require_purchases_both_sides(earliest: int, latest: int, before: int, total:
                         f"{first} to {last}; give a date within that range")
 
 
-def require_evaluable(users: np.ndarray, num_users: int, labels: np.ndarray, config: PrepConfig, source: str) -> None:
+def require_evaluable(user_counts: np.ndarray, config: PrepConfig, source: str) -> None:
     """Validation and test need rows; when one is empty, or every customer has one purchase (an
-    order or row id given as the customer), name the cause the user can act on."""
-    purchases = np.bincount(users, minlength=num_users)
-    if purchases.max() <= 1:
-        raise single_purchase_error(config, source, len(users))
+    order or row id given as the customer), name the cause the user can act on (`user_counts`:
+    each split's rows per customer)."""
+    rows = int(user_counts.sum())
+    if user_counts.sum(axis=0).max() <= 1:
+        raise single_purchase_error(config, source, rows)
     for split in (VAL, TEST):
-        if not (labels == split).any():
-            raise empty_split_error(split, config, source, len(labels))
+        if not user_counts[split].any():
+            raise empty_split_error(split, config, source, rows)
 
 
 def single_purchase_error(config: PrepConfig, source: str, rows: int) -> DataError:

@@ -1,0 +1,165 @@
+"""The prepared splits as Parquet files, the user and item tables, and the stats they give.
+
+Each split's table is built from the kept rows' codes and handed to a writer thread as soon as it
+is ready (pyarrow's Parquet writer releases the GIL), train first, the longest; the other splits'
+tables and the entity tables are built beside it, so the write of train.parquet, not the sum of
+the writes, sets the time.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from recs_pipeline.data import text_features
+from recs_pipeline.data.identifiers import MISSING, EncodedColumn
+from recs_pipeline.data.kept_rows import Rows, SplitRows
+from recs_pipeline.data.prepared_data import KNOWN_ITEMS, KNOWN_USERS, SPLITS, TEXT_FEATURES, TOKENS_SUFFIX, new_rows_stats
+from recs_pipeline.data.splits import TEST, TRAIN, VAL, iso
+from recs_pipeline.data.timestamps import NO_TIME
+from recs_pipeline.data.vocabulary import IndexMaps
+
+USER, ITEM, TIME = "user_id", "item_id", "timestamp"
+DICTIONARY_PAGE_BYTES = 64 << 20  # a whole vocabulary fits one dictionary page
+ROW_GROUP_ROWS = 1 << 23  # each row group repeats the vocabularies' dictionary pages: few, large ones
+
+
+def write(rows: Rows, parts: SplitRows, counts: dict[str, np.ndarray], maps: IndexMaps, vocabularies: dict[str, Any],
+          features: dict[str, EncodedColumn], tokens: dict[str, np.ndarray], config, output_dir: str, stats: dict[str, Any]) -> None:
+    """Per split: the indices joined, written as Parquet; then the entity tables and the remaining
+    stats, which count the validation and test rows by customers or of products new to them
+    (`counts`: "user" and "item" rows per split and code)."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stats.update(new_rows(counts["user"], counts["item"]))
+    for split, name in enumerate(SPLITS):
+        stats[f"{name}_rows"] = parts.size(split)
+    text = _TextColumns(vocabularies, features)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        writes = [pool.submit(_write_split, _split_table(rows, parts, split, maps, text), out / f"{name}.parquet", text.names)
+                  for split, name in enumerate(SPLITS)]
+        for kind, codes, mapping in (("user", rows.users, maps.users), ("item", rows.items, maps.items)):
+            texts = {name: tokens[name] for name in vocabularies[TEXT_FEATURES[kind]]}
+            _write_entities(kind, codes, mapping, parts, rows, maps, vocabularies[f"{kind}_id"], config.indexed_features(kind), texts, out)
+        for written in writes:
+            written.result()
+    times = rows.times
+    test_times = parts.take(times, TEST) if times is not None else None
+    stats.update(
+        users=len(vocabularies["user_id"]),
+        items=len(vocabularies["item_id"]),
+        **{KNOWN_USERS: maps.known_users, KNOWN_ITEMS: maps.known_items},
+        density=stats["train_rows"] / float(maps.known_users * maps.known_items),
+        date_min=iso(times.min()) if times is not None else None,
+        date_max=iso(times.max()) if times is not None else None,
+        test_start=iso(test_times.min()) if test_times is not None and len(test_times) else None,
+    )
+
+
+def new_rows(user_counts: np.ndarray, item_counts: np.ndarray) -> dict[str, int]:
+    """Validation and test rows by customers, or of products, with no purchase before that split
+    (training for validation; training and validation for test): the cold-start rows, from the
+    (split, code) row counts."""
+    counts = {}
+    for split, name in ((VAL, "val"), (TEST, "test")):
+        new_user = ~user_counts[:split].any(axis=0)
+        new_item = ~item_counts[:split].any(axis=0)
+        counts.update(new_rows_stats(name, int(user_counts[split][new_user].sum()), int(item_counts[split][new_item].sum())))
+    return counts
+
+
+class _TextColumns:
+    """The text columns' dictionaries: the id vocabularies, and each feature's labels with "" last (for MISSING)."""
+
+    def __init__(self, vocabularies: dict[str, Any], features: dict[str, EncodedColumn]) -> None:
+        self.users = pa.array(vocabularies["user_id"], pa.string())
+        self.items = pa.array(vocabularies["item_id"], pa.string())
+        self.features = {name: pa.array([*column.labels.tolist(), ""], pa.string()) for name, column in features.items()}
+        self.names = [USER, ITEM, *features]
+
+
+def _split_table(rows: Rows, parts: SplitRows, split: int, maps: IndexMaps, text: _TextColumns) -> pa.Table:
+    """One split's rows: ids, time and features as text, then their indices."""
+    users, items = maps.users[parts.take(rows.users, split)], maps.items[parts.take(rows.items, split)]
+    times = parts.take(rows.times, split) if rows.times is not None else None
+    # Text columns go out as dictionary arrays (indices + the vocabulary): the writer emits
+    # dictionary pages as they are, instead of hashing millions of strings again.
+    columns: dict[str, pa.Array] = {
+        USER: pa.DictionaryArray.from_arrays(pa.array(users), text.users),
+        ITEM: pa.DictionaryArray.from_arrays(pa.array(items), text.items),
+        TIME: pa.array(times, pa.timestamp("us")) if times is not None else pa.nulls(len(users), pa.timestamp("us")),
+    }
+    codes = {feature: parts.take(rows.features[feature], split) for feature in text.features}
+    for feature, labels in text.features.items():
+        columns[feature] = pa.DictionaryArray.from_arrays(pa.array(np.where(codes[feature] == MISSING, len(labels) - 1, codes[feature])),
+                                                          labels)
+    columns["user_idx"], columns["item_idx"] = pa.array(users), pa.array(items)
+    for feature in text.features:
+        columns[f"{feature}_idx"] = pa.array(maps.feature_indices(feature, codes[feature]))
+    return pa.table(columns)
+
+
+def _write_split(table: pa.Table, path: Path, text_columns: list[str]) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        table,
+        path,
+        use_dictionary=text_columns,
+        dictionary_pagesize_limit=DICTIONARY_PAGE_BYTES,
+        # Min/max statistics of text columns cost more than writing them, and no reader uses them.
+        write_statistics=[c for c in table.column_names if c not in text_columns],
+        store_schema=False,  # read back as plain strings, not categoricals
+        # Indices and times as deltas, uncompressed: smaller than snappy over plain values and half
+        # the CPU (snappy was the writer's largest cost); the dictionary columns are compact already.
+        column_encoding={c: "DELTA_BINARY_PACKED" for c in table.column_names if c not in text_columns},
+        compression="none",
+        row_group_size=ROW_GROUP_ROWS,
+    )
+
+
+def _write_entities(kind: str, codes: np.ndarray, mapping: np.ndarray, parts: SplitRows, rows: Rows, maps: IndexMaps, ids: list[str],
+                    features: tuple[str, ...], texts: dict[str, np.ndarray], out: Path) -> None:
+    """One row per user or item: its feature values as indices (0 when none) and its texts' words
+    (`texts`: each text feature's token matrix by text code), from its latest training row, or for
+    one first seen after training from its first row (what a catalog or an account knows when it
+    starts buying). `codes` are the rows' user or item codes, `mapping` code -> index."""
+    import pyarrow.parquet as pq
+
+    columns: dict[str, Any] = {f"{kind}_idx": pa.array(np.arange(len(ids), dtype=np.int32)), f"{kind}_id": pa.array(ids, pa.string())}
+    if features or texts:
+        latest = _extreme_rows(parts, (TRAIN,), codes, mapping, rows.times, len(ids), latest=True)
+        first = _extreme_rows(parts, (VAL, TEST), codes, mapping, rows.times, len(ids), latest=False)
+        chosen = np.where(latest >= 0, latest, first)
+        for feature in features:
+            values = np.where(chosen >= 0, rows.features[feature][np.maximum(chosen, 0)], MISSING)
+            columns[f"{feature}_idx"] = pa.array(maps.feature_indices(feature, values))
+        for feature, matrix in texts.items():
+            values = np.where(chosen >= 0, rows.texts[feature][np.maximum(chosen, 0)], MISSING)
+            columns[feature + TOKENS_SUFFIX] = pa.FixedSizeListArray.from_arrays(pa.array(matrix[values].ravel()), text_features.TOKENS)
+    pq.write_table(pa.table(columns), out / f"{kind}s.parquet")
+
+
+def _extreme_rows(parts: SplitRows, splits: tuple[int, ...], codes: np.ndarray, mapping: np.ndarray, times: np.ndarray | None,
+                  size: int, latest: bool) -> np.ndarray:
+    """Per entity (index), the row of the `splits` with the latest (ties: the last in the file) or
+    the earliest time (ties: the first); -1 for an entity with none. No sort: when the rows' times
+    run in file order (or there are none), that is the last (first) row of each entity."""
+    positions = parts.positions(*splits)
+    entity = mapping[codes[positions]]
+    sign = 1 if latest else -1  # the earliest is the latest of the negated times and positions
+    chosen = np.full(size, NO_TIME, np.int64)
+    when = times[positions] if times is not None else None
+    if when is None or bool((when[1:] >= when[:-1]).all() and (positions[1:] > positions[:-1]).all()):
+        np.maximum.at(chosen, entity, sign * positions)
+    else:
+        extreme = np.full(size, NO_TIME, np.int64)
+        np.maximum.at(extreme, entity, sign * when)
+        at_extreme = sign * when == extreme[entity]
+        np.maximum.at(chosen, entity[at_extreme], sign * positions[at_extreme])
+    return np.where(chosen == NO_TIME, -1, sign * chosen)
