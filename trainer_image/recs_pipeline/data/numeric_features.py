@@ -60,9 +60,9 @@ def edges(count: int, values_at: dict[int, float]) -> np.ndarray:
     return np.unique(np.where(weight >= 0.5, high - step * (1 - weight), low + step * weight))  # numpy's own rounding
 
 
-def training_edges(values: np.ndarray, train: np.ndarray) -> np.ndarray:
-    """The bucket edges of the finite values where `train` is True (none without such values)."""
-    known = values[train & np.isfinite(values)]
+def training_edges(train_values: np.ndarray) -> np.ndarray:
+    """The bucket edges of the finite training values (none without such values)."""
+    known = train_values[np.isfinite(train_values)]
     positions = edge_positions(len(known))
     sorted_at = np.partition(known, positions)[positions] if len(known) else np.zeros(0)
     return edges(len(known), dict(zip(positions.tolist(), sorted_at.tolist(), strict=True)))
@@ -87,11 +87,11 @@ def labels(bucket_edges: np.ndarray) -> list[str]:
     return [f"< {bounds[0]}", *(f"{low} to {high}" for low, high in itertools.pairwise(bounds)), f">= {bounds[-1]}"]
 
 
-def bucketise(values: np.ndarray, train: np.ndarray) -> tuple[EncodedColumn, np.ndarray]:
+def bucketise(values: np.ndarray, train_values: np.ndarray) -> tuple[EncodedColumn, np.ndarray]:
     """Codes 0..n-1 by the quantile edges of the training values (MISSING where the value is
     missing) with one label per bucket, and the edges, which the model keeps to bucketise a new
     customer's or product's value as training did."""
-    bucket_edges = training_edges(values, train)
+    bucket_edges = training_edges(train_values)
     return EncodedColumn(codes(values, bucket_edges), np.array(labels(bucket_edges), dtype=object)), bucket_edges
 
 

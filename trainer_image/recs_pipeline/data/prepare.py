@@ -28,9 +28,9 @@ from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import DataError
 from recs_pipeline.data import identifiers, numeric_features, split_files, splits, table_reader, timestamps, vocabulary
 from recs_pipeline.data.identifiers import MISSING, EncodedColumn
-from recs_pipeline.data.kept_rows import SPLIT_LABELS, Rows, SplitRows, split_counts
+from recs_pipeline.data.kept_rows import Rows
 from recs_pipeline.data.prepared_data import BUCKET_EDGES, STATS_FILE, VOCAB_FILE
-from recs_pipeline.data.splits import TRAIN
+from recs_pipeline.data.splits import SPLIT_ORDER, TRAIN
 from recs_pipeline.data.timestamps import NO_TIME
 
 MEMORY_LIMIT = "3GB"
@@ -130,20 +130,19 @@ def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: 
         if columns.times is not None:
             stats["timestamps_read_as"] = columns.times.read_as
         rows = _clean(table, config, source, stats, columns, numbers, {name: text.codes for name, text in texts.items()})
-        labels = splits.label_splits(con, rows.users, rows.items, rows.times, users.labels, items.labels, config, source)
-        parts = SplitRows.of(labels)
+        parts = splits.split_rows(con, rows.users, rows.items, rows.times, users.labels, items.labels, config, source)
         bucket_edges = {}
         for name, values in rows.numbers.items():
-            features[name], bucket_edges[name] = numeric_features.bucketise(values, labels == TRAIN)
+            features[name], bucket_edges[name] = numeric_features.bucketise(values, parts.take(values, TRAIN))
             rows.features[name] = features[name].codes
-        del labels  # the splits' rows are `parts` from here
-        counts = {kind: split_counts(tuple(parts.take(codes, split) for split in SPLIT_LABELS), len(column.labels))
-                  for kind, codes, column in (("user", rows.users, users), ("item", rows.items, items))}
+        codes = {"user": tuple(parts.take(rows.users, split) for split in SPLIT_ORDER),
+                 "item": tuple(parts.take(rows.items, split) for split in SPLIT_ORDER)}
+        counts = {"user": splits.counts(codes["user"], len(users.labels)), "item": splits.counts(codes["item"], len(items.labels))}
         vocabularies, maps = vocabulary.build(rows, parts, counts["user"], counts["item"], users, items, features, config, source)
         tokens = vocabulary.text_vocabularies(rows, parts, texts, config, vocabularies)
         vocabularies[BUCKET_EDGES] = {name: edges.tolist() for name, edges in bucket_edges.items()}
         splits.require_evaluable(counts["user"], config, source)
-        split_files.write(rows, parts, counts, maps, vocabularies, features, tokens, config, output_dir, stats)
+        split_files.write(rows, parts, codes, counts, maps, vocabularies, features, tokens, config, output_dir, stats)
     except _sql_errors() as error:  # evaluated when an exception arrives, so after any SQL ran
         raise DataError(f"{source}: {table_reader.first_line(error)}{table_reader.encoding_hint(error, config)}") from error
     Path(output_dir, VOCAB_FILE).write_text(json.dumps(vocabularies))

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.data import text_features
 from recs_pipeline.data.identifiers import MISSING, EncodedColumn
-from recs_pipeline.data.kept_rows import Rows, SplitRows
+from recs_pipeline.data.kept_rows import Rows
 from recs_pipeline.data.prepared_data import KNOWN_ITEMS, KNOWN_USERS, SPLITS, TEXT_FEATURES, TOKENS_SUFFIX, new_rows_stats
-from recs_pipeline.data.splits import TEST, TRAIN, VAL, iso
+from recs_pipeline.data.splits import TEST, TRAIN, VAL, SplitRows, iso
 from recs_pipeline.data.timestamps import NO_TIME
 from recs_pipeline.data.vocabulary import IndexMaps
 
@@ -29,27 +31,33 @@ DICTIONARY_PAGE_BYTES = 64 << 20  # a whole vocabulary fits one dictionary page
 ROW_GROUP_ROWS = 1 << 23  # each row group repeats the vocabularies' dictionary pages: few, large ones
 
 
-def write(rows: Rows, parts: SplitRows, counts: dict[str, np.ndarray], maps: IndexMaps, vocabularies: dict[str, Any],
-          features: dict[str, EncodedColumn], tokens: dict[str, np.ndarray], config, output_dir: str, stats: dict[str, Any]) -> None:
+def write(rows: Rows, parts: SplitRows, codes: dict[str, tuple[np.ndarray, ...]], counts: dict[str, np.ndarray], maps: IndexMaps,
+          vocabularies: dict[str, Any], features: dict[str, EncodedColumn], tokens: dict[str, np.ndarray], config: PrepConfig,
+          output_dir: str, stats: dict[str, Any]) -> None:
     """Per split: the indices joined, written as Parquet; then the entity tables and the remaining
     stats, which count the validation and test rows by customers or of products new to them
-    (`counts`: "user" and "item" rows per split and code)."""
+    (`codes` and `counts`: each split's "user" and "item" codes, and rows per split and code)."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     stats.update(new_rows(counts["user"], counts["item"]))
     for split, name in enumerate(SPLITS):
         stats[f"{name}_rows"] = parts.size(split)
     text = _TextColumns(vocabularies, features)
+    columns = []  # per split: user and item indices, times
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        writes = [pool.submit(_write_split, _split_table(rows, parts, split, maps, text), out / f"{name}.parquet", text.names)
-                  for split, name in enumerate(SPLITS)]
-        for kind, codes, mapping in (("user", rows.users, maps.users), ("item", rows.items, maps.items)):
+        writes = []
+        for split, name in enumerate(SPLITS):  # train first: its write is the longest
+            columns.append(_SplitColumns(maps.users[codes["user"][split]], maps.items[codes["item"][split]],
+                                         parts.take(rows.times, split) if rows.times is not None else None))
+            writes.append(pool.submit(_write_split, _split_table(rows, parts, split, columns[split], maps, text), out / f"{name}.parquet",
+                                      text.names))
+        for kind in ("user", "item"):
             texts = {name: tokens[name] for name in vocabularies[TEXT_FEATURES[kind]]}
-            _write_entities(kind, codes, mapping, parts, rows, maps, vocabularies[f"{kind}_id"], config.indexed_features(kind), texts, out)
+            _write_entities(kind, columns, parts, rows, maps, vocabularies[f"{kind}_id"], config.indexed_features(kind), texts, out)
         for written in writes:
             written.result()
     times = rows.times
-    test_times = parts.take(times, TEST) if times is not None else None
+    test_times = columns[TEST].times
     stats.update(
         users=len(vocabularies["user_id"]),
         items=len(vocabularies["item_id"]),
@@ -59,6 +67,18 @@ def write(rows: Rows, parts: SplitRows, counts: dict[str, np.ndarray], maps: Ind
         date_max=iso(times.max()) if times is not None else None,
         test_start=iso(test_times.min()) if test_times is not None and len(test_times) else None,
     )
+
+
+@dataclass(frozen=True)
+class _SplitColumns:
+    """One split's user and item indices and times (None without a timestamp column)."""
+
+    users: np.ndarray
+    items: np.ndarray
+    times: np.ndarray | None
+
+    def index(self, kind: str) -> np.ndarray:
+        return self.users if kind == "user" else self.items
 
 
 def new_rows(user_counts: np.ndarray, item_counts: np.ndarray) -> dict[str, int]:
@@ -83,25 +103,24 @@ class _TextColumns:
         self.names = [USER, ITEM, *features]
 
 
-def _split_table(rows: Rows, parts: SplitRows, split: int, maps: IndexMaps, text: _TextColumns) -> pa.Table:
+def _split_table(rows: Rows, parts: SplitRows, split: int, columns: _SplitColumns, maps: IndexMaps, text: _TextColumns) -> pa.Table:
     """One split's rows: ids, time and features as text, then their indices."""
-    users, items = maps.users[parts.take(rows.users, split)], maps.items[parts.take(rows.items, split)]
-    times = parts.take(rows.times, split) if rows.times is not None else None
+    users, items, times = columns.users, columns.items, columns.times
     # Text columns go out as dictionary arrays (indices + the vocabulary): the writer emits
     # dictionary pages as they are, instead of hashing millions of strings again.
-    columns: dict[str, pa.Array] = {
+    table: dict[str, pa.Array] = {
         USER: pa.DictionaryArray.from_arrays(pa.array(users), text.users),
         ITEM: pa.DictionaryArray.from_arrays(pa.array(items), text.items),
         TIME: pa.array(times, pa.timestamp("us")) if times is not None else pa.nulls(len(users), pa.timestamp("us")),
     }
     codes = {feature: parts.take(rows.features[feature], split) for feature in text.features}
     for feature, labels in text.features.items():
-        columns[feature] = pa.DictionaryArray.from_arrays(pa.array(np.where(codes[feature] == MISSING, len(labels) - 1, codes[feature])),
-                                                          labels)
-    columns["user_idx"], columns["item_idx"] = pa.array(users), pa.array(items)
+        table[feature] = pa.DictionaryArray.from_arrays(pa.array(np.where(codes[feature] == MISSING, len(labels) - 1, codes[feature])),
+                                                        labels)
+    table["user_idx"], table["item_idx"] = pa.array(users), pa.array(items)
     for feature in text.features:
-        columns[f"{feature}_idx"] = pa.array(maps.feature_indices(feature, codes[feature]))
-    return pa.table(columns)
+        table[f"{feature}_idx"] = pa.array(maps.feature_indices(feature, codes[feature]))
+    return pa.table(table)
 
 
 def _write_split(table: pa.Table, path: Path, text_columns: list[str]) -> None:
@@ -123,39 +142,39 @@ def _write_split(table: pa.Table, path: Path, text_columns: list[str]) -> None:
     )
 
 
-def _write_entities(kind: str, codes: np.ndarray, mapping: np.ndarray, parts: SplitRows, rows: Rows, maps: IndexMaps, ids: list[str],
+def _write_entities(kind: str, columns: list[_SplitColumns], parts: SplitRows, rows: Rows, maps: IndexMaps, ids: list[str],
                     features: tuple[str, ...], texts: dict[str, np.ndarray], out: Path) -> None:
     """One row per user or item: its feature values as indices (0 when none) and its texts' words
     (`texts`: each text feature's token matrix by text code), from its latest training row, or for
     one first seen after training from its first row (what a catalog or an account knows when it
-    starts buying). `codes` are the rows' user or item codes, `mapping` code -> index."""
+    starts buying)."""
     import pyarrow.parquet as pq
 
-    columns: dict[str, Any] = {f"{kind}_idx": pa.array(np.arange(len(ids), dtype=np.int32)), f"{kind}_id": pa.array(ids, pa.string())}
+    table: dict[str, Any] = {f"{kind}_idx": pa.array(np.arange(len(ids), dtype=np.int32)), f"{kind}_id": pa.array(ids, pa.string())}
     if features or texts:
-        latest = _extreme_rows(parts, (TRAIN,), codes, mapping, rows.times, len(ids), latest=True)
-        first = _extreme_rows(parts, (VAL, TEST), codes, mapping, rows.times, len(ids), latest=False)
+        train, later = columns[TRAIN], (columns[VAL], columns[TEST])
+        latest = _extreme_rows(parts.positions(TRAIN), train.index(kind), train.times, len(ids), latest=True)
+        first = _extreme_rows(np.concatenate([parts.positions(VAL), parts.positions(TEST)]),
+                              np.concatenate([split.index(kind) for split in later]),
+                              None if train.times is None else np.concatenate([split.times for split in later]), len(ids), latest=False)
         chosen = np.where(latest >= 0, latest, first)
         for feature in features:
             values = np.where(chosen >= 0, rows.features[feature][np.maximum(chosen, 0)], MISSING)
-            columns[f"{feature}_idx"] = pa.array(maps.feature_indices(feature, values))
+            table[f"{feature}_idx"] = pa.array(maps.feature_indices(feature, values))
         for feature, matrix in texts.items():
             values = np.where(chosen >= 0, rows.texts[feature][np.maximum(chosen, 0)], MISSING)
-            columns[feature + TOKENS_SUFFIX] = pa.FixedSizeListArray.from_arrays(pa.array(matrix[values].ravel()), text_features.TOKENS)
-    pq.write_table(pa.table(columns), out / f"{kind}s.parquet")
+            table[feature + TOKENS_SUFFIX] = pa.FixedSizeListArray.from_arrays(pa.array(matrix[values].ravel()), text_features.TOKENS)
+    pq.write_table(pa.table(table), out / f"{kind}s.parquet")
 
 
-def _extreme_rows(parts: SplitRows, splits: tuple[int, ...], codes: np.ndarray, mapping: np.ndarray, times: np.ndarray | None,
-                  size: int, latest: bool) -> np.ndarray:
-    """Per entity (index), the row of the `splits` with the latest (ties: the last in the file) or
-    the earliest time (ties: the first); -1 for an entity with none. No sort: when the rows' times
-    run in file order (or there are none), that is the last (first) row of each entity."""
-    positions = parts.positions(*splits)
-    entity = mapping[codes[positions]]
+def _extreme_rows(positions: np.ndarray, entity: np.ndarray, when: np.ndarray | None, size: int, latest: bool) -> np.ndarray:
+    """Per entity, the row among `positions` (`entity` and `when`: its entity and time) with the
+    latest time (ties: the last in the file) or the earliest (ties: the first); -1 for an entity
+    with none. No sort; without times, or when they run in file order, that is simply the
+    entity's last (first) row."""
     sign = 1 if latest else -1  # the earliest is the latest of the negated times and positions
     chosen = np.full(size, NO_TIME, np.int64)
-    when = times[positions] if times is not None else None
-    if when is None or bool((when[1:] >= when[:-1]).all() and (positions[1:] > positions[:-1]).all()):
+    if when is None or bool((positions[1:] > positions[:-1]).all() and (when[1:] >= when[:-1]).all()):
         np.maximum.at(chosen, entity, sign * positions)
     else:
         extreme = np.full(size, NO_TIME, np.int64)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,40 +17,83 @@ from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import DataError
 
 TRAIN, VAL, TEST = 0, 1, 2
+SPLIT_ORDER = (TRAIN, VAL, TEST)  # as prepared_data.SPLITS names them
 
 
-def quantile_disc(values: np.ndarray, fraction: float) -> int:
-    """The value at the `fraction` quantile, an element of `values` (SQL quantile_disc)."""
+def quantile_disc(values: np.ndarray, fraction: float, in_order: bool = False) -> int:
+    """The value at the `fraction` quantile, an element of `values` (SQL quantile_disc); `in_order`: values are sorted."""
     position = max(math.ceil(fraction * len(values)) - 1, 0)
-    if len(values) > 1 and bool((values[1:] >= values[:-1]).all()):  # a log in time order: no partition (a copy and a pass)
+    if in_order:
         return int(values[position])
     return int(np.partition(values, position)[position])
 
 
-def label_splits(con, users: np.ndarray, items: np.ndarray, times: np.ndarray | None, user_labels: np.ndarray, item_labels: np.ndarray,
-                 config: PrepConfig, source: str) -> np.ndarray:
-    """TRAIN/VAL/TEST per kept row. Temporal: test from --test-start or the time quantile of
+@dataclass(frozen=True)
+class SplitRows:
+    """The rows of TRAIN, VAL and TEST (in that order), each a slice of the rows or their positions, in file order.
+    A slice when the rows run in split order (a log in time order, split by time: the usual input),
+    so taking a split's values copies nothing."""
+
+    parts: tuple[slice | np.ndarray, ...]
+
+    @classmethod
+    def of(cls, labels: np.ndarray) -> SplitRows:
+        """From TRAIN/VAL/TEST per row."""
+        if len(labels) < 2 or bool((labels[1:] >= labels[:-1]).all()):
+            return cls.at(*np.cumsum(np.bincount(labels, minlength=3))[:2].tolist(), len(labels))
+        return cls(tuple(np.flatnonzero(labels == split) for split in SPLIT_ORDER))
+
+    @classmethod
+    def at(cls, val_start: int, test_start: int, rows: int) -> SplitRows:
+        return cls((slice(0, val_start), slice(val_start, test_start), slice(test_start, rows)))
+
+    def size(self, split: int) -> int:
+        part = self.parts[split]
+        return part.stop - part.start if isinstance(part, slice) else len(part)
+
+    def take(self, values: np.ndarray, split: int) -> np.ndarray:
+        """The split's values (a view for a slice)."""
+        return values[self.parts[split]]
+
+    def positions(self, split: int) -> np.ndarray:
+        part = self.parts[split]
+        return np.arange(part.start, part.stop) if isinstance(part, slice) else part
+
+
+def counts(by_split: tuple[np.ndarray, ...], size: int) -> np.ndarray:
+    """(3, size): how many rows of each split hold each code (`by_split`: the codes of each split's rows)."""
+    return np.stack([np.bincount(codes, minlength=size) for codes in by_split])
+
+
+def split_rows(con, users: np.ndarray, items: np.ndarray, times: np.ndarray | None, user_labels: np.ndarray, item_labels: np.ndarray,
+               config: PrepConfig, source: str) -> SplitRows:
+    """The rows of each split. Temporal: test from --test-start or the time quantile of
     --test-fraction, validation the end of train by time. Random: a seeded hash of the row's user,
     item and time, so a row lands in the same split on every machine and in every file order."""
     if config.split == "random" or times is None:
         draw = (_row_hash(users, items, times, user_labels, item_labels, config.seed) % np.uint64(1_000_000)) / 1_000_000.0
         val_bound = config.test_fraction + config.val_fraction * (1 - config.test_fraction)
-        labels = np.where(draw < config.test_fraction, TEST, np.where(draw < val_bound, VAL, TRAIN)).astype(np.int8)
+        rows = SplitRows.of(np.where(draw < config.test_fraction, TEST, np.where(draw < val_bound, VAL, TRAIN)).astype(np.int8))
     else:
+        in_order = len(times) < 2 or bool((times[1:] >= times[:-1]).all())  # a log in time order: no partition, no copies
         if config.test_start:
             start = con.execute("SELECT CAST(CAST($1 AS TIMESTAMP) AS VARCHAR)", [config.test_start]).fetchall()[0][0]
             test_cut = int(np.datetime64(start, "us").astype(np.int64))
         else:
-            test_cut = quantile_disc(times, 1 - config.test_fraction)
-        before = times[times < test_cut]
+            test_cut = quantile_disc(times, 1 - config.test_fraction, in_order)
+        before = times[:np.searchsorted(times, test_cut)] if in_order else times[times < test_cut]
         require_purchases_both_sides(int(times.min()), int(times.max()), len(before), len(times), config, source)
-        val_cut = quantile_disc(before, 1 - config.val_fraction)  # below test_cut: `before` is not empty
-        # TRAIN 0, VAL 1, TEST 2 as the count of cuts reached, in int8 throughout (no 10M-row int64 temporaries).
-        labels = (times >= val_cut).view(np.int8)
-        labels += times >= test_cut
-    if not (labels == TRAIN).any():
+        val_cut = quantile_disc(before, 1 - config.val_fraction, in_order)  # below test_cut: `before` is not empty
+        if in_order:
+            rows = SplitRows.at(int(np.searchsorted(times, val_cut)), len(before), len(times))
+        else:
+            # TRAIN 0, VAL 1, TEST 2 as the count of cuts reached, in int8 throughout (no 10M-row int64 temporaries).
+            labels = (times >= val_cut).view(np.int8)
+            labels += times >= test_cut
+            rows = SplitRows.of(labels)
+    if not rows.size(TRAIN):
         raise DataError(f"{source}: the training split is empty")
-    return labels
+    return rows
 
 
 def require_purchases_both_sides(earliest: int, latest: int, before: int, total: int, config: PrepConfig, source: str) -> None:

@@ -17,9 +17,9 @@ from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import DataError
 from recs_pipeline.data import text_features
 from recs_pipeline.data.identifiers import MISSING, EncodedColumn
-from recs_pipeline.data.kept_rows import Rows, SplitRows
+from recs_pipeline.data.kept_rows import Rows
 from recs_pipeline.data.prepared_data import KNOWN_ITEMS, KNOWN_USERS, NUMERIC_FEATURES, TEXT_FEATURES
-from recs_pipeline.data.splits import TRAIN
+from recs_pipeline.data.splits import TRAIN, SplitRows
 
 
 @dataclass(frozen=True)
