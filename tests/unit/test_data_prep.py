@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from recs_pipeline.core.config import PrepConfig
-from recs_pipeline.data import numeric_features, prepare, prepared_data
+from recs_pipeline.data import numeric_features, prepare, prepared_data, split_files
 from recs_pipeline.steps import prep
 
 PLAIN = PrepConfig(user_features=(), item_features=())
@@ -425,3 +425,25 @@ def test_a_missing_numeric_or_text_column_is_named(tmp_path):
     for option in ("item_numeric_features", "item_text_features"):
         message = bad(tmp_path / option, grid(), PrepConfig(user_features=(), item_features=(), **{option: ("price",)}))
         assert "missing column(s) price; columns found: customer_id, product_id, timestamp, quantity" in message
+
+
+def test_a_large_split_written_as_shards_reads_back_as_one_file(tmp_path, monkeypatch):
+    frame = grid()
+    frame["segment"] = frame["customer_id"].map(lambda user: "retail" if user < "U3" else "wholesale")
+    config = PrepConfig(user_features=("segment",), item_features=())
+    whole = prepare_rows(tmp_path / "whole", frame, config)
+    monkeypatch.setattr(split_files, "SHARD_ROWS", 50)
+    monkeypatch.setattr(split_files.os, "cpu_count", lambda: 3)
+    (tmp_path / "sharded" / "out").mkdir(parents=True)
+    (tmp_path / "sharded" / "out" / "train.parquet").write_text("a file an earlier run left")
+    sharded = prepare_rows(tmp_path / "sharded", frame, config)
+    assert sorted(p.name for p in (tmp_path / "sharded" / "out" / "train.parquet").iterdir()) == [f"part-00{i}.parquet" for i in range(3)]
+    assert not (tmp_path / "sharded" / "out" / "val.parquet").is_dir()  # a small split stays one file
+    for name in prepared_data.SPLITS:
+        pd.testing.assert_frame_equal(whole.splits[name], sharded.splits[name])
+    pd.testing.assert_frame_equal(whole.users, sharded.users)
+    assert whole.vocabularies == sharded.vocabularies and whole.stats == sharded.stats
+    monkeypatch.setattr(split_files, "SHARD_ROWS", 1 << 21)
+    again = prepare_rows(tmp_path / "sharded", frame, config)  # into the same folder: the shards give way to one file
+    assert (tmp_path / "sharded" / "out" / "train.parquet").is_file()
+    pd.testing.assert_frame_equal(whole.splits["train"], again.splits["train"])

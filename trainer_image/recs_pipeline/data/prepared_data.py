@@ -88,8 +88,8 @@ class PreparedData:
 
 
 def _read(path: Path) -> pd.DataFrame:
-    """One Parquet file, or a folder of shards (a split BigQuery exported), in the one set of
-    dtypes the steps expect: indices int32, times naive UTC."""
+    """One Parquet file, or a folder of shards (a split BigQuery exported, or a large one written
+    here, data.split_files), in the one set of dtypes the steps expect: indices int32, times naive UTC."""
     table = pd.read_parquet(path)
     for column in table.columns:
         if column.endswith("_idx"):

@@ -9,6 +9,7 @@ the writes, sets the time.
 from __future__ import annotations
 
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from recs_pipeline.data.vocabulary import IndexMaps
 USER, ITEM, TIME = "user_id", "item_id", "timestamp"
 DICTIONARY_PAGE_BYTES = 64 << 20  # a whole vocabulary fits one dictionary page
 ROW_GROUP_ROWS = 1 << 23  # each row group repeats the vocabularies' dictionary pages: few, large ones
+SHARD_ROWS = 1 << 21  # a split of more rows is written as shards, one per core (each repeats the dictionary pages)
 
 
 def write(rows: Rows, parts: SplitRows, codes: dict[str, tuple[np.ndarray, ...]], counts: dict[str, np.ndarray], maps: IndexMaps,
@@ -44,13 +46,14 @@ def write(rows: Rows, parts: SplitRows, codes: dict[str, tuple[np.ndarray, ...]]
         stats[f"{name}_rows"] = parts.size(split)
     text = _TextColumns(vocabularies, features)
     columns = []  # per split: user and item indices, times
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    workers = os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         writes = []
         for split, name in enumerate(SPLITS):  # train first: its write is the longest
             columns.append(_SplitColumns(maps.users[codes["user"][split]], maps.items[codes["item"][split]],
                                          parts.take(rows.times, split) if rows.times is not None else None))
-            writes.append(pool.submit(_write_split, _split_table(rows, parts, split, columns[split], maps, text), out / f"{name}.parquet",
-                                      text.names))
+            shards = _shards(_split_table(rows, parts, split, columns[split], maps, text), out / f"{name}.parquet", workers)
+            writes += [pool.submit(_write_split, shard, path, text.names) for shard, path in shards]
         for kind in ("user", "item"):
             texts = {name: tokens[name] for name in vocabularies[TEXT_FEATURES[kind]]}
             _write_entities(kind, columns, parts, rows, maps, vocabularies[f"{kind}_id"], config.indexed_features(kind), texts, out)
@@ -121,6 +124,22 @@ def _split_table(rows: Rows, parts: SplitRows, split: int, columns: _SplitColumn
     for feature in text.features:
         table[f"{feature}_idx"] = pa.array(maps.feature_indices(feature, codes[feature]))
     return pa.table(table)
+
+
+def _shards(table: pa.Table, path: Path, workers: int) -> list[tuple[pa.Table, Path]]:
+    """Where each part of a split's table goes: the file `path`, or for a split of more than
+    SHARD_ROWS rows, a folder of that name with one shard per worker, written side by side (the
+    readers take either, as they take the BigQuery engine's exported shards). Whatever an earlier
+    run left there goes first."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+    if table.num_rows <= SHARD_ROWS or workers < 2:
+        return [(table, path)]
+    path.mkdir()
+    step = -(-table.num_rows // workers)
+    return [(table.slice(start, step), path / f"part-{number:03d}.parquet") for number, start in enumerate(range(0, table.num_rows, step))]
 
 
 def _write_split(table: pa.Table, path: Path, text_columns: list[str]) -> None:
