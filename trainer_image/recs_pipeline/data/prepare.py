@@ -205,7 +205,7 @@ def _passes(con, table: pa.Table, config: PrepConfig, source: str) -> np.ndarray
         result = con.sql(f"SELECT coalesce(({config.where}), false) AS passes FROM input_table").to_arrow_table()["passes"]
     except duckdb.Error as error:
         raise DataError(f"{source}: cannot apply --where {config.where!r}: {table_reader.first_line(error)}") from error
-    return result.to_numpy(zero_copy_only=False).astype(bool)
+    return result.to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
 def _clean(table: pa.Table, config: PrepConfig, source: str, stats: dict[str, Any], columns: _Columns,
