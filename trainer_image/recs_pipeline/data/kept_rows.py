@@ -1,4 +1,8 @@
-"""The rows data prep keeps, as integer codes: what everything after cleaning works on."""
+"""Every input row as integer codes, and which rows data prep keeps: what everything after cleaning works on.
+
+The arrays keep every row, in file order, so cleaning copies nothing; the splits (splits.SplitRows)
+name kept rows only, and each column is taken once per split, when the split files are built.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Rows:
-    """The kept rows, as codes: users and items index their labels; times are epoch microseconds
+    """Every row, as codes: users and items index their labels; times are epoch microseconds
     (None without a timestamp column); features[name] indexes that feature's labels; numbers[name]
-    a numeric feature's values (NaN: missing), bucketised into `features` once the splits are known."""
+    a numeric feature's values (NaN: missing), bucketised into `features` once the splits are known.
+    `keep` is True for the rows kept (None: every row); a dropped row's values mean nothing."""
 
     users: np.ndarray
     items: np.ndarray
@@ -19,3 +24,4 @@ class Rows:
     features: dict[str, np.ndarray]
     numbers: dict[str, np.ndarray]
     texts: dict[str, np.ndarray]  # a text feature's code per row (its labels: the distinct texts)
+    keep: np.ndarray | None

@@ -130,7 +130,7 @@ def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: 
         if columns.times is not None:
             stats["timestamps_read_as"] = columns.times.read_as
         rows = _clean(table, config, source, stats, columns, numbers, {name: text.codes for name, text in texts.items()})
-        parts = splits.split_rows(con, rows.users, rows.items, rows.times, users.labels, items.labels, config, source)
+        parts = splits.split_rows(con, rows, users.labels, items.labels, config, source)
         bucket_edges = {}
         for name, values in rows.numbers.items():
             features[name], bucket_edges[name] = numeric_features.bucketise(values, parts.take(values, TRAIN))
@@ -210,8 +210,8 @@ def _passes(con, table: pa.Table, config: PrepConfig, source: str) -> np.ndarray
 
 def _clean(table: pa.Table, config: PrepConfig, source: str, stats: dict[str, Any], columns: _Columns,
            numbers: dict[str, np.ndarray], texts: dict[str, np.ndarray]) -> Rows:
-    """Rows that pass the filter with a user and an item (and, with --dedupe, the first purchase
-    of each pair); every dropped row is counted by reason."""
+    """Which rows to keep: those that pass the filter with a user and an item (and, with --dedupe,
+    the first purchase of each pair); every dropped row is counted by reason."""
     passes, users, items = columns.passes, columns.users, columns.items
     times = columns.times.micros if columns.times is not None else None
     has_user, has_item = users.codes != MISSING, items.codes != MISSING
@@ -222,26 +222,21 @@ def _clean(table: pa.Table, config: PrepConfig, source: str, stats: dict[str, An
         rows_dropped_null_user=int((passes & ~has_user).sum()),
         rows_dropped_null_item=int((passes & has_user & ~has_item).sum()),
     )
-    kept = int(keep.sum())
+    kept = int(np.count_nonzero(keep))
     if kept == 0:
         raise DataError(f"{source}: no rows left after filtering and dropping rows with an empty user or item")
     if times is not None and (bad := keep & (times == NO_TIME)).any():
         _report_bad_time(table, config, source, int(np.argmax(bad)))
-    if kept == table.num_rows and not config.dedupe:  # every row kept (a clean log): no copies
+    features = {name: column.codes for name, column in columns.features.items()}
+    if kept == table.num_rows and not config.dedupe:  # every row kept (a clean log)
         stats["rows_dropped_duplicate"] = 0
-        return Rows(users.codes, items.codes, times, {name: column.codes for name, column in columns.features.items()}, numbers, texts)
-    rows = np.flatnonzero(keep)
+        return Rows(users.codes, items.codes, times, features, numbers, texts, None)
     if config.dedupe:
-        rows = _first_of_each_pair(rows, users.codes, items.codes, times)
-    stats["rows_dropped_duplicate"] = kept - len(rows)
-    return Rows(
-        users=users.codes[rows],
-        items=items.codes[rows],
-        times=None if times is None else times[rows],
-        features={name: column.codes[rows] for name, column in columns.features.items()},
-        numbers={name: values[rows] for name, values in numbers.items()},
-        texts={name: codes[rows] for name, codes in texts.items()},
-    )
+        rows = _first_of_each_pair(np.flatnonzero(keep), users.codes, items.codes, times)
+        keep = np.zeros(table.num_rows, dtype=bool)
+        keep[rows] = True
+    stats["rows_dropped_duplicate"] = kept - int(np.count_nonzero(keep))
+    return Rows(users.codes, items.codes, times, features, numbers, texts, keep)
 
 
 def _first_of_each_pair(rows: np.ndarray, users: np.ndarray, items: np.ndarray, times: np.ndarray | None) -> np.ndarray:

@@ -59,15 +59,15 @@ def write(rows: Rows, parts: SplitRows, codes: dict[str, tuple[np.ndarray, ...]]
             _write_entities(kind, columns, parts, rows, maps, vocabularies[f"{kind}_id"], config.indexed_features(kind), texts, out)
         for written in writes:
             written.result()
-    times = rows.times
+    times = [split.times for split in columns if split.times is not None and len(split.times)]  # the kept rows' times
     test_times = columns[TEST].times
     stats.update(
         users=len(vocabularies["user_id"]),
         items=len(vocabularies["item_id"]),
         **{KNOWN_USERS: maps.known_users, KNOWN_ITEMS: maps.known_items},
         density=stats["train_rows"] / float(maps.known_users * maps.known_items),
-        date_min=iso(times.min()) if times is not None else None,
-        date_max=iso(times.max()) if times is not None else None,
+        date_min=iso(min(split.min() for split in times)) if times else None,
+        date_max=iso(max(split.max() for split in times)) if times else None,
         test_start=iso(test_times.min()) if test_times is not None and len(test_times) else None,
     )
 

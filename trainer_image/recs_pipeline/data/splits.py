@@ -15,9 +15,11 @@ import numpy as np
 
 from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import DataError
+from recs_pipeline.data.kept_rows import Rows
 
 TRAIN, VAL, TEST = 0, 1, 2
 SPLIT_ORDER = (TRAIN, VAL, TEST)  # as prepared_data.SPLITS names them
+DROPPED = 3  # a row data prep does not keep
 
 
 def quantile_disc(values: np.ndarray, fraction: float, in_order: bool = False) -> int:
@@ -38,14 +40,20 @@ class SplitRows:
 
     @classmethod
     def of(cls, labels: np.ndarray) -> SplitRows:
-        """From TRAIN/VAL/TEST per row."""
+        """From TRAIN, VAL, TEST or DROPPED per row."""
         if len(labels) < 2 or bool((labels[1:] >= labels[:-1]).all()):
-            return cls.at(*np.cumsum(np.bincount(labels, minlength=3))[:2].tolist(), len(labels))
+            return cls.at(*np.cumsum(np.bincount(labels, minlength=len(SPLIT_ORDER))[:len(SPLIT_ORDER)]).tolist())
         return cls(tuple(np.flatnonzero(labels == split) for split in SPLIT_ORDER))
 
     @classmethod
-    def at(cls, val_start: int, test_start: int, rows: int) -> SplitRows:
-        return cls((slice(0, val_start), slice(val_start, test_start), slice(test_start, rows)))
+    def at(cls, val_start: int, test_start: int, end: int) -> SplitRows:
+        """Rows 0 to val_start - 1 in training, then validation, then test up to `end`."""
+        return cls((slice(0, val_start), slice(val_start, test_start), slice(test_start, end)))
+
+    @classmethod
+    def among(cls, positions: np.ndarray, val_start: int, test_start: int) -> SplitRows:
+        """The first val_start of `positions` in training, then validation, then test (views of `positions`)."""
+        return cls((positions[:val_start], positions[val_start:test_start], positions[test_start:]))
 
     def size(self, split: int) -> int:
         part = self.parts[split]
@@ -65,35 +73,46 @@ def counts(by_split: tuple[np.ndarray, ...], size: int) -> np.ndarray:
     return np.stack([np.bincount(codes, minlength=size) for codes in by_split])
 
 
-def split_rows(con, users: np.ndarray, items: np.ndarray, times: np.ndarray | None, user_labels: np.ndarray, item_labels: np.ndarray,
-               config: PrepConfig, source: str) -> SplitRows:
-    """The rows of each split. Temporal: test from --test-start or the time quantile of
+def split_rows(con, rows: Rows, user_labels: np.ndarray, item_labels: np.ndarray, config: PrepConfig, source: str) -> SplitRows:
+    """The kept rows of each split. Temporal: test from --test-start or the time quantile of
     --test-fraction, validation the end of train by time. Random: a seeded hash of the row's user,
     item and time, so a row lands in the same split on every machine and in every file order."""
+    times, keep = rows.times, rows.keep
     if config.split == "random" or times is None:
-        draw = (_row_hash(users, items, times, user_labels, item_labels, config.seed) % np.uint64(1_000_000)) / 1_000_000.0
+        # Every row drawn (a dropped row's draw is discarded): cheaper than taking the kept rows out first.
+        draw = (_row_hash(rows.users, rows.items, times, user_labels, item_labels, config.seed) % np.uint64(1_000_000)) / 1_000_000.0
         val_bound = config.test_fraction + config.val_fraction * (1 - config.test_fraction)
-        rows = SplitRows.of(np.where(draw < config.test_fraction, TEST, np.where(draw < val_bound, VAL, TRAIN)).astype(np.int8))
+        labels = np.where(draw < config.test_fraction, TEST, np.where(draw < val_bound, VAL, TRAIN)).astype(np.int8)
+        parts = SplitRows.of(_dropped(labels, keep))
     else:
-        in_order = len(times) < 2 or bool((times[1:] >= times[:-1]).all())  # a log in time order: no partition, no copies
+        kept = times if keep is None else times[keep]
+        in_order = len(kept) < 2 or bool((kept[1:] >= kept[:-1]).all())  # a log in time order: no partition, no copies
         if config.test_start:
             start = con.execute("SELECT CAST(CAST($1 AS TIMESTAMP) AS VARCHAR)", [config.test_start]).fetchall()[0][0]
             test_cut = int(np.datetime64(start, "us").astype(np.int64))
         else:
-            test_cut = quantile_disc(times, 1 - config.test_fraction, in_order)
-        before = times[:np.searchsorted(times, test_cut)] if in_order else times[times < test_cut]
-        require_purchases_both_sides(int(times.min()), int(times.max()), len(before), len(times), config, source)
+            test_cut = quantile_disc(kept, 1 - config.test_fraction, in_order)
+        before = kept[:np.searchsorted(kept, test_cut)] if in_order else kept[kept < test_cut]
+        require_purchases_both_sides(int(kept.min()), int(kept.max()), len(before), len(kept), config, source)
         val_cut = quantile_disc(before, 1 - config.val_fraction, in_order)  # below test_cut: `before` is not empty
         if in_order:
-            rows = SplitRows.at(int(np.searchsorted(times, val_cut)), len(before), len(times))
+            bounds = (int(np.searchsorted(kept, val_cut)), len(before))
+            parts = SplitRows.at(*bounds, len(kept)) if keep is None else SplitRows.among(np.flatnonzero(keep), *bounds)
         else:
             # TRAIN 0, VAL 1, TEST 2 as the count of cuts reached, in int8 throughout (no 10M-row int64 temporaries).
             labels = (times >= val_cut).view(np.int8)
             labels += times >= test_cut
-            rows = SplitRows.of(labels)
-    if not rows.size(TRAIN):
+            parts = SplitRows.of(_dropped(labels, keep))
+    if not parts.size(TRAIN):
         raise DataError(f"{source}: the training split is empty")
-    return rows
+    return parts
+
+
+def _dropped(labels: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    """`labels` with DROPPED for each row not kept."""
+    if keep is not None:
+        labels[~keep] = DROPPED
+    return labels
 
 
 def require_purchases_both_sides(earliest: int, latest: int, before: int, total: int, config: PrepConfig, source: str) -> None:
