@@ -194,10 +194,11 @@ def _extreme_rows(positions: np.ndarray, entity: np.ndarray, when: np.ndarray | 
     sign = 1 if latest else -1  # the earliest is the latest of the negated times and positions
     chosen = np.full(size, NO_TIME, np.int64)
     if when is None or bool((positions[1:] > positions[:-1]).all() and (when[1:] >= when[:-1]).all()):
-        np.maximum.at(chosen, entity, sign * positions)
+        np.maximum.at(chosen, entity, positions if latest else -positions)
     else:
+        signed = when if latest else -when
         extreme = np.full(size, NO_TIME, np.int64)
-        np.maximum.at(extreme, entity, sign * when)
-        at_extreme = sign * when == extreme[entity]
-        np.maximum.at(chosen, entity[at_extreme], sign * positions[at_extreme])
+        np.maximum.at(extreme, entity, signed)
+        at_extreme = signed == np.take(extreme, entity)
+        np.maximum.at(chosen, entity[at_extreme], positions[at_extreme] if latest else -positions[at_extreme])
     return np.where(chosen == NO_TIME, -1, sign * chosen)

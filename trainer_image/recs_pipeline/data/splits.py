@@ -22,10 +22,14 @@ SPLIT_ORDER = (TRAIN, VAL, TEST)  # as prepared_data.SPLITS names them
 DROPPED = 3  # a row data prep does not keep
 
 
-def quantile_disc(values: np.ndarray, fraction: float, in_order: bool = False) -> int:
-    """The value at the `fraction` quantile, an element of `values` (SQL quantile_disc); `in_order`: values are sorted."""
+def quantile_disc(values: np.ndarray, fraction: float, in_order: bool = False, reorder: bool = False) -> int:
+    """The value at the `fraction` quantile, an element of `values` (SQL quantile_disc); `in_order`:
+    the values are sorted; `reorder`: they may be partitioned in place (a copy the caller owns)."""
     position = max(math.ceil(fraction * len(values)) - 1, 0)
     if in_order:
+        return int(values[position])
+    if reorder:
+        values.partition(position)
         return int(values[position])
     return int(np.partition(values, position)[position])
 
@@ -91,10 +95,11 @@ def split_rows(con, rows: Rows, user_labels: np.ndarray, item_labels: np.ndarray
             start = con.execute("SELECT CAST(CAST($1 AS TIMESTAMP) AS VARCHAR)", [config.test_start]).fetchall()[0][0]
             test_cut = int(np.datetime64(start, "us").astype(np.int64))
         else:
-            test_cut = quantile_disc(kept, 1 - config.test_fraction, in_order)
+            # The kept times are a copy when rows were dropped: their order may change (the rows' times stay).
+            test_cut = quantile_disc(kept, 1 - config.test_fraction, in_order, reorder=keep is not None)
         before = kept[:np.searchsorted(kept, test_cut)] if in_order else kept[kept < test_cut]
         require_purchases_both_sides(int(kept.min()), int(kept.max()), len(before), len(kept), config, source)
-        val_cut = quantile_disc(before, 1 - config.val_fraction, in_order)  # below test_cut: `before` is not empty
+        val_cut = quantile_disc(before, 1 - config.val_fraction, in_order, reorder=not in_order)  # below test_cut: not empty
         if in_order:
             bounds = (int(np.searchsorted(kept, val_cut)), len(before))
             parts = SplitRows.at(*bounds, len(kept)) if keep is None else SplitRows.among(np.flatnonzero(keep), *bounds)
