@@ -123,7 +123,10 @@ def _split_table(rows: Rows, parts: SplitRows, split: int, columns: _SplitColumn
     table["user_idx"], table["item_idx"] = pa.array(users), pa.array(items)
     for feature in text.features:
         table[f"{feature}_idx"] = pa.array(maps.feature_indices(feature, codes[feature]))
-    return pa.table(table)
+    # Columns without nulls are declared so (Parquet REQUIRED): the writer then computes and
+    # encodes no definition levels, a fifth of its time; the values read back the same.
+    schema = pa.schema([pa.field(name, values.type, nullable=values.null_count > 0) for name, values in table.items()])
+    return pa.table(list(table.values()), schema=schema)
 
 
 def _shards(table: pa.Table, path: Path, workers: int) -> list[tuple[pa.Table, Path]]:
