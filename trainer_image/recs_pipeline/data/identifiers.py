@@ -25,7 +25,7 @@ INTEGER_LIKE = r"^(-?[0-9]+)\.0+$"
 class EncodedColumn:
     """codes[row] indexes labels (sorted, so code order is label order); MISSING where the row has no usable value."""
 
-    codes: np.ndarray  # int32
+    codes: np.ndarray  # intp, NumPy's index type: used as an index (bincount, gathers) without a converted copy each time
     labels: np.ndarray  # object array of str, each distinct (a dictionary column's unused entries included: no row's code)
 
 
@@ -34,7 +34,7 @@ def encode(column: pa.ChunkedArray | pa.Array, normalise_ids: bool = True) -> En
     if isinstance(column, pa.Array):
         column = pa.chunked_array([column])
     if len(column) == 0:
-        return EncodedColumn(np.zeros(0, np.int32), np.array([], dtype=object))
+        return EncodedColumn(np.zeros(0, np.intp), np.array([], dtype=object))
     encoded = _dictionary_encoded(column)
     dictionary = encoded.chunk(0).dictionary  # one dictionary shared by all chunks
     texts = id_texts(dictionary) if normalise_ids else feature_texts(dictionary)
@@ -48,7 +48,7 @@ def encode(column: pa.ChunkedArray | pa.Array, normalise_ids: bool = True) -> En
     merged_index = merged.indices.fill_null(MISSING).to_numpy().astype(np.int32, copy=False)
     # raw dictionary index -> label code; its last slot (index MISSING = -1) is a null row's.
     remap = np.append(np.where(merged_index == MISSING, MISSING, rank[np.maximum(merged_index, 0)] if len(rank) else MISSING),
-                      MISSING).astype(np.int32)
+                      MISSING).astype(np.intp)
     return EncodedColumn(_row_codes(encoded, remap), labels)
 
 
@@ -61,7 +61,7 @@ def _dictionary_encoded(column: pa.ChunkedArray) -> pa.ChunkedArray:
 def _row_codes(encoded: pa.ChunkedArray, remap: np.ndarray) -> np.ndarray:
     """Each row's code, remap[dictionary index] (a null row reads remap's last slot, MISSING):
     one gather per chunk straight into the result, the 10M-row path."""
-    out = np.empty(len(encoded), np.int32)
+    out = np.empty(len(encoded), np.intp)
     position = 0
     for chunk in encoded.chunks:
         indices = chunk.indices
