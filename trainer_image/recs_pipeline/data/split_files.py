@@ -56,7 +56,8 @@ def write(rows: Rows, parts: SplitRows, codes: dict[str, tuple[np.ndarray, ...]]
             writes += [pool.submit(_write_split, shard, path, text.names) for shard, path in shards]
         for kind in ("user", "item"):
             texts = {name: tokens[name] for name in vocabularies[TEXT_FEATURES[kind]]}
-            _write_entities(kind, columns, parts, rows, maps, vocabularies[f"{kind}_id"], config.indexed_features(kind), texts, out)
+            _write_entities(kind, codes[kind], columns, parts, rows, maps, vocabularies[f"{kind}_id"], config.indexed_features(kind), texts,
+                            out)
         for written in writes:
             written.result()
     times = [split.times for split in columns if split.times is not None and len(split.times)]  # the kept rows' times
@@ -79,9 +80,6 @@ class _SplitColumns:
     users: np.ndarray
     items: np.ndarray
     times: np.ndarray | None
-
-    def index(self, kind: str) -> np.ndarray:
-        return self.users if kind == "user" else self.items
 
 
 def new_rows(user_counts: np.ndarray, item_counts: np.ndarray) -> dict[str, int]:
@@ -118,8 +116,8 @@ def _split_table(rows: Rows, parts: SplitRows, split: int, columns: _SplitColumn
     }
     codes = {feature: parts.take(rows.features[feature], split) for feature in text.features}
     for feature, labels in text.features.items():
-        table[feature] = pa.DictionaryArray.from_arrays(pa.array(np.where(codes[feature] == MISSING, len(labels) - 1, codes[feature])),
-                                                        labels)
+        text_index = np.arange(len(labels), dtype=np.int32)  # code -> dictionary index; MISSING (-1) reads the last, ""
+        table[feature] = pa.DictionaryArray.from_arrays(pa.array(text_index[codes[feature]]), labels)
     table["user_idx"], table["item_idx"] = pa.array(users), pa.array(items)
     for feature in text.features:
         table[f"{feature}_idx"] = pa.array(maps.feature_indices(feature, codes[feature]))
@@ -164,22 +162,22 @@ def _write_split(table: pa.Table, path: Path, text_columns: list[str]) -> None:
     )
 
 
-def _write_entities(kind: str, columns: list[_SplitColumns], parts: SplitRows, rows: Rows, maps: IndexMaps, ids: list[str],
-                    features: tuple[str, ...], texts: dict[str, np.ndarray], out: Path) -> None:
+def _write_entities(kind: str, codes: tuple[np.ndarray, ...], columns: list[_SplitColumns], parts: SplitRows, rows: Rows, maps: IndexMaps,
+                    ids: list[str], features: tuple[str, ...], texts: dict[str, np.ndarray], out: Path) -> None:
     """One row per user or item: its feature values as indices (0 when none) and its texts' words
     (`texts`: each text feature's token matrix by text code), from its latest training row, or for
     one first seen after training from its first row (what a catalog or an account knows when it
-    starts buying)."""
+    starts buying). `codes`: each split's user or item codes."""
     import pyarrow.parquet as pq
 
     table: dict[str, Any] = {f"{kind}_idx": pa.array(np.arange(len(ids), dtype=np.int32)), f"{kind}_id": pa.array(ids, pa.string())}
     if features or texts:
-        train, later = columns[TRAIN], (columns[VAL], columns[TEST])
-        latest = _extreme_rows(parts.positions(TRAIN), train.index(kind), train.times, len(ids), latest=True)
-        first = _extreme_rows(np.concatenate([parts.positions(VAL), parts.positions(TEST)]),
-                              np.concatenate([split.index(kind) for split in later]),
-                              None if train.times is None else np.concatenate([split.times for split in later]), len(ids), latest=False)
-        chosen = np.where(latest >= 0, latest, first)
+        code_count, order = (len(maps.users), maps.user_codes) if kind == "user" else (len(maps.items), maps.item_codes)
+        times = [split.times for split in columns]
+        latest = _extreme_rows(parts.positions(TRAIN), codes[TRAIN], times[TRAIN], code_count, latest=True)
+        first = _extreme_rows(np.concatenate([parts.positions(VAL), parts.positions(TEST)]), np.concatenate([codes[VAL], codes[TEST]]),
+                              None if times[TRAIN] is None else np.concatenate([times[VAL], times[TEST]]), code_count, latest=False)
+        chosen = np.where(latest >= 0, latest, first)[order]  # by code, then in index order
         for feature in features:
             values = np.where(chosen >= 0, rows.features[feature][np.maximum(chosen, 0)], MISSING)
             table[f"{feature}_idx"] = pa.array(maps.feature_indices(feature, values))
@@ -190,7 +188,7 @@ def _write_entities(kind: str, columns: list[_SplitColumns], parts: SplitRows, r
 
 
 def _extreme_rows(positions: np.ndarray, entity: np.ndarray, when: np.ndarray | None, size: int, latest: bool) -> np.ndarray:
-    """Per entity, the row among `positions` (`entity` and `when`: its entity and time) with the
+    """Per entity (code), the row among `positions` (`entity` and `when`: its entity and time) with the
     latest time (ties: the last in the file) or the earliest (ties: the first); -1 for an entity
     with none. No sort; without times, or when they run in file order, that is simply the
     entity's last (first) row."""

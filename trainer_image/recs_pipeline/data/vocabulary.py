@@ -32,6 +32,8 @@ class IndexMaps:
     features: dict[str, np.ndarray]
     known_users: int
     known_items: int
+    user_codes: np.ndarray  # index -> code, the inverse of `users`
+    item_codes: np.ndarray
 
     def feature_indices(self, name: str, codes: np.ndarray) -> np.ndarray:
         return self.features[name][codes]  # MISSING (-1) reads the last slot, 0
@@ -78,7 +80,7 @@ def build(rows: Rows, parts: SplitRows, user_counts: np.ndarray, item_counts: np
         "user_features": {name: feature_vocabularies[name] for name in config.indexed_features("user")},
         "item_features": {name: feature_vocabularies[name] for name in config.indexed_features("item")},
     }
-    return vocabularies, IndexMaps(user_map, item_map, feature_maps, known_users, known_items)
+    return vocabularies, IndexMaps(user_map, item_map, feature_maps, known_users, known_items, user_codes, item_codes)
 
 
 def text_vocabularies(rows: Rows, parts: SplitRows, texts: dict[str, EncodedColumn], config: PrepConfig,
