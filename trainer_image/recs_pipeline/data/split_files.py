@@ -1,9 +1,9 @@
 """The prepared splits as Parquet files, the user and item tables, and the stats they give.
 
-Each split's table is built from the kept rows' codes and handed to a writer thread as soon as it
-is ready (pyarrow's Parquet writer releases the GIL), train first, the longest; the other splits'
-tables and the entity tables are built beside it, so the write of train.parquet, not the sum of
-the writes, sets the time.
+Each split's table is built from the kept rows' codes and handed to the writer threads as soon
+as it is ready (pyarrow's Parquet writer releases the GIL), train first; a split too large for one
+writer to keep pace (train, at millions of rows) goes out as one shard per core. The other splits'
+tables and the entity tables are built meanwhile, so every core writes until the end.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Temporal: test from --test-start or the time quantile of --test-fraction, validation the end of
 training by time. Random: a seeded hash of each row's user and item text and its time, so a row
-lands in the same split on every machine and in every file order. Both engines use the checks.
+lands in the same split on every machine and in every file order. A split is held as the rows it
+names (SplitRows), not as a label per row. Both engines use the checks.
 """
 
 from __future__ import annotations
