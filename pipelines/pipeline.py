@@ -6,7 +6,7 @@ Two ways to run the train step, picked at compile time:
   from the run-time parameters machine_type, accelerator_type, accelerator_count, replica_count;
   GCPC's CustomTrainingJobOp runs `recs-pipeline train` on them (scheduling_strategy STANDARD or
   SPOT); train_outputs then publishes the folders the job wrote as model, serving_model and
-  training_history, with metadata read from the finished run, so lineage starts at the training.
+  training_log, with metadata read from the finished run, so lineage starts at the training.
 - "task": train runs inside the pipeline task itself. The local run uses it, since a CustomJob
   needs Vertex AI; everything else in the spec is the same.
 
@@ -304,12 +304,12 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
         evaluated = evaluate_op(
             prepared_data=prep.outputs["prepared_data"],
             model=trained.outputs["model"],
-            training_history=trained.outputs["training_history"],
+            training_log=trained.outputs["training_log"],
         ).set_display_name("evaluate")
         evaluated.set_cpu_limit(evaluate_cpu_limit).set_memory_limit(evaluate_memory_limit)
         published = publish_op(
             prepared_data=prep.outputs["prepared_data"],
-            training_history=trained.outputs["training_history"],
+            training_log=trained.outputs["training_log"],
             evaluation=evaluated.outputs["evaluation"],
             metrics_uri=metrics_uri,
             experiment=experiment,
