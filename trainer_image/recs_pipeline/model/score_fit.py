@@ -176,7 +176,7 @@ class _CandidateTable:
     candidates: np.ndarray  # (customers, slots, terms)
     purchases: np.ndarray  # (rows, terms)
     row_customer: np.ndarray  # (rows,) index into customers
-    items: np.ndarray  # (rows,) the purchased products
+    own_slot: np.ndarray  # (rows,) where the purchased product is in its customer's union (-1: not there)
     missed: np.ndarray  # (rows,) bool: a purchase of a product left out (exclude_seen)
     row_unbought: np.ndarray  # (rows,) bool: a purchase of a product with no purchase before
 
@@ -200,13 +200,17 @@ class _CandidateTable:
             missed = np.isin(row_customer.astype(np.int64) * num_items + items, keys)
         candidates = np.stack([_at_candidates(term, customers, union) for term in columns], axis=-1)
         purchases = np.stack([_at_purchases(term, customers, row_customer, items) for term in columns], axis=-1)
-        return cls(customers, regular, union, valid, ~bought_items[union], candidates, purchases, row_customer, items, missed,
+        # union is sorted within each customer, so (customer, product) keys are sorted over the whole table
+        keys = (np.arange(len(customers))[:, None] * num_items + union).ravel()
+        wanted = row_customer.astype(np.int64) * num_items + items
+        found = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        own_slot = np.where(keys[found] == wanted, found - row_customer * union.shape[1], -1)
+        return cls(customers, regular, union, valid, ~bought_items[union], candidates, purchases, row_customer, own_slot, missed,
                    ~bought_items[items])
 
     def hits(self, weights: tuple[np.ndarray, np.ndarray, float | None]) -> np.ndarray:
-        """(rows, len(RECALL_KS)) bool: each purchase within the top K. Its rank is the number of
-        valid candidates scored strictly above it, never counting the product itself (its two
-        scores may differ in the last bit, as in ranking.positive_ranks). A product nobody bought
+        """(rows, len(RECALL_KS)) bool: each purchase within the top K. Its rank is counted as
+        evaluate counts it (ranking.count_above) among the customer's valid candidates. A product nobody bought
         has the towers at the new products' weight; where that is 0 it cannot be ranked: it scores
         -inf, and buying one is a miss."""
         chosen = weights[0] if self.regular else weights[1]
@@ -219,12 +223,7 @@ class _CandidateTable:
             lifted[1] = new_products
             scores = np.where(self.unbought, -np.inf if unrankable else self.candidates @ lifted, scores)
             own = np.where(self.row_unbought, -np.inf if unrankable else self.purchases @ lifted, own)
-        ranks = np.zeros(len(own), np.int64)
-        for start in range(0, len(own), 8192):
-            part = slice(start, start + 8192)
-            customer = self.row_customer[part]
-            above = (scores[customer] > own[part, None]) & self.valid[customer] & (self.union[customer] != self.items[part, None])
-            ranks[part] = above.sum(axis=1)
+        ranks = ranking.count_above(np.where(self.valid, scores, -np.inf), self.row_customer, own, self.own_slot)
         ranks[self.missed | (self.row_unbought & unrankable)] = ranking.MISS
         return np.stack([ranks < k for k in RECALL_KS], axis=1)
 
