@@ -108,18 +108,14 @@ def count_above(scores: np.ndarray, row_customer: np.ndarray, own: np.ndarray, o
 
 def _best(scores: np.ndarray, ordered: np.ndarray, k: int) -> np.ndarray:
     """Each row's k best columns, best first, ties to the lower column (as top_k), from the
-    sorted scores: every column above the row's k-th best score, then as many of those equal to it
-    as fill k, lowest columns first."""
-    threshold = ordered[:, scores.shape[1] - k][:, None]
-    rows_above, columns_above = np.nonzero(scores > threshold)
-    rows_tied, columns_tied = np.nonzero(scores == threshold)  # row by row, columns ascending
-    needed = k - np.bincount(rows_above, minlength=len(scores))
-    place = np.arange(len(rows_tied)) - np.searchsorted(rows_tied, np.arange(len(scores)))[rows_tied]
-    kept = place < needed[rows_tied]
-    rows = np.concatenate([rows_above, rows_tied[kept]])
-    columns = np.concatenate([columns_above, columns_tied[kept]])
-    order = np.lexsort((columns, -scores[rows, columns], rows))
-    return columns[order].reshape(len(scores), k)
+    sorted scores: the columns at or above the row's k-th best score, ordered, the first k kept."""
+    width = scores.shape[1]
+    at_or_above = np.flatnonzero(scores >= ordered[:, width - k][:, None])  # k or more a row (ties)
+    rows, columns = np.divmod(at_or_above, width)
+    order = np.lexsort((columns, -scores.ravel()[at_or_above], rows))
+    rows, columns = rows[order], columns[order]
+    place = np.arange(len(rows)) - np.searchsorted(rows, np.arange(len(scores)))[rows]
+    return columns[place < k].reshape(len(scores), k)
 
 
 def top_k(score: ScoreFn, users: np.ndarray, num_items: int, k: int) -> tuple[np.ndarray, np.ndarray]:
