@@ -133,4 +133,4 @@ def test_best_lists_break_ties_to_the_lower_product(seed):
     scores[rng.random(scores.shape) < 0.5] = -np.inf  # some rows have fewer than k rankable products
     for k in (1, 5, 30):
         expected = np.lexsort((np.broadcast_to(np.arange(30), scores.shape), -scores), axis=1)[:, :k]
-        assert ranking._best(scores, np.sort(scores, axis=1), k).tolist() == expected.tolist()
+        assert ranking.best_columns(scores, np.sort(scores, axis=1), k).tolist() == expected.tolist()

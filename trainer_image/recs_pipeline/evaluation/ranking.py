@@ -77,7 +77,7 @@ def _rank_pass(score: ScoreFn, users: np.ndarray, items: np.ndarray, num_items: 
             scores = kept.pop(low) if low in kept else np.asarray(score(block_customers, low, high))
             ordered = np.sort(scores, axis=1)
             if lists is not None:
-                lists[first : first + row_block] = _best(scores, ordered, lists.shape[1])
+                lists[first : first + row_block] = best_columns(scores, ordered, lists.shape[1])
             own_column = np.where((row_items >= low) & (row_items < high), row_items - low, -1)
             ranks[rows] += count_above(scores, local, positive, own_column, ordered)
         ranks[rows[positive == -np.inf]] = MISS
@@ -106,7 +106,7 @@ def count_above(scores: np.ndarray, row_customer: np.ndarray, own: np.ndarray, o
     return counts
 
 
-def _best(scores: np.ndarray, ordered: np.ndarray, k: int) -> np.ndarray:
+def best_columns(scores: np.ndarray, ordered: np.ndarray, k: int) -> np.ndarray:
     """Each row's k best columns, best first, ties to the lower column (as top_k), from the
     sorted scores: the columns at or above the row's k-th best score, ordered, the first k kept."""
     width = scores.shape[1]
