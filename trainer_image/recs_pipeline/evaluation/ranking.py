@@ -108,14 +108,22 @@ def count_above(scores: np.ndarray, row_customer: np.ndarray, own: np.ndarray, o
 
 def best_columns(scores: np.ndarray, ordered: np.ndarray, k: int) -> np.ndarray:
     """Each row's k best columns, best first, ties to the lower column (as top_k), from the
-    sorted scores: the columns at or above the row's k-th best score, ordered, the first k kept."""
-    width = scores.shape[1]
-    at_or_above = np.flatnonzero(scores >= ordered[:, width - k][:, None])  # k or more a row (ties)
-    rows, columns = np.divmod(at_or_above, width)
-    order = np.lexsort((columns, -scores.ravel()[at_or_above], rows))
-    rows, columns = rows[order], columns[order]
-    place = np.arange(len(rows)) - np.searchsorted(rows, np.arange(len(scores)))[rows]
-    return columns[place < k].reshape(len(scores), k)
+    sorted scores (`ordered`): the columns above the row's k-th best score, ordered, then the
+    lowest columns equal to it (often most of the row: a term that is 0 for every product not bought)."""
+    width, rows = scores.shape[1], np.arange(len(scores))
+    threshold = ordered[:, width - k][:, None]
+    out = np.zeros((len(scores), k), np.int64)
+    above = np.flatnonzero(scores > threshold)  # fewer than k a row
+    row, column = np.divmod(above, width)
+    order = np.lexsort((column, -scores.ravel()[above], row))
+    row, column = row[order], column[order]
+    out[row, np.arange(len(row)) - np.searchsorted(row, rows)[row]] = column
+    count_above = np.bincount(row, minlength=len(scores))
+    row, column = np.divmod(np.flatnonzero(scores == threshold), width)  # row by row, columns ascending
+    place = count_above[row] + np.arange(len(row)) - np.searchsorted(row, rows)[row]
+    kept = place < k
+    out[row[kept], place[kept]] = column[kept]
+    return out
 
 
 def top_k(score: ScoreFn, users: np.ndarray, num_items: int, k: int) -> tuple[np.ndarray, np.ndarray]:
