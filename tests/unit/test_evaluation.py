@@ -134,3 +134,22 @@ def test_best_lists_break_ties_to_the_lower_product(seed):
     for k in (1, 5, 30):
         expected = np.lexsort((np.broadcast_to(np.arange(30), scores.shape), -scores), axis=1)[:, :k]
         assert ranking.best_columns(scores, np.sort(scores, axis=1), k).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("single_pass", [0, 10_000])
+def test_a_product_a_list_cannot_rank_is_never_shown(monkeypatch, single_pass):
+    """Customer 0 can rank products 0 and 1 only (the rest -inf): its top-3 shows two products, in
+    the evaluate step's single pass and in the blocked path alike."""
+    scores = np.array([[2.0, 1.0, -np.inf, -np.inf, -np.inf, -np.inf], [-np.inf, -np.inf, -np.inf, -np.inf, 1.0, -np.inf]])
+
+    def score(users, low, high):
+        return scores[users, low:high]
+
+    monkeypatch.setattr(ranking, "CANDIDATE_BLOCK", 4)
+    monkeypatch.setattr(ranking, "SINGLE_PASS_ITEMS", single_pass)
+    test = pd.DataFrame({"user_idx": [0, 1], "item_idx": [1, 4]})
+    measured = ranking.evaluate_scorer(score, test, 6)
+    assert measured.values["recall_at_5"] == 1.0
+    shown = ranking.catalog_coverage(score, np.array([0, 1]), 6, ks=(1, 3))
+    assert shown == {"coverage_at_1": 2 / 6, "coverage_at_3": 3 / 6}
+    assert {k: measured.values[k] for k in ("coverage_at_10",)} == {"coverage_at_10": 3 / 6}

@@ -77,7 +77,9 @@ def _rank_pass(score: ScoreFn, users: np.ndarray, items: np.ndarray, num_items: 
             scores = kept.pop(low) if low in kept else np.asarray(score(block_customers, low, high))
             ordered = np.sort(scores, axis=1)
             if lists is not None:
-                lists[first : first + row_block] = best_columns(scores, ordered, lists.shape[1])
+                best = best_columns(scores, ordered, lists.shape[1])
+                best[np.take_along_axis(scores, best, axis=1) == -np.inf] = -1  # fewer than k rankable: not shown
+                lists[first : first + row_block] = best
             own_column = np.where((row_items >= low) & (row_items < high), row_items - low, -1)
             ranks[rows] += count_above(scores, local, positive, own_column, ordered)
         ranks[rows[positive == -np.inf]] = MISS
@@ -153,13 +155,16 @@ def top_k(score: ScoreFn, users: np.ndarray, num_items: int, k: int) -> tuple[np
 def catalog_coverage(score: ScoreFn, users: np.ndarray, num_items: int, ks: tuple[int, ...] = metric_keys.COVERAGE_KS,
                      ranked: np.ndarray | None = None) -> dict[str, float]:
     """Share of the catalog that appears in at least one of these users' top-K lists (`ranked`:
-    their best max(ks) items, best first, when already known)."""
+    their best max(ks) items, best first, -1 past the last they can rank, when already known). A
+    product a customer's list cannot rank (-inf) is never shown, so never counted."""
     if ranked is None:
-        ranked, _ = top_k(score, users, num_items, max(ks))
+        ranked, scores = top_k(score, users, num_items, max(ks))
+        ranked = np.where(scores == -np.inf, -1, ranked)
     coverage = {}
     for k in ks:
-        shown = np.zeros(num_items, dtype=bool)
+        shown = np.zeros(num_items + 1, dtype=bool)  # the last: -1, nothing shown
         shown[ranked[:, :k].ravel()] = True
+        shown = shown[:num_items]
         coverage[metric_keys.coverage(k)] = float(shown.mean())
     return coverage
 
