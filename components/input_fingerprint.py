@@ -15,8 +15,15 @@ def input_fingerprint(input_uri: str = "", query: str = "", pipeline_job_name: s
             gs://, or a BigQuery table (bq://project.dataset.table). Empty: the embedded synthetic B2B data.
         query: BigQuery SQL whose result is the interactions (instead of input_uri). Empty: read input_uri.
         pipeline_job_name: The run's pipeline job: a query's fingerprint is unique to it.
-        users_input: The customers table (CSV or Parquet, local or gs://). Empty: none.
-        items_input: The products table (CSV or Parquet, local or gs://). Empty: none.
+        users_input: A customers table, CSV or Parquet (a file, glob or folder, local or gs://): the customer id column
+            (user_column) and the customer feature columns, which then come from it instead of the purchase rows; its customers
+            with no purchase join the catalog. A customer buying in training but missing from it stops data prep; one first
+            buying after training has no feature values. Empty: the features come from the purchase rows.
+        items_input: A products table, CSV or Parquet (a file, glob or folder, local or gs://): the product id column
+            (item_column) and the product feature columns, which then come from it instead of the purchase rows; its products
+            nobody bought join the catalog, ranked and served by their features. A product bought in training but missing from
+            it stops data prep; one first bought after training has no feature values. Empty: the features come from the
+            purchase rows.
     """
     from recs_pipeline.data import sources
 
