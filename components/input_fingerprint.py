@@ -21,7 +21,7 @@ def input_fingerprint(input_uri: str = "", query: str = "", pipeline_job_name: s
             buying after training has no feature values. Empty: the features come from the purchase rows.
         items_input: A products table, CSV or Parquet (a file, glob or folder, local or gs://): the product id column
             (item_column) and the product feature columns, which then come from it instead of the purchase rows; its products
-            nobody bought join the catalog, ranked and served by their features. A product bought in training but missing from
+            nobody bought join the catalog, embedded by the towers from their features. A product bought in training but missing from
             it stops data prep; one first bought after training has no feature values. Empty: the features come from the
             purchase rows.
     """

@@ -32,9 +32,9 @@ DATA_OPTIONS = [
                       "A customer buying in training but missing from it is an error; one first buying later has no feature values."),
     click.option("--items-input", default=_PREP.items_input,
                  help="A products table (CSV or Parquet, as --input): the id column (--item-column) and the --item-*-features "
-                      "columns, which then come from it, not the purchases; its products nobody bought join the catalog, ranked "
-                      "by their features. A product bought in training but missing from it is an error; one first bought later "
-                      "has no feature values."),
+                      "columns, which then come from it, not the purchases; its products nobody bought join the catalog, "
+                      "embedded by the towers from their features. A product bought in training but missing from it is an "
+                      "error; one first bought later has no feature values."),
     click.option("--where", default=_PREP.where, help='SQL condition rows must meet, e.g. "Quantity > 0".'),
     click.option("--dedupe/--no-dedupe", default=_PREP.dedupe, help="Keep only the first purchase of each customer-product pair."),
     click.option("--split", type=click.Choice(SPLIT_KINDS), default=_PREP.split, show_default=True),
