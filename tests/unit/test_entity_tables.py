@@ -92,6 +92,19 @@ def test_the_table_needs_no_feature_and_the_purchases_no_feature_column(tmp_path
     assert prepared.vocabularies["item_id"][-1] == "LAUNCH" and len(prepared.items) == 6
 
 
+def test_a_parquet_table_with_numbers_and_numeric_ids(tmp_path):
+    purchases = orders().drop(columns=["category"])
+    purchases["product_id"] = purchases["product_id"].str[1:] + ".0"  # "3.0": product 3, as a spreadsheet export writes it
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"product_id": [0, 1, 2, 3, 4, 99], "price": [1.0, 2.0, 3.0, 4.5, None, 7.0]}).to_parquet(tmp_path / "products.parquet")
+    config = PrepConfig(item_numeric_features=("price",), items_input=str(tmp_path / "products.parquet"))
+    prep.run(str(tmp_path / "out"), write(tmp_path, purchases, "orders.csv"), {**config.__dict__}, {})
+    prepared = prepared_data.load(str(tmp_path / "out"))
+    assert prepared.vocabularies["item_id"] == ["0", "1", "2", "3", "4", "99"]
+    prices = prepared.vocabularies["item_features"]["price"]
+    assert [prices[i] for i in prepared.items["price_idx"]] == ["1 to 2", "2 to 3", "3 to 4.5", ">= 4.5", "", ">= 4.5"]
+
+
 def cli_error(tmp_path, products: pd.DataFrame, *extra: str, purchases: pd.DataFrame = None) -> str:
     """`prepare` with the products table: exit code 1 and one line, which is returned without its "Error: "."""
     table = write(tmp_path, products, "products.csv")
