@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -39,9 +40,11 @@ def main() -> None:
     budget = INPUT_BUDGET_S if args.input else BUDGET_S
     if args.smoke:
         command += ["--epochs", "1", "--synthetic-purchases", "3000", "--synthetic-customers", "120", "--synthetic-products", "60"]
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
+    load_after = os.getloadavg()
     if completed.returncode != 0:
         sys.stderr.write(completed.stdout[-4000:] + completed.stderr[-4000:])
         raise SystemExit(f"run-local failed with exit code {completed.returncode}")
@@ -49,7 +52,8 @@ def main() -> None:
     epochs = history["epoch_seconds"]
     final = history["final_metrics"]
     print(f"rows: {history['data_stats']['rows_in']}, epochs: {len(epochs)}")
-    print(f"run_local_wall_s: {wall:.1f}")
+    print(f"run_local_wall_s: {wall:.1f} (load average {load_before:.2f} before; {load_after[0]:.2f} / {load_after[1]:.2f} "
+          f"over the last 1 / 5 minutes at the end)")
     print(f"training_epochs_s: {sum(epochs):.1f} ({', '.join(f'{s:.1f}' for s in epochs)})")
     print(f"model            recall@10 {final[metric_keys.test_recall(10)]:.4f}  recall@100 {final[metric_keys.test_recall(100)]:.4f}")
     for name, figures in history["baselines"].items():

@@ -50,7 +50,7 @@ def main() -> None:
                                          "--user-features", "segment,country", "--item-features", "category,price_band"],
                                         Path(folder) / "prepare.log")
         train_gb, train_s = peak_of([cli, "train", "--prepared-dir", f"{folder}/prepared", "--model-dir", f"{folder}/model",
-                                     "--history-dir", f"{folder}/history", "--run-id", "memory", "--epochs", "1"],
+                                     "--training-log-dir", f"{folder}/history", "--run-id", "memory", "--epochs", "1"],
                                     Path(folder) / "train.log")
         if not (Path(folder) / "model" / "retrieval" / "saved_model.pb").exists():
             raise SystemExit("the train step wrote no retrieval model")

@@ -6,9 +6,10 @@ two-tower on the same data and epochs, side by side in one run.
 "ours": the default TrainConfig (integer ids from data prep, features, logQ correction, batch
   1024, Adam) with the whole metrics collector (on-device gradient statistics, weight statistics,
   history + status flushed every epoch) and per-epoch checkpoints, as the train step runs it.
-Both fit on the training split of the embedded default data; each variant runs `--repeats` times,
+Both fit on the training split of the embedded default data (or of `--prepared-dir`, e.g. Ta-Feng
+prepared with its categorical and numeric features); each variant runs `--repeats` times,
 interleaved, and the fastest fit of each is compared (validation excluded from both).
-Usage: python benchmarks/train_throughput.py [--epochs 3] [--repeats 2]
+Usage: python benchmarks/train_throughput.py [--epochs 3] [--repeats 2] [--prepared-dir FOLDER]
 """
 
 from __future__ import annotations
@@ -75,15 +76,22 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--prepared-dir", default="",
+                        help="A folder `recs-pipeline prepare` wrote (e.g. Ta-Feng with its features); default: the embedded data.")
     parser.add_argument("--smoke", action="store_true", help="Tiny sizes: checks the script still runs (CI), measures nothing.")
     args = parser.parse_args()
-    tiny = synthetic.SyntheticConfig(num_purchases=3000, num_customers=120, num_products=60)
-    data = synthetic.generate(tiny if args.smoke else synthetic.SyntheticConfig())
     if args.smoke:
         args.epochs, args.repeats = 1, 1
-    with tempfile.TemporaryDirectory() as folder:
-        prepare.prepare_frame(data.purchases, synthetic.prep_config(), folder, "synthetic")
-        prepared = prepared_data.load(folder)
+    if args.prepared_dir:
+        prepared = prepared_data.load(args.prepared_dir)
+    else:
+        tiny = synthetic.SyntheticConfig(num_purchases=3000, num_customers=120, num_products=60)
+        data = synthetic.generate(tiny if args.smoke else synthetic.SyntheticConfig())
+        with tempfile.TemporaryDirectory() as folder:
+            prepare.prepare_frame(data.purchases, synthetic.prep_config(), folder, "synthetic")
+            prepared = prepared_data.load(folder)
+    features = [*prepared.user_features, *prepared.item_features, *prepared.text_features("user"), *prepared.text_features("item")]
+    print(f"features of ours: {', '.join(features) or 'none'}")
     examples = len(prepared.splits["train"]) * args.epochs
     times: dict[str, list[float]] = {"tutorial": [], "ours": []}
     for _ in range(args.repeats):

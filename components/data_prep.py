@@ -17,6 +17,8 @@ def data_prep(
     item_numeric_features: str = "",
     user_text_features: str = "",
     item_text_features: str = "",
+    users_input: str = "",
+    items_input: str = "",
     where: str = "",
     dedupe: bool = False,
     split: str = "temporal",
@@ -58,6 +60,15 @@ def data_prep(
             tower. Empty: none.
         item_text_features: Comma-separated product text columns, e.g. description; their words are pooled in the product
             tower. Empty: none.
+        users_input: A customers table, CSV or Parquet (a file, glob or folder, local or gs://): the customer id column
+            (user_column) and the customer feature columns, which then come from it instead of the purchase rows; its customers
+            with no purchase join the catalog. A customer buying in training but missing from it stops data prep; one first
+            buying after training has no feature values. Empty: the features come from the purchase rows.
+        items_input: A products table, CSV or Parquet (a file, glob or folder, local or gs://): the product id column
+            (item_column) and the product feature columns, which then come from it instead of the purchase rows; its products
+            nobody bought join the catalog, embedded by the towers from their features. A product bought in training but missing from
+            it stops data prep; one first bought after training has no feature values. Empty: the features come from the
+            purchase rows.
         where: SQL condition rows must meet, e.g. "Quantity > 0". Empty: keep every row.
         dedupe: Keep only the first purchase of each customer-product pair (repeat purchases are kept by default; they carry
             signal in B2B).
@@ -96,6 +107,8 @@ def data_prep(
                 item_numeric_features=item_numeric_features,
                 user_text_features=user_text_features,
                 item_text_features=item_text_features,
+                users_input=users_input,
+                items_input=items_input,
                 where=where,
                 dedupe=dedupe,
                 split=split,

@@ -6,7 +6,7 @@ from kfp.dsl import Artifact, Dataset, Input, Model, Output
 def evaluate(
     prepared_data: Input[Dataset],
     model: Input[Model],
-    training_history: Input[Artifact],
+    training_log: Input[Artifact],
     evaluation: Output[Artifact],
 ):
     """Exact brute-force ranking of the test split; baselines scored by the same ranker.
@@ -14,7 +14,7 @@ def evaluate(
     Args:
         prepared_data: Prepared splits, vocabularies and stats (from data_prep).
         model: The trained towers to rank with.
-        training_history: The run's history; its params set the test loss.
+        training_log: The run's training log; its params set the test loss.
         evaluation: Recall/NDCG@K and MRR of the model and of the baselines (evaluation.json).
     """
     import os
@@ -26,6 +26,6 @@ def evaluate(
         evaluate.run(
             prepared_dir=prepared_data.path,
             model_dir=model.path,
-            training_log_file=os.path.join(training_history.path, "training_metrics.json"),
+            training_log_file=os.path.join(training_log.path, "training_metrics.json"),
             output_dir=evaluation.path,
         )

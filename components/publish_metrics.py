@@ -5,7 +5,7 @@ from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Metrics, Output
 
 def publish_metrics(
     prepared_data: Input[Dataset],
-    training_history: Input[Artifact],
+    training_log: Input[Artifact],
     evaluation: Input[Artifact],
     training_metrics: Output[Artifact],
     metrics: Output[Metrics],
@@ -24,7 +24,7 @@ def publish_metrics(
 
     Args:
         prepared_data: Prepared splits, vocabularies and stats (from data_prep).
-        training_history: The run's history, as the train step left it.
+        training_log: The run's training log, as the train step left it.
         evaluation: Test figures of the model and the baselines (from evaluate).
         training_metrics: The published training_metrics.json (from publish_metrics).
         metrics: Final metrics and baseline recall, for the console's run comparison.
@@ -45,7 +45,7 @@ def publish_metrics(
     with progress.task("publish-metrics"):
         final = publish.run(
             prepared_dir=prepared_data.path,
-            history_dir=training_history.path,
+            training_log_dir=training_log.path,
             evaluation_dir=evaluation.path,
             training_metrics_path=training_metrics.path,
             summary_path=summary.path,

@@ -7,7 +7,7 @@ from kfp.dsl import Artifact, Dataset, Input, Model, Output
 def train(
     prepared_data: Input[Dataset],
     model: Output[Model],
-    training_history: Output[Artifact],
+    training_log: Output[Artifact],
     serving_model: Output[UnmanagedContainerModel],
     epochs: int = 10,
     batch_size: int = 1024,
@@ -40,7 +40,7 @@ def train(
     Args:
         prepared_data: Prepared splits, vocabularies and stats (from data_prep).
         model: The trained towers (query_tower/, candidate_tower/ SavedModels) and product_embeddings.parquet.
-        training_history: training_metrics.json and training_status.json, rewritten after every epoch.
+        training_log: training_metrics.json and training_status.json, rewritten after every epoch.
         serving_model: Retrieval SavedModel (customer id -> top-100 product ids), ready for the Model Registry.
         epochs: Most epochs to train; early stopping usually stops sooner.
         batch_size: Training examples per batch (the in-batch softmax uses the others as negatives).
@@ -83,13 +83,13 @@ def train(
         trainer.run(
             prepared_dir=prepared_data.path,
             model_dir=model.path,
-            history_dir=training_history.path,
+            training_log_dir=training_log.path,
             config=config,
             run_id=run,
             metrics_uri=run_metrics_uri,
             serving_dir=serving_model.path,
         )
-        metadata = lineage.run_metadata(training_history.path)
-        for output in (model, serving_model, training_history):
+        metadata = lineage.run_metadata(training_log.path)
+        for output in (model, serving_model, training_log):
             output.metadata.update(metadata)
         serving_model.metadata["containerSpec"] = {"imageUri": registry.serving_image(serving_image)}  # a local run: no region

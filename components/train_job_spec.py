@@ -44,7 +44,7 @@ def train_job_spec(
 
     Args:
         prepared_data: Prepared splits, vocabularies and stats (from data_prep).
-        job_dir: Folder the CustomJob writes into: model/, serving_model/, training_history/ (published by train_outputs).
+        job_dir: Folder the CustomJob writes into: model/, serving_model/, training_log/ (published by train_outputs).
         trainer_image: Image every training replica runs.
         epochs: Most epochs to train; early stopping usually stops sooner.
         batch_size: Training examples per batch (the in-batch softmax uses the others as negatives).
@@ -88,7 +88,7 @@ def train_job_spec(
     arguments = custom_job.train_arguments(
         prepared_dir=prepared_data.path,
         model_dir=lineage.job_folder(job_dir.path, "model"),
-        history_dir=lineage.job_folder(job_dir.path, "training_history"),
+        training_log_dir=lineage.job_folder(job_dir.path, "training_log"),
         serving_dir=lineage.job_folder(job_dir.path, "serving_model"),
         config=config,
         run_id=run,

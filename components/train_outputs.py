@@ -8,7 +8,7 @@ def train_outputs(
     job_dir: Input[Artifact],
     model: Output[Model],
     serving_model: Output[UnmanagedContainerModel],
-    training_history: Output[Artifact],
+    training_log: Output[Artifact],
     serving_image: str = "",
     run_location: str = "",
 ):
@@ -20,15 +20,15 @@ def train_outputs(
         job_dir: The folder the train CustomJob wrote (from train_job_spec).
         model: The job's model/ folder, with the run's epochs and best epoch in its metadata.
         serving_model: The job's serving_model/ folder: the retrieval SavedModel, typed for ModelUploadOp.
-        training_history: The job's training_history/ folder: training_metrics.json and training_status.json.
+        training_log: The job's training_log/ folder: training_metrics.json and training_status.json.
         serving_image: Prediction container the registered model is served with (TensorFlow Serving). Empty: Vertex AI's
             prebuilt TensorFlow 2.15 CPU container from the registry nearest the run's region (us-, europe- or asia-docker.pkg.dev).
         run_location: The pipeline run's region (Vertex fills it in): where the default serving container is pulled from.
     """
     from recs_pipeline.vertex import lineage, placeholders, registry
 
-    metadata = lineage.run_metadata(lineage.job_folder(job_dir.path, "training_history"))
-    for name, output in (("model", model), ("serving_model", serving_model), ("training_history", training_history)):
+    metadata = lineage.run_metadata(lineage.job_folder(job_dir.path, "training_log"))
+    for name, output in (("model", model), ("serving_model", serving_model), ("training_log", training_log)):
         output.uri = lineage.job_folder(job_dir.uri, name)
         output.metadata.update(metadata)
     serving_model.metadata["containerSpec"] = {"imageUri": registry.serving_image(serving_image, placeholders.resolved(run_location))}

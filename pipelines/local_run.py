@@ -32,7 +32,7 @@ from recs_pipeline.training.preemption import sigterm_forwarded
 
 COPIED_FILES = {
     "training_metrics.json": ("publish-metrics", "training_metrics", None),
-    "training_status.json": ("train", "training_history", "training_status.json"),
+    "training_status.json": ("train", "training_log", "training_status.json"),
     "report.html": ("publish-metrics", "report", None),
 }
 MANIFEST_FILE = "run_manifest.json"

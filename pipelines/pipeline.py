@@ -6,7 +6,7 @@ Two ways to run the train step, picked at compile time:
   from the run-time parameters machine_type, accelerator_type, accelerator_count, replica_count;
   GCPC's CustomTrainingJobOp runs `recs-pipeline train` on them (scheduling_strategy STANDARD or
   SPOT); train_outputs then publishes the folders the job wrote as model, serving_model and
-  training_history, with metadata read from the finished run, so lineage starts at the training.
+  training_log, with metadata read from the finished run, so lineage starts at the training.
 - "task": train runs inside the pipeline task itself. The local run uses it, since a CustomJob
   needs Vertex AI; everything else in the spec is the same.
 
@@ -80,6 +80,8 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
         item_numeric_features: str = "",
         user_text_features: str = "",
         item_text_features: str = "",
+        users_input: str = "",
+        items_input: str = "",
         where: str = "",
         dedupe: bool = False,
         split: str = "temporal",
@@ -155,6 +157,15 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
                 tower. Empty: none.
             item_text_features: Comma-separated product text columns, e.g. description; their words are pooled in the product
                 tower. Empty: none.
+            users_input: A customers table, CSV or Parquet (a file, glob or folder, local or gs://): the customer id column
+                (user_column) and the customer feature columns, which then come from it instead of the purchase rows; its customers
+                with no purchase join the catalog. A customer buying in training but missing from it stops data prep; one first
+                buying after training has no feature values. Empty: the features come from the purchase rows.
+            items_input: A products table, CSV or Parquet (a file, glob or folder, local or gs://): the product id column
+                (item_column) and the product feature columns, which then come from it instead of the purchase rows; its products
+                nobody bought join the catalog, embedded by the towers from their features. A product bought in training but missing from
+                it stops data prep; one first bought after training has no feature values. Empty: the features come from the
+                purchase rows.
             where: SQL condition rows must meet, e.g. "Quantity > 0". Empty: keep every row.
             dedupe: Keep only the first purchase of each customer-product pair (repeat purchases are kept by default; they carry
                 signal in B2B).
@@ -228,7 +239,8 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             evaluate_memory_limit: Memory of the evaluate task's machine, e.g. 32G (the catalog's embeddings and each customer's
                 history are held in memory).
         """
-        fingerprint = fingerprint_op(input_uri=input_uri, query=query, pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)
+        fingerprint = fingerprint_op(input_uri=input_uri, query=query, pipeline_job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+                                     users_input=users_input, items_input=items_input)
         fingerprint.set_display_name("input_fingerprint").set_caching_options(False)  # it must look at the input on every run
         prep = data_prep_op(
             input_uri=input_uri,
@@ -242,6 +254,8 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             item_numeric_features=item_numeric_features,
             user_text_features=user_text_features,
             item_text_features=item_text_features,
+            users_input=users_input,
+            items_input=items_input,
             where=where,
             dedupe=dedupe,
             split=split,
@@ -304,12 +318,12 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
         evaluated = evaluate_op(
             prepared_data=prep.outputs["prepared_data"],
             model=trained.outputs["model"],
-            training_history=trained.outputs["training_history"],
+            training_log=trained.outputs["training_log"],
         ).set_display_name("evaluate")
         evaluated.set_cpu_limit(evaluate_cpu_limit).set_memory_limit(evaluate_memory_limit)
         published = publish_op(
             prepared_data=prep.outputs["prepared_data"],
-            training_history=trained.outputs["training_history"],
+            training_log=trained.outputs["training_log"],
             evaluation=evaluated.outputs["evaluation"],
             metrics_uri=metrics_uri,
             experiment=experiment,

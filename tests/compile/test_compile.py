@@ -61,11 +61,11 @@ def test_lineage_starts_at_the_task_that_trained(tmp_path):
     tasks = spec["root"]["dag"]["tasks"]
     assert set(spec["components"]["comp-train-job-spec"]["outputDefinitions"]["artifacts"]) == {"job_dir"}
     outputs = spec["components"]["comp-train-outputs"]["outputDefinitions"]["artifacts"]
-    assert set(outputs) == {"model", "serving_model", "training_history"}
+    assert set(outputs) == {"model", "serving_model", "training_log"}
     assert outputs["serving_model"]["artifactType"]["schemaTitle"] == "google.UnmanagedContainerModel"
     assert tasks["train-outputs"]["inputs"]["artifacts"]["job_dir"] == {
         "taskOutputArtifact": {"outputArtifactKey": "job_dir", "producerTask": "train-job-spec"}}
-    for consumer, name in (("evaluate", "model"), ("evaluate", "training_history"), ("publish-metrics", "training_history")):
+    for consumer, name in (("evaluate", "model"), ("evaluate", "training_log"), ("publish-metrics", "training_log")):
         assert tasks[consumer]["inputs"]["artifacts"][name] == {
             "taskOutputArtifact": {"outputArtifactKey": name, "producerTask": "train-outputs"}}
     condition = spec["root"]["dag"]["tasks"]["condition-1"]["inputs"]["artifacts"]

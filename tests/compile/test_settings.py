@@ -74,7 +74,7 @@ def test_the_custom_job_arguments_parse_back_to_the_same_config(tmp_path):
     @click.command()
     @click.option("--prepared-dir")
     @click.option("--model-dir")
-    @click.option("--history-dir")
+    @click.option("--training-log-dir")
     @click.option("--serving-dir")
     @click.option("--run-id")
     @click.option("--metrics-uri")

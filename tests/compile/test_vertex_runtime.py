@@ -66,7 +66,10 @@ def test_a_query_source_is_fingerprinted_per_pipeline_job(tmp_path):
     assert fingerprint["cachingOptions"] == {}
     assert fingerprint["inputs"]["parameters"] == {"input_uri": {"componentInputParameter": "input_uri"},
                                                    "query": {"componentInputParameter": "query"},
-                                                   "pipeline_job_name": {"runtimeValue": {"constant": "{{$.pipeline_job_name}}"}}}
+                                                   "pipeline_job_name": {"runtimeValue": {"constant": "{{$.pipeline_job_name}}"}},
+                                                   # the customers and products tables' files are part of the fingerprint
+                                                   "users_input": {"componentInputParameter": "users_input"},
+                                                   "items_input": {"componentInputParameter": "items_input"}}
     assert tasks["data-prep"]["cachingOptions"] == {"enableCache": True}
 
 

@@ -30,7 +30,7 @@ def free_port() -> int:
 
 def test_two_replicas_train_together_and_only_the_chief_writes(prepared_dir, tmp_path):
     job_dir = dsl.Artifact(uri=str(tmp_path / "job"))
-    model, history, serving = (tmp_path / "job" / "model", tmp_path / "job" / "training_history", tmp_path / "job" / "serving_model")
+    model, history, serving = (tmp_path / "job" / "model", tmp_path / "job" / "training_log", tmp_path / "job" / "serving_model")
     specs, *_ = train_job_spec(
         prepared_data=dsl.Dataset(uri=prepared_dir), job_dir=job_dir, trainer_image="example.com/trainer:1", epochs=2, batch_size=256,
         embedding_dim=8, metrics_uri=str(tmp_path / "metrics"), run_id="two-workers", replica_count=2,

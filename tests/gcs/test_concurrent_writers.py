@@ -25,7 +25,7 @@ def test_simultaneous_runs_one_wins_the_other_is_refused_before_training(bucket,
     for run_id in ("run-a", "run-b"):
         command = [
             sys.executable, "-m", "recs_pipeline.cli", "train", "--prepared-dir", prepared_dir,
-            "--model-dir", str(tmp_path / f"model-{run_id}"), "--history-dir", str(tmp_path / f"history-{run_id}"),
+            "--model-dir", str(tmp_path / f"model-{run_id}"), "--training-log-dir", str(tmp_path / f"history-{run_id}"),
             "--metrics-uri", uri, "--run-id", run_id, "--epochs", "2", "--batch-size", "256", "--embedding-dim", "8",
         ]
         processes[run_id] = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))

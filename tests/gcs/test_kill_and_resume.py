@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def train_process(prepared_dir, tmp_path, uri, run_id, epochs, tag):
     command = [
         sys.executable, "-m", "recs_pipeline.cli", "train", "--prepared-dir", prepared_dir,
-        "--model-dir", str(tmp_path / f"model-{tag}"), "--history-dir", str(tmp_path / f"history-{tag}"),
+        "--model-dir", str(tmp_path / f"model-{tag}"), "--training-log-dir", str(tmp_path / f"history-{tag}"),
         "--metrics-uri", uri, "--run-id", run_id, "--epochs", str(epochs), "--batch-size", "256", "--embedding-dim", "8",
         "--early-stopping-patience", "0",  # runs every epoch asked for, until killed
     ]
@@ -70,7 +70,7 @@ def test_a_different_model_shape_is_not_resumed(bucket, prepared_dir, tmp_path):
     first = train_process(prepared_dir, tmp_path, uri, "shape-run", epochs=1, tag="a")
     assert first.wait(timeout=120) == 0
     command = [sys.executable, "-m", "recs_pipeline.cli", "train", "--prepared-dir", prepared_dir, "--model-dir", str(tmp_path / "m"),
-               "--history-dir", str(tmp_path / "h"), "--metrics-uri", uri, "--run-id", "shape-run", "--epochs", "2",
+               "--training-log-dir", str(tmp_path / "h"), "--metrics-uri", uri, "--run-id", "shape-run", "--epochs", "2",
                "--batch-size", "256", "--embedding-dim", "16", "--early-stopping-patience", "0"]
     result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ), timeout=120, check=False)
     assert result.returncode == 1

@@ -77,7 +77,7 @@ def test_sigterm_gs_status_under_load(gcs_emulator, bucket, prepared_dir, tmp_pa
                    "--synthetic-purchases", "4000", "--synthetic-customers", "150", "--synthetic-products", "80"]
     else:
         command = [sys.executable, "-m", "recs_pipeline.cli", "train", "--prepared-dir", prepared_dir,
-                   "--model-dir", str(tmp_path / "model"), "--history-dir", str(tmp_path / "history"), "--embedding-dim", "8", *tiny]
+                   "--model-dir", str(tmp_path / "model"), "--training-log-dir", str(tmp_path / "history"), "--embedding-dim", "8", *tiny]
     with FaultProxy(gcs_emulator, latency_s=0.3) as proxy, cpu_busy(), open(tmp_path / "out.log", "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "STORAGE_EMULATOR_HOST": proxy.url},
                                    start_new_session=True)

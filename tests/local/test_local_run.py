@@ -65,7 +65,7 @@ def test_run_local_writes_every_file_and_a_valid_history(local_run):
     assert recall == sorted(recall) and recall[-1] > 0  # a trained model ranks some purchases in its top 100
     assert json.loads((out / "training_status.json").read_text())["stage"] == "completed"
     manifest = manifest_of(out)
-    expected = {"data-prep.prepared_data", "data-prep.data_stats", "train.model", "train.training_history", "evaluate.evaluation",
+    expected = {"data-prep.prepared_data", "data-prep.data_stats", "train.model", "train.training_log", "evaluate.evaluation",
                 "publish-metrics.training_metrics", "publish-metrics.metrics", "publish-metrics.summary", "publish-metrics.report",
                 "train.serving_model"}
     assert expected <= set(manifest)

@@ -102,7 +102,7 @@ def test_compare_marks_differences(tmp_path, one_epoch):
 def test_metrics_uris_other_than_gs_or_a_folder_are_refused_before_training(tmp_path, prepared_dir):
     for uri in ("s3://bucket/runs/r1", "https://storage.googleapis.com/bucket/r1", "gs:///no-bucket"):
         result = CliRunner().invoke(main, ["train", "--prepared-dir", prepared_dir, "--model-dir", str(tmp_path / "m"),
-                                           "--history-dir", str(tmp_path / "h"), "--metrics-uri", uri, "--run-id", "r"])
+                                           "--training-log-dir", str(tmp_path / "h"), "--metrics-uri", uri, "--run-id", "r"])
         assert result.exit_code == 1, result.output
         assert "unsupported URI" in result.output or "not a gs:// URI with a bucket" in result.output
         assert not (tmp_path / "h").exists() and not (tmp_path / "m").exists()

@@ -12,7 +12,7 @@ CONFIG = TrainConfig(epochs=7, batch_size=4096, learning_rate=0.01, optimizer="a
 def test_the_arguments_parse_back_to_the_same_config(tmp_path):
     arguments = train_arguments(str(tmp_path), "/gcs/b/model", "/gcs/b/hist", "/gcs/b/serving", CONFIG, "run-7", "gs://b/metrics")
     context = main.commands["train"].make_context("train", list(arguments))
-    paths = ("prepared_dir", "model_dir", "history_dir", "serving_dir", "metrics_uri", "run_id")
+    paths = ("prepared_dir", "model_dir", "training_log_dir", "serving_dir", "metrics_uri", "run_id")
     settings = {k: v for k, v in context.params.items() if k not in paths}
     assert TrainConfig(**settings) == CONFIG
     assert context.params["metrics_uri"] == "gs://b/metrics" and context.params["serving_dir"] == "/gcs/b/serving"

@@ -105,3 +105,51 @@ def test_one_scoring_pass_gives_the_same_ranks_and_coverage(monkeypatch, single_
     expected_ranks = (np.argsort(np.argsort(-(users @ items.T), axis=1), axis=1))[test["user_idx"], test["item_idx"]]
     assert measured["recall_at_10"] == pytest.approx((expected_ranks < 10).mean())
     assert measured["coverage_at_10"] == pytest.approx(ranking.catalog_coverage(score, np.unique(test["user_idx"]), 300)["coverage_at_10"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_count_above_matches_comparing_every_candidate(seed):
+    """The sorted, binary-searched count is the brute-force count: ties with the own score never
+    count, -inf never counts, and the own product never counts even when its score there is a bit
+    above the row's own score (two reads of one score)."""
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 6, (7, 40)).astype(np.float64)  # many ties
+    scores[rng.random(scores.shape) < 0.2] = -np.inf
+    row_customer = rng.integers(0, 7, 200)
+    own_column = np.where(rng.random(200) < 0.8, rng.integers(0, 40, 200), -1)
+    own = np.where(own_column >= 0, scores[row_customer, np.maximum(own_column, 0)], rng.integers(0, 6, 200).astype(np.float64))
+    nudged = own_column >= 0
+    reread = scores.copy()
+    reread[row_customer[nudged], own_column[nudged]] = np.nextafter(own[nudged], np.inf)  # the product's second read: a bit higher
+    brute = (reread[row_customer] > own[:, None]).sum(axis=1) - (nudged & (np.nextafter(own, np.inf) > own))
+    assert ranking.count_above(reread, row_customer, own, own_column).tolist() == brute.tolist()
+    assert ranking.count_above(scores[:, :0], row_customer, own, np.full(200, -1)).tolist() == [0] * 200
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_best_lists_break_ties_to_the_lower_product(seed):
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 4, (9, 30)).astype(np.float64)
+    scores[rng.random(scores.shape) < 0.5] = -np.inf  # some rows have fewer than k rankable products
+    for k in (1, 5, 30):
+        expected = np.lexsort((np.broadcast_to(np.arange(30), scores.shape), -scores), axis=1)[:, :k]
+        assert ranking.best_columns(scores, np.sort(scores, axis=1), k).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("single_pass", [0, 10_000])
+def test_a_product_a_list_cannot_rank_is_never_shown(monkeypatch, single_pass):
+    """Customer 0 can rank products 0 and 1 only (the rest -inf): its top-3 shows two products, in
+    the evaluate step's single pass and in the blocked path alike."""
+    scores = np.array([[2.0, 1.0, -np.inf, -np.inf, -np.inf, -np.inf], [-np.inf, -np.inf, -np.inf, -np.inf, 1.0, -np.inf]])
+
+    def score(users, low, high):
+        return scores[users, low:high]
+
+    monkeypatch.setattr(ranking, "CANDIDATE_BLOCK", 4)
+    monkeypatch.setattr(ranking, "SINGLE_PASS_ITEMS", single_pass)
+    test = pd.DataFrame({"user_idx": [0, 1], "item_idx": [1, 4]})
+    measured = ranking.evaluate_scorer(score, test, 6)
+    assert measured.values["recall_at_5"] == 1.0
+    shown = ranking.catalog_coverage(score, np.array([0, 1]), 6, ks=(1, 3))
+    assert shown == {"coverage_at_1": 2 / 6, "coverage_at_3": 3 / 6}
+    assert {k: measured.values[k] for k in ("coverage_at_10",)} == {"coverage_at_10": 3 / 6}

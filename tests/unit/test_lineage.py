@@ -33,9 +33,9 @@ def test_the_artifacts_point_at_what_the_job_wrote_with_the_runs_own_figures(pre
     assert trained.exit_code == 0, trained.output
 
     train_outputs(job_dir, model, serving, history, serving_image="tf-serving:2")
-    status = json.loads((tmp_path / "job" / "training_history" / "training_status.json").read_text())
-    document = json.loads((tmp_path / "job" / "training_history" / "training_metrics.json").read_text())
-    for name, artifact in (("model", model), ("serving_model", serving), ("training_history", history)):
+    status = json.loads((tmp_path / "job" / "training_log" / "training_status.json").read_text())
+    document = json.loads((tmp_path / "job" / "training_log" / "training_metrics.json").read_text())
+    for name, artifact in (("model", model), ("serving_model", serving), ("training_log", history)):
         assert artifact.uri == str(tmp_path / "job" / name)  # no copy: the folder the job wrote
         assert artifact.metadata["epochs_run"] == status["epochs_done"] == len(document["epochs"])
         assert artifact.metadata["epochs_max"] == 3
@@ -49,7 +49,7 @@ def test_a_job_that_did_not_complete_fails_the_step_naming_why(tmp_path):
     job_dir, model, serving, history = spec_and_outputs(tmp_path)
     with pytest.raises(TrainingNotFinishedError, match="no training history"):
         train_outputs(job_dir, model, serving, history)
-    folder = tmp_path / "job" / "training_history"
+    folder = tmp_path / "job" / "training_log"
     folder.mkdir(parents=True)
     (folder / "training_metrics.json").write_text("{}")
     (folder / "training_status.json").write_text(json.dumps({"stage": "failed", "error": "preempted after 2 epochs"}))

@@ -1,4 +1,4 @@
-"""The train step's TensorBoard events: one point per epoch, beside the history or in Vertex AI's
+"""The train step's TensorBoard events: one point per epoch, beside the training log or in Vertex AI's
 AIP_TENSORBOARD_LOG_DIR, read back with TensorBoard's own EventAccumulator (the reader behind
 `tensorboard --logdir` and Vertex AI's uploader): every scalar equals the history's."""
 
@@ -60,7 +60,7 @@ def test_on_vertex_the_events_go_to_aip_tensorboard_log_dir(tiny_training, prepa
 
 def test_only_the_chief_writes_to_the_job_s_tensorboard_folder():
     environ = {tensorboard.LOG_DIR_ENV: "gs://b/job/vertex/logs/"}
-    assert tensorboard.log_dir("/gcs/b/job/training_history", chief=True, environ=environ) == "gs://b/job/vertex/logs/"
+    assert tensorboard.log_dir("/gcs/b/job/training_log", chief=True, environ=environ) == "gs://b/job/vertex/logs/"
     assert tensorboard.log_dir("/tmp/worker/history", chief=False, environ=environ) == str(Path("/tmp/worker/history/tensorboard"))
     assert tensorboard.log_dir("gs://b/h", environ={}) == "gs://b/h/tensorboard"
 

@@ -124,19 +124,21 @@ def prepare_command(input_uri: str, output_dir: str, seed: int, **settings) -> N
 @main.command("train")
 @click.option("--prepared-dir", required=True, type=click.Path(file_okay=False, exists=True), help="Output of `prepare`.")
 @click.option("--model-dir", required=True, type=click.Path(file_okay=False))
-@click.option("--history-dir", required=True, type=click.Path(file_okay=False), help="Local folder for the history and status.")
+@click.option("--training-log-dir", required=True, type=click.Path(file_okay=False),
+              help="Local folder for the training log (training_metrics.json) and status.")
 @click.option("--serving-dir", default="", help="Where the retrieval SavedModel goes (default: MODEL_DIR/retrieval).")
 @click.option("--metrics-uri", default="",
-              help="Also write history, status and checkpoints here (gs:// or folder; {run_id} becomes the run id).")
+              help="Also write the training log, status and checkpoints here (gs:// or folder; {run_id} becomes the run id).")
 @click.option("--run-id", required=True, help="Rerunning with the same id resumes after the last finished epoch.")
 @train_options
-def train_command(prepared_dir: str, model_dir: str, history_dir: str, serving_dir: str, metrics_uri: str, run_id: str, **settings) -> None:
+def train_command(prepared_dir: str, model_dir: str, training_log_dir: str, serving_dir: str, metrics_uri: str, run_id: str,
+                  **settings) -> None:
     """Run the train step alone (what the pipeline's train task, or each CustomJob replica, runs)."""
     from recs_pipeline.core.config import TrainConfig
     require_train_extra("train")
     from recs_pipeline.steps import train
 
-    result = train.run(prepared_dir, model_dir, history_dir, TrainConfig(**settings), run_id=run_id, metrics_uri=metrics_uri,
+    result = train.run(prepared_dir, model_dir, training_log_dir, TrainConfig(**settings), run_id=run_id, metrics_uri=metrics_uri,
                        serving_dir=serving_dir)
     click.echo(f"trained {result.epochs_done} epoch(s); final loss {result.final_loss:.4f}, val loss {result.final_val_loss:.4f}")
 

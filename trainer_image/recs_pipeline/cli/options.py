@@ -26,6 +26,15 @@ DATA_OPTIONS = [
                  help="Comma-separated numeric product feature columns, e.g. price (default: none)."),
     click.option("--user-text-features", default="", help="Comma-separated customer text columns, e.g. trade (default: none)."),
     click.option("--item-text-features", default="", help="Comma-separated product text columns, e.g. description (default: none)."),
+    click.option("--users-input", default=_PREP.users_input,
+                 help="A customers table (CSV or Parquet, as --input): the id column (--user-column) and the --user-*-features "
+                      "columns, which then come from it, not the purchases; its customers who never bought join the catalog. "
+                      "A customer buying in training but missing from it is an error; one first buying later has no feature values."),
+    click.option("--items-input", default=_PREP.items_input,
+                 help="A products table (CSV or Parquet, as --input): the id column (--item-column) and the --item-*-features "
+                      "columns, which then come from it, not the purchases; its products nobody bought join the catalog, "
+                      "embedded by the towers from their features. A product bought in training but missing from it is an "
+                      "error; one first bought later has no feature values."),
     click.option("--where", default=_PREP.where, help='SQL condition rows must meet, e.g. "Quantity > 0".'),
     click.option("--dedupe/--no-dedupe", default=_PREP.dedupe, help="Keep only the first purchase of each customer-product pair."),
     click.option("--split", type=click.Choice(SPLIT_KINDS), default=_PREP.split, show_default=True),

@@ -38,6 +38,10 @@ class PrepConfig:
     item_numeric_features: tuple[str, ...] = ()  # e.g. a price
     user_text_features: tuple[str, ...] = ()  # words (a trade, a company description), pooled in the tower
     item_text_features: tuple[str, ...] = ()  # e.g. a product description
+    # A customers or products table (CSV or Parquet, data.entity_tables): that side's features come from it, and its ids
+    # join the catalog even when nobody bought them. Empty: the features come from the purchase rows.
+    users_input: str = ""
+    items_input: str = ""
     test_fraction: float = 0.1
     val_fraction: float = 0.1
     seed: int = 42
@@ -75,6 +79,15 @@ class PrepConfig:
         if kind == "user":
             return (*self.user_features, *self.user_numeric_features)
         return (*self.item_features, *self.item_numeric_features)
+
+    def entity_input(self, kind: str) -> str:
+        """The "user" or "item" table that holds that side's features ("" when they come from the purchase rows)."""
+        return self.users_input if kind == "user" else self.items_input
+
+    @property
+    def purchase_features(self) -> tuple[str, ...]:
+        """The feature columns read from the purchase rows: those of a side without a table of its own."""
+        return (*(() if self.users_input else self.all_user_features), *(() if self.items_input else self.all_item_features))
 
     @property
     def all_user_features(self) -> tuple[str, ...]:

@@ -107,7 +107,7 @@ def clients(project: str | None):
 def needed_columns(config: PrepConfig) -> list[str]:
     """The columns data prep reads, in order, each once."""
     names = [config.user_column, config.item_column, *([config.timestamp_column] if config.timestamp_column else []),
-             *config.all_user_features, *config.all_item_features]
+             *config.purchase_features]
     return list(dict.fromkeys(names))
 
 

@@ -180,6 +180,10 @@ def run(input_uri: str, config: PrepConfig, output_dir: str, output_uri: str) ->
     if texts:
         raise DataError(f"engine bigquery does not prepare text features ({', '.join(texts)}); use --engine local, which reads the "
                         "table through the Storage Read API")
+    tables = [option for kind, option in (("user", "--users-input"), ("item", "--items-input")) if config.entity_input(kind)]
+    if tables:
+        raise DataError(f"engine bigquery does not read a customers or products table ({', '.join(tables)}); use --engine local, "
+                        "which reads the table through the Storage Read API")
     export_uri = gcs_uri_of(output_dir, output_uri)
     if config.query:
         source, source_sql = bigquery.query_source(config.query), f"({config.query.strip().rstrip(';')})"

@@ -27,6 +27,7 @@ import pyarrow as pa
 from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import DataError
 from recs_pipeline.data import identifiers, numeric_features, split_files, splits, table_reader, timestamps, vocabulary
+from recs_pipeline.data.entity_tables import EntityTables
 from recs_pipeline.data.identifiers import MISSING, EncodedColumn
 from recs_pipeline.data.kept_rows import Rows
 from recs_pipeline.data.prepared_data import BUCKET_EDGES, STATS_FILE, VOCAB_FILE
@@ -119,6 +120,8 @@ def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: 
     require_columns(table.column_names, config, source)
     if table.num_rows == 0:
         raise DataError(f"{source}: no rows, only the header ({', '.join(table.column_names)})")
+    entity_tables = EntityTables(config)  # --users-input / --items-input: those features from the tables, their ids in the catalog
+    table = entity_tables.attach(table)
     stats: dict[str, Any] = {"source": public_source(source)}
     con.register("input_table", table)
     try:
@@ -145,6 +148,7 @@ def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: 
         split_files.write(rows, parts, codes, counts, maps, vocabularies, features, tokens, config, output_dir, stats)
     except _sql_errors() as error:  # evaluated when an exception arrives, so after any SQL ran
         raise DataError(f"{source}: {table_reader.first_line(error)}{table_reader.encoding_hint(error, config)}") from error
+    entity_tables.complete(output_dir, vocabularies, stats, source)
     Path(output_dir, VOCAB_FILE).write_text(json.dumps(vocabularies))
     Path(output_dir, STATS_FILE).write_text(json.dumps(stats, indent=2))
     return stats
@@ -182,7 +186,7 @@ def _read_columns(con, table: pa.Table, config: PrepConfig, source: str) -> _Col
 def require_columns(columns: list[str], config: PrepConfig, source: str) -> None:
     """Stop, naming what is missing and what was found, unless every configured column is there once."""
     wanted = [config.user_column, config.item_column, *([config.timestamp_column] if config.timestamp_column else []),
-              *config.all_user_features, *config.all_item_features]
+              *config.purchase_features]
     missing = [name for name in wanted if name not in columns]
     if missing:
         found = ", ".join(columns) or "(none)"

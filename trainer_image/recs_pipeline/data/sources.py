@@ -151,10 +151,11 @@ def table_version(uri: str) -> dict:
 STABLE_TABLE_TYPES = ("TABLE", "SNAPSHOT")  # their metadata changes with their rows; views and external tables' does not
 
 
-def fingerprint(uri: str, query: str = "", run: str = "") -> str:
+def fingerprint(uri: str, query: str = "", run: str = "", tables: tuple[str, ...] = ()) -> str:
     """A short digest of what the input is right now: equal while it is unchanged, different once
     a file is added, removed or rewritten, or a table's rows change. Empty for the embedded
-    synthetic data (its parameters determine it).
+    synthetic data (its parameters determine it). `tables`: the customers and products tables'
+    files (empty ones ignored), part of the digest when given.
 
     A query's result, a view's or an external table's cannot be told from metadata, so their
     fingerprint is unique to `run` (the pipeline job; a fresh id when empty): data_prep is never
@@ -172,6 +173,7 @@ def fingerprint(uri: str, query: str = "", run: str = "") -> str:
         listing = [version]
     else:
         listing = versions(uri)
+    listing += [entry for table in tables if table and not bigquery.is_bigquery(table) for entry in versions(table)]
     digest = hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest()
     return f"sha256:{digest[:32]}"
 

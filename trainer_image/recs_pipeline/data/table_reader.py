@@ -51,7 +51,7 @@ def encoding_hint(error: BaseException, config: PrepConfig) -> str:
 def text_columns(config: PrepConfig) -> list[str]:
     """Columns read as text whatever they look like: the ids and the features (a numeric feature's
     bad value is then reported by row, data.numeric_features, not as a CSV type error)."""
-    return [config.user_column, config.item_column, *config.all_user_features, *config.all_item_features]
+    return [config.user_column, config.item_column, *config.purchase_features]
 
 
 def read_frame(frame, connection) -> pa.Table:
@@ -200,7 +200,7 @@ def needed_columns(header: list[str], config: PrepConfig) -> list[str]:
     where = config.where.lower()
     if "*" in where or "columns(" in where.replace(" ", ""):
         return header
-    configured = {config.user_column, config.item_column, config.timestamp_column, *config.all_user_features, *config.all_item_features}
+    configured = {config.user_column, config.item_column, config.timestamp_column, *config.purchase_features}
     named = [name for name in header if where and (name.lower() in where or name.lower().replace('"', '""') in where)]
     return [name for name in header if name in configured or name in named]
 

@@ -73,28 +73,59 @@ def _rank_pass(score: ScoreFn, users: np.ndarray, items: np.ndarray, num_items: 
                 if len(blocks) == 1:
                     kept[low] = scores
         # Pass 2: count what scores above each row's own item, block by block.
-        if lists is not None:
-            lists[first : first + row_block] = _best(kept[0], lists.shape[1])
         for low, high in blocks:
             scores = kept.pop(low) if low in kept else np.asarray(score(block_customers, low, high))
-            for chunk in range(0, len(rows), ROW_BLOCK):
-                part = slice(chunk, chunk + ROW_BLOCK)
-                above = scores[local[part]] > positive[part, None]
-                # A recomputed block may differ from pass 1 in the last bit: never count the item itself.
-                own = np.flatnonzero((row_items[part] >= low) & (row_items[part] < high))
-                above[own, row_items[part][own] - low] = False
-                ranks[rows[part]] += above.sum(axis=1)
+            ordered = np.sort(scores, axis=1)
+            if lists is not None:
+                best = best_columns(scores, ordered, lists.shape[1])
+                best[np.take_along_axis(scores, best, axis=1) == -np.inf] = -1  # fewer than k rankable: not shown
+                lists[first : first + row_block] = best
+            own_column = np.where((row_items >= low) & (row_items < high), row_items - low, -1)
+            ranks[rows] += count_above(scores, local, positive, own_column, ordered)
         ranks[rows[positive == -np.inf]] = MISS
     return ranks, lists
 
 
-def _best(scores: np.ndarray, k: int) -> np.ndarray:
-    """Each row's k best columns, best first, ties to the lower column (as top_k)."""
-    columns = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
-    if scores.shape[1] > k:
-        columns = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    chosen = np.take_along_axis(scores, columns, axis=1)
-    return np.take_along_axis(columns, np.lexsort((columns, -chosen), axis=1), axis=1)
+def count_above(scores: np.ndarray, row_customer: np.ndarray, own: np.ndarray, own_column: np.ndarray,
+                ordered: np.ndarray | None = None) -> np.ndarray:
+    """The one rank-counting rule of every recall here (evaluate and the score fit): per row, the
+    candidates of its customer (`scores`: customers x candidates; `row_customer`: each row's
+    customer) scored strictly above the row's own score `own`, never counting the row's own product
+    (at `own_column`; -1: not among these candidates), whose score there, read apart, may differ in
+    the last bit. Each customer's scores are sorted once and every row found by a binary search:
+    far cheaper than comparing each row with its customer's whole catalog (`ordered`: the sorted
+    scores, when already sorted)."""
+    ordered = np.sort(scores, axis=1) if ordered is None else ordered
+    width = scores.shape[1]
+    low, high = np.zeros(len(own), np.int64), np.full(len(own), width, np.int64)
+    for _ in range(width.bit_length()):  # per row: how many of the customer's scores are <= own
+        middle = (low + high) // 2
+        at_or_below = (low < high) & (ordered[row_customer, np.minimum(middle, width - 1)] <= own)
+        low, high = np.where(at_or_below, middle + 1, low), np.where(at_or_below | (low >= high), high, middle)
+    counts = width - low
+    listed = np.flatnonzero(own_column >= 0)
+    counts[listed] -= scores[row_customer[listed], own_column[listed]] > own[listed]
+    return counts
+
+
+def best_columns(scores: np.ndarray, ordered: np.ndarray, k: int) -> np.ndarray:
+    """Each row's k best columns, best first, ties to the lower column (as top_k), from the
+    sorted scores (`ordered`): the columns above the row's k-th best score, ordered, then the
+    lowest columns equal to it (often most of the row: a term that is 0 for every product not bought)."""
+    width, rows = scores.shape[1], np.arange(len(scores))
+    threshold = ordered[:, width - k][:, None]
+    out = np.zeros((len(scores), k), np.int64)
+    above = np.flatnonzero(scores > threshold)  # fewer than k a row
+    row, column = np.divmod(above, width)
+    order = np.lexsort((column, -scores.ravel()[above], row))
+    row, column = row[order], column[order]
+    out[row, np.arange(len(row)) - np.searchsorted(row, rows)[row]] = column
+    count_above = np.bincount(row, minlength=len(scores))
+    row, column = np.divmod(np.flatnonzero(scores == threshold), width)  # row by row, columns ascending
+    place = count_above[row] + np.arange(len(row)) - np.searchsorted(row, rows)[row]
+    kept = place < k
+    out[row[kept], place[kept]] = column[kept]
+    return out
 
 
 def top_k(score: ScoreFn, users: np.ndarray, num_items: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -124,13 +155,16 @@ def top_k(score: ScoreFn, users: np.ndarray, num_items: int, k: int) -> tuple[np
 def catalog_coverage(score: ScoreFn, users: np.ndarray, num_items: int, ks: tuple[int, ...] = metric_keys.COVERAGE_KS,
                      ranked: np.ndarray | None = None) -> dict[str, float]:
     """Share of the catalog that appears in at least one of these users' top-K lists (`ranked`:
-    their best max(ks) items, best first, when already known)."""
+    their best max(ks) items, best first, -1 past the last they can rank, when already known). A
+    product a customer's list cannot rank (-inf) is never shown, so never counted."""
     if ranked is None:
-        ranked, _ = top_k(score, users, num_items, max(ks))
+        ranked, scores = top_k(score, users, num_items, max(ks))
+        ranked = np.where(scores == -np.inf, -1, ranked)
     coverage = {}
     for k in ks:
-        shown = np.zeros(num_items, dtype=bool)
+        shown = np.zeros(num_items + 1, dtype=bool)  # the last: -1, nothing shown
         shown[ranked[:, :k].ravel()] = True
+        shown = shown[:num_items]
         coverage[metric_keys.coverage(k)] = float(shown.mean())
     return coverage
 

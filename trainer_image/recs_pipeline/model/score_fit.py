@@ -176,37 +176,36 @@ class _CandidateTable:
     candidates: np.ndarray  # (customers, slots, terms)
     purchases: np.ndarray  # (rows, terms)
     row_customer: np.ndarray  # (rows,) index into customers
-    items: np.ndarray  # (rows,) the purchased products
+    own_slot: np.ndarray  # (rows,) where the purchased product is in its customer's union (-1: not there)
     missed: np.ndarray  # (rows,) bool: a purchase of a product left out (exclude_seen)
     row_unbought: np.ndarray  # (rows,) bool: a purchase of a product with no purchase before
 
     @classmethod
     def build(cls, columns: list[ScoreFn], customers, users, items, num_items, seen, bought_items: np.ndarray,
               regular: bool = True, catalog: np.ndarray | None = None) -> _CandidateTable:
-        per_term = min(CANDIDATES_PER_TERM, num_items)
-        # With exclude_seen each term's list is of products the customer never bought, as ranked.
-        listed = columns if seen is None else [ranking.excluding(term, seen) for term in columns]
-        union = np.sort(np.concatenate([ranking.top_k(term, customers, num_items, per_term)[0] for term in listed], axis=1), axis=1)
+        row_customer = np.searchsorted(customers, users)
+        union, candidates, purchases = _term_values(columns, customers, row_customer, items, num_items, seen)
         valid = np.ones(union.shape, bool)
         valid[:, 1:] = union[:, 1:] != union[:, :-1]
         if catalog is not None:
             valid &= catalog[union]
-        row_customer = np.searchsorted(customers, users)
         missed = np.zeros(len(users), bool)
         if seen is not None:
             bought = seen.tocsr()[customers].tocoo()
             keys = bought.row.astype(np.int64) * num_items + bought.col
             valid &= ~np.isin(np.arange(len(customers))[:, None] * num_items + union, keys)
             missed = np.isin(row_customer.astype(np.int64) * num_items + items, keys)
-        candidates = np.stack([_at_candidates(term, customers, union) for term in columns], axis=-1)
-        purchases = np.stack([_at_purchases(term, customers, row_customer, items) for term in columns], axis=-1)
-        return cls(customers, regular, union, valid, ~bought_items[union], candidates, purchases, row_customer, items, missed,
+        # union is sorted within each customer, so (customer, product) keys are sorted over the whole table
+        keys = (np.arange(len(customers))[:, None] * num_items + union).ravel()
+        wanted = row_customer.astype(np.int64) * num_items + items
+        found = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        own_slot = np.where(keys[found] == wanted, found - row_customer * union.shape[1], -1)
+        return cls(customers, regular, union, valid, ~bought_items[union], candidates, purchases, row_customer, own_slot, missed,
                    ~bought_items[items])
 
     def hits(self, weights: tuple[np.ndarray, np.ndarray, float | None]) -> np.ndarray:
-        """(rows, len(RECALL_KS)) bool: each purchase within the top K. Its rank is the number of
-        valid candidates scored strictly above it, never counting the product itself (its two
-        scores may differ in the last bit, as in ranking.positive_ranks). A product nobody bought
+        """(rows, len(RECALL_KS)) bool: each purchase within the top K. Its rank is counted as
+        evaluate counts it (ranking.count_above) among the customer's valid candidates. A product nobody bought
         has the towers at the new products' weight; where that is 0 it cannot be ranked: it scores
         -inf, and buying one is a miss."""
         chosen = weights[0] if self.regular else weights[1]
@@ -219,44 +218,35 @@ class _CandidateTable:
             lifted[1] = new_products
             scores = np.where(self.unbought, -np.inf if unrankable else self.candidates @ lifted, scores)
             own = np.where(self.row_unbought, -np.inf if unrankable else self.purchases @ lifted, own)
-        ranks = np.zeros(len(own), np.int64)
-        for start in range(0, len(own), 8192):
-            part = slice(start, start + 8192)
-            customer = self.row_customer[part]
-            above = (scores[customer] > own[part, None]) & self.valid[customer] & (self.union[customer] != self.items[part, None])
-            ranks[part] = above.sum(axis=1)
+        ranks = ranking.count_above(np.where(self.valid, scores, -np.inf), self.row_customer, own, self.own_slot)
         ranks[self.missed | (self.row_unbought & unrankable)] = ranking.MISS
         return np.stack([ranks < k for k in RECALL_KS], axis=1)
 
 
-def _at_candidates(score: ScoreFn, customers: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """The term at each customer's columns, a block of customers x a block of the catalog at a time."""
-    out = np.zeros(columns.shape)
-    end = int(columns.max(initial=0)) + 1
-    for first in range(0, len(customers), ROW_BLOCK):
-        block = columns[first : first + ROW_BLOCK]
-        for low in range(0, end, CANDIDATE_BLOCK):
-            high = min(low + CANDIDATE_BLOCK, end)
-            rows, slots = np.nonzero((block >= low) & (block < high))
-            if len(rows):
-                values = np.asarray(score(customers[first : first + ROW_BLOCK], low, high))
-                out[first + rows, slots] = values[rows, block[rows, slots] - low]
-    return out
-
-
-def _at_purchases(score: ScoreFn, customers: np.ndarray, row_customer: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """The term at each purchase's (customer, product), a block of customers x a block of the
-    catalog at a time: memory bounded however many purchases one customer has."""
-    out = np.zeros(len(items))
+def _term_values(columns: list[ScoreFn], customers: np.ndarray, row_customer: np.ndarray, items: np.ndarray, num_items: int,
+                 seen: sparse.spmatrix | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each customer's candidates (the union of every term's top CANDIDATES_PER_TERM products, sorted;
+    with exclude_seen, of products the customer never bought), every term at them, and every term at
+    each purchase: each term scored once over the whole catalog, a block of customers at a time."""
+    per_term = min(CANDIDATES_PER_TERM, num_items)
+    union = np.zeros((len(customers), per_term * len(columns)), np.int64)
+    candidates = np.zeros((*union.shape, len(columns)))
+    purchases = np.zeros((len(items), len(columns)))
+    seen_rows = seen.tocsr()[customers] if seen is not None else None
+    step = max(1, ROW_BLOCK * CANDIDATE_BLOCK // (num_items * len(columns)))
     order = np.argsort(row_customer, kind="stable")
-    bounds = np.searchsorted(row_customer[order], np.arange(0, len(customers) + ROW_BLOCK, ROW_BLOCK))
-    end = int(items.max(initial=0)) + 1
-    for number, first in enumerate(range(0, len(customers), ROW_BLOCK)):
+    bounds = np.searchsorted(row_customer[order], np.arange(0, len(customers) + step, step))
+    for number, first in enumerate(range(0, len(customers), step)):
+        block = slice(first, first + step)
         rows = order[bounds[number] : bounds[number + 1]]
-        for low in range(0, end, CANDIDATE_BLOCK):
-            high = min(low + CANDIDATE_BLOCK, end)
-            inside = rows[(items[rows] >= low) & (items[rows] < high)]
-            if len(inside):
-                values = np.asarray(score(customers[first : first + ROW_BLOCK], low, high))
-                out[inside] = values[row_customer[inside] - first, items[inside] - low]
-    return out
+        scores = [np.asarray(term(customers[block], 0, num_items), dtype=np.float64) for term in columns]
+        bought = seen_rows[block].toarray() > 0 if seen_rows is not None else None
+        lists = []
+        for values in scores:
+            listed = values if bought is None else np.where(bought, -np.inf, values)
+            lists.append(ranking.best_columns(listed, np.sort(listed, axis=1), per_term))
+        union[block] = np.sort(np.concatenate(lists, axis=1), axis=1)
+        for term, values in enumerate(scores):
+            candidates[block, :, term] = np.take_along_axis(values, union[block], axis=1)
+            purchases[rows, term] = values[row_customer[rows] - first, items[rows]]
+    return union, candidates, purchases

@@ -64,7 +64,8 @@ def scorer(form: Blend, terms: Terms) -> ScoreFn:
     uses_towers = bool(form.towers or form.towers_new_customers or form.towers_new_products)
     if uses_towers and terms.towers is None:
         raise ValueError(f"{form}: a blend with a towers weight needs the model's towers")
-    weighted: list[tuple[float, ScoreFn]] = [(form.popularity, terms.popularity())]
+    popularity = terms.popularity()
+    weighted: list[tuple[float, ScoreFn]] = []
     if form.repeat:
         weighted.append((form.repeat, terms.repeat(form.repeat_half_life_days)))
     for weight, term in ((form.knn, "knn"), (form.ease, "ease"), (form.group_popularity, "group_popularity"),
@@ -73,16 +74,22 @@ def scorer(form: Blend, terms: Terms) -> ScoreFn:
             weighted.append((weight, getattr(terms, term)()))
     towers = terms.towers if uses_towers else None
     bought_users, bought_items = terms.purchases.bought_users(), terms.purchases.bought_items()
+    ranks_unbought = bool(form.towers_new_products or form.category_affinity)
 
     def score(users: np.ndarray, low: int, high: int) -> np.ndarray:
-        total = sum(weight * term(users, low, high) for weight, term in weighted)
-        unbought = ~bought_items[None, low:high]
+        # Summed in place, term by term in the formula's order: a block is millions of scores.
+        total = form.popularity * np.asarray(popularity(users, low, high), dtype=np.float64)  # a new array: summed into below
+        for weight, term in weighted:
+            total += weight * term(users, low, high)
+        unbought = np.flatnonzero(~bought_items[low:high])
         if towers is not None:
-            by_customer = np.where(bought_users[users], form.towers, form.towers_new_customers)[:, None]
-            weights = np.where(unbought, form.towers_new_products, by_customer)
-            total = total + weights * towers(users, low, high)
-        if not (form.towers_new_products or form.category_affinity):  # a product with no purchase: only features rank it
-            total = np.where(unbought, -np.inf, total)
+            towers_term = towers(users, low, high)
+            new_products = towers_term[:, unbought] * form.towers_new_products
+            towers_term *= np.where(bought_users[users], form.towers, form.towers_new_customers)[:, None]
+            towers_term[:, unbought] = new_products
+            total += towers_term
+        if not ranks_unbought:  # a product with no purchase: only features rank it
+            total[:, unbought] = -np.inf
         return total
 
     return score

@@ -33,7 +33,8 @@ class Ease:
         gram[np.diag_indices_from(gram)] += l2
         inverse = scipy.linalg.cho_solve(scipy.linalg.cho_factor(gram, check_finite=False), np.eye(len(gram), dtype=np.float32),
                                          check_finite=False)
-        self.weights = (-inverse / np.diag(inverse)[None, :]).astype(np.float32)
+        # Row-major: LAPACK's column-major result would be copied by SciPy at every sparse product.
+        self.weights = np.ascontiguousarray(-inverse / np.diag(inverse)[None, :], dtype=np.float32)
         np.fill_diagonal(self.weights, 0.0)
 
     def __call__(self, users: np.ndarray, low: int, high: int) -> np.ndarray:

@@ -11,7 +11,7 @@ from typing import Any
 
 from recs_pipeline.core import progress, storage
 from recs_pipeline.core.config import LOCAL_MAX_ROWS, PrepConfig, split_list
-from recs_pipeline.data import bigquery, bigquery_prep, prepare, prepared_data, sources, synthetic, table_reader
+from recs_pipeline.data import bigquery, bigquery_prep, entity_tables, prepare, prepared_data, sources, synthetic, table_reader
 
 log = logging.getLogger(__name__)
 SYNTHETIC_SOURCE = "embedded synthetic B2B purchases"
@@ -34,6 +34,7 @@ def run(output_dir: str, input_uri: str, prep_settings: dict[str, Any], syntheti
     engine exports the splits unless bq_export_uri says otherwise."""
     started = time.perf_counter()
     config = prep_config(prep_settings)
+    entity_tables.check(config, own_purchases=bool(input_uri or config.query))
     if config.query or bigquery.is_bigquery(input_uri):
         stats = _from_bigquery(output_dir, output_uri, input_uri, config)
     elif not input_uri:
@@ -58,7 +59,10 @@ def summary(stats: dict[str, Any]) -> str:
     """The data stats in one line a person reads."""
     dropped = stats["rows_in"] - stats["train_rows"] - stats["val_rows"] - stats["test_rows"]
     dates = f", {stats['date_min'][:10]} to {stats['date_max'][:10]}" if stats.get("date_min") else ""
-    return (f"{stats['rows_in']:,} rows from {stats['source']}{dates}: {stats['users']:,} customers, {stats['items']:,} products; "
+    customers, products = (f"{stats[f'{kind}s']:,} {noun}" + (f" ({stats[key]:,} {never})" if stats.get(key) else "")
+                           for kind, noun, never in (("user", "customers", "never buying"), ("item", "products", "never bought"))
+                           for key in (entity_tables.NEVER_BOUGHT[kind],))
+    return (f"{stats['rows_in']:,} rows from {stats['source']}{dates}: {customers}, {products}; "
             f"train/val/test {stats['train_rows']:,}/{stats['val_rows']:,}/{stats['test_rows']:,} rows, {dropped:,} dropped")
 
 
@@ -67,6 +71,7 @@ def check(input_uri: str, prep_settings: dict[str, Any]) -> None:
     settings, the URI's scheme, and for local input that the files exist, are not empty and have
     the columns. gs:// input is listed by the step itself (that needs the run's credentials)."""
     config = prep_config(prep_settings)
+    entity_tables.check(config, own_purchases=bool(input_uri or config.query))
     if not input_uri or storage.is_gcs(storage.check_uri(input_uri)):
         return
     try:

@@ -43,7 +43,7 @@ def _baselines_on_test(baselines: dict[str, dict[str, Any]]) -> dict[str, dict[s
 
 def run(
     prepared_dir: str,
-    history_dir: str,
+    training_log_dir: str,
     evaluation_dir: str,
     training_metrics_path: str,
     summary_path: str,
@@ -59,7 +59,7 @@ def run(
     """Write the final JSON (artifact and metrics URI), the Markdown summary and the HTML report;
     with `experiment`, also log the run to Vertex AI Experiments, in the given project and region
     or else the pipeline run's (`run_project`, `run_location`)."""
-    history = json.loads((Path(history_dir) / METRICS_FILE).read_text())
+    history = json.loads((Path(training_log_dir) / METRICS_FILE).read_text())
     evaluation = output.read(evaluation_dir)
     data_stats = prepared_data.read_stats(prepared_dir)
     collector = MetricsCollector(history["run_id"], history["params"], history=final_document(history, evaluation, data_stats))

@@ -39,7 +39,7 @@ class TrainResult:
 def run(
     prepared_dir: str,
     model_dir: str,
-    history_dir: str,
+    training_log_dir: str,
     config: TrainConfig,
     run_id: str,
     metrics_uri: str = "",
@@ -54,10 +54,11 @@ def run(
     """
     cluster = distribution.from_environment()
     metrics_uri = expand_metrics_uri(metrics_uri, run_id)
-    durable = metrics_uri or history_dir
+    durable = metrics_uri or training_log_dir
     serving_dir = serving_dir or str(Path(model_dir) / trained.RETRIEVAL_DIR)
     if cluster.is_chief:
-        return _train(prepared_dir, _Outputs(model_dir, serving_dir, [history_dir, metrics_uri], durable), durable, config, run_id, cluster)
+        outputs = _Outputs(model_dir, serving_dir, [training_log_dir, metrics_uri], durable)
+        return _train(prepared_dir, outputs, durable, config, run_id, cluster)
     with tempfile.TemporaryDirectory(prefix="recs-worker-") as scratch:
         log.info("%s of %d workers: the chief writes the training log, status, checkpoints and model; this one a temporary folder",
                  cluster.task, cluster.workers)

@@ -117,7 +117,7 @@ class MetricsSink:
             storage.write_bytes(storage.join(target, STATUS_FILE), json.dumps(status, indent=1).encode())
 
     def flush(self, payload: bytes, stage: str, epochs_done: int) -> None:
-        """One object write for the history, one for the status, per target."""
+        """One object write for the training log, one for the status, per target."""
         self.write_history(payload)
         self.write_status(self.status(stage, epochs_done))
 

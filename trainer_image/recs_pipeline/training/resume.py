@@ -1,4 +1,4 @@
-"""Resuming a run: model and optimizer checkpoints beside the history, and where to pick up.
+"""Resuming a run: model and optimizer checkpoints beside the training log, and where to pick up.
 
 Per epoch the callback writes the history, then the checkpoint, then the status. A kill between
 those writes leaves the history at most one epoch ahead of the checkpoint; resuming takes the

@@ -25,10 +25,10 @@ LOG_DIR_ENV = "AIP_TENSORBOARD_LOG_DIR"
 FOLDER = "tensorboard"
 
 
-def log_dir(history_dir: str, chief: bool = True, environ: Mapping[str, str] = os.environ) -> str:
+def log_dir(training_log_dir: str, chief: bool = True, environ: Mapping[str, str] = os.environ) -> str:
     """Where the events go: Vertex AI's TensorBoard folder when the job has one (the chief only:
-    every replica gets the variable), else beside the history."""
-    return (chief and environ.get(LOG_DIR_ENV)) or storage.join(history_dir, FOLDER)
+    every replica gets the variable), else beside the training log."""
+    return (chief and environ.get(LOG_DIR_ENV)) or storage.join(training_log_dir, FOLDER)
 
 
 class EpochSummaries(keras.callbacks.Callback):

@@ -19,7 +19,7 @@ from recs_pipeline.vertex.image import TRAINER_GPU_IMAGE, is_gpu_image
 from recs_pipeline.vertex.registry import label_value
 
 BOOT_DISK_GB = 100
-VERTEX_OUTPUT_FOLDER = "vertex"  # the job's base_output_directory, beside model/, serving_model/, training_history/
+VERTEX_OUTPUT_FOLDER = "vertex"  # the job's base_output_directory, beside model/, serving_model/, training_log/
 
 
 class CustomJobSpecError(UserError, ValueError):
@@ -29,15 +29,15 @@ class CustomJobSpecError(UserError, ValueError):
 def train_arguments(
     prepared_dir: str,
     model_dir: str,
-    history_dir: str,
+    training_log_dir: str,
     serving_dir: str,
     config: TrainConfig,
     run_id: str,
     metrics_uri: str = "",
 ) -> list[str]:
     """The `recs-pipeline train` command line every replica runs."""
-    arguments = ["--prepared-dir", prepared_dir, "--model-dir", model_dir, "--history-dir", history_dir, "--serving-dir", serving_dir,
-                 "--run-id", run_id]
+    arguments = ["--prepared-dir", prepared_dir, "--model-dir", model_dir, "--training-log-dir", training_log_dir,
+                 "--serving-dir", serving_dir, "--run-id", run_id]
     if metrics_uri:
         arguments += ["--metrics-uri", metrics_uri]
     for name, value in dataclasses.asdict(config).items():  # as set (exclude_seen 'auto' stays a choice, not a bool)

@@ -3,7 +3,7 @@ run's own files after training, never the settings it started with.
 
 With the train step as a CustomJob, the job writes into one folder reserved by `train_job_spec`
 (`JOB_FOLDERS` below); after the job, `train_outputs` publishes those folders as the `model`,
-`serving_model` and `training_history` artifacts (their URIs set to the folders, no copy), with
+`serving_model` and `training_log` artifacts (their URIs set to the folders, no copy), with
 this metadata. The in-task trainer uses the same function, so both modes say the same.
 """
 
@@ -19,7 +19,7 @@ from recs_pipeline.core.errors import UserError
 from recs_pipeline.tracking.sink import METRICS_FILE, STATUS_FILE, expand_metrics_uri
 
 # output name -> sub-folder of the job folder the CustomJob writes
-JOB_FOLDERS = {"model": "model", "serving_model": "serving_model", "training_history": "training_history"}
+JOB_FOLDERS = {"model": "model", "serving_model": "serving_model", "training_log": "training_log"}
 FRAMEWORK = "tensorflow-recommenders"
 
 
@@ -32,10 +32,10 @@ def job_folder(job_dir: str, output: str) -> str:
     return job_dir.rstrip("/") + "/" + JOB_FOLDERS[output]
 
 
-def run_metadata(history_dir: str) -> dict[str, Any]:
+def run_metadata(training_log_dir: str) -> dict[str, Any]:
     """Epochs run and planned, the best epoch and losses, from training_status.json and
     training_metrics.json; refuses a history whose status is not `completed`."""
-    folder = Path(history_dir)
+    folder = Path(training_log_dir)
     try:
         status = json.loads((folder / STATUS_FILE).read_text())
         history = json.loads((folder / METRICS_FILE).read_text())
