@@ -153,3 +153,12 @@ def test_a_product_a_list_cannot_rank_is_never_shown(monkeypatch, single_pass):
     shown = ranking.catalog_coverage(score, np.array([0, 1]), 6, ks=(1, 3))
     assert shown == {"coverage_at_1": 2 / 6, "coverage_at_3": 3 / 6}
     assert {k: measured.values[k] for k in ("coverage_at_10",)} == {"coverage_at_10": 3 / 6}
+
+
+def test_top_k_breaks_ties_to_the_lower_item_across_candidate_blocks(monkeypatch):
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 4, (6, 50)).astype(np.float64)
+    monkeypatch.setattr(ranking, "CANDIDATE_BLOCK", 7)
+    items, _ = ranking.top_k(lambda users, low, high: scores[users, low:high], np.arange(6), 50, 10)
+    expected = np.lexsort((np.broadcast_to(np.arange(50), scores.shape), -scores), axis=1)[:, :10]
+    assert items.tolist() == expected.tolist()

@@ -3,6 +3,7 @@
 import csv
 import io
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from recs_pipeline.cli import main
@@ -79,3 +80,10 @@ def test_a_customers_file_answers_as_repeated_customer_options(serving, prepared
     assert [row["known_customer"] for row in rows[::4]] == ["true", "false", "true", "true"]
     first_block = by_file.output.splitlines()[1:5]
     assert [line.split()[1] for line in first_block] == [row["product_id"] for row in rows[:4]]
+
+
+def test_a_product_scored_minus_inf_is_not_recommended():
+    from recs_pipeline.model.retrieval import Recommendations
+
+    answer = Recommendations.ranked("C1", True, np.array([b"P1", b"P2", b"P9"]), np.array([0.5, 0.1, -np.inf], np.float32))
+    assert answer.product_ids == ["P1", "P2"] and answer.scores == pytest.approx([0.5, 0.1])

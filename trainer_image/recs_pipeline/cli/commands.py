@@ -251,6 +251,8 @@ def _echo_text(answers: list, k: int) -> None:
                        f"popularity fallback: the {k} most bought products (score = share of purchases)")
         for rank, (product, score) in enumerate(zip(answer.product_ids, answer.scores), start=1):
             click.echo(f"  {rank:3d}  {product:24s} {score:10.4f}")
+        if len(answer.product_ids) < k:
+            click.echo(f"  only {len(answer.product_ids)} of {k}: the model cannot rank the others (nobody bought them yet)")
 
 
 def _echo_csv(answers: list, k: int) -> None:

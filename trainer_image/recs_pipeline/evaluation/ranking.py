@@ -113,6 +113,8 @@ def best_columns(scores: np.ndarray, ordered: np.ndarray, k: int) -> np.ndarray:
     sorted scores (`ordered`): the columns above the row's k-th best score, ordered, then the
     lowest columns equal to it (often most of the row: a term that is 0 for every product not bought)."""
     width, rows = scores.shape[1], np.arange(len(scores))
+    if not 0 < k <= width:
+        raise ValueError(f"best_columns: k={k} must be between 1 and the {width} columns")
     threshold = ordered[:, width - k][:, None]
     out = np.zeros((len(scores), k), np.int64)
     above = np.flatnonzero(scores > threshold)  # fewer than k a row
@@ -143,7 +145,8 @@ def top_k(score: ScoreFn, users: np.ndarray, num_items: int, k: int) -> tuple[np
             best_scores = np.concatenate([best_scores, score(block_users, low, high)], axis=1)
             best_items = np.concatenate([best_items, np.broadcast_to(np.arange(low, high), (len(block_users), high - low))], axis=1)
             if best_scores.shape[1] > k:
-                keep = np.argpartition(-best_scores, k - 1, axis=1)[:, :k]
+                # Columns run in item order (the best so far, ties by item, then the block): ties go to the lower item.
+                keep = best_columns(best_scores, np.sort(best_scores, axis=1), k)
                 best_scores = np.take_along_axis(best_scores, keep, axis=1)
                 best_items = np.take_along_axis(best_items, keep, axis=1)
         order = np.lexsort((best_items, -best_scores), axis=1)

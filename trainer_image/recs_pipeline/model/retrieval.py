@@ -252,11 +252,22 @@ def _first_k(output: dict[str, tf.Tensor], k: int) -> tuple[np.ndarray, np.ndarr
 
 @dataclass(frozen=True)
 class Recommendations:
+    """A customer's list: the products the model can rank (score above -inf), best first, at most k."""
+
     customer_id: str
     known_customer: bool  # False: the list is the popularity fallback, or the new customer's (from_features)
     product_ids: list[str]
     scores: list[float]
     from_features: bool = False  # a new customer scored from their feature values (customer_id names them)
+
+    @classmethod
+    def ranked(cls, customer_id: str, known_customer: bool, ids: np.ndarray, scores: np.ndarray,
+               from_features: bool = False) -> Recommendations:
+        """From a row of the signature's answer, without the products scored -inf (nobody bought them and the
+        score form gives them no towers weight): they are not recommendations, as evaluate never shows them."""
+        ranked = scores > -np.inf
+        return cls(customer_id, known_customer, [value.decode() for value in ids[ranked]], [float(v) for v in scores[ranked]],
+                   from_features)
 
 
 class RetrievalModelError(UserError, ValueError):
@@ -293,10 +304,7 @@ def recommend(serving_fn, customer_ids: list[str], k: int) -> list[Recommendatio
     output = serving_fn(customer_id=tf.constant(customer_ids, dtype=tf.string))
     ids, scores = _first_k(output, k)
     known = output["known_customer"].numpy()
-    return [
-        Recommendations(customer, bool(known[row]), [value.decode() for value in ids[row]], [float(v) for v in scores[row]])
-        for row, customer in enumerate(customer_ids)
-    ]
+    return [Recommendations.ranked(customer, bool(known[row]), ids[row], scores[row]) for row, customer in enumerate(customer_ids)]
 
 
 def recommend_new(model: NewCustomerModel, customers: list[dict[str, str]], k: int) -> list[Recommendations]:
@@ -313,8 +321,7 @@ def recommend_new(model: NewCustomerModel, customers: list[dict[str, str]], k: i
               for name, entry in model.inputs.items()}
     output = model.function(**inputs)
     ids, scores = _first_k(output, k)
-    return [Recommendations(describe_features(features), False, [value.decode() for value in ids[row]], [float(v) for v in scores[row]],
-                            from_features=True)
+    return [Recommendations.ranked(describe_features(features), False, ids[row], scores[row], from_features=True)
             for row, features in enumerate(customers)]
 
 
