@@ -152,10 +152,12 @@ def test_prepared_bucket_edges_make_the_training_labels(prepared_numeric):
 
 
 def _all(serving_dir: str, customers: list[str]) -> list[retrieval.Recommendations]:
-    """Each customer's whole served list (the catalog is shorter than the top-K)."""
-    serve = retrieval.load(serving_dir)
-    available = int(serve(customer_id=tf.constant(customers[:1]))["product_ids"].shape[1])
-    return retrieval.recommend(serve, customers, available)
+    """Each customer's whole served list as the signature returns it (the catalog is shorter than the
+    top-K), products scored -inf included: `recommend` leaves those out."""
+    output = retrieval.load(serving_dir)(customer_id=tf.constant(customers))
+    ids, scores = output["product_ids"].numpy(), output["scores"].numpy()
+    return [retrieval.Recommendations(customer, True, [p.decode() for p in ids[row]], [float(v) for v in scores[row]])
+            for row, customer in enumerate(customers)]
 
 
 def product_csv(path, prepared: prepared_data.PreparedData, rows: list[dict[str, str]] | None = None) -> str:
