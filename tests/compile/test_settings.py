@@ -86,3 +86,19 @@ def test_the_custom_job_arguments_parse_back_to_the_same_config(tmp_path):
     result = CliRunner().invoke(command, arguments)
     assert result.exit_code == 0, result.output
     assert TrainConfig.from_settings(seen) == config
+
+
+def test_the_data_settings_are_described_alike_wherever_kfp_needs_them_written_out():
+    """KFP needs literal docstrings, so the data_prep component, the input fingerprint and the pipeline each
+    write the data settings' Args out: every setting two of them describe reads the same in both."""
+    from recs_pipeline.core.config import PrepConfig
+
+    places = [("components/data_prep.py", "data_prep"), ("components/input_fingerprint.py", "input_fingerprint"),
+              ("pipelines/pipeline.py", "two_tower_pipeline")]
+    described = {f"{relative}:{name}": signature(relative, name)[1] for relative, name in places}
+    wrong = []
+    for field in fields(PrepConfig):
+        texts = {place: texts[field.name] for place, texts in described.items() if field.name in texts}
+        if len(set(texts.values())) > 1:
+            wrong.append(f"{field.name} is described differently: {texts}")
+    assert wrong == []
