@@ -1,5 +1,7 @@
 """The score form's fit on held-out purchases, the candidate lists the fit ranks in, and the terms it weighs."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -78,6 +80,28 @@ def test_fit_keeps_recency_weighted_repeat_when_the_purchases_repeat():
     fitted = score_fit.fit(ArrayTerms(parts), 90.0, users, items, PRODUCTS)
     assert fitted.form == Blend(0.0, 0.0, 90.0)  # nothing beats it; ties keep the baseline and the smaller weights
     assert fitted.validation_recall == fitted.rival_recall == 1.0 and fitted.kept_rival == "recency_repeat"
+
+
+def test_with_no_new_customer_in_validation_their_weight_is_fitted_on_regular_customers_scored_from_features():
+    # Every validation customer has a purchase and buys again the two products they bought most
+    # recently, which are also the two their features alone point to (the features-only towers' top
+    # two, among the least popular products). Scored as new customers, with no purchase, those
+    # purchases say the towers outweigh popularity for a customer the model knows only by features.
+    parts, arrays = dense_terms(np.random.default_rng(5))
+    rng = np.random.default_rng(6)
+    favourites = PRODUCTS - 1 - np.argsort(rng.random((CUSTOMERS, 100)), axis=1)[:, :2]  # two of the 100 least popular
+    every = np.arange(CUSTOMERS)[:, None]
+    repeat = arrays["repeat"].copy()
+    repeat[every, favourites] = 5.0
+    cold = 0.5 * np.exp(-rng.exponential(3.0, (CUSTOMERS, PRODUCTS)))
+    cold[every, favourites] = 1.0
+    parts = {**parts, "repeat": lambda u, low, high: repeat[u, low:high]}
+    users, items = np.repeat(np.arange(CUSTOMERS), 2), favourites.ravel()
+    without = score_fit.fit(ArrayTerms(parts), 90.0, users, items, PRODUCTS)
+    assert without.kept_rival == "recency_repeat" and without.form.towers_new_customers == 0.0  # nothing says otherwise
+    fitted = score_fit.fit(ArrayTerms(parts), 90.0, users, items, PRODUCTS, features_only=lambda u, low, high: cold[u, low:high])
+    assert fitted.form.towers_new_customers >= 3.0  # enough to lift the features' top products above every popular one
+    assert replace(fitted.form, towers_new_customers=0.0) == without.form  # the regular customers' form as before
 
 
 def columns(parts: dict) -> list:

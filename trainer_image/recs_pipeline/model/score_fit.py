@@ -72,7 +72,7 @@ class FormFit:
 
 def fit(terms: Terms, repeat_half_life_days: float, users: np.ndarray, items: np.ndarray, num_items: int,
         seen: sparse.spmatrix | None = None, seed: int = 42, mixture: tuple[Mixture, ScoreFn] | None = None,
-        catalog: np.ndarray | None = None) -> FormFit:
+        catalog: np.ndarray | None = None, features_only: ScoreFn | None = None) -> FormFit:
     """The form with the best mean recall@K (RECALL_KS) on these rows (validation purchases;
     `terms` built from the purchases before them): the baseline forms (RIVALS), blends of the repeat
     term at `repeat_half_life_days` with every grid weight, and `mixture`, the trained mixture and its
@@ -81,7 +81,10 @@ def fit(terms: Terms, repeat_half_life_days: float, users: np.ndarray, items: np
     top CANDIDATES_PER_TERM products; a purchase's rank is counted among them.
     `seen`: products each customer bought, left out (exclude_seen); a purchase of one is a miss.
     `catalog`: the products that exist by the end of these rows (bool; default all): a product
-    first bought later is no candidate, so nothing from after validation shapes the fit."""
+    first bought later is no candidate, so nothing from after validation shapes the fit.
+    `features_only`: the towers' term with every customer embedded from their features alone
+    (trained.features_only_towers); the sampled regular customers' rows, scored so and with no
+    purchase, join the new customers' when their weight is chosen."""
     rng = np.random.default_rng(seed)
     bought_users, bought_items = terms.purchases.bought_users(), terms.purchases.bought_items()
     columns = [terms.popularity(), terms.towers, terms.knn(), terms.repeat(repeat_half_life_days), terms.repeat(0.0)]
@@ -93,6 +96,12 @@ def fit(terms: Terms, repeat_half_life_days: float, users: np.ndarray, items: np
         if rows.any():
             tables[regular] = _CandidateTable.build(columns, *_sample(users[rows], items[rows], rng), num_items, seen, bought_items,
                                                     regular, catalog)
+    as_new = None
+    if features_only is not None and True in tables:  # the regular customers as if new: popularity and the towers from features
+        sampled = tables[True].customers
+        cold = [terms.popularity(), features_only, *[_nothing] * (len(columns) - 2)]
+        rows = np.isin(users, sampled)
+        as_new = _CandidateTable.build(cold, sampled, users[rows], items[rows], num_items, None, bought_items, False, catalog)
     rivals = {name: form for name, form in forms.baselines(repeat_half_life_days).items() if name in RIVALS}
     rivals = {"recency_repeat": rivals.pop("recency_repeat"), **rivals}  # first: a tie keeps the plain baseline of B2B data
     # Blends on both repeat terms the baselines have (recency-weighted first, then by count), so the
@@ -108,18 +117,8 @@ def fit(terms: Terms, repeat_half_life_days: float, users: np.ndarray, items: np
             if recall > best + 1e-12:
                 form, best = candidate, recall
     kept_rival = next((name for name, rival in rivals.items() if rival == form), "")
-    if False in tables and isinstance(form, Blend):
-        best = -1.0
-        for weight in NEW_CUSTOMER_TOWER_WEIGHTS:
-            recall = tables[False].hits(_weights(replace(form, towers_new_customers=weight), len(columns))).mean()
-            if recall > best + 1e-12:
-                form, best = replace(form, towers_new_customers=weight), recall
-    if isinstance(form, Blend) and any(table.row_unbought.any() for table in tables.values()):
-        best = -1.0
-        for weight in NEW_PRODUCT_TOWER_WEIGHTS:  # over every row: lifting new products moves the others down
-            recall = _recall(tables, replace(form, towers_new_products=weight), len(columns))
-            if recall > best + 1e-12:
-                form, best = replace(form, towers_new_products=weight), recall
+    if isinstance(form, Blend):
+        form = _cold_start_weights(tables, as_new, form, len(columns))
     scored = {name: _recall(tables, rival, len(columns)) for name, rival in rivals.items()}
     rival = max(scored, key=lambda name: scored[name])
     customers = sum(len(table.customers) for table in tables.values())
@@ -127,6 +126,37 @@ def fit(terms: Terms, repeat_half_life_days: float, users: np.ndarray, items: np
     if scored[rival] > recall + 1e-12:  # fitted a segment at a time, the whole can still lose: then keep the rival's form
         form, recall, kept_rival = rivals[rival], scored[rival], rival
     return FormFit(form, recall, scored[rival], rival, customers, kept_rival)
+
+
+def _cold_start_weights(tables: dict[bool, _CandidateTable], as_new: _CandidateTable | None, form: Blend, width: int) -> Blend:
+    """The towers' weights for new customers and for products nobody bought, chosen together: a
+    product nobody bought scores only its towers term, so how far it rises depends on what the
+    other products score, and in a new customer's list those score only popularity and the towers
+    at the new customers' weight (fitted one after the other, lifting new products could push a new
+    customer's list below popularity's). For each new products' weight, the new customers' weight
+    with the most hits over the new customers' rows and `as_new` (regular customers scored from
+    their features alone: validation has few new customers, so their weight alone is noisy); the
+    pair with the most hits over every validation row wins. With neither new customers nor `as_new`
+    their weight stays 0; without a purchase of a product nobody bought, theirs stays 0 (such
+    products score -inf)."""
+    cold_tables = [table for table in (tables.get(False), as_new) if table is not None]
+    lifts_new = any(table.row_unbought.any() for table in tables.values())
+    best, chosen = -1, form
+    for product_weight in NEW_PRODUCT_TOWER_WEIGHTS if lifts_new else (0.0,):  # the first best wins: ties keep smaller weights
+        lifted = replace(form, towers_new_products=product_weight)
+        if cold_tables:
+            trial = [replace(lifted, towers_new_customers=weight) for weight in NEW_CUSTOMER_TOWER_WEIGHTS]
+            cold_hits = [sum(int(table.hits(_weights(candidate, width)).sum()) for table in cold_tables) for candidate in trial]
+            lifted = trial[int(np.argmax(cold_hits))]
+        hits = sum(int(table.hits(_weights(lifted, width)).sum()) for table in tables.values())
+        if hits > best:
+            best, chosen = hits, lifted
+    return chosen
+
+
+def _nothing(users: np.ndarray, low: int, high: int) -> np.ndarray:
+    """A term that is 0 everywhere: what repeat and kNN give a customer with no purchase."""
+    return np.zeros((len(users), high - low))
 
 
 def _sample(users: np.ndarray, items: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

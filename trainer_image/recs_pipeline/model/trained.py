@@ -15,7 +15,7 @@ from recs_pipeline.core.config import TrainConfig
 from recs_pipeline.core.tf_runtime import keras
 from recs_pipeline.data import prepared_data, purchase_windows
 from recs_pipeline.model import feature_values, retrieval
-from recs_pipeline.model.towers import TwoTowerModel
+from recs_pipeline.model.towers import TwoTowerModel, new_id_index
 from recs_pipeline.scoring import blend, forms
 from recs_pipeline.scoring.forms import Form
 from recs_pipeline.scoring.purchases import Purchases
@@ -112,6 +112,18 @@ def scoring_terms(purchases: Purchases, prepared: prepared_data.PreparedData, to
     item_embeddings = embed_entities(candidate, prepared.items, info["candidate_inputs"])
     return Terms(purchases, info["knn_half_life_days"], TowerScores(user_embeddings, item_embeddings, info["temperature"]), length,
                  prepared.user_groups(), prepared.item_categories())
+
+
+def features_only_towers(towers: tuple[keras.Model, keras.Model], prepared: prepared_data.PreparedData, info: dict[str, Any],
+                         terms: Terms) -> TowerScores:
+    """The towers' term with every customer embedded as a new customer is: the new-id row, their
+    features and no purchase window. The score fit scores regular customers so too, to learn how far
+    a customer's features alone can be trusted from many more customers than validation's new ones."""
+    query = towers[0]
+    as_new = prepared.users.assign(user_idx=new_id_index(query, "user_idx"))
+    length = info["history_length"]
+    empty = {purchase_windows.TOWER_INPUT: np.zeros((len(as_new), length), np.int32)} if length else {}
+    return TowerScores(embed_entities(query, as_new, info["query_inputs"], empty), terms.towers.item_embeddings, info["temperature"])
 
 
 def embed_entities(tower: keras.Model, table: pd.DataFrame, inputs: list[str], extra: dict[str, np.ndarray] | None = None,

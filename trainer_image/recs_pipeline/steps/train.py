@@ -117,7 +117,8 @@ def fit_score_form(model: TwoTowerModel, prepared: prepared_data.PreparedData, c
     """The score form (model.score_fit), fitted on the validation purchases with the training split as the known purchases."""
     info = trained.describe(model, prepared, config)
     known = Purchases.of_splits(prepared, purchase_windows.TRAINING)
-    terms = trained.scoring_terms(known, prepared, (model.query_tower, model.candidate_tower), info)
+    towers = (model.query_tower, model.candidate_tower)
+    terms = trained.scoring_terms(known, prepared, towers, info)
     val = prepared.splits["val"]
     trained_mixture = Mixture(*info["buy_again"]) if info["buy_again"] else None
     launched = np.zeros(len(prepared.items), bool)  # the products that exist by validation's end: bought by then
@@ -125,7 +126,8 @@ def fit_score_form(model: TwoTowerModel, prepared: prepared_data.PreparedData, c
         launched[prepared.splits[split]["item_idx"].to_numpy()] = True
     return score_fit.fit(terms, config.baseline_half_life_days, val["user_idx"].to_numpy(np.int64), val["item_idx"].to_numpy(np.int64),
                          len(prepared.items), known.counts() if config.excludes_seen else None, config.seed,
-                         (trained_mixture, forms.scorer(trained_mixture, terms)) if trained_mixture else None, launched)
+                         (trained_mixture, forms.scorer(trained_mixture, terms)) if trained_mixture else None, launched,
+                         trained.features_only_towers(towers, prepared, info, terms))
 
 
 def form_figures(fitted: score_fit.FormFit) -> dict[str, float]:
