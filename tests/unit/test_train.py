@@ -1,9 +1,11 @@
 """The train step on tiny data: history flushed per epoch, towers exported, failures recorded."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
+from recs_pipeline.core.errors import ConfigError
 from recs_pipeline.steps import train
 from recs_pipeline.tracking.schema import validate
 from recs_pipeline.tracking.sink import SinkUnwritableError
@@ -74,6 +76,15 @@ def test_a_failure_during_training_is_recorded_and_raised(tiny_training, prepare
         train.run(str(bad_prepared), str(tmp_path / "model"), str(tmp_path / "history"), tiny_training(epochs=2), run_id="x")
     status = json.loads((tmp_path / "history" / "training_status.json").read_text())
     assert status["stage"] == "failed" and "FileNotFoundError" in status["error"]
+
+
+def test_a_diverged_run_stops_in_that_epoch_and_says_what_to_change(tiny_training, prepared_dir, tmp_path):
+    with pytest.raises(ConfigError, match=r"training diverged: loss is nan in epoch 1 of 3; lower learning_rate \(now 1e\+12\)"):
+        train.run(prepared_dir, str(tmp_path / "model"), str(tmp_path / "history"), replace(tiny_training(epochs=3), learning_rate=1e12),
+                  run_id="diverged")
+    status = json.loads((tmp_path / "history" / "training_status.json").read_text())
+    assert status["stage"] == "failed" and status["epochs_done"] == 0 and "training diverged" in status["error"]
+    assert not (tmp_path / "model").exists()
 
 
 def test_early_stopping_ends_at_the_patience_after_the_best_epoch(tiny_training, prepared_dir, tmp_path, caplog):

@@ -4,12 +4,14 @@ the sink, and early stopping that survives a resume."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from recs_pipeline.core import metric_keys, progress
+from recs_pipeline.core.errors import ConfigError
 from recs_pipeline.core.tf_runtime import keras
 from recs_pipeline.tracking.collector import MetricsCollector, weight_bin_edges, weight_statistics
 from recs_pipeline.tracking.schema import TOWERS
@@ -52,6 +54,7 @@ class MetricsCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         seconds = time.perf_counter() - self._epoch_started
+        require_finite_losses(epoch, self.sink.epochs_total, logs or {}, self.collector.history["params"])
         model = self.model
         towers = dict(zip(("query", "candidate"), model.tower_variables()))
         values = {name: tower_weights(towers[name]) for name in TOWERS}
@@ -78,6 +81,16 @@ class MetricsCallback(keras.callbacks.Callback):
         self.sink.write_status(self.sink.status("training", done))
         self._seconds.append(seconds)
         progress.report(epoch_line(epoch, self.sink.epochs_total, logs or {}, seconds, self.early_stopping, self._seconds[1:]))
+
+
+def require_finite_losses(epoch: int, epochs_total: int, logs: dict, params: dict) -> None:
+    """Stop a diverged run at the epoch it diverged in, saying what to change: its weights are NaN or
+    infinite from then on, so every later epoch, the score fit and the evaluation would be noise."""
+    for name in ("loss", "val_loss"):
+        if name in logs and not math.isfinite(float(logs[name])):
+            raise ConfigError(f"training diverged: {name} is {float(logs[name])} in {metric_keys.epoch_label(epoch, epochs_total)}; "
+                              f"lower learning_rate (now {params['learning_rate']:g}) or raise temperature "
+                              f"(now {params['temperature']:g})")
 
 
 def epoch_line(epoch: int, epochs_total: int, logs: dict, seconds: float, early_stopping: bool,
