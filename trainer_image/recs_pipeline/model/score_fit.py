@@ -103,9 +103,9 @@ def fit(terms: Terms, repeat_half_life_days: float, users: np.ndarray, items: np
     as_new = None
     if features_only is not None and True in tables:  # the regular customers as if new: popularity and the towers from features
         sampled = tables[True].customers
-        cold = [terms.popularity(), features_only, *[_nothing] * (len(columns) - 2)]
         rows = np.isin(users, sampled)
-        as_new = _CandidateTable.build(cold, sampled, users[rows], items[rows], num_items, None, bought_items, False, catalog)
+        as_new = _CandidateTable.build([terms.popularity(), features_only], sampled, users[rows], items[rows], num_items, None,
+                                       bought_items, False, catalog).widened(len(columns))  # the other terms: 0 with no purchase
     rivals = {name: form for name, form in forms.baselines(repeat_half_life_days).items() if name in RIVALS}
     rivals = {"recency_repeat": rivals.pop("recency_repeat"), **rivals}  # first: a tie keeps the plain baseline of B2B data
     # Blends on both repeat terms the baselines have (recency-weighted first, then by count), so the
@@ -156,11 +156,6 @@ def _cold_start_weights(tables: dict[bool, _CandidateTable], as_new: _CandidateT
         if hits > best:
             best, chosen = hits, lifted
     return chosen
-
-
-def _nothing(users: np.ndarray, low: int, high: int) -> np.ndarray:
-    """A term that is 0 everywhere: what repeat and kNN give a customer with no purchase."""
-    return np.zeros((len(users), high - low))
 
 
 def _sample(users: np.ndarray, items: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -236,6 +231,12 @@ class _CandidateTable:
         own_slot = np.where(keys[found] == wanted, found - row_customer * union.shape[1], -1)
         return cls(customers, regular, union, valid, ~bought_items[union], candidates, purchases, row_customer, own_slot, missed,
                    ~bought_items[items])
+
+    def widened(self, width: int) -> _CandidateTable:
+        """The table with terms appended up to `width`, each 0 at every candidate and purchase."""
+        extra = width - self.purchases.shape[1]
+        return replace(self, candidates=np.pad(self.candidates, ((0, 0), (0, 0), (0, extra))),
+                       purchases=np.pad(self.purchases, ((0, 0), (0, extra))))
 
     def hits(self, weights: tuple[np.ndarray, np.ndarray, float | None]) -> np.ndarray:
         """(rows, len(RECALL_KS)) bool: each purchase within the top K. Its rank is counted as
