@@ -88,17 +88,32 @@ def test_the_custom_job_arguments_parse_back_to_the_same_config(tmp_path):
     assert TrainConfig.from_settings(seen) == config
 
 
-def test_the_data_settings_are_described_alike_wherever_kfp_needs_them_written_out():
+def test_the_data_settings_are_described_as_declared_wherever_kfp_needs_them_written_out():
     """KFP needs literal docstrings, so the data_prep component, the input fingerprint and the pipeline each
-    write the data settings' Args out: every setting two of them describe reads the same in both."""
-    from recs_pipeline.core.config import PrepConfig
+    write the data settings' Args out: each reads as PREP_HELP declares it."""
+    from recs_pipeline.core.config import PREP_HELP, PrepConfig
 
+    assert set(PREP_HELP) == {field.name for field in fields(PrepConfig)}
     places = [("components/data_prep.py", "data_prep"), ("components/input_fingerprint.py", "input_fingerprint"),
               ("pipelines/pipeline.py", "two_tower_pipeline")]
-    described = {f"{relative}:{name}": signature(relative, name)[1] for relative, name in places}
     wrong = []
-    for field in fields(PrepConfig):
-        texts = {place: texts[field.name] for place, texts in described.items() if field.name in texts}
-        if len(set(texts.values())) > 1:
-            wrong.append(f"{field.name} is described differently: {texts}")
+    for relative, name in places:
+        described = signature(relative, name)[1]
+        for field in fields(PrepConfig):
+            if field.name in described and described[field.name] != PREP_HELP[field.name]:
+                wrong.append(f"{relative}:{name} {field.name}: described {described[field.name]!r}, declared {PREP_HELP[field.name]!r}")
     assert wrong == []
+
+
+@pytest.mark.parametrize("command", ["prepare", "run-local"])
+def test_the_data_flags_are_the_fields(command):
+    from recs_pipeline.cli.commands import main
+    from recs_pipeline.core.config import PREP_HELP, PrepConfig
+
+    flags = {parameter.name: parameter for parameter in main.commands[command].params}
+    for field in fields(PrepConfig):
+        if field.name == "seed":  # the training settings' flag (TRAIN_HELP), one seed for both
+            continue
+        assert field.name in flags, f"recs-pipeline {command} lacks --{field.name.replace('_', '-')}"
+        default = ",".join(field.default) if isinstance(field.default, tuple) else field.default
+        assert flags[field.name].default == default and flags[field.name].help == PREP_HELP[field.name], field.name

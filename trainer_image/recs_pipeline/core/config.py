@@ -3,7 +3,9 @@
 The training settings are written once: the TrainConfig fields (name, type, default) and
 TRAIN_HELP (what each means). The CLI flags and the CustomJob's arguments are made from them; KFP
 needs literal signatures and docstrings, so the train components and the pipeline write them out,
-and tests/compile/test_settings.py checks each against these, naming the field that differs.
+and tests/compile/test_settings.py checks each against these, naming the field that differs. The
+data settings likewise: PrepConfig's fields and PREP_HELP, written out by the data_prep component,
+the input fingerprint and the pipeline.
 """
 
 from __future__ import annotations
@@ -213,6 +215,52 @@ TRAIN_HELP: dict[str, str] = {
     "baseline_half_life_days": "Half-life in days of the recency-weighted baselines (recency_repeat, item_knn) and of the repeat and "
                                "item-kNN terms of the model's blend.",
     "seed": "Seed of the split, the synthetic data and training.",
+}
+# What each data setting means: the CLI's help, and (written out, as KFP needs) the data_prep component's,
+# the input fingerprint's and the pipeline's Args.
+PREP_HELP: dict[str, str] = {
+    "user_column": "Column holding the customer id.",
+    "item_column": "Column holding the product id.",
+    "timestamp_column": "Column holding the purchase time. Empty: no timestamps (random split).",
+    "user_features": "Comma-separated customer feature columns (categorical), e.g. segment,country. Empty: none.",
+    "item_features": "Comma-separated product feature columns (categorical), e.g. category. Empty: none.",
+    "user_numeric_features": "Comma-separated numeric customer feature columns, e.g. employees; bucketised by "
+                             "the training split's quantiles. Empty: none.",
+    "item_numeric_features": "Comma-separated numeric product feature columns, e.g. price; bucketised by the "
+                             "training split's quantiles. Empty: none.",
+    "user_text_features": "Comma-separated customer text columns, e.g. trade; their words are pooled in the "
+                          "customer tower. Empty: none.",
+    "item_text_features": "Comma-separated product text columns, e.g. description; their words are pooled in "
+                          "the product tower. Empty: none.",
+    "users_input": "A customers table, CSV or Parquet (a file, glob or folder, local or gs://): the customer id"
+                   " column (user_column) and the customer feature columns, which then come from it instead of "
+                   "the purchase rows; its customers with no purchase join the catalog. A customer buying in "
+                   "training but missing from it stops data prep; one first buying after training has no "
+                   "feature values. Empty: the features come from the purchase rows.",
+    "items_input": "A products table, CSV or Parquet (a file, glob or folder, local or gs://): the product id "
+                   "column (item_column) and the product feature columns, which then come from it instead of "
+                   "the purchase rows; its products nobody bought join the catalog, embedded by the towers from"
+                   " their features. A product bought in training but missing from it stops data prep; one "
+                   "first bought after training has no feature values. Empty: the features come from the "
+                   "purchase rows.",
+    "test_fraction": "Share of rows in the test split (0 to 0.5).",
+    "val_fraction": "Share of rows in the validation split, taken from the end of train by time (0 to 0.5).",
+    "seed": TRAIN_HELP["seed"],
+    "split": "How to split train/validation/test: temporal (by time) or random.",
+    "test_start": "Date from which rows are the test split (temporal split only). Empty: the last test_fraction"
+                  " of rows by time.",
+    "where": 'SQL condition rows must meet, e.g. "Quantity > 0". Empty: keep every row.',
+    "dedupe": "Keep only the first purchase of each customer-product pair (repeat purchases are kept by "
+              "default; they carry signal in B2B).",
+    "timestamp_format": "strptime format of the timestamp column, e.g. %m/%d/%Y %H:%M. Empty: ISO and common "
+                        "formats are tried.",
+    "delimiter": "CSV delimiter. Empty: detected.",
+    "encoding": "CSV text encoding, e.g. utf-8 or latin-1.",
+    "query": "BigQuery SQL whose result is the interactions (instead of input_uri). Empty: read input_uri.",
+    "bq_staging_dataset": "BigQuery dataset (project.dataset) where a query's result is written as a table that"
+                          " expires after a day. Empty: the query's own result table.",
+    "engine": "Where data prep runs: local (this step's process), bigquery (SQL in BigQuery, splits exported as"
+              " Parquet to GCS) or auto (bigquery for BigQuery tables above 30M rows).",
 }
 # The choices of the settings that have a fixed set of values (CLI choices, checked in __post_init__).
 TRAIN_CHOICES: dict[str, tuple[str, ...]] = {"optimizer": OPTIMIZERS, "exclude_seen": EXCLUDE_SEEN_CHOICES}
