@@ -21,9 +21,13 @@ CUSTOMERS, PRODUCTS = 60, 300
 class EveryoneBought:
     """The purchases' views the fit reads, where every customer and product has a purchase (or as given)."""
 
-    def __init__(self, users: np.ndarray | None = None, items: np.ndarray | None = None):
+    def __init__(self, users: np.ndarray | None = None, items: np.ndarray | None = None, counts: sparse.csr_matrix | None = None):
         self.users = np.ones(CUSTOMERS, bool) if users is None else users
         self.items = items
+        self.matrix = counts
+
+    def counts(self) -> sparse.csr_matrix:
+        return self.matrix if self.matrix is not None else sparse.csr_matrix((CUSTOMERS, PRODUCTS_MAX))
 
     def bought_users(self) -> np.ndarray:
         return self.users
@@ -83,25 +87,40 @@ def test_fit_keeps_recency_weighted_repeat_when_the_purchases_repeat():
 
 
 def test_with_no_new_customer_in_validation_their_weight_is_fitted_on_regular_customers_scored_from_features():
-    # Every validation customer has a purchase and buys again the two products they bought most
-    # recently, which are also the two their features alone point to (the features-only towers' top
-    # two, among the least popular products). Scored as new customers, with no purchase, those
-    # purchases say the towers outweigh popularity for a customer the model knows only by features.
+    # Every validation customer has a purchase: they buy again their two most recent products, and
+    # buy for the first time the product their features alone point to (the features-only towers'
+    # top product, among the least popular, never bought before). Scored as a new customer is, with
+    # no purchase, those first purchases say the towers outweigh popularity for a customer the model
+    # knows only by features.
     parts, arrays = dense_terms(np.random.default_rng(5))
     rng = np.random.default_rng(6)
-    favourites = PRODUCTS - 1 - np.argsort(rng.random((CUSTOMERS, 100)), axis=1)[:, :2]  # two of the 100 least popular
-    every = np.arange(CUSTOMERS)[:, None]
-    repeat = arrays["repeat"].copy()
-    repeat[every, favourites] = 5.0
+    every = np.arange(CUSTOMERS)
+    repeats = np.argsort(-arrays["repeat"], axis=1)[:, :2]
+    unbought = [np.flatnonzero(arrays["repeat"][customer, PRODUCTS - 100:] == 0) + PRODUCTS - 100 for customer in every]
+    favourites = np.array([rng.choice(candidates) for candidates in unbought])  # among the 100 least popular
     cold = 0.5 * np.exp(-rng.exponential(3.0, (CUSTOMERS, PRODUCTS)))
     cold[every, favourites] = 1.0
-    parts = {**parts, "repeat": lambda u, low, high: repeat[u, low:high]}
-    users, items = np.repeat(np.arange(CUSTOMERS), 2), favourites.ravel()
-    without = score_fit.fit(ArrayTerms(parts), 90.0, users, items, PRODUCTS)
-    assert without.kept_rival == "recency_repeat" and without.form.towers_new_customers == 0.0  # nothing says otherwise
-    fitted = score_fit.fit(ArrayTerms(parts), 90.0, users, items, PRODUCTS, features_only=lambda u, low, high: cold[u, low:high])
-    assert fitted.form.towers_new_customers >= 3.0  # enough to lift the features' top products above every popular one
+    purchases = EveryoneBought(counts=sparse.csr_matrix(arrays["repeat"] > 0))
+    users, items = np.concatenate([np.repeat(every, 2), every]), np.concatenate([repeats.ravel(), favourites])
+    without = score_fit.fit(ArrayTerms(parts, purchases=purchases), 90.0, users, items, PRODUCTS)
+    assert without.kept_rival in ("recency_repeat", "repeat_purchase")  # a repeat baseline: popularity weight 1, no towers
+    fitted = score_fit.fit(ArrayTerms(parts, purchases=purchases), 90.0, users, items, PRODUCTS,
+                           features_only=lambda u, low, high: cold[u, low:high])
+    assert fitted.form.towers_new_customers >= 3.0 > without.form.towers_new_customers  # the features' top product above every popular one
     assert replace(fitted.form, towers_new_customers=0.0) == without.form  # the regular customers' form as before
+
+
+def test_without_a_purchase_of_a_new_product_in_validation_the_kept_forms_new_products_weight_stays():
+    # The towers alone rank every validation purchase first; nothing says how far to lift a product
+    # nobody bought, so the towers-only form keeps its own weight for them (not 0, which would hide them).
+    parts, arrays = dense_terms(np.random.default_rng(7))
+    users = np.arange(CUSTOMERS)
+    items = np.argsort(-arrays["towers"], axis=1)[:, 0]
+    bought_items = np.ones(PRODUCTS_MAX, bool)
+    bought_items[PRODUCTS - 10:PRODUCTS] = False  # launches nobody bought, never bought in validation either
+    items = np.where(bought_items[items], items, 0)
+    fitted = score_fit.fit(ArrayTerms(parts, purchases=EveryoneBought(items=bought_items)), 90.0, users, items, PRODUCTS)
+    assert fitted.kept_rival == "towers_only" and fitted.form.towers_new_products == 1.0
 
 
 def columns(parts: dict) -> list:

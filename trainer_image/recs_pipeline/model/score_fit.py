@@ -7,10 +7,11 @@ the towers alone), so the model never keeps a form that a baseline beats on vali
 Customers with a purchase and customers without one are fitted apart: a new customer has no repeat
 or kNN term, so their list is ordered by the towers' weight against popularity alone, and the
 weight that suits them (towers_new_customers) differs from the one that suits a regular. Validation
-has few new customers (1,383 on Ta-Feng), so that weight is also fitted on the regular customers
-scored as a new customer is, from their features alone: on Ta-Feng, over 3 seeds, new customers'
-test recall@10 went from 0.0274 to 0.0284 (popularity: 0.0270). It is chosen together with the
-weight of products nobody bought, which competes with popularity in a new customer's list.
+has few new customers (1,383 on Ta-Feng), so that weight is also fitted on the regular customers'
+purchases of products new to them, scored as a new customer's are, from their features alone: on
+Ta-Feng, over 3 seeds, new customers' test recall@10 went from 0.0274 to 0.0286 (popularity:
+0.0270). It is chosen together with the weight of products nobody bought, which competes with
+popularity in a new customer's list.
 
 - the repeat term's half-life is the recency-weighted repeat baseline's (`baseline_half_life_days`):
   on Ta-Feng choosing among 30, 90, 365 days and plain counts on validation made test recall@10
@@ -87,8 +88,8 @@ def fit(terms: Terms, repeat_half_life_days: float, users: np.ndarray, items: np
     `catalog`: the products that exist by the end of these rows (bool; default all): a product
     first bought later is no candidate, so nothing from after validation shapes the fit.
     `features_only`: the towers' term with every customer embedded from their features alone
-    (trained.features_only_towers); the sampled regular customers' rows, scored so and with no
-    purchase, join the new customers' when their weight is chosen."""
+    (trained.features_only_towers); the sampled regular customers' purchases of products new to
+    them, scored so and with no purchase, join the new customers' rows when their weight is chosen."""
     rng = np.random.default_rng(seed)
     bought_users, bought_items = terms.purchases.bought_users(), terms.purchases.bought_items()
     columns = [terms.popularity(), terms.towers, terms.knn(), terms.repeat(repeat_half_life_days), terms.repeat(0.0)]
@@ -100,12 +101,6 @@ def fit(terms: Terms, repeat_half_life_days: float, users: np.ndarray, items: np
         if rows.any():
             tables[regular] = _CandidateTable.build(columns, *_sample(users[rows], items[rows], rng), num_items, seen, bought_items,
                                                     regular, catalog)
-    as_new = None
-    if features_only is not None and True in tables:  # the regular customers as if new: popularity and the towers from features
-        sampled = tables[True].customers
-        rows = np.isin(users, sampled)
-        as_new = _CandidateTable.build([terms.popularity(), features_only], sampled, users[rows], items[rows], num_items, None,
-                                       bought_items, False, catalog).widened(len(columns))  # the other terms: 0 with no purchase
     rivals = {name: form for name, form in forms.baselines(repeat_half_life_days).items() if name in RIVALS}
     rivals = {"recency_repeat": rivals.pop("recency_repeat"), **rivals}  # first: a tie keeps the plain baseline of B2B data
     # Blends on both repeat terms the baselines have (recency-weighted first, then by count), so the
@@ -122,6 +117,9 @@ def fit(terms: Terms, repeat_half_life_days: float, users: np.ndarray, items: np
                 form, best = candidate, recall
     kept_rival = next((name for name, rival in rivals.items() if rival == form), "")
     if isinstance(form, Blend):
+        as_new = None
+        if features_only is not None and True in tables:
+            as_new = _as_new_table(terms, features_only, tables[True].customers, users, items, num_items, catalog, len(columns))
         form = _cold_start_weights(tables, as_new, form, len(columns))
     scored = {name: _recall(tables, rival, len(columns)) for name, rival in rivals.items()}
     rival = max(scored, key=lambda name: scored[name])
@@ -141,12 +139,13 @@ def _cold_start_weights(tables: dict[bool, _CandidateTable], as_new: _CandidateT
     with the most hits over the new customers' rows and `as_new` (regular customers scored from
     their features alone: validation has few new customers, so their weight alone is noisy); the
     pair with the most hits over every validation row wins. With neither new customers nor `as_new`
-    their weight stays 0; without a purchase of a product nobody bought, theirs stays 0 (such
-    products score -inf)."""
+    their weight stays the form's; so does theirs without a purchase of a product nobody bought
+    (0 but for the towers alone: such products then score -inf)."""
     cold_tables = [table for table in (tables.get(False), as_new) if table is not None]
     lifts_new = any(table.row_unbought.any() for table in tables.values())
     best, chosen = -1, form
-    for product_weight in NEW_PRODUCT_TOWER_WEIGHTS if lifts_new else (0.0,):  # the first best wins: ties keep smaller weights
+    # The first best wins: ties keep the smaller weights.
+    for product_weight in NEW_PRODUCT_TOWER_WEIGHTS if lifts_new else (form.towers_new_products,):
         lifted = replace(form, towers_new_products=product_weight)
         if cold_tables:
             trial = [replace(lifted, towers_new_customers=weight) for weight in NEW_CUSTOMER_TOWER_WEIGHTS]
@@ -156,6 +155,18 @@ def _cold_start_weights(tables: dict[bool, _CandidateTable], as_new: _CandidateT
         if hits > best:
             best, chosen = hits, lifted
     return chosen
+
+
+def _as_new_table(terms: Terms, features_only: ScoreFn, customers: np.ndarray, users: np.ndarray, items: np.ndarray, num_items: int,
+                  catalog: np.ndarray | None, width: int) -> _CandidateTable:
+    """The sampled regular customers' validation purchases of products they had not bought, scored
+    as a new customer's are: popularity and the towers from their features alone (a new customer's
+    every purchase is of a product new to them; repeat and kNN terms are 0 with no purchase)."""
+    rows = np.isin(users, customers)
+    users, items = users[rows], items[rows]
+    first = terms.purchases.counts()[users, items].A1 == 0
+    return _CandidateTable.build([terms.popularity(), features_only], customers, users[first], items[first], num_items, None,
+                                 terms.purchases.bought_items(), False, catalog).widened(width)
 
 
 def _sample(users: np.ndarray, items: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

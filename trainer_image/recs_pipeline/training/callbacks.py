@@ -89,8 +89,8 @@ def require_finite_losses(epoch: int, epochs_total: int, logs: dict, params: dic
     for name in ("loss", "val_loss"):
         if name in logs and not math.isfinite(float(logs[name])):
             raise ConfigError(f"training diverged: {name} is {float(logs[name])} in {metric_keys.epoch_label(epoch, epochs_total)}; "
-                              f"lower learning_rate (now {params['learning_rate']:g}) or raise temperature "
-                              f"(now {params['temperature']:g})")
+                              f"start a new run with a lower learning_rate (now {params['learning_rate']:g}) or a higher "
+                              f"temperature (now {params['temperature']:g})")
 
 
 def epoch_line(epoch: int, epochs_total: int, logs: dict, seconds: float, early_stopping: bool,
