@@ -45,6 +45,29 @@ def test_mix_adds_the_repeat_probability_to_products_bought_and_leaves_the_rest(
     np.testing.assert_allclose(far, [[500.0, np.log(0.5)]], rtol=1e-6)
 
 
+def test_the_tensorflow_mix_and_its_gradients_equal_the_formula_over_every_entry():
+    # The TensorFlow mix computes only where the customer bought the product; the values and the
+    # gradients (of the logits and of both weights) must be the formula's over the whole matrix.
+    rng = np.random.default_rng(0)
+    logits = tf.constant(rng.normal(0, 3, (64, 50)), tf.float32)
+    counts = tf.constant(np.where(rng.random((64, 50)) < 0.05, rng.integers(1, 4, (64, 50)), 0), tf.float32)
+    totals = tf.reduce_sum(counts, axis=1) + 2.0
+    weights = [tf.Variable(0.4), tf.Variable(0.8)]
+
+    def everywhere(logits, counts, totals, bought, share):
+        repeat = bought + share * tf.math.log(tf.maximum(counts / tf.maximum(totals, 1.0)[:, None], 1e-12))
+        return tf.where(counts > 0, tf.maximum(logits, repeat) + tf.math.log1p(tf.exp(-tf.abs(logits - repeat))), logits)
+
+    results = []
+    for function in (mixture.mix, everywhere):
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            loss = tf.reduce_sum(tf.nn.log_softmax(function(logits, counts, totals, *weights)) * tf.sin(logits))
+        results.append([function(logits, counts, totals, *weights), *tape.gradient(loss, [logits, *weights])])
+    for ours, formula in zip(*results):
+        np.testing.assert_allclose(ours.numpy(), formula.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_in_batch_losses_are_the_tfrs_task_with_the_adjusted_logits():
     from recs_pipeline.core.tf_runtime import keras, tfrs
     from recs_pipeline.model.towers import in_batch_losses

@@ -49,11 +49,15 @@ def mix(logits, counts, totals, bought, share):
         shares = counts / np.maximum(totals, 1.0)[:, None]
         repeat = bought + share * np.log(np.maximum(shares, 1e-12))
         return np.where(counts > 0, np.logaddexp(logits, repeat), logits)
-    shares = counts / tf.maximum(totals, 1.0)[:, None]
+    # Only where the customer bought the product (a few entries of a batch's or the catalog's
+    # logits): computed there and written back, instead of a dozen passes over every entry and
+    # their gradients.
+    where = tf.where(counts > 0)
+    at = tf.gather_nd(logits, where)
+    shares = tf.gather_nd(counts, where) / tf.maximum(tf.gather(totals, where[:, 0]), 1.0)
     repeat = bought + share * tf.math.log(tf.maximum(shares, 1e-12))
-    larger = tf.maximum(logits, repeat)
-    mixed = larger + tf.math.log1p(tf.exp(-tf.abs(logits - repeat)))
-    return tf.where(counts > 0, mixed, logits)
+    mixed = tf.maximum(at, repeat) + tf.math.log1p(tf.exp(-tf.abs(at - repeat)))
+    return tf.tensor_scatter_nd_update(logits, where, mixed)
 
 
 # --- NumPy: counts of each customer's purchase window, block by block of the catalog.
