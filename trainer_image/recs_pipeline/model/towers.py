@@ -12,6 +12,7 @@ from recs_pipeline.data.prepared_data import TOKENS_SUFFIX
 from recs_pipeline.data.text_features import TOKENS
 from recs_pipeline.model import buy_again
 from recs_pipeline.model.gradient_stats import GradientStatistics
+from recs_pipeline.model.lazy_adam import LazyAdam
 from recs_pipeline.scoring import mixture
 
 
@@ -200,6 +201,7 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     optimizers = {
         "adagrad": keras.optimizers.Adagrad,
         "adam": keras.optimizers.Adam,
+        "lazy_adam": LazyAdam,
         "sgd": keras.optimizers.SGD,
     }
     return optimizers[config.optimizer](learning_rate=config.learning_rate)

@@ -1,0 +1,32 @@
+"""Adam that updates an embedding table only at the rows a batch used (lazy Adam).
+
+Keras's Adam turns an embedding's sparse gradient into dense work: every step it decays both
+moments and moves every row of every table, touched or not. On Ta-Feng (27k customers, 22k
+products, 64 dimensions) that was 12.9 ms of a 33 ms training step; updating only the rows the
+batch used takes 2.2 ms. A row's moments then decay only when it is used, as in TF Addons'
+LazyAdam; dense weights (the projections, the buy-again weights) get Keras's Adam unchanged.
+"""
+
+from __future__ import annotations
+
+from recs_pipeline.core.tf_runtime import keras, tf
+
+
+class LazyAdam(keras.optimizers.Adam):
+    """keras.optimizers.Adam, with sparse gradients (tf.IndexedSlices) applied to their rows only."""
+
+    def update_step(self, gradient, variable):
+        if not isinstance(gradient, tf.IndexedSlices):
+            return super().update_step(gradient, variable)
+        # The optimizer has summed repeated rows already (Optimizer._deduplicate_sparse_grad).
+        step = tf.cast(self.iterations + 1, variable.dtype)
+        beta_1, beta_2 = tf.cast(self.beta_1, variable.dtype), tf.cast(self.beta_2, variable.dtype)
+        alpha = tf.cast(self.learning_rate, variable.dtype) * tf.sqrt(1 - tf.pow(beta_2, step)) / (1 - tf.pow(beta_1, step))
+        key = self._var_key(variable)
+        m, v = self._momentums[self._index_dict[key]], self._velocities[self._index_dict[key]]
+        rows = gradient.indices
+        m_rows = tf.gather(m, rows) * beta_1 + gradient.values * (1 - beta_1)
+        v_rows = tf.gather(v, rows) * beta_2 + tf.square(gradient.values) * (1 - beta_2)
+        m.scatter_update(tf.IndexedSlices(m_rows, rows))
+        v.scatter_update(tf.IndexedSlices(v_rows, rows))
+        variable.scatter_sub(tf.IndexedSlices(alpha * m_rows / (tf.sqrt(v_rows) + self.epsilon), rows))
