@@ -11,6 +11,7 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 HEADLINES = {
     "collector_overhead.py": "overhead_ratio[collector]:",
     "evaluate_speed.py": "speedup_ratio:",
+    "optimizer_step.py": "adam_vs_lazy_adam_ratio:",
     "prep_scale.py": "time_ratio:",
     "quality.py": "model_vs_best_baseline_at_10:",
     "recommend_cost.py": "file_vs_separate_calls_ratio:",

@@ -1,10 +1,11 @@
 """Adam that updates an embedding table only at the rows a batch used (lazy Adam).
 
 Keras's Adam turns an embedding's sparse gradient into dense work: every step it decays both
-moments and moves every row of every table, touched or not. On Ta-Feng (27k customers, 22k
-products, 64 dimensions) that was 12.9 ms of a 33 ms training step; updating only the rows the
-batch used takes 2.2 ms. A row's moments then decay only when it is used, as in TF Addons'
-LazyAdam; dense weights (the projections, the buy-again weights) get Keras's Adam unchanged.
+moments and moves every row of every table, touched or not, which on catalogs of tens of
+thousands of products costs more than the batch's forward and backward pass together
+(benchmarks/optimizer_step.py; docs/measured.md). A row's moments then decay only when it is used,
+as in TF Addons' LazyAdam; dense weights (the projections, the buy-again weights) get Keras's Adam
+unchanged.
 """
 
 from __future__ import annotations
