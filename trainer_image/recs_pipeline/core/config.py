@@ -113,7 +113,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 1024
     learning_rate: float = 0.005
-    optimizer: str = "lazy_adam"
+    optimizer: str = "adam"
     embedding_dim: int = 64
     feature_embedding_dim: int = 16
     l2_regularization: float = 0.0001
@@ -195,7 +195,7 @@ TRAIN_HELP: dict[str, str] = {
     "epochs": "Most epochs to train; early stopping usually stops sooner.",
     "batch_size": "Training examples per batch (the in-batch softmax uses the others as negatives).",
     "learning_rate": "Optimizer learning rate.",
-    "optimizer": "Optimizer: lazy_adam (Adam updating only the embedding rows a batch uses), adam, adagrad or sgd.",
+    "optimizer": "Optimizer: adam, lazy_adam (Adam moving only the embedding rows a batch uses), adagrad or sgd.",
     "embedding_dim": "Size of the customer and product embeddings the towers output.",
     "feature_embedding_dim": "Size of each categorical feature's embedding inside a tower.",
     "l2_regularization": "L2 penalty on the embeddings.",
