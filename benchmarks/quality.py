@@ -9,7 +9,7 @@ Data prep runs once; each seed trains and evaluates with the default settings, a
 does, through the evaluate step itself (same test rows, same catalog, same ranker, same history).
 Usage:
   python benchmarks/quality.py [--seeds 42,1,2]
-  python benchmarks/quality.py --input tafeng.csv.gz --test-start 2001-02-01 [--seeds 42,1,2]
+  python benchmarks/quality.py --input tafeng.csv.gz --test-start 2001-02-01 [--seeds 42,1,2] [--optimizer lazy_adam]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from recs_pipeline.core import metric_keys
-from recs_pipeline.core.config import RECALL_KS, TrainConfig
+from recs_pipeline.core.config import OPTIMIZERS, RECALL_KS, TrainConfig
 from recs_pipeline.data import prepared_data, purchase_windows, synthetic
 from recs_pipeline.evaluation import output, ranking, segments
 from recs_pipeline.scoring import forms
@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--user-numeric-features", default="")
     parser.add_argument("--item-numeric-features", default="", help="Numeric product features, e.g. sales_price (Ta-Feng).")
     parser.add_argument("--id-dropout", type=float, default=TrainConfig().id_dropout)
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=TrainConfig().optimizer)
     parser.add_argument("--seeds", default="42", help="Training seeds, comma-separated, e.g. 42,1,2.")
     parser.add_argument("--epochs", type=int, default=TrainConfig().epochs)
     parser.add_argument("--smoke", action="store_true", help="Tiny sizes: checks the script still runs (CI), measures nothing.")
@@ -93,7 +94,7 @@ def main() -> None:
         for seed in seeds:
             out = f"{folder}/seed-{seed}"
             started = time.perf_counter()
-            config = TrainConfig(epochs=args.epochs, seed=seed, id_dropout=args.id_dropout)
+            config = TrainConfig(epochs=args.epochs, seed=seed, id_dropout=args.id_dropout, optimizer=args.optimizer)
             train.run(f"{folder}/prepared", f"{out}/model", f"{out}/history", config, run_id=f"quality-{seed}")
             results.append(evaluate.run(f"{folder}/prepared", f"{out}/model", f"{out}/history/training_metrics.json", f"{out}/evaluation"))
             document = json.loads(Path(f"{out}/history/training_metrics.json").read_text())
