@@ -158,13 +158,16 @@ def _cold_start_weights(tables: dict[bool, _CandidateTable], as_new: _CandidateT
 
 
 def _as_new_table(terms: Terms, features_only: ScoreFn, customers: np.ndarray, users: np.ndarray, items: np.ndarray, num_items: int,
-                  catalog: np.ndarray | None, width: int) -> _CandidateTable:
+                  catalog: np.ndarray | None, width: int) -> _CandidateTable | None:
     """The sampled regular customers' validation purchases of products they had not bought, scored
     as a new customer's are: popularity and the towers from their features alone (a new customer's
-    every purchase is of a product new to them; repeat and kNN terms are 0 with no purchase)."""
+    every purchase is of a product new to them; repeat and kNN terms are 0 with no purchase); None
+    when they bought nothing new."""
     rows = np.isin(users, customers)
     users, items = users[rows], items[rows]
     first = terms.purchases.counts()[users, items].A1 == 0
+    if not first.any():  # none: nothing to learn a new customer's weight from
+        return None
     return _CandidateTable.build([terms.popularity(), features_only], customers, users[first], items[first], num_items, None,
                                  terms.purchases.bought_items(), False, catalog).widened(width)
 
