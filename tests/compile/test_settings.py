@@ -55,16 +55,6 @@ def test_each_signature_spells_every_training_setting_as_declared(relative, name
     assert wrong == []
 
 
-@pytest.mark.parametrize("command", ["train", "run-local"])
-def test_the_cli_flags_are_the_fields(command):
-    from recs_pipeline.cli.commands import main
-
-    flags = {parameter.name: parameter for parameter in main.commands[command].params}
-    for field in fields(TrainConfig):
-        assert field.name in flags, f"recs-pipeline {command} lacks --{field.name.replace('_', '-')}"
-        assert flags[field.name].default == field.default and flags[field.name].help == TRAIN_HELP[field.name], field.name
-
-
 def test_the_custom_job_arguments_parse_back_to_the_same_config(tmp_path):
     import click
 
@@ -105,15 +95,17 @@ def test_the_data_settings_are_described_as_declared_wherever_kfp_needs_them_wri
     assert wrong == []
 
 
-@pytest.mark.parametrize("command", ["prepare", "run-local"])
-def test_the_data_flags_are_the_fields(command):
+@pytest.mark.parametrize("command, settings", [("train", "training"), ("run-local", "training"), ("prepare", "data"),
+                                               ("run-local", "data")])
+def test_the_cli_flags_are_the_fields(command, settings):
     from recs_pipeline.cli.commands import main
     from recs_pipeline.core.config import PREP_HELP, PrepConfig
 
+    config, helps = (TrainConfig, TRAIN_HELP) if settings == "training" else (PrepConfig, PREP_HELP)
     flags = {parameter.name: parameter for parameter in main.commands[command].params}
-    for field in fields(PrepConfig):
-        if field.name == "seed":  # the training settings' flag (TRAIN_HELP), one seed for both
+    for field in fields(config):
+        if config is PrepConfig and field.name == "seed":  # the training settings' flag (TRAIN_HELP), one seed for both
             continue
         assert field.name in flags, f"recs-pipeline {command} lacks --{field.name.replace('_', '-')}"
         default = ",".join(field.default) if isinstance(field.default, tuple) else field.default
-        assert flags[field.name].default == default and flags[field.name].help == PREP_HELP[field.name], field.name
+        assert flags[field.name].default == default and flags[field.name].help == helps[field.name], field.name

@@ -11,30 +11,24 @@ from recs_pipeline.core.config import ENGINES, PREP_HELP, SPLIT_KINDS, TRAIN_CHO
 _PREP = PrepConfig()
 
 
-def _default(name: str) -> str:
-    """A data setting's default as its flag takes it (a list of columns comma-separated)."""
+def _text_option(name: str):
+    """The flag of a data setting given as text: its default (a list of columns comma-separated) and its help."""
     value = getattr(_PREP, name)
-    return ",".join(value) if isinstance(value, tuple) else value
+    default = ",".join(value) if isinstance(value, tuple) else value
+    return click.option(f"--{name.replace('_', '-')}", default=default, show_default=bool(default), help=PREP_HELP[name])
 
 
 DATA_OPTIONS = [
     click.option("--input", "input_uri", default="", help="CSV or Parquet: a file, glob or folder, local or gs://; or a BigQuery "
                                                           "table bq://project.dataset.table. Default: the embedded synthetic data."),
-    *(click.option(f"--{name.replace('_', '-')}", default=_default(name), show_default=True, help=PREP_HELP[name])
-      for name in ("user_column", "item_column", "timestamp_column")),
-    *(click.option(f"--{name.replace('_', '-')}", default=_default(name), help=PREP_HELP[name])
-      for name in ("user_features", "item_features", "user_numeric_features", "item_numeric_features", "user_text_features",
-                   "item_text_features", "users_input", "items_input", "where")),
+    *map(_text_option, ("user_column", "item_column", "timestamp_column", "user_features", "item_features", "user_numeric_features",
+                        "item_numeric_features", "user_text_features", "item_text_features", "users_input", "items_input", "where")),
     click.option("--dedupe/--no-dedupe", default=_PREP.dedupe, help=PREP_HELP["dedupe"]),
     click.option("--split", type=click.Choice(SPLIT_KINDS), default=_PREP.split, show_default=True, help=PREP_HELP["split"]),
-    click.option("--test-start", default=_PREP.test_start, help=PREP_HELP["test_start"]),
+    _text_option("test_start"),
     click.option("--test-fraction", type=float, default=_PREP.test_fraction, show_default=True, help=PREP_HELP["test_fraction"]),
     click.option("--val-fraction", type=float, default=_PREP.val_fraction, show_default=True, help=PREP_HELP["val_fraction"]),
-    *(click.option(f"--{name.replace('_', '-')}", default=_default(name), help=PREP_HELP[name])
-      for name in ("timestamp_format", "delimiter")),
-    click.option("--encoding", default=_PREP.encoding, show_default=True, help=PREP_HELP["encoding"]),
-    click.option("--query", default=_PREP.query, help=PREP_HELP["query"]),
-    click.option("--bq-staging-dataset", default=_PREP.bq_staging_dataset, help=PREP_HELP["bq_staging_dataset"]),
+    *map(_text_option, ("timestamp_format", "delimiter", "encoding", "query", "bq_staging_dataset")),
     click.option("--engine", type=click.Choice(ENGINES), default=_PREP.engine, show_default=True, help=PREP_HELP["engine"]),
 ]
 
