@@ -198,7 +198,7 @@ TRAIN_HELP: dict[str, str] = {
     "optimizer": "Optimizer: adam, lazy_adam (Adam moving only the embedding rows a batch uses), adagrad or sgd.",
     "embedding_dim": "Size of the customer and product embeddings the towers output.",
     "feature_embedding_dim": "Size of each categorical feature's embedding inside a tower.",
-    "l2_regularization": "L2 penalty on the embeddings.",
+    "l2_regularization": "L2 penalty on the id embedding rows each batch uses, and on the projections.",
     "temperature": "Softmax temperature of the retrieval logits (dot product / temperature).",
     "remove_accidental_hits": "Drop in-batch negatives that are the positive product itself.",
     "logq_correction": "Correct the in-batch softmax for popular products appearing often as negatives (logQ).",

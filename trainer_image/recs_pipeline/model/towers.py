@@ -47,6 +47,34 @@ class PooledProducts(keras.layers.Layer):
         return self.history_weight * mean
 
 
+@keras.saving.register_keras_serializable(package="recs_pipeline")
+class RowL2Embedding(keras.layers.Embedding):
+    """An embedding whose L2 penalty covers the rows a batch looks up, each once.
+
+    Keras's `embeddings_regularizer` penalises the whole table, which makes the table's gradient
+    dense: every step then updates every row of the catalog (on Ta-Feng the train step took 2.4x as
+    long). Here the gradient stays sparse, and a row is held back when it is used.
+    """
+
+    def __init__(self, input_dim: int, output_dim: int, row_l2: float = 0.0, **kwargs):
+        super().__init__(input_dim, output_dim, **kwargs)
+        self.row_l2 = row_l2
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        rows = super().call(inputs)
+        if self.row_l2:
+            # Each lookup weighted by 1 / how often its row is looked up in this batch: each row once,
+            # through the lookup itself, so the gradient keeps its shape (one slice per lookup).
+            _, position, repeats = tf.unique_with_counts(tf.reshape(inputs, [-1]))
+            once = 1.0 / tf.cast(tf.gather(repeats, position), rows.dtype)
+            squares = tf.reduce_sum(tf.reshape(tf.square(rows), [tf.size(inputs), -1]), axis=1)
+            self.add_loss(self.row_l2 * tf.reduce_sum(squares * once))
+        return rows
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "row_l2": self.row_l2}
+
+
 def build_tower(
     name: str,
     id_feature: str,
@@ -66,8 +94,8 @@ def build_tower(
     regularizer = keras.regularizers.l2(config.l2_regularization) if config.l2_regularization else None
     inputs = {id_feature: keras.Input(shape=(), dtype=tf.int32, name=id_feature)}
     embedded = [
-        keras.layers.Embedding(known_ids + 1, config.embedding_dim, embeddings_regularizer=regularizer,
-                               name=f"{id_feature}_embedding")(tf.minimum(inputs[id_feature], known_ids))
+        RowL2Embedding(known_ids + 1, config.embedding_dim, row_l2=config.l2_regularization,
+                       name=f"{id_feature}_embedding")(tf.minimum(inputs[id_feature], known_ids))
     ]
     for feature, vocabulary_size in features.items():
         key = f"{feature}_idx"
