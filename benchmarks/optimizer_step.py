@@ -1,5 +1,9 @@
-"""One training step's optimizer update: Keras's Adam against lazy Adam (model/lazy_adam.py), on the
-gradients of a real batch of the default model, side by side in one process.
+"""One training step's optimizer update: Keras's Adam against the fused Adam the trainer uses for
+`adam` (model/fused_adam.py) and lazy Adam (model/lazy_adam.py), on the gradients of a real batch of
+the default model, side by side in one process; then the whole train step (model.train_step:
+forward, backward, update, gradient statistics) with `adam` and `lazy_adam`, with the id embeddings'
+L2 on the rows the batch uses (model.towers.RowL2Embedding) and on the whole tables (what Keras's
+`embeddings_regularizer` does: the tables' gradients turn dense).
 
 Builds the default model on the prepared data (the embedded data, or `--prepared-dir`, e.g. Ta-Feng
 with its features), computes one batch's gradients, then times each optimizer applying them
@@ -14,10 +18,12 @@ import argparse
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 
 from recs_pipeline.core.config import TrainConfig
 from recs_pipeline.core.tf_runtime import keras, tf
 from recs_pipeline.data import prepare, prepared_data, synthetic
+from recs_pipeline.model.fused_adam import FusedAdam
 from recs_pipeline.model.lazy_adam import LazyAdam
 from recs_pipeline.steps import train
 
@@ -51,6 +57,7 @@ def main() -> None:
         keras.utils.set_random_seed(config.seed)
         model = train.build_model(prepared, config)
         batch = next(iter(train.make_dataset(train.model_inputs("train", prepared, config), config.batch_size, config.seed, True)))
+        step_times = train_steps(prepared, config, batch, 2 if args.smoke else args.repeats)
     query, candidate = model.tower_variables()
     variables = query + candidate
 
@@ -62,7 +69,8 @@ def main() -> None:
 
     computed = gradients()
     rate = config.learning_rate
-    optimizers = {"adam": keras.optimizers.Adam(learning_rate=rate), "lazy_adam": LazyAdam(learning_rate=rate)}
+    optimizers = {"keras_adam": keras.optimizers.Adam(learning_rate=rate), "fused_adam": FusedAdam(learning_rate=rate),
+                  "lazy_adam": LazyAdam(learning_rate=rate)}
     steps = {}
     for name, optimizer in optimizers.items():
         optimizer.build(variables)
@@ -77,7 +85,38 @@ def main() -> None:
     print(f"forward_and_backward_ms: {timed(gradients, repeats):.1f}")
     for name, values in times.items():
         print(f"{name}_apply_ms: {min(values):.1f} (rounds {', '.join(f'{v:.1f}' for v in values)})")
-    print(f"adam_vs_lazy_adam_ratio: {min(times['adam']) / min(times['lazy_adam']):.2f}")
+    print(f"keras_adam_vs_fused_adam_ratio: {min(times['keras_adam']) / min(times['fused_adam']):.2f}")
+    print(f"keras_adam_vs_lazy_adam_ratio: {min(times['keras_adam']) / min(times['lazy_adam']):.2f}")
+    for name, values in step_times.items():
+        print(f"train_step_ms {name}: {min(values):.1f} (rounds {', '.join(f'{v:.1f}' for v in values)})")
+    for optimizer in ("adam", "lazy_adam"):
+        ratio = min(step_times[f"{optimizer}, L2 on whole tables"]) / min(step_times[f"{optimizer}, L2 on used rows"])
+        print(f"train_step_whole_tables_vs_used_rows_ratio {optimizer}: {ratio:.2f}")
+
+
+def train_steps(prepared: prepared_data.PreparedData, config: TrainConfig, batch: dict, repeats: int) -> dict[str, list[float]]:
+    """Milliseconds of model.train_step on `batch` for each optimizer, with the id L2 on the used rows
+    (the model as built) and on the whole tables; alternated in 3 rounds."""
+    steps = {}
+    for optimizer in ("adam", "lazy_adam"):
+        for whole_tables in (False, True):
+            keras.utils.set_random_seed(config.seed)
+            # The whole-tables variant: built without the rows' penalty, then given Keras's
+            # embeddings_regularizer penalty as a loss on each id table.
+            rows_l2 = 0.0 if whole_tables else config.l2_regularization
+            model = train.build_model(prepared, replace(config, optimizer=optimizer, l2_regularization=rows_l2))
+            if whole_tables:
+                for tower, id_feature in ((model.query_tower, "user_idx"), (model.candidate_tower, "item_idx")):
+                    table = tower.get_layer(f"{id_feature}_embedding").embeddings
+                    tower.add_loss(lambda table=table: config.l2_regularization * tf.reduce_sum(tf.square(table)))
+            name = f"{optimizer}, L2 on {'whole tables' if whole_tables else 'used rows'}"
+            step = tf.function(model.train_step)
+            steps[name] = lambda step=step: float(step(batch)["loss"])
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(3):
+        for name, step in steps.items():
+            times[name].append(timed(step, repeats))
+    return times
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 HEADLINES = {
     "collector_overhead.py": "overhead_ratio[collector]:",
     "evaluate_speed.py": "speedup_ratio:",
-    "optimizer_step.py": "adam_vs_lazy_adam_ratio:",
+    "optimizer_step.py": "train_step_whole_tables_vs_used_rows_ratio lazy_adam:",
     "prep_scale.py": "time_ratio:",
     "quality.py": "model_vs_best_baseline_at_10:",
     "recommend_cost.py": "file_vs_separate_calls_ratio:",

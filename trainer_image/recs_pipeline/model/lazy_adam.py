@@ -4,17 +4,17 @@ Keras's Adam turns an embedding's sparse gradient into dense work: every step it
 moments and moves every row of every table, touched or not, which on catalogs of tens of
 thousands of products costs more than the batch's forward and backward pass together
 (benchmarks/optimizer_step.py; docs/measured.md). A row's moments then decay only when it is used,
-as in TF Addons' LazyAdam; dense weights (the projections, the buy-again weights) get Keras's Adam
-unchanged.
+as in TF Addons' LazyAdam; dense weights (the projections, the buy-again weights) get Adam unchanged.
 """
 
 from __future__ import annotations
 
-from recs_pipeline.core.tf_runtime import keras, tf
+from recs_pipeline.core.tf_runtime import tf
+from recs_pipeline.model.fused_adam import FusedAdam
 
 
-class LazyAdam(keras.optimizers.Adam):
-    """keras.optimizers.Adam, with sparse gradients (tf.IndexedSlices) applied to their rows only."""
+class LazyAdam(FusedAdam):
+    """Adam (model.fused_adam), with sparse gradients (tf.IndexedSlices) applied to their rows only."""
 
     def update_step(self, gradient, variable):
         if not isinstance(gradient, tf.IndexedSlices):

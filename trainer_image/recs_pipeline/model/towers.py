@@ -11,6 +11,7 @@ from recs_pipeline.core.tf_runtime import keras, tf, tfrs
 from recs_pipeline.data.prepared_data import TOKENS_SUFFIX
 from recs_pipeline.data.text_features import TOKENS
 from recs_pipeline.model import buy_again
+from recs_pipeline.model.fused_adam import FusedAdam
 from recs_pipeline.model.gradient_stats import GradientStatistics
 from recs_pipeline.model.lazy_adam import LazyAdam
 from recs_pipeline.scoring import mixture
@@ -228,7 +229,7 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     """The optimizer named in the config (Adagrad is what the TFRS tutorials use)."""
     optimizers = {
         "adagrad": keras.optimizers.Adagrad,
-        "adam": keras.optimizers.Adam,
+        "adam": FusedAdam,
         "lazy_adam": LazyAdam,
         "sgd": keras.optimizers.SGD,
     }
