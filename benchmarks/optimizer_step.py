@@ -101,14 +101,12 @@ def train_steps(prepared: prepared_data.PreparedData, config: TrainConfig, batch
     for optimizer in ("adam", "lazy_adam"):
         for whole_tables in (False, True):
             keras.utils.set_random_seed(config.seed)
-            # The whole-tables variant: built without the rows' penalty, then given Keras's
-            # embeddings_regularizer penalty as a loss on each id table.
-            rows_l2 = 0.0 if whole_tables else config.l2_regularization
-            model = train.build_model(prepared, replace(config, optimizer=optimizer, l2_regularization=rows_l2))
-            if whole_tables:
+            model = train.build_model(prepared, replace(config, optimizer=optimizer))
+            if whole_tables:  # Keras's embeddings_regularizer: the penalty on every row of each id table
                 for tower, id_feature in ((model.query_tower, "user_idx"), (model.candidate_tower, "item_idx")):
-                    table = tower.get_layer(f"{id_feature}_embedding").embeddings
-                    tower.add_loss(lambda table=table: config.l2_regularization * tf.reduce_sum(tf.square(table)))
+                    layer = tower.get_layer(f"{id_feature}_embedding")
+                    layer.row_l2 = 0.0
+                    layer.add_loss(lambda table=layer.embeddings: config.l2_regularization * tf.reduce_sum(tf.square(table)))
             name = f"{optimizer}, L2 on {'whole tables' if whole_tables else 'used rows'}"
             step = tf.function(model.train_step)
             steps[name] = lambda step=step: float(step(batch)["loss"])

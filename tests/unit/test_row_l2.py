@@ -12,8 +12,10 @@ def test_penalty_is_the_l2_of_each_used_row_once_and_its_gradient_touches_only_t
     table = np.arange(18, dtype=np.float32).reshape(6, 3) / 10
     layer.embeddings.assign(table)
     ids = tf.constant([4, 1, 4, 4, 0])  # row 4 three times
+    layer(ids)
+    assert layer.losses == []  # outside training: nothing to compute
     with tf.GradientTape() as tape:
-        layer(ids)
+        layer(ids, training=True)
         (penalty,) = layer.losses
     expected = 0.5 * sum(float(np.sum(table[row] ** 2)) for row in (0, 1, 4))
     np.testing.assert_allclose(float(penalty), expected, rtol=1e-6)
@@ -30,8 +32,9 @@ def test_a_tower_with_l2_has_sparse_id_gradients_and_reloads_from_its_saved_mode
     tower = build_tower("query_tower", "user_idx", 50, {"segment": 4}, config)
     inputs = {"user_idx": tf.constant([3, 7, 3, 60]), "segment_idx": tf.constant([0, 1, 2, 3])}  # 60: an id first seen later
     table = tower.get_layer("user_idx_embedding").embeddings
+    float(tf.add_n(tower.losses))  # as built: only the projection's penalty, nothing left over from building the graph
     with tf.GradientTape() as tape:
-        output = tower(inputs)
+        output = tower(inputs, training=True)
         loss = tf.reduce_sum(output) + tf.add_n(tower.losses)
     assert isinstance(tape.gradient(loss, table), tf.IndexedSlices)
     tower.save(str(tmp_path / "tower"), include_optimizer=False)

@@ -50,20 +50,22 @@ class PooledProducts(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="recs_pipeline")
 class RowL2Embedding(keras.layers.Embedding):
-    """An embedding whose L2 penalty covers the rows a batch looks up, each once.
+    """An embedding whose L2 penalty covers the rows a training batch looks up, each once.
 
     Keras's `embeddings_regularizer` penalises the whole table, which makes the table's gradient
-    dense: every step then updates every row of the catalog (on Ta-Feng the train step took 2.4x as
-    long). Here the gradient stays sparse, and a row is held back when it is used.
+    dense: every step then updates every row of the catalog (on Ta-Feng the train step took 1.5x
+    as long with Adam, 2x with lazy Adam; benchmarks/optimizer_step.py). Here the gradient stays
+    sparse, and a row is held back when it is used. A training-time term (the loss is added when
+    called with training=True), so building the tower, validation and serving compute nothing for it.
     """
 
     def __init__(self, input_dim: int, output_dim: int, row_l2: float = 0.0, **kwargs):
         super().__init__(input_dim, output_dim, **kwargs)
         self.row_l2 = row_l2
 
-    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+    def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
         rows = super().call(inputs)
-        if self.row_l2:
+        if self.row_l2 and training:
             # Each lookup weighted by 1 / how often its row is looked up in this batch: each row once,
             # through the lookup itself, so the gradient keeps its shape (one slice per lookup).
             _, position, repeats = tf.unique_with_counts(tf.reshape(inputs, [-1]))
@@ -178,8 +180,8 @@ class TwoTowerModel(tfrs.Model):
         if training and self.id_dropout:
             query_inputs["user_idx"] = self._drop_ids(query_inputs["user_idx"], new_id_index(self.query_tower, "user_idx"))
             candidate_inputs["item_idx"] = self._drop_ids(candidate_inputs["item_idx"], new_id_index(self.candidate_tower, "item_idx"))
-        query = self.query_tower(query_inputs)
-        candidate = self.candidate_tower(candidate_inputs)
+        query = self.query_tower(query_inputs, training=training)
+        candidate = self.candidate_tower(candidate_inputs, training=training)
         if self.buy_again is not None:
             history = features["history"]
             counts = mixture.batch_counts(history, features["item_idx"], self.num_items)
@@ -188,6 +190,9 @@ class TwoTowerModel(tfrs.Model):
                                    self.remove_accidental_hits, lambda logits: self.buy_again(logits, counts, totals))
         return in_batch_losses(query, candidate, features["item_idx"], features.get("item_probability"), self.temperature,
                                self.remove_accidental_hits)
+
+    def _row_l2_layers(self) -> list[RowL2Embedding]:
+        return [layer for tower in (self.query_tower, self.candidate_tower) for layer in tower.layers if isinstance(layer, RowL2Embedding)]
 
     def _drop_ids(self, ids: tf.Tensor, new_id: int) -> tf.Tensor:
         """Each id replaced by the new-id row with probability id_dropout."""
@@ -198,9 +203,13 @@ class TwoTowerModel(tfrs.Model):
         with tf.GradientTape() as tape:
             per_example = self.compute_loss(features, training=True)
             regularization_loss = tf.add_n(self.losses) if self.losses else tf.constant(0.0)
-            # Divided by the global batch (and the regularisation by the replica count): the
-            # optimizer sums the replicas' gradients, so the total is the gradient of the mean.
-            scaled = tf.nn.compute_average_loss(per_example) + tf.nn.scale_regularization_loss(regularization_loss)
+            rows = [loss for layer in self._row_l2_layers() for loss in layer.losses]
+            own_rows = tf.add_n(rows) if rows else tf.constant(0.0)
+            # Divided by the global batch, and the weights' penalty by the replica count: the
+            # optimizer sums the replicas' gradients, so the total is the gradient of the mean. The
+            # id rows' penalty covers the rows this replica's share used, so it is summed, not divided.
+            scaled = (tf.nn.compute_average_loss(per_example) + tf.nn.scale_regularization_loss(regularization_loss - own_rows)
+                      + own_rows)
         gradients = tape.gradient(scaled, query_variables + candidate_variables)
         self.optimizer.apply_gradients(zip(gradients, query_variables + candidate_variables))
         if self.gradient_statistics is not None:
