@@ -53,8 +53,8 @@ class RowL2Embedding(keras.layers.Embedding):
     """An embedding whose L2 penalty covers the rows a training batch looks up, each once.
 
     Keras's `embeddings_regularizer` penalises the whole table, which makes the table's gradient
-    dense: every step then updates every row of the catalog (on Ta-Feng the train step took 1.5x
-    as long with Adam, 2x with lazy Adam; benchmarks/optimizer_step.py). Here the gradient stays
+    dense: every step then updates every row of the catalog (on Ta-Feng the train step took 1.7x
+    as long with Adam, 2.3x with lazy Adam; benchmarks/optimizer_step.py). Here the gradient stays
     sparse, and a row is held back when it is used. A training-time term (the loss is added when
     called with training=True), so building the tower, validation and serving compute nothing for it.
     """
