@@ -14,10 +14,11 @@ from recs_pipeline.core.tf_runtime import keras, tf
 
 
 class FusedAdam(keras.optimizers.Adam):
-    """keras.optimizers.Adam (without amsgrad), its update one fused kernel per variable."""
+    """keras.optimizers.Adam, its update one fused kernel per variable (Keras's own update with
+    amsgrad or adaptive_epsilon, which the kernel does not compute)."""
 
     def update_step(self, gradient, variable):
-        if self.amsgrad:
+        if self.amsgrad or self.adaptive_epsilon:
             return super().update_step(gradient, variable)
         dtype = variable.dtype
         step = tf.cast(self.iterations + 1, dtype)
