@@ -123,6 +123,35 @@ def test_without_a_purchase_of_a_new_product_in_validation_the_kept_forms_new_pr
     assert fitted.kept_rival == "towers_only" and fitted.form.towers_new_products == 1.0
 
 
+def hits_with(total: int, entries: int = 400, shift: int = 0) -> np.ndarray:
+    """(entries // 4, 4) hits: the first `total` entries counting from `shift` (cyclically) are hits."""
+    flat = np.zeros(entries, bool)
+    flat[(np.arange(total) + shift) % entries] = True
+    return flat.reshape(-1, 4)
+
+
+def test_within_noise_is_one_sign_test_sigma_of_the_entries_that_differ():
+    best = hits_with(100)
+    assert score_fit.within_noise(best, best)
+    assert score_fit.within_noise(hits_with(99, shift=6), best)  # 1 short, 11 entries differ: within sqrt(11)
+    assert not score_fit.within_noise(hits_with(90, shift=2), best)  # 10 short, 10 differ: beyond sqrt(10)
+    assert score_fit.within_noise(hits_with(110), best)  # above the best
+
+
+def test_new_products_weight_shows_them_when_validation_cannot_tell_the_weights_apart():
+    # Validation's few purchases of new products: showing them (weight 3) hits 9 of them and ends one
+    # hit short of hiding them (weight 0) over 23 entries that differ, no more than chance: shown.
+    hidden = score_fit._Trial(Blend(0.3, towers_new_products=0.0), hits_with(100), 0)
+    shown = score_fit._Trial(Blend(0.3, towers_new_products=3.0), hits_with(99, shift=12), 9)
+    assert score_fit._most_new_products_within_noise([hidden, shown]).towers_new_products == 3.0
+    # A loss beyond chance keeps the weight with the most hits, whatever it does for new products.
+    costly = score_fit._Trial(Blend(0.3, towers_new_products=3.0), hits_with(80, shift=3), 30)
+    assert score_fit._most_new_products_within_noise([hidden, costly]).towers_new_products == 0.0
+    # Ties on new products keep the first trial: the smaller weights.
+    same = score_fit._Trial(Blend(0.3, towers_new_products=1.0), hits_with(100), 0)
+    assert score_fit._most_new_products_within_noise([hidden, same]).towers_new_products == 0.0
+
+
 def columns(parts: dict) -> list:
     """The fit's column order: popularity, towers, kNN, then the repeat term by recency and by count."""
     terms = ArrayTerms(parts)
