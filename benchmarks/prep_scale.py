@@ -9,7 +9,9 @@ engine (data/bigquery_prep.py) runs the same steps as SQL.
 Shapes: `invoice`, invoice lines as a retail export has them (~53 bytes a row: ids as
 integer-like floats, a country, `--where "Quantity > 0"`); `iso`, the plainest purchase log
 (user, item, ISO text time `2024-01-01 00:00:00`, ~34 bytes a row).
-Usage: python benchmarks/prep_scale.py [--rows 10000000 50000000] [--shapes invoice iso] [--keep FOLDER]
+`--huge-pages` also times prepare with NumPy's huge-page advice left on (core/numpy_pages.py turns
+it off during data prep), alternated with the other runs.
+Usage: python benchmarks/prep_scale.py [--rows 10000000 50000000] [--shapes invoice iso] [--keep FOLDER] [--huge-pages]
 """
 
 from __future__ import annotations
@@ -42,8 +44,11 @@ SETTINGS = {
 }
 
 PREPARE = """
-import resource, time
+import contextlib, resource, time
+from recs_pipeline.core import numpy_pages
 from recs_pipeline.steps import prep
+if {huge_pages!r}:  # the variant that leaves NumPy's huge-page advice on, as before data prep turned it off
+    numpy_pages.regular_pages = contextlib.nullcontext
 settings = {settings!r}
 started = time.perf_counter()
 stats = prep.run({out!r}, {path!r}, settings, {{}})
@@ -121,10 +126,12 @@ def main() -> None:
     parser.add_argument("--shapes", nargs="+", choices=sorted(SETTINGS), default=["invoice", "iso"])
     parser.add_argument("--keep", default="", help="Reuse or keep the CSVs in this folder (as <shape>-<rows>.csv).")
     parser.add_argument("--repeat", type=int, default=3, help="Runs of each, alternated; the best of each is compared.")
+    parser.add_argument("--huge-pages", action="store_true",
+                        help="Also time prepare with NumPy's huge-page advice left on (alternated), and print the ratio.")
     parser.add_argument("--smoke", action="store_true", help="Tiny sizes: checks the script still runs (CI), measures nothing.")
     args = parser.parse_args()
     if args.smoke:
-        args.rows, args.repeat = [20_000], 1
+        args.rows, args.repeat, args.huge_pages = [20_000], 1, True
     ratios, rows_per_gb = [], []
     for rows in args.rows:
         for shape in args.shapes:
@@ -137,11 +144,12 @@ def main() -> None:
                 size_mb = path.stat().st_size / 1e6
                 load_before = load_average()
                 # Alternated, best of --repeat each: other jobs on the machine slow one run, not the best one.
-                pyarrow_runs, prepare_runs = [], []
+                pyarrow_runs, prepare_runs, huge_runs = [], [], []
                 for _ in range(args.repeat):
                     pyarrow_runs.append(measure(PYARROW_READ.format(path=str(path))))
-                    code = PREPARE.format(path=str(path), out=str(Path(scratch) / "prepared"), settings=SETTINGS[shape])
-                    prepare_runs.append(measure(code))
+                    for huge_pages, runs in ((False, prepare_runs), *(((True, huge_runs),) if args.huge_pages else ())):
+                        runs.append(measure(PREPARE.format(path=str(path), out=str(Path(scratch) / "prepared"), settings=SETTINGS[shape],
+                                                           huge_pages=huge_pages)))
                 pyarrow_run = min(pyarrow_runs, key=lambda run: run["wall_s"])
                 prepare_run = min(prepare_runs, key=lambda run: run["wall_s"])
             ratio = prepare_run["wall_s"] / pyarrow_run["wall_s"]
@@ -154,6 +162,10 @@ def main() -> None:
                   f"peak_rss_mb: {prepare_run['peak_rss_mb']:.0f}  "
                   f"train_rows: {prepare_run['train_rows']}")
             print(f"  ratio: {ratio:.2f} (prepare / pyarrow read); {rows_per_gb[-1] / 1e6:.2f}M rows per GB of peak memory")
+            if huge_runs:
+                huge_run = min(huge_runs, key=lambda run: run["wall_s"])
+                print(f"  prepare_with_numpy_huge_pages_s: {huge_run['wall_s']:.2f} (best of {_walls(huge_runs)}); "
+                      f"huge_pages_vs_regular_ratio: {huge_run['wall_s'] / prepare_run['wall_s']:.2f}")
     print(f"time_ratio: {max(ratios):.2f} (prepare / pyarrow read, the worst size and shape)")
     fits = min(rows_per_gb) * MEMORY_BUDGET_GB
     print(f"one_process_limit_rows: {fits / 1e6:.0f}M in {MEMORY_BUDGET_GB} GB "

@@ -108,16 +108,18 @@ def _split_table(rows: Rows, parts: SplitRows, split: int, columns: _SplitColumn
     """One split's rows: ids, time and features as text, then their indices."""
     users, items, times = columns.users, columns.items, columns.times
     # Text columns go out as dictionary arrays (indices + the vocabulary): the writer emits
-    # dictionary pages as they are, instead of hashing millions of strings again.
+    # dictionary pages as they are, instead of hashing millions of strings again. The indices are
+    # in range by construction (a kept row's index, or a code's slot), so they are not checked
+    # again (safe=False): a bounds check of every row cost a tenth of the split files' time.
     table: dict[str, pa.Array] = {
-        USER: pa.DictionaryArray.from_arrays(pa.array(users), text.users),
-        ITEM: pa.DictionaryArray.from_arrays(pa.array(items), text.items),
+        USER: pa.DictionaryArray.from_arrays(pa.array(users), text.users, safe=False),
+        ITEM: pa.DictionaryArray.from_arrays(pa.array(items), text.items, safe=False),
         TIME: pa.array(times, pa.timestamp("us")) if times is not None else pa.nulls(len(users), pa.timestamp("us")),
     }
     codes = {feature: parts.take(rows.features[feature], split) for feature in text.features}
     for feature, labels in text.features.items():
         text_index = np.arange(len(labels), dtype=np.int32)  # code -> dictionary index; MISSING (-1) reads the last, ""
-        table[feature] = pa.DictionaryArray.from_arrays(pa.array(text_index[codes[feature]]), labels)
+        table[feature] = pa.DictionaryArray.from_arrays(pa.array(text_index[codes[feature]]), labels, safe=False)
     table["user_idx"], table["item_idx"] = pa.array(users), pa.array(items)
     for feature in text.features:
         table[f"{feature}_idx"] = pa.array(maps.feature_indices(feature, codes[feature]))

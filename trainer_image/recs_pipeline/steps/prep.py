@@ -9,7 +9,7 @@ import tempfile
 import time
 from typing import Any
 
-from recs_pipeline.core import progress, storage
+from recs_pipeline.core import numpy_pages, progress, storage
 from recs_pipeline.core.config import LOCAL_MAX_ROWS, PrepConfig, split_list
 from recs_pipeline.data import bigquery, bigquery_prep, entity_tables, prepare, prepared_data, sources, synthetic, table_reader
 
@@ -35,24 +35,30 @@ def run(output_dir: str, input_uri: str, prep_settings: dict[str, Any], syntheti
     started = time.perf_counter()
     config = prep_config(prep_settings)
     entity_tables.check(config, own_purchases=bool(input_uri or config.query))
+    with numpy_pages.regular_pages():
+        stats = _prepare(output_dir, output_uri, input_uri, config, prep_settings, synthetic_settings)
+    progress.report(f"data-prep: {summary(stats)} ({progress.duration(time.perf_counter() - started)})")
+    return stats
+
+
+def _prepare(output_dir: str, output_uri: str, input_uri: str, config: PrepConfig, prep_settings: dict[str, Any],
+             synthetic_settings: dict[str, Any]) -> dict[str, Any]:
+    """The data stats of `input_uri` (or the query, or the synthetic data) prepared into `output_dir`."""
     if config.query or bigquery.is_bigquery(input_uri):
-        stats = _from_bigquery(output_dir, output_uri, input_uri, config)
-    elif not input_uri:
+        return _from_bigquery(output_dir, output_uri, input_uri, config)
+    if not input_uri:
         config = prep_config({**prep_settings, **synthetic.PREP_COLUMNS})
         frame = synthetic.generate(synthetic.SyntheticConfig(**synthetic_settings)).purchases
         source = f"{SYNTHETIC_SOURCE} (seed {synthetic_settings.get('seed')})"
         log.info("preparing %d rows from %s", len(frame), source)
-        stats = prepare.prepare_frame(frame, config, output_dir, source)
-    else:
-        with tempfile.TemporaryDirectory(prefix="recs-input-") as scratch:
-            try:
-                files = sources.resolve(input_uri, scratch)
-            except sources.SourceError as error:
-                raise prepare.DataError(str(error)) from error
-            log.info("preparing %d %s file(s) from %s", len(files.files), files.format, input_uri)
-            stats = prepare.prepare_files(files.files, files.format, config, output_dir, input_uri)
-    progress.report(f"data-prep: {summary(stats)} ({progress.duration(time.perf_counter() - started)})")
-    return stats
+        return prepare.prepare_frame(frame, config, output_dir, source)
+    with tempfile.TemporaryDirectory(prefix="recs-input-") as scratch:
+        try:
+            files = sources.resolve(input_uri, scratch)
+        except sources.SourceError as error:
+            raise prepare.DataError(str(error)) from error
+        log.info("preparing %d %s file(s) from %s", len(files.files), files.format, input_uri)
+        return prepare.prepare_files(files.files, files.format, config, output_dir, input_uri)
 
 
 def summary(stats: dict[str, Any]) -> str:
