@@ -145,9 +145,10 @@ def main() -> None:
                 load_before = load_average()
                 # Alternated, best of --repeat each: other jobs on the machine slow one run, not the best one.
                 pyarrow_runs, prepare_runs, huge_runs = [], [], []
+                variants = [(False, prepare_runs)] + ([(True, huge_runs)] if args.huge_pages else [])
                 for _ in range(args.repeat):
                     pyarrow_runs.append(measure(PYARROW_READ.format(path=str(path))))
-                    for huge_pages, runs in ((False, prepare_runs), *(((True, huge_runs),) if args.huge_pages else ())):
+                    for huge_pages, runs in variants:
                         runs.append(measure(PREPARE.format(path=str(path), out=str(Path(scratch) / "prepared"), settings=SETTINGS[shape],
                                                            huge_pages=huge_pages)))
                 pyarrow_run = min(pyarrow_runs, key=lambda run: run["wall_s"])

@@ -130,26 +130,39 @@ def hits_with(total: int, entries: int = 400, shift: int = 0) -> np.ndarray:
     return flat.reshape(-1, 4)
 
 
-def test_within_noise_is_one_sign_test_sigma_of_the_entries_that_differ():
+def test_within_noise_is_one_sigma_of_the_rows_differences():
     best = hits_with(100)
     assert score_fit.within_noise(best, best)
-    assert score_fit.within_noise(hits_with(99, shift=6), best)  # 1 short, 11 entries differ: within sqrt(11)
-    assert not score_fit.within_noise(hits_with(90, shift=2), best)  # 10 short, 10 differ: beyond sqrt(10)
+    # 1 short: rows differ by -4, -2, +4, +1, sigma sqrt(37)
+    assert score_fit.within_noise(hits_with(99, shift=6), best)
+    # 10 short: rows differ by -2, -4, -4, sigma 6
+    assert not score_fit.within_noise(hits_with(90, shift=2), best)
     assert score_fit.within_noise(hits_with(110), best)  # above the best
+    # Nested K: one purchase falling out of all 4 lists is 4 short with sigma 4, within; 4 purchases each
+    # missing one list are 4 short with sigma 2, beyond.
+    one_row = best.copy()
+    one_row[0] = False
+    assert score_fit.within_noise(one_row, best)
+    spread = best.copy()
+    spread[:4, 0] = False
+    assert not score_fit.within_noise(spread, best)
 
 
 def test_new_products_weight_shows_them_when_validation_cannot_tell_the_weights_apart():
     # Validation's few purchases of new products: showing them (weight 3) hits 9 of them and ends one
-    # hit short of hiding them (weight 0) over 23 entries that differ, no more than chance: shown.
+    # hit short of hiding them (weight 0), no more than chance: shown.
     hidden = score_fit._Trial(Blend(0.3, towers_new_products=0.0), hits_with(100), 0)
     shown = score_fit._Trial(Blend(0.3, towers_new_products=3.0), hits_with(99, shift=12), 9)
-    assert score_fit._most_new_products_within_noise([hidden, shown]).towers_new_products == 3.0
+    assert score_fit._most_new_products_within_noise([hidden, shown], 0.0).towers_new_products == 3.0
+    # Unless that leaves the blend below the best baseline form (fit would then keep that form, and
+    # new products with it at weight 0): the floor is the baseline's recall.
+    assert score_fit._most_new_products_within_noise([hidden, shown], 100 / 400).towers_new_products == 0.0
     # A loss beyond chance keeps the weight with the most hits, whatever it does for new products.
     costly = score_fit._Trial(Blend(0.3, towers_new_products=3.0), hits_with(80, shift=3), 30)
-    assert score_fit._most_new_products_within_noise([hidden, costly]).towers_new_products == 0.0
+    assert score_fit._most_new_products_within_noise([hidden, costly], 0.0).towers_new_products == 0.0
     # Ties on new products keep the first trial: the smaller weights.
     same = score_fit._Trial(Blend(0.3, towers_new_products=1.0), hits_with(100), 0)
-    assert score_fit._most_new_products_within_noise([hidden, same]).towers_new_products == 0.0
+    assert score_fit._most_new_products_within_noise([hidden, same], 0.0).towers_new_products == 0.0
 
 
 def columns(parts: dict) -> list:

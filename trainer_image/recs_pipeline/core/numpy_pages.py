@@ -5,8 +5,14 @@ the kernel's THP defrag setting is `madvise` (the default of Debian and Ubuntu) 
 fragmented, as it is once the page cache holds a large input file, every such allocation waits for
 the kernel to compact memory: on a 2-core machine a fresh 80 MB array took 190 ms where regular
 pages took 25 ms. Data prep makes a few dozen arrays of a row per input row, each filled once and
-read a few times, so huge pages buy it nothing and the stalls were a third of its time at 10M rows
-(benchmarks/prep_scale.py). See NumPy's "Global state" documentation, which names this switch.
+read a few times, so huge pages buy it nothing: with them on, prepare took 1.29x (invoice lines)
+and 1.13x (ISO-text log) as long at 10M rows (benchmarks/prep_scale.py --huge-pages). The
+other steps keep NumPy's default.
+
+NumPy documents the NUMPY_MADVISE_HUGEPAGE variable, read once at import; the switch it sets is
+the private `_set_madvise_hugepage`, used here so the step needs no environment of its own. The
+setting is process-wide: the block is not for threads that run numpy work of their own beside it
+(each pipeline step runs in its own process).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from contextlib import contextmanager
 
 try:
     from numpy._core.multiarray import _set_madvise_hugepage
-except ImportError:  # NumPy 1.26, before the module's rename
+except ImportError:  # NumPy < 2 without the numpy._core compatibility stub (1.26.0)
     from numpy.core.multiarray import _set_madvise_hugepage
 
 

@@ -117,13 +117,13 @@ def fit(terms: Terms, repeat_half_life_days: float, users: np.ndarray, items: np
             if recall > best + 1e-12:
                 form, best = candidate, recall
     kept_rival = next((name for name, rival in rivals.items() if rival == form), "")
-    if isinstance(form, Blend):
+    scored = {name: _recall(tables, rival, len(columns)) for name, rival in rivals.items()}
+    rival = max(scored, key=lambda name: scored[name])
+    if isinstance(form, Blend) and tables:
         as_new = None
         if features_only is not None and True in tables:
             as_new = _as_new_table(terms, features_only, tables[True].customers, users, items, num_items, catalog, len(columns))
-        form = _cold_start_weights(tables, as_new, form, len(columns))
-    scored = {name: _recall(tables, rival, len(columns)) for name, rival in rivals.items()}
-    rival = max(scored, key=lambda name: scored[name])
+        form = _cold_start_weights(tables, as_new, form, len(columns), scored[rival])
     customers = sum(len(table.customers) for table in tables.values())
     recall = _recall(tables, form, len(columns))
     if scored[rival] > recall + 1e-12:  # fitted a segment at a time, the whole can still lose: then keep the rival's form
@@ -131,7 +131,8 @@ def fit(terms: Terms, repeat_half_life_days: float, users: np.ndarray, items: np
     return FormFit(form, recall, scored[rival], rival, customers, kept_rival)
 
 
-def _cold_start_weights(tables: dict[bool, _CandidateTable], as_new: _CandidateTable | None, form: Blend, width: int) -> Blend:
+def _cold_start_weights(tables: dict[bool, _CandidateTable], as_new: _CandidateTable | None, form: Blend, width: int,
+                        floor: float) -> Blend:
     """The towers' weights for new customers and for products nobody bought, chosen together: a
     product nobody bought scores only its towers term, so how far it rises depends on what the
     other products score, and in a new customer's list those score only popularity and the towers
@@ -141,7 +142,9 @@ def _cold_start_weights(tables: dict[bool, _CandidateTable], as_new: _CandidateT
     their features alone: validation has few new customers, so their weight alone is noisy).
 
     Of those pairs, the one whose new products earn the most hits, among the pairs whose hits over
-    every validation row are not significantly below the best pair's (within_noise): validation
+    every validation row are not significantly below the best pair's (within_noise) nor below
+    `floor`, the best baseline form's recall (fit keeps that form where the blend falls below it,
+    and with it new products at weight 0): validation
     holds few purchases of new products (on Ta-Feng 590 of 58,036 sampled rows, where the longer
     test period has 2.7%), so on hits alone a weight that never shows a new product wins whenever
     showing them moves a few rows either way, and the model then cannot recommend a product launched
@@ -160,7 +163,7 @@ def _cold_start_weights(tables: dict[bool, _CandidateTable], as_new: _CandidateT
         hits = [table.hits(_weights(lifted, width)) for table in tables.values()]
         new_product_hits = sum(int(table_hits[table.row_unbought].sum()) for table, table_hits in zip(tables.values(), hits))
         trials.append(_Trial(lifted, np.concatenate(hits), new_product_hits))
-    return _most_new_products_within_noise(trials)
+    return _most_new_products_within_noise(trials, floor)
 
 
 class _Trial(NamedTuple):
@@ -172,20 +175,22 @@ class _Trial(NamedTuple):
     new_product_hits: int
 
 
-def _most_new_products_within_noise(trials: list[_Trial]) -> Blend:
+def _most_new_products_within_noise(trials: list[_Trial], floor: float) -> Blend:
     """The trial with the most hits on new products among those whose total is not significantly
-    below the best total (the first of them: the smaller weights)."""
+    below the best total nor its mean below `floor` (the first of them: the smaller weights); the
+    best trial when none is."""
     best = max(trials, key=lambda trial: int(trial.hits.sum()))
-    kept = [trial for trial in trials if within_noise(trial.hits, best.hits)]
-    return max(kept, key=lambda trial: trial.new_product_hits).form
+    kept = [trial for trial in trials if within_noise(trial.hits, best.hits) and trial.hits.mean() >= floor - 1e-12]
+    return max(kept or [best], key=lambda trial: trial.new_product_hits).form
 
 
 def within_noise(hits: np.ndarray, best: np.ndarray) -> bool:
-    """Whether `hits` falls short of `best`'s total by at most one standard deviation of that
-    difference were the two forms equally good: the square root of the entries where they differ
-    (a sign test's normal approximation)."""
-    differ = int((hits != best).sum())
-    return int(best.sum()) - int(hits.sum()) <= np.sqrt(differ)
+    """Whether `hits` (rows x K, bool) falls short of `best`'s total by at most one standard
+    deviation of that difference were the two forms equally good: each row's difference, summed
+    over its K (nested: a purchase that drops out of every list differs at each K), flips sign at
+    random under that hypothesis, so the deviation is the square root of the rows' squared differences."""
+    by_row = hits.sum(axis=1, dtype=np.int64) - best.sum(axis=1, dtype=np.int64)
+    return -int(by_row.sum()) <= np.sqrt(float((by_row**2).sum()))
 
 
 def _as_new_table(terms: Terms, features_only: ScoreFn, customers: np.ndarray, users: np.ndarray, items: np.ndarray, num_items: int,
