@@ -231,8 +231,8 @@ def export_serving_command(model: str, prepared_dir: str, products: str, product
     click.echo(f"added {done.added} new product(s) to the catalog ({done.already_in_catalog} of the table's were in it already; "
                f"{done.products} in all); retrieval model in {output}")
     if done.added and not done.ranked:
-        click.echo("note: this model's score form gives the towers weight 0 for new products (validation found no gain), so "
-                   "products nobody bought score -inf, below every other product")
+        click.echo("note: this model's score form gives the towers weight 0 for new products, so they score -inf, last")
+        click.echo("      (validation held no purchase of one, or lifting them cost more hits than chance)")
 
 
 RECOMMEND_BATCH = 1024  # customers per call of the model: bounded memory for a file of millions
