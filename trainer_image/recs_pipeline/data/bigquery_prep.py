@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import DataError
 from recs_pipeline.data import bigquery, numeric_features, splits
 from recs_pipeline.data.bigquery import TableRef, quote
+from recs_pipeline.data.bigquery_values import Feature, buckets_sql, id_sql, not_a_number_sql, number_sql, time_sql
 from recs_pipeline.data.prepared_data import (
     BUCKET_EDGES,
     KNOWN_ITEMS,
@@ -50,7 +50,6 @@ from recs_pipeline.data.prepared_data import (
 from recs_pipeline.data.splits import TEST, TRAIN, VAL
 
 QUANTILE_BUCKETS = 1000  # APPROX_QUANTILES resolution of the split cut-offs: 0.1% of the rows
-INTEGER_LIKE = r"^(-?[0-9]+)\.0+$"  # "17850.0" is the id "17850" (as identifiers.INTEGER_LIKE)
 GCS_MOUNT = "/gcs/"  # Vertex AI mounts gs://bucket/... at /gcs/bucket/...
 
 
@@ -62,75 +61,6 @@ def gcs_uri_of(output_dir: str, output_uri: str) -> str:
         return "gs://" + output_dir[len(GCS_MOUNT):].rstrip("/")
     raise DataError(f"engine bigquery exports the splits to GCS, but the output folder {output_dir} is not on gs:// "
                     "(run on Vertex AI, give an output folder under /gcs/BUCKET/ mounted by Cloud Storage FUSE, or --engine local)")
-
-
-def _id_sql(column: str) -> str:
-    """An id as normalised text: trimmed, integer-like floats as integers, blank = NULL."""
-    return f"NULLIF(REGEXP_REPLACE(TRIM(CAST({quote(column)} AS STRING)), r'{INTEGER_LIKE}', r'\\1'), '')"
-
-
-def _time_sql(config: PrepConfig) -> str:
-    if not config.timestamp_column:
-        return "CAST(NULL AS TIMESTAMP)"
-    column = quote(config.timestamp_column)
-    if config.timestamp_format:
-        return f"COALESCE(SAFE_CAST({column} AS TIMESTAMP), SAFE.PARSE_TIMESTAMP('{config.timestamp_format}', CAST({column} AS STRING)))"
-    return f"SAFE_CAST({column} AS TIMESTAMP)"
-
-
-def _parsed_sql(column: str) -> str:
-    """A numeric feature's value as FLOAT64: a number column as it is, text trimmed and parsed (NULL: blank or not a number)."""
-    return f"COALESCE(SAFE_CAST({quote(column)} AS FLOAT64), SAFE_CAST({_text_sql(column)} AS FLOAT64))"
-
-
-def _number_sql(column: str) -> str:
-    """The value the buckets see: NULL (missing) also for NaN and infinity, as numeric_features.parse and bucketise read them."""
-    return f"IF(IS_NAN({_parsed_sql(column)}) OR IS_INF({_parsed_sql(column)}), NULL, {_parsed_sql(column)})"
-
-
-def _not_a_number_sql(column: str) -> str:
-    """The text of a value that is there but does not parse as a number; NULL otherwise."""
-    return f"IF({_parsed_sql(column)} IS NULL, {_text_sql(column)}, NULL)"
-
-
-def _text_sql(column: str) -> str:
-    """A value as trimmed text, NULL where blank (the text a numeric feature is parsed from)."""
-    return f"NULLIF(TRIM(CAST({quote(column)} AS STRING)), '')"
-
-
-def _buckets_sql(value: str, edges: list[float], outputs: list[str], missing: str) -> str:
-    """outputs[bucket] of a number by its bucket edges (a value on an edge is in the bucket above,
-    as numeric_features.bucketise's searchsorted side="right"); `missing` for NULL."""
-    above = "".join(f" WHEN {value} >= CAST('{edge!r}' AS FLOAT64) THEN {outputs[k + 1]}" for k, edge in reversed(list(enumerate(edges))))
-    return f"CASE WHEN {value} IS NULL THEN {missing}{above} ELSE {outputs[0]} END"
-
-
-@dataclass(frozen=True)
-class _Feature:
-    """How one feature's text and vocabulary index are read off a row of the labelled table: a
-    categorical feature by a join on its vocabulary table, a numeric one by its bucket edges."""
-
-    name: str
-    vocabulary: list[str]  # "", then the values seen in training (index = position)
-    table: str = ""  # a categorical feature's vocabulary table (value, idx), joined as `alias`
-    alias: str = ""
-    edges: tuple[float, ...] = ()  # a numeric feature's bucket edges,
-    bucket_labels: tuple[str, ...] = ()  # each bucket's label
-    bucket_indices: tuple[int, ...] = ()  # and its vocabulary index (0: no training row in that bucket)
-
-    def text(self, row: str) -> str:
-        column = f"{row}.{quote(self.name)}"
-        if self.table:
-            return column
-        return _buckets_sql(column, list(self.edges), [f"'{label}'" for label in self.bucket_labels], "''")
-
-    def index(self, row: str) -> str:
-        if self.table:
-            return f"IFNULL({self.alias}.idx, 0)"
-        return _buckets_sql(f"{row}.{quote(self.name)}", list(self.edges), [str(index) for index in self.bucket_indices], "0")
-
-    def join(self, row: str) -> str:
-        return f" LEFT JOIN {self.table} {self.alias} ON {self.alias}.value = {row}.{quote(self.name)}" if self.table else ""
 
 
 class _Run:
@@ -147,7 +77,7 @@ class _Run:
         self.bytes_scanned = 0
         self.categorical = [*config.user_features, *config.item_features]
         self.numeric = [*config.user_numeric_features, *config.item_numeric_features]
-        self.features: dict[str, _Feature] = {}  # every feature, once its vocabulary is known
+        self.features: dict[str, Feature] = {}  # every feature, once its vocabulary is known
 
     def table(self, name: str) -> TableRef:
         return TableRef(self.project, self.dataset, f"{self.prefix}_{name}")
@@ -233,10 +163,10 @@ def _clean(job: _Run, stats: dict[str, Any]) -> str:
     stops on one in any row."""
     config = job.config
     features = "".join(f", IFNULL(CAST({quote(name)} AS STRING), '') AS {quote(name)}" for name in job.categorical)
-    numbers = "".join(f", {_number_sql(name)} AS {quote(name)}, {_not_a_number_sql(name)} AS bad{n}" for n, name in enumerate(job.numeric))
+    numbers = "".join(f", {number_sql(name)} AS {quote(name)}, {not_a_number_sql(name)} AS bad{n}" for n, name in enumerate(job.numeric))
     where = f"COALESCE(({config.where}), FALSE)" if config.where else "TRUE"
-    rows = job.create("rows", f"SELECT {_id_sql(config.user_column)} AS user_id, {_id_sql(config.item_column)} AS item_id, "
-                              f"{_time_sql(config)} AS `timestamp`{features}{numbers}, {where} AS passes FROM {job.source_sql}")
+    rows = job.create("rows", f"SELECT {id_sql(config.user_column)} AS user_id, {id_sql(config.item_column)} AS item_id, "
+                              f"{time_sql(config)} AS `timestamp`{features}{numbers}, {where} AS passes FROM {job.source_sql}")
     has_both = "passes AND user_id IS NOT NULL AND item_id IS NOT NULL"
     bad = "".join(f", COUNTIF(bad{n} IS NOT NULL) AS bad{n}, MIN(bad{n}) AS bad_value{n}" for n in range(len(job.numeric)))
     counts = job.run(f"SELECT COUNT(*) AS rows_in, COUNTIF(NOT passes) AS filtered, COUNTIF(passes AND user_id IS NULL) AS null_user, "
@@ -264,8 +194,8 @@ def _report_bad_time(job: _Run, count: int) -> None:
     config = job.config
     where = f"COALESCE(({config.where}), FALSE) AND " if config.where else ""
     value = job.run(f"SELECT CAST({quote(config.timestamp_column)} AS STRING) AS value FROM {job.source_sql} WHERE {where}"
-                    f"{_id_sql(config.user_column)} IS NOT NULL AND {_id_sql(config.item_column)} IS NOT NULL "
-                    f"AND {_time_sql(config)} IS NULL LIMIT 1")[0]["value"]
+                    f"{id_sql(config.user_column)} IS NOT NULL AND {id_sql(config.item_column)} IS NOT NULL "
+                    f"AND {time_sql(config)} IS NULL LIMIT 1")[0]["value"]
     shown = "an empty value" if value is None or not str(value).strip() else repr(str(value))
     hint = "" if config.timestamp_format else " (pass --timestamp-format, e.g. '%d/%m/%Y %H:%M')"
     raise DataError(f"{job.source}: column {config.timestamp_column!r}: cannot parse timestamp {shown} ({count} row(s)){hint}")
@@ -299,7 +229,7 @@ def _split_sql(job: _Run, kept: str) -> str:
             f"WHEN `timestamp` >= TIMESTAMP_MICROS({val_cut}) THEN {VAL} ELSE {TRAIN} END")
 
 
-def _numeric_feature(job: _Run, labelled: str, name: str) -> _Feature:
+def _numeric_feature(job: _Run, labelled: str, name: str) -> Feature:
     """A numeric feature's buckets: the edges from the training values at numeric_features'
     positions (each distinct value with the range of sorted positions it holds, read back exactly
     by the Storage Read API), and the vocabulary of the buckets that hold a training value."""
@@ -318,12 +248,12 @@ def _numeric_feature(job: _Run, labelled: str, name: str) -> _Feature:
         at = dict(zip(found["position"].to_pylist(), found["value"].to_pylist(), strict=True))
     edges = [float(edge) for edge in numeric_features.edges(count, at)]
     labels = numeric_features.labels(edges)
-    bucket = _buckets_sql("value", edges, [str(code) for code in range(len(labels))], "NULL")
+    bucket = buckets_sql("value", edges, [str(code) for code in range(len(labels))], "NULL")
     seen = sorted(row["code"] for row in job.run(f"SELECT DISTINCT {bucket} AS code FROM ({values})"))
     indices = [0] * len(labels)
     for index, code in enumerate(seen, start=1):
         indices[code] = index
-    return _Feature(name, ["", *(labels[code] for code in seen)], edges=tuple(edges), bucket_labels=tuple(labels),
+    return Feature(name, ["", *(labels[code] for code in seen)], edges=tuple(edges), bucket_labels=tuple(labels),
                     bucket_indices=tuple(indices))
 
 
@@ -351,7 +281,7 @@ def _vocabularies(job: _Run, labelled: str) -> tuple[dict[str, Any], int]:
                                                f"(SELECT DISTINCT {quote(name)} AS value FROM {labelled} "
                                                f"WHERE split = {TRAIN} AND {quote(name)} != '')")
         values = ["", *job.read(f"feature{number}").sort_by("idx")["value"].to_pylist()]
-        job.features[name] = _Feature(name, values, table=table, alias=f"v{number}")
+        job.features[name] = Feature(name, values, table=table, alias=f"v{number}")
     config = job.config
     vocabularies.update({
         KNOWN_USERS: known["user"],
