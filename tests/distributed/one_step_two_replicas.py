@@ -10,6 +10,7 @@ from recs_pipeline.model.towers import TwoTowerModel, build_tower
 
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+tf.config.set_visible_devices([], "GPU")  # both models on the CPUs: a GPU's TF32 matmuls would differ beyond the tolerance
 
 IDS, BATCH = 20, 8
 # A large penalty, so scaling the id rows' penalty wrongly moves the weights far beyond float error.
@@ -29,16 +30,20 @@ def model_in(strategy: tf.distribute.Strategy) -> TwoTowerModel:
 
 
 def promised_step(model: TwoTowerModel) -> None:
-    """The mean of every example's loss over the global batch, the weights' penalty once, and each
-    half's id rows' penalty, as two replicas would add them; one SGD step."""
+    """The mean of every example's loss over the global batch, the projections' L2 once, and the L2
+    of each half's id rows (each row once per half), as two replicas would add them; one SGD step.
+    The penalties are written out here, not read from the layers' losses."""
     variables = [*model.query_tower.trainable_variables, *model.candidate_tower.trainable_variables]
+    tables = {name: model.get_layer(tower).get_layer(f"{name}_embedding").embeddings
+              for name, tower in (("user_idx", "query_tower"), ("item_idx", "candidate_tower"))}
+    kernels = [model.get_layer(tower).get_layer("projection").kernel for tower in ("query_tower", "candidate_tower")]
     with tf.GradientTape() as tape:
-        total = tf.constant(0.0)
+        total = CONFIG.l2_regularization * tf.add_n([tf.reduce_sum(tf.square(kernel)) for kernel in kernels])
         for half in (slice(0, BATCH // 2), slice(BATCH // 2, BATCH)):
-            per_example = model.compute_loss({name: values[half] for name, values in BATCH_FEATURES.items()}, training=True)
-            rows = tf.add_n([loss for layer in model._row_l2_layers() for loss in layer.losses])
-            weights = tf.add_n(model.losses) - rows
-            total += tf.reduce_sum(per_example) / BATCH + weights / 2 + rows
+            features = {name: values[half] for name, values in BATCH_FEATURES.items()}
+            total += tf.reduce_sum(model.compute_loss(features, training=True)) / BATCH
+            for name, table in tables.items():
+                total += CONFIG.l2_regularization * tf.reduce_sum(tf.square(tf.gather(table, np.unique(features[name]))))
     for variable, gradient in zip(variables, tape.gradient(total, variables)):
         variable.assign_sub(tf.convert_to_tensor(gradient))
 

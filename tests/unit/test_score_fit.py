@@ -165,6 +165,13 @@ def test_new_products_weight_shows_them_when_validation_cannot_tell_the_weights_
     assert score_fit._most_new_products_within_noise([hidden, same], 0.0).towers_new_products == 0.0
 
 
+def test_a_fit_on_no_validation_rows_keeps_the_recency_weighted_repeat_form():
+    parts, _ = dense_terms(np.random.default_rng(3))
+    empty = np.zeros(0, np.int64)
+    fitted = score_fit.fit(ArrayTerms(parts), 90.0, empty, empty, PRODUCTS)
+    assert fitted.form == Blend(0.0, 0.0, 90.0) and fitted.customers == 0 and fitted.validation_recall == 0.0
+
+
 def columns(parts: dict) -> list:
     """The fit's column order: popularity, towers, kNN, then the repeat term by recency and by count."""
     terms = ArrayTerms(parts)

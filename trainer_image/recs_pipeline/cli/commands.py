@@ -232,7 +232,7 @@ def export_serving_command(model: str, prepared_dir: str, products: str, product
                f"{done.products} in all); retrieval model in {output}")
     if done.added and not done.ranked:
         click.echo("note: this model's score form gives the towers weight 0 for new products, so they score -inf, last")
-        click.echo("      (validation held no purchase of one, or lifting them cost more hits than chance)")
+        click.echo("      (validation showed no gain in lifting them: too few of their purchases, too many hits lost, or a baseline kept)")
 
 
 RECOMMEND_BATCH = 1024  # customers per call of the model: bounded memory for a file of millions

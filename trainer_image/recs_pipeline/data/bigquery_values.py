@@ -1,7 +1,7 @@
 """BigQuery SQL for one value of a row: an id normalised, a time or a number parsed, a numeric
 feature's bucket, a feature's text and vocabulary index; the expressions data/bigquery_prep.py
-builds its queries from, each the SQL twin of what the local engine does in NumPy (identifiers,
-timestamps, numeric_features)."""
+builds its queries from, each the SQL twin of what the local engine does with pyarrow and NumPy
+(identifiers, timestamps, numeric_features)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.data.bigquery import quote
-
-INTEGER_LIKE = r"^(-?[0-9]+)\.0+$"  # "17850.0" is the id "17850" (as identifiers.INTEGER_LIKE)
+from recs_pipeline.data.identifiers import INTEGER_LIKE  # "17850.0" is the id "17850", in both engines
 
 
 def id_sql(column: str) -> str:
@@ -19,6 +18,7 @@ def id_sql(column: str) -> str:
 
 
 def time_sql(config: PrepConfig) -> str:
+    """The timestamp column as a TIMESTAMP (NULL: none, or a value that does not parse), by --timestamp-format when given."""
     if not config.timestamp_column:
         return "CAST(NULL AS TIMESTAMP)"
     column = quote(config.timestamp_column)

@@ -207,7 +207,8 @@ class TwoTowerModel(tfrs.Model):
             own_rows = tf.add_n(rows) if rows else tf.constant(0.0)
             # Divided by the global batch, and the weights' penalty by the replica count: the
             # optimizer sums the replicas' gradients, so the total is the gradient of the mean. The
-            # id rows' penalty covers the rows this replica's share used, so it is summed, not divided.
+            # id rows' penalty covers the rows this replica's share used, so it is summed, not divided:
+            # a row in several replicas' shares (a popular product) is penalised once by each.
             scaled = (tf.nn.compute_average_loss(per_example) + tf.nn.scale_regularization_loss(regularization_loss - own_rows)
                       + own_rows)
         gradients = tape.gradient(scaled, query_variables + candidate_variables)
