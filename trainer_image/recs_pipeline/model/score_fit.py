@@ -144,13 +144,12 @@ def _cold_start_weights(tables: dict[bool, _CandidateTable], as_new: _CandidateT
     Of those pairs, the one whose new products earn the most hits, among the pairs whose hits over
     every validation row are not significantly below the best pair's (within_noise) nor below
     `floor`, the best baseline form's recall (fit keeps that form where the blend falls below it,
-    and with it new products at weight 0): validation
-    holds few purchases of new products (on Ta-Feng 590 of 58,036 sampled rows, where the longer
-    test period has 2.7%), so on hits alone a weight that never shows a new product wins whenever
-    showing them moves a few rows either way, and the model then cannot recommend a product launched
-    after training. With neither new customers nor `as_new` their weight stays the form's; so does
-    theirs without a purchase of a product nobody bought (0 but for the towers alone: such products
-    then score -inf)."""
+    and with it new products at weight 0). Validation holds few purchases of new products (on
+    Ta-Feng 590 of 58,036 sampled rows, where the longer test period has 2.7%), so on hits alone a
+    weight that never shows a new product wins whenever showing them moves a few rows either way,
+    and the model then cannot recommend a product launched after training. With neither new
+    customers nor `as_new` their weight stays the form's; so does theirs without a purchase of a
+    product nobody bought (0 but for the towers alone: such products then score -inf)."""
     cold_tables = [table for table in (tables.get(False), as_new) if table is not None]
     lifts_new = any(table.row_unbought.any() for table in tables.values())
     trials = []
