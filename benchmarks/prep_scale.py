@@ -9,8 +9,8 @@ engine (data/bigquery_prep.py) runs the same steps as SQL.
 Shapes: `invoice`, invoice lines as a retail export has them (~53 bytes a row: ids as
 integer-like floats, a country, `--where "Quantity > 0"`); `iso`, the plainest purchase log
 (user, item, ISO text time `2024-01-01 00:00:00`, ~34 bytes a row).
-`--huge-pages` also times prepare with NumPy's huge-page advice left on (core/numpy_pages.py turns
-it off during data prep), alternated with the other runs.
+`--huge-pages` also times prepare with NumPy's and Arrow's default allocation left on (huge-page
+advice and mimalloc; core/memory_pages.py turns both off during data prep), alternated with the other runs.
 Usage: python benchmarks/prep_scale.py [--rows 10000000 50000000] [--shapes invoice iso] [--keep FOLDER] [--huge-pages]
 """
 
@@ -45,10 +45,10 @@ SETTINGS = {
 
 PREPARE = """
 import contextlib, resource, time
-from recs_pipeline.core import numpy_pages
+from recs_pipeline.core import memory_pages
 from recs_pipeline.steps import prep
-if {huge_pages!r}:  # the variant that leaves NumPy's huge-page advice on, as before data prep turned it off
-    numpy_pages.regular_pages = contextlib.nullcontext
+if {huge_pages!r}:  # the variant that keeps NumPy's and Arrow's defaults, as before data prep changed them
+    memory_pages.regular_pages = contextlib.nullcontext
 settings = {settings!r}
 started = time.perf_counter()
 stats = prep.run({out!r}, {path!r}, settings, {{}})
@@ -127,7 +127,7 @@ def main() -> None:
     parser.add_argument("--keep", default="", help="Reuse or keep the CSVs in this folder (as <shape>-<rows>.csv).")
     parser.add_argument("--repeat", type=int, default=3, help="Runs of each, alternated; the best of each is compared.")
     parser.add_argument("--huge-pages", action="store_true",
-                        help="Also time prepare with NumPy's huge-page advice left on (alternated), and print the ratio.")
+                        help="Also time prepare with NumPy's and Arrow's default allocation (alternated), and print the ratio.")
     parser.add_argument("--smoke", action="store_true", help="Tiny sizes: checks the script still runs (CI), measures nothing.")
     args = parser.parse_args()
     if args.smoke:
@@ -165,7 +165,7 @@ def main() -> None:
             print(f"  ratio: {ratio:.2f} (prepare / pyarrow read); {rows_per_gb[-1] / 1e6:.2f}M rows per GB of peak memory")
             if huge_runs:
                 huge_run = min(huge_runs, key=lambda run: run["wall_s"])
-                print(f"  prepare_with_numpy_huge_pages_s: {huge_run['wall_s']:.2f} (best of {_walls(huge_runs)}); "
+                print(f"  prepare_with_default_allocation_s: {huge_run['wall_s']:.2f} (best of {_walls(huge_runs)}); "
                       f"huge_pages_vs_regular_ratio: {huge_run['wall_s'] / prepare_run['wall_s']:.2f}")
     print(f"time_ratio: {max(ratios):.2f} (prepare / pyarrow read, the worst size and shape)")
     fits = min(rows_per_gb) * MEMORY_BUDGET_GB

@@ -47,9 +47,10 @@ class TutorialModel(tfrs.Model):
 def fit_tutorial(prepared: prepared_data.PreparedData, epochs: int) -> float:
     keras.utils.set_random_seed(42)
     rows = prepared.splits["train"]
-    data = tf.data.Dataset.from_tensor_slices({"user_id": rows["user_id"].to_numpy(str), "item_id": rows["item_id"].to_numpy(str)})
+    user_ids, item_ids = prepared.users["user_id"].to_numpy(str), prepared.items["item_id"].to_numpy(str)  # row i: index i
+    data = tf.data.Dataset.from_tensor_slices({"user_id": user_ids[rows["user_idx"]], "item_id": item_ids[rows["item_idx"]]})
     cached = data.shuffle(100_000, seed=42).batch(8192).cache()
-    model = TutorialModel(prepared.users["user_id"].to_numpy(str), prepared.items["item_id"].to_numpy(str))
+    model = TutorialModel(user_ids, item_ids)
     model.compile(optimizer=keras.optimizers.Adagrad(learning_rate=0.1))
     started = time.perf_counter()
     model.fit(cached, epochs=epochs, verbose=0)

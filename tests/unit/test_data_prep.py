@@ -43,7 +43,7 @@ def test_split_is_temporal_and_counts_add_up(tmp_path):
     assert stats["rows_in"] == 240
     assert stats["train_rows"] + stats["val_rows"] + stats["test_rows"] == 240
     assert prepared.vocabularies["user_id"] == [f"U{i}" for i in range(6)]
-    assert list(train.columns[:4]) == ["user_id", "item_id", "timestamp", "user_idx"]
+    assert list(train.columns) == ["timestamp", "user_idx", "item_idx"]  # indices only: the vocabularies name them
     assert (prepared.users["user_id"].tolist()) == prepared.vocabularies["user_id"]
 
 
@@ -63,11 +63,12 @@ def test_cold_start_rows_are_kept_counted_and_indexed_after_the_known_ones(tmp_p
     prepared = prepare_rows(tmp_path, pd.concat([grid(), late], ignore_index=True))
     assert prepared.stats["test_rows_new_customer"] == 1 and prepared.stats["test_rows_new_product"] == 1
     assert prepared.stats["val_rows_new_customer"] == 0
-    assert {"NEWUSER", "U1"} <= set(prepared.splits["test"]["user_id"])
     assert prepared.known_users == 6 and prepared.vocabularies["user_id"][-1] == "NEWUSER"
     assert prepared.known_items == 5 and prepared.vocabularies["item_id"][5:] == ["NEWITEM"]
     test = prepared.splits["test"]
-    assert test.loc[test["user_id"] == "NEWUSER", "user_idx"].tolist() == [6]
+    test_users = [prepared.vocabularies["user_id"][index] for index in test["user_idx"]]
+    assert {"NEWUSER", "U1"} <= set(test_users)
+    assert test.loc[[user == "NEWUSER" for user in test_users], "user_idx"].tolist() == [6]
     assert prepared.stats["users"] == 7 and prepared.stats["users_in_training"] == 6
 
 
@@ -94,10 +95,10 @@ def test_numeric_features_are_bucketised_by_training_quantiles(tmp_path):
     train = prepared.splits["train"]
     assert train["price_idx"].between(0, 10).all() and (train["price_idx"] == 0).sum() == 1
     assert sorted(set(train["price_idx"])) == list(range(11))
-    assert (train["price"] == [labels[i] for i in train["price_idx"]]).all()  # the split's text column names the bucket
     raw = frame.set_index(["customer_id", "timestamp"])["price"]
-    prices = [float(raw[(u, str(t))]) for u, t in zip(train["user_id"], train["timestamp"]) if raw[(u, str(t))]]
-    buckets = [i for i, (u, t) in zip(train["price_idx"], zip(train["user_id"], train["timestamp"])) if raw[(u, str(t))]]
+    users = [prepared.vocabularies["user_id"][index] for index in train["user_idx"]]
+    prices = [float(raw[(u, str(t))]) for u, t in zip(users, train["timestamp"]) if raw[(u, str(t))]]
+    buckets = [i for i, (u, t) in zip(train["price_idx"], zip(users, train["timestamp"])) if raw[(u, str(t))]]
     order = sorted(zip(prices, buckets))
     assert [b for _, b in order] == sorted(b for _, b in order)  # higher prices, higher buckets
     assert "price_idx" in prepared.items.columns

@@ -66,6 +66,19 @@ def test_dictionary_chunks_encode_as_the_plain_column_does():
     assert np.array_equal(encoded.codes, plain.codes) and encoded.labels.tolist() == plain.labels.tolist() == ["17850", "a", "b"]
 
 
+@pytest.mark.parametrize("values, complete", [
+    (["b", "17850.0", "a"], True),
+    (["b", None, "a"], False),  # a null row
+    (["b", "", "a"], False),  # a blank: no id
+    (["b", " ", "a"], False),  # blank once trimmed
+])
+def test_a_column_is_complete_only_when_no_row_is_missing(values, complete):
+    for column in (pa.chunked_array([values[:1], values[1:]]), pa.chunked_array([pa.array(values).dictionary_encode()])):
+        encoded = identifiers.encode(column)
+        assert encoded.complete is complete
+        assert bool((encoded.codes != identifiers.MISSING).all()) is complete
+
+
 def test_a_plain_csv_needs_no_duckdb(tmp_path):
     orders().to_csv(tmp_path / "orders.csv", index=False)
     code = ("import sys; from recs_pipeline.steps import prep; "

@@ -59,8 +59,8 @@ def test_a_product_nobody_bought_comes_after_the_bought_ones_with_its_features(t
     assert categories == ["", "coffee", "milk", "tea"]  # the table's values, not the rows' "from-the-row"
     assert [categories[i] for i in items["category_idx"]] == ["tea", "tea", "coffee", "coffee", "milk", "coffee"]
     train = prepared.splits["train"]
-    assert set(train["category"]) == {"tea", "coffee", "milk"}
-    assert (train["category_idx"] == items.loc[train["item_id"], "category_idx"].to_numpy()).all()  # each row: its product's value
+    assert {categories[i] for i in train["category_idx"]} == {"tea", "coffee", "milk"}
+    assert (train["category_idx"] == prepared.items["category_idx"].to_numpy()[train["item_idx"]]).all()  # each row: its product's value
     prices = prepared.vocabularies["item_features"]["price"]
     assert prices[items.loc["LAUNCH", "price_idx"]] == ">= 4.5" and items.loc["I4", "price_idx"] == 0  # the top bucket; empty: missing
     words = prepared.vocabularies["item_text_features"]["description"]

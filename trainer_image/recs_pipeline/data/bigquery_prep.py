@@ -253,8 +253,7 @@ def _numeric_feature(job: _Run, labelled: str, name: str) -> Feature:
     indices = [0] * len(labels)
     for index, code in enumerate(seen, start=1):
         indices[code] = index
-    return Feature(name, ["", *(labels[code] for code in seen)], edges=tuple(edges), bucket_labels=tuple(labels),
-                    bucket_indices=tuple(indices))
+    return Feature(name, ["", *(labels[code] for code in seen)], edges=tuple(edges), bucket_indices=tuple(indices))
 
 
 def _vocabularies(job: _Run, labelled: str) -> tuple[dict[str, Any], int]:
@@ -328,14 +327,13 @@ def _feature_indices(job: _Run, names: list[str], row: str) -> tuple[str, str]:
 
 
 def _export_splits(job: _Run, labelled: str, export_uri: str) -> None:
-    """Each split as Parquet shards in <output>/<split>.parquet/, every row kept."""
+    """Each split as Parquet shards in <output>/<split>.parquet/, every row kept: time and indices
+    (users.parquet, items.parquet and vocabularies.json map each index back to its id or value)."""
     users, items = job.table("users").sql, job.table("items").sql
-    names = [*job.categorical, *job.numeric]
-    texts = "".join(f", {job.features[name].text('l')} AS {quote(name)}" for name in names)
-    indices, joins = _feature_indices(job, names, "l")
+    indices, joins = _feature_indices(job, [*job.categorical, *job.numeric], "l")
     for split, name in enumerate(SPLITS):
         job.run(f"EXPORT DATA OPTIONS (uri = '{export_uri}/{name}.parquet/*.parquet', format = 'PARQUET', overwrite = true) AS "
-                f"SELECT l.user_id, l.item_id, l.`timestamp`{texts}, u.user_idx, i.item_idx{indices} FROM {labelled} l "
+                f"SELECT l.`timestamp`, u.user_idx, i.item_idx{indices} FROM {labelled} l "
                 f"JOIN {users} u USING (user_id) JOIN {items} i USING (item_id){joins} WHERE l.split = {split}")
 
 

@@ -56,22 +56,15 @@ def buckets_sql(value: str, edges: list[float], outputs: list[str], missing: str
 
 @dataclass(frozen=True)
 class Feature:
-    """How one feature's text and vocabulary index are read off a row of the labelled table: a
-    categorical feature by a join on its vocabulary table, a numeric one by its bucket edges."""
+    """How one feature's vocabulary index is read off a row of the labelled table: a categorical
+    feature's by a join on its vocabulary table, a numeric one's by its bucket edges."""
 
     name: str
     vocabulary: list[str]  # "", then the values seen in training (index = position)
     table: str = ""  # a categorical feature's vocabulary table (value, idx), joined as `alias`
     alias: str = ""
     edges: tuple[float, ...] = ()  # a numeric feature's bucket edges,
-    bucket_labels: tuple[str, ...] = ()  # each bucket's label
-    bucket_indices: tuple[int, ...] = ()  # and its vocabulary index (0: no training row in that bucket)
-
-    def text(self, row: str) -> str:
-        column = f"{row}.{quote(self.name)}"
-        if self.table:
-            return column
-        return buckets_sql(column, list(self.edges), [f"'{label}'" for label in self.bucket_labels], "''")
+    bucket_indices: tuple[int, ...] = ()  # and each bucket's vocabulary index (0: no training row in that bucket)
 
     def index(self, row: str) -> str:
         if self.table:

@@ -27,6 +27,7 @@ class EncodedColumn:
 
     codes: np.ndarray  # intp, NumPy's index type: used as an index (bincount, gathers) without a converted copy each time
     labels: np.ndarray  # object array of str, each distinct (a dictionary column's unused entries included: no row's code)
+    complete: bool = False  # True: no row is MISSING (known from the dictionary, without a pass over the rows)
 
 
 def encode(column: pa.ChunkedArray | pa.Array, normalise_ids: bool = True) -> EncodedColumn:
@@ -49,7 +50,8 @@ def encode(column: pa.ChunkedArray | pa.Array, normalise_ids: bool = True) -> En
     # raw dictionary index -> label code; its last slot (index MISSING = -1) is a null row's.
     remap = np.append(np.where(merged_index == MISSING, MISSING, rank[np.maximum(merged_index, 0)] if len(rank) else MISSING),
                       MISSING).astype(np.intp)
-    return EncodedColumn(_row_codes(encoded, remap), labels)
+    nulls = any(chunk.indices.null_count for chunk in encoded.chunks)
+    return EncodedColumn(_row_codes(encoded, remap), labels, complete=not nulls and bool((remap[:-1] != MISSING).all()))
 
 
 def _dictionary_encoded(column: pa.ChunkedArray) -> pa.ChunkedArray:

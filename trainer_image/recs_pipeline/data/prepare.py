@@ -145,7 +145,7 @@ def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: 
         tokens = vocabulary.text_vocabularies(rows, parts, texts, config, vocabularies)
         vocabularies[BUCKET_EDGES] = {name: edges.tolist() for name, edges in bucket_edges.items()}
         splits.require_evaluable(counts["user"], config, source)
-        split_files.write(rows, parts, codes, counts, maps, vocabularies, features, tokens, config, output_dir, stats)
+        split_files.write(rows, parts, codes, counts, maps, vocabularies, tokens, config, output_dir, stats)
     except _sql_errors() as error:  # evaluated when an exception arrives, so after any SQL ran
         raise DataError(f"{source}: {table_reader.first_line(error)}{table_reader.encoding_hint(error, config)}") from error
     entity_tables.complete(output_dir, vocabularies, stats, source)
@@ -161,7 +161,7 @@ class _Columns:
     users: EncodedColumn
     items: EncodedColumn
     features: dict[str, EncodedColumn]
-    passes: np.ndarray  # the --where condition
+    passes: np.ndarray | None  # the --where condition (None without one)
     times: timestamps.ParsedTimes | None  # None without a timestamp column
 
 
@@ -170,7 +170,7 @@ def _read_columns(con, table: pa.Table, config: PrepConfig, source: str) -> _Col
     (pyarrow's hashing and DuckDB both release the GIL)."""
     names = (*config.user_features, *config.item_features)
 
-    def sql_columns() -> tuple[np.ndarray, timestamps.ParsedTimes | None]:
+    def sql_columns() -> tuple[np.ndarray | None, timestamps.ParsedTimes | None]:
         times = timestamps.parse(con, table, config.timestamp_column, config.timestamp_format, source) if config.timestamp_column else None
         return _passes(con, table, config, source), times
 
@@ -199,10 +199,10 @@ def require_columns(columns: list[str], config: PrepConfig, source: str) -> None
         raise DataError(f"{source}: column(s) {', '.join(duplicated)} appear more than once; columns found: {', '.join(columns)}")
 
 
-def _passes(con, table: pa.Table, config: PrepConfig, source: str) -> np.ndarray:
-    """The user's --where condition per row (a row where it is NULL does not pass)."""
+def _passes(con, table: pa.Table, config: PrepConfig, source: str) -> np.ndarray | None:
+    """The user's --where condition per row (a row where it is NULL does not pass); None without one."""
     if not config.where:
-        return np.ones(table.num_rows, dtype=bool)
+        return None
     import duckdb
 
     try:
@@ -218,25 +218,30 @@ def _clean(table: pa.Table, config: PrepConfig, source: str, stats: dict[str, An
     the first purchase of each pair); every dropped row is counted by reason."""
     passes, users, items = columns.passes, columns.users, columns.items
     times = columns.times.micros if columns.times is not None else None
-    has_user, has_item = users.codes != MISSING, items.codes != MISSING
-    keep = passes & has_user & has_item
-    stats.update(
-        rows_in=int(table.num_rows),
-        rows_filtered_out=int((~passes).sum()),
-        rows_dropped_null_user=int((passes & ~has_user).sum()),
-        rows_dropped_null_item=int((passes & has_user & ~has_item).sum()),
-    )
-    kept = int(np.count_nonzero(keep))
+    stats.update(rows_in=int(table.num_rows))
+    if passes is None and users.complete and items.complete:  # no --where, no empty id: every row passes (no pass over them)
+        keep = None
+        stats.update(rows_filtered_out=0, rows_dropped_null_user=0, rows_dropped_null_item=0)
+    else:
+        passes = np.ones(table.num_rows, dtype=bool) if passes is None else passes
+        has_user, has_item = users.codes != MISSING, items.codes != MISSING
+        keep = passes & has_user & has_item
+        stats.update(
+            rows_filtered_out=int((~passes).sum()),
+            rows_dropped_null_user=int((passes & ~has_user).sum()),
+            rows_dropped_null_item=int((passes & has_user & ~has_item).sum()),
+        )
+    kept = table.num_rows if keep is None else int(np.count_nonzero(keep))
     if kept == 0:
         raise DataError(f"{source}: no rows left after filtering and dropping rows with an empty user or item")
-    if times is not None and (bad := keep & (times == NO_TIME)).any():
+    if times is not None and (bad := (times == NO_TIME) if keep is None else keep & (times == NO_TIME)).any():
         _report_bad_time(table, config, source, int(np.argmax(bad)))
     features = {name: column.codes for name, column in columns.features.items()}
     if kept == table.num_rows and not config.dedupe:  # every row kept (a clean log)
         stats["rows_dropped_duplicate"] = 0
         return Rows(users.codes, items.codes, times, features, numbers, texts, None)
     if config.dedupe:
-        rows = _first_of_each_pair(np.flatnonzero(keep), users.codes, items.codes, times)
+        rows = _first_of_each_pair(np.arange(table.num_rows) if keep is None else np.flatnonzero(keep), users.codes, items.codes, times)
         keep = np.zeros(table.num_rows, dtype=bool)
         keep[rows] = True
     stats["rows_dropped_duplicate"] = kept - int(np.count_nonzero(keep))

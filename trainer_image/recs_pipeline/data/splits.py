@@ -64,9 +64,13 @@ class SplitRows:
         part = self.parts[split]
         return part.stop - part.start if isinstance(part, slice) else len(part)
 
-    def take(self, values: np.ndarray, split: int) -> np.ndarray:
-        """The split's values (a view for a slice)."""
-        return values[self.parts[split]]
+    def take(self, values: np.ndarray, split: int, span: slice = slice(None)) -> np.ndarray:
+        """The split's values (a view for a slice), or those of `span`, a range of the split's rows."""
+        part = self.parts[split]
+        if isinstance(part, slice):
+            start, stop, _ = span.indices(part.stop - part.start)
+            return values[part.start + start:part.start + stop]
+        return values[part[span]]
 
     def positions(self, split: int) -> np.ndarray:
         part = self.parts[split]

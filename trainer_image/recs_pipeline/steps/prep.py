@@ -9,7 +9,7 @@ import tempfile
 import time
 from typing import Any
 
-from recs_pipeline.core import numpy_pages, progress, storage
+from recs_pipeline.core import memory_pages, progress, storage
 from recs_pipeline.core.config import LOCAL_MAX_ROWS, PrepConfig, split_list
 from recs_pipeline.data import bigquery, bigquery_prep, entity_tables, prepare, prepared_data, sources, synthetic, table_reader
 
@@ -35,7 +35,7 @@ def run(output_dir: str, input_uri: str, prep_settings: dict[str, Any], syntheti
     started = time.perf_counter()
     config = prep_config(prep_settings)
     entity_tables.check(config, own_purchases=bool(input_uri or config.query))
-    with numpy_pages.regular_pages():
+    with memory_pages.regular_pages():
         stats = _prepare(output_dir, output_uri, input_uri, config, prep_settings, synthetic_settings)
     progress.report(f"data-prep: {summary(stats)} ({progress.duration(time.perf_counter() - started)})")
     return stats

@@ -1,0 +1,44 @@
+"""Regular memory pages, not transparent huge pages, for data prep's arrays: NumPy's and Arrow's.
+
+NumPy asks the kernel for transparent huge pages (madvise) for every array of 4 MB or more, and
+pyarrow's default allocator (mimalloc in its Linux wheels) maps its arenas so that they get them
+too. Where the kernel's THP setting is `madvise` (the default of Debian and Ubuntu), a fault on
+such memory must find, and may first have to compact, 2 MB of free contiguous memory, which is
+slow when free memory is fragmented or, in a virtual machine, not yet backed by the host. Data
+prep makes a few dozen arrays of a row per input row, each filled once and read a few times, so
+huge pages buy it nothing, and they made prepare's system time swing from run to run: pyarrow's
+read alone of a 10M-row invoice file spent 0.4 to 3.6 s in the kernel under mimalloc, 0.5 to
+0.6 s under the system allocator. benchmarks/prep_scale.py --huge-pages times both settings.
+
+NumPy documents the NUMPY_MADVISE_HUGEPAGE variable, read once at import; the switch it sets is
+the private `_set_madvise_hugepage`, used here so the step needs no environment of its own.
+Arrow's pool is switched with pyarrow's public `set_memory_pool`; a buffer is freed by the pool
+that made it, so arrays made inside the block may outlive it. Both settings are process-wide: the
+block is not for threads that run work of their own beside it (each pipeline step runs in its own
+process). The other steps keep both defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pyarrow as pa
+
+try:
+    from numpy._core.multiarray import _set_madvise_hugepage
+except ImportError:  # NumPy < 2 without the numpy._core compatibility stub (1.26.0)
+    from numpy.core.multiarray import _set_madvise_hugepage
+
+
+@contextmanager
+def regular_pages() -> Iterator[None]:
+    """Arrays allocated inside the block use regular pages; the earlier settings return after it."""
+    advice = _set_madvise_hugepage(False)
+    pool = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(pool)
+        _set_madvise_hugepage(advice)
