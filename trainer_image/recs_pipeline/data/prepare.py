@@ -138,8 +138,9 @@ def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: 
         for name, values in rows.numbers.items():
             features[name], bucket_edges[name] = numeric_features.bucketise(values, parts.take(values, TRAIN))
             rows.features[name] = features[name].codes
-        codes = {"user": tuple(parts.take(rows.users, split) for split in SPLIT_ORDER),
-                 "item": tuple(parts.take(rows.items, split) for split in SPLIT_ORDER)}
+        with ThreadPoolExecutor(max_workers=2) as pool:  # each split's codes, users' and items' side by side (gathers release the GIL)
+            by_split = pool.map(lambda values: tuple(parts.take(values, split) for split in SPLIT_ORDER), (rows.users, rows.items))
+            codes = dict(zip(("user", "item"), by_split, strict=True))
         counts = {"user": splits.counts(codes["user"], len(users.labels)), "item": splits.counts(codes["item"], len(items.labels))}
         vocabularies, maps = vocabulary.build(rows, parts, counts["user"], counts["item"], users, items, features, config, source)
         tokens = vocabulary.text_vocabularies(rows, parts, texts, config, vocabularies)

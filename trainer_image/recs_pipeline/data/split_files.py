@@ -156,14 +156,13 @@ def _extreme_rows(positions: np.ndarray, entity: np.ndarray, when: np.ndarray | 
     latest time (ties: the last in the file) or the earliest (ties: the first); -1 for an entity
     with none. No sort; without times, or when they run in file order, that is simply the
     entity's last (first) row."""
-    sign = 1 if latest else -1  # the earliest is the latest of the negated times and positions
+    sign = 1 if latest else -1  # the earliest row is the latest of the negated positions
     chosen = np.full(size, NO_TIME, np.int64)
-    if when is None or bool((positions[1:] > positions[:-1]).all() and (when[1:] >= when[:-1]).all()):
+    if when is None or bool((when[1:] >= when[:-1]).all() and (positions[1:] > positions[:-1]).all()):
         np.maximum.at(chosen, entity, positions if latest else -positions)
     else:
-        signed = when if latest else -when
-        extreme = np.full(size, NO_TIME, np.int64)
-        np.maximum.at(extreme, entity, signed)
-        at_extreme = signed == np.take(extreme, entity)
-        np.maximum.at(chosen, entity[at_extreme], positions[at_extreme] if latest else -positions[at_extreme])
+        extreme = np.full(size, NO_TIME if latest else np.iinfo(np.int64).max, np.int64)
+        (np.maximum if latest else np.minimum).at(extreme, entity, when)
+        at_extreme = np.flatnonzero(when == extreme[entity])  # one row per entity, and ties: a small set
+        np.maximum.at(chosen, entity[at_extreme], sign * positions[at_extreme])
     return np.where(chosen == NO_TIME, -1, sign * chosen)

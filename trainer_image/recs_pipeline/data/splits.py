@@ -23,16 +23,17 @@ SPLIT_ORDER = (TRAIN, VAL, TEST)  # as prepared_data.SPLITS names them
 DROPPED = 3  # a row data prep does not keep
 
 
-def quantile_disc(values: np.ndarray, fraction: float, in_order: bool = False, reorder: bool = False) -> int:
-    """The value at the `fraction` quantile, an element of `values` (SQL quantile_disc); `in_order`:
-    the values are sorted; `reorder`: they may be partitioned in place (a copy the caller owns)."""
-    position = max(math.ceil(fraction * len(values)) - 1, 0)
-    if in_order:
-        return int(values[position])
-    if reorder:
+def _quantile_position(fraction: float, count: int) -> int:
+    """Where the `fraction` quantile of `count` sorted values is (SQL quantile_disc: an element, not an interpolation)."""
+    return max(math.ceil(fraction * count) - 1, 0)
+
+
+def _smallest(values: np.ndarray, position: int, in_order: bool) -> int:
+    """The value at `position` of the sorted `values`; unless they are in order, found by
+    partitioning them in place (so `values` must be a copy the caller owns)."""
+    if not in_order:
         values.partition(position)
-        return int(values[position])
-    return int(np.partition(values, position)[position])
+    return int(values[position])
 
 
 @dataclass(frozen=True)
@@ -96,17 +97,22 @@ def split_rows(con, rows: Rows, user_labels: np.ndarray, item_labels: np.ndarray
     else:
         kept = times if keep is None else times[keep]
         in_order = len(kept) < 2 or bool((kept[1:] >= kept[:-1]).all())  # a log in time order: no partition, no copies
+        earliest, latest = (int(kept[0]), int(kept[-1])) if in_order else (int(kept.min()), int(kept.max()))
+        ordered = kept if in_order or keep is not None else kept.copy()  # partitioned in place: never the rows' own times
+        below = len(ordered)  # the times below the test cut are among ordered[:below]
         if config.test_start:
             start = con.execute("SELECT CAST(CAST($1 AS TIMESTAMP) AS VARCHAR)", [config.test_start]).fetchall()[0][0]
             test_cut = int(np.datetime64(start, "us").astype(np.int64))
         else:
-            # The kept times are a copy when rows were dropped: their order may change (the rows' times stay).
-            test_cut = quantile_disc(kept, 1 - config.test_fraction, in_order, reorder=keep is not None)
-        before = kept[:np.searchsorted(kept, test_cut)] if in_order else kept[kept < test_cut]
-        require_purchases_both_sides(int(kept.min()), int(kept.max()), len(before), len(kept), config, source)
-        val_cut = quantile_disc(before, 1 - config.val_fraction, in_order, reorder=not in_order)  # below test_cut: not empty
+            below = _quantile_position(1 - config.test_fraction, len(ordered))
+            test_cut = _smallest(ordered, below, in_order)
+        before = int(np.searchsorted(ordered, test_cut)) if in_order else int(np.count_nonzero(ordered[:below] < test_cut))
+        require_purchases_both_sides(earliest, latest, before, len(kept), config, source)
+        # Validation ends where test starts: the val_fraction quantile of the `before` times below test_cut,
+        # which are the smallest of all, so it is found among ordered[:below] without taking them out.
+        val_cut = _smallest(ordered[:below], _quantile_position(1 - config.val_fraction, before), in_order)
         if in_order:
-            bounds = (int(np.searchsorted(kept, val_cut)), len(before))
+            bounds = (int(np.searchsorted(kept, val_cut)), before)
             parts = SplitRows.at(*bounds, len(kept)) if keep is None else SplitRows.among(np.flatnonzero(keep), *bounds)
         else:
             # TRAIN 0, VAL 1, TEST 2 as the count of cuts reached, in int8 throughout (no 10M-row int64 temporaries).
