@@ -1,14 +1,16 @@
 """Regular memory pages, not transparent huge pages, for data prep's arrays: NumPy's and Arrow's.
 
 NumPy asks the kernel for transparent huge pages (madvise) for every array of 4 MB or more, and
-pyarrow's default allocator (mimalloc in its Linux wheels) maps its arenas so that they get them
-too. Where the kernel's THP setting is `madvise` (the default of Debian and Ubuntu), a fault on
-such memory must find, and may first have to compact, 2 MB of free contiguous memory, which is
-slow when free memory is fragmented or, in a virtual machine, not yet backed by the host. Data
-prep makes a few dozen arrays of a row per input row, each filled once and read a few times, so
-huge pages buy it nothing, and they made prepare's system time swing from run to run: pyarrow's
-read alone of a 10M-row invoice file spent 0.4 to 3.6 s in the kernel under mimalloc, 0.5 to
-0.6 s under the system allocator. benchmarks/prep_scale.py --huge-pages times both settings.
+pyarrow's default allocator (mimalloc in its Linux wheels) gets them for its arenas too. Where the
+kernel's THP setting is `madvise` (the default of Debian and Ubuntu), a fault on such memory must
+find, and may first have to compact, 2 MB of free contiguous memory, which is slow when free
+memory is fragmented or, in a virtual machine, not yet backed by the host. Data prep makes a few
+dozen arrays of a row per input row, each filled once and read a few times, so huge pages buy it
+little and their faults made its time swing from run to run. benchmarks/prep_scale.py
+--huge-pages, 10M rows, best of 5 alternated runs (2026-12-06): prepare took 1.66x (invoice lines)
+and 1.10x (ISO-text log) as long with both defaults left on. pyarrow's read alone of the invoice
+file took 0.92 to 2.70 s with its default allocator, 1.12 to 1.19 s with the system one: where
+huge-page faults are cheap, the default reads faster, and that is what the switch gives up.
 
 NumPy documents the NUMPY_MADVISE_HUGEPAGE variable, read once at import; the switch it sets is
 the private `_set_madvise_hugepage`, used here so the step needs no environment of its own.
