@@ -27,7 +27,7 @@ class EncodedColumn:
 
     codes: np.ndarray  # intp, NumPy's index type: used as an index (bincount, gathers) without a converted copy each time
     labels: np.ndarray  # object array of str, each distinct (a dictionary column's unused entries included: no row's code)
-    complete: bool = False  # True: no row is MISSING (known from the dictionary, without a pass over the rows)
+    complete: bool = False  # True: no row is MISSING, known from the dictionary without a pass over the rows (False: not known)
 
 
 def encode(column: pa.ChunkedArray | pa.Array, normalise_ids: bool = True) -> EncodedColumn:

@@ -1,7 +1,8 @@
 """Every input row as integer codes, and which rows data prep keeps: what everything after cleaning works on.
 
 The arrays keep every row, in file order, so cleaning copies nothing; the splits (splits.SplitRows)
-name kept rows only, and each column is taken once per split, when the split files are built.
+name kept rows only, and a column is taken out per split (per shard) only where it is used: the
+counts, the split files and the entity tables.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ class SplitRows:
         return part.stop - part.start if isinstance(part, slice) else len(part)
 
     def take(self, values: np.ndarray, split: int, span: slice = slice(None)) -> np.ndarray:
-        """The split's values (a view for a slice), or those of `span`, a range of the split's rows."""
+        """The split's values (a view for a slice), or those of `span`, a range (step 1) of the split's rows."""
         part = self.parts[split]
         if isinstance(part, slice):
             start, stop, _ = span.indices(part.stop - part.start)
