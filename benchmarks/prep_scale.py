@@ -6,15 +6,14 @@ that data prep uses (core/memory_pages.py; the default's huge pages make its tim
 to run on some machines), and (b) `prep.run` on it (read, clean, temporal split, vocabularies,
 entity tables, Parquet out), and reports the wall times, the ratio of prepare's to the fastest
 read of either kind, each process's peak resident memory, the load average, and the rows per GB
-of peak memory: where the
-one-process path stops fitting the data_prep machine (MEMORY_BUDGET_GB), past which the BigQuery
-engine (data/bigquery_prep.py) runs the same steps as SQL.
+of peak memory: where the one-process path stops fitting the data_prep machine
+(MEMORY_BUDGET_GB), past which the BigQuery engine (data/bigquery_prep.py) runs the same steps as SQL.
 Shapes: `invoice`, invoice lines as a retail export has them (~53 bytes a row: ids as
 integer-like floats, a country, `--where "Quantity > 0"`); `iso`, the plainest purchase log
 (user, item, ISO text time `2024-01-01 00:00:00`, ~34 bytes a row).
 `--huge-pages` also times prepare with NumPy's and Arrow's default allocation left on (huge-page
 advice and mimalloc; core/memory_pages.py turns both off during data prep), alternated with the other runs.
-Usage: python benchmarks/prep_scale.py [--rows 10000000 50000000] [--shapes invoice iso] [--keep FOLDER] [--huge-pages]
+Usage: python benchmarks/prep_scale.py [--rows 10000000 50000000] [--shapes invoice iso] [--keep FOLDER] [--repeat 3] [--huge-pages]
 """
 
 from __future__ import annotations
