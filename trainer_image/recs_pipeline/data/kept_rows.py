@@ -1,8 +1,8 @@
 """Every input row as integer codes, and which rows data prep keeps: what everything after cleaning works on.
 
 The arrays keep every row, in file order, so cleaning copies nothing; the splits (splits.SplitRows)
-name kept rows only, and a column is taken out per split (per shard) only where it is used: the
-counts, the split files and the entity tables.
+name kept rows only, and the ids and times are taken out once per split (a view when the rows
+run in split order); a feature's codes per split or shard where they are used.
 """
 
 from __future__ import annotations

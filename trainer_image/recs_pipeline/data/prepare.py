@@ -138,15 +138,16 @@ def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: 
         for name, values in rows.numbers.items():
             features[name], bucket_edges[name] = numeric_features.bucketise(values, parts.take(values, TRAIN))
             rows.features[name] = features[name].codes
-        with ThreadPoolExecutor(max_workers=2) as pool:  # each split's codes, users' and items' side by side (gathers release the GIL)
-            by_split = pool.map(lambda values: tuple(parts.take(values, split) for split in SPLIT_ORDER), (rows.users, rows.items))
-            codes = dict(zip(("user", "item"), by_split, strict=True))
+        with ThreadPoolExecutor(max_workers=2) as pool:  # each split's codes and times, taken side by side (gathers release the GIL)
+            columns_by_split = [rows.users, rows.items, *([] if rows.times is None else [rows.times])]
+            by_split = list(pool.map(lambda values: tuple(parts.take(values, split) for split in SPLIT_ORDER), columns_by_split))
+        codes, split_times = {"user": by_split[0], "item": by_split[1]}, (by_split[2] if rows.times is not None else None)
         counts = {"user": splits.counts(codes["user"], len(users.labels)), "item": splits.counts(codes["item"], len(items.labels))}
         vocabularies, maps = vocabulary.build(rows, parts, counts["user"], counts["item"], users, items, features, config, source)
         tokens = vocabulary.text_vocabularies(rows, parts, texts, config, vocabularies)
         vocabularies[BUCKET_EDGES] = {name: edges.tolist() for name, edges in bucket_edges.items()}
         splits.require_evaluable(counts["user"], config, source)
-        split_files.write(rows, parts, codes, counts, maps, vocabularies, tokens, config, output_dir, stats)
+        split_files.write(rows, parts, codes, split_times, counts, maps, vocabularies, tokens, config, output_dir, stats)
     except _sql_errors() as error:  # evaluated when an exception arrives, so after any SQL ran
         raise DataError(f"{source}: {table_reader.first_line(error)}{table_reader.encoding_hint(error, config)}") from error
     entity_tables.complete(output_dir, vocabularies, stats, source)

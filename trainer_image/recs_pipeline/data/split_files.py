@@ -22,7 +22,7 @@ from recs_pipeline.data import text_features
 from recs_pipeline.data.identifiers import MISSING
 from recs_pipeline.data.kept_rows import Rows
 from recs_pipeline.data.prepared_data import KNOWN_ITEMS, KNOWN_USERS, SPLITS, TEXT_FEATURES, TOKENS_SUFFIX, new_rows_stats
-from recs_pipeline.data.splits import SPLIT_ORDER, TEST, TRAIN, VAL, SplitRows, iso
+from recs_pipeline.data.splits import TEST, TRAIN, VAL, SplitRows, iso
 from recs_pipeline.data.timestamps import NO_TIME
 from recs_pipeline.data.vocabulary import IndexMaps
 
@@ -31,12 +31,13 @@ ROW_GROUP_ROWS = 1 << 23  # the steps read whole files: few, large row groups
 SHARD_ROWS = 1 << 21  # a split of more rows is written as shards, one per core
 
 
-def write(rows: Rows, parts: SplitRows, codes: dict[str, tuple[np.ndarray, ...]], counts: dict[str, np.ndarray], maps: IndexMaps,
-          vocabularies: dict[str, Any], tokens: dict[str, np.ndarray], config: PrepConfig,
+def write(rows: Rows, parts: SplitRows, codes: dict[str, tuple[np.ndarray, ...]], times: tuple[np.ndarray, ...] | None,
+          counts: dict[str, np.ndarray], maps: IndexMaps, vocabularies: dict[str, Any], tokens: dict[str, np.ndarray], config: PrepConfig,
           output_dir: str, stats: dict[str, Any]) -> None:
     """Per split: the indices joined, written as Parquet; then the entity tables and the remaining
     stats, which count the validation and test rows by customers or of products new to them
-    (`codes` and `counts`: each split's "user" and "item" codes, and rows per split and code)."""
+    (`codes`, `times` and `counts`: each split's "user" and "item" codes, its times (None without a
+    time column), and rows per split and code)."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     stats.update(new_rows(counts["user"], counts["item"]))
@@ -46,11 +47,12 @@ def write(rows: Rows, parts: SplitRows, codes: dict[str, tuple[np.ndarray, ...]]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         writes = []  # per split, its shards' writes, each giving its rows' earliest and latest time
         for split, name in enumerate(SPLITS):  # train first: its write is the longest
-            writes.append([pool.submit(_write_shard, rows, parts, split, span, codes, maps, path)
+            writes.append([pool.submit(_write_shard, rows, parts, split, span, codes, times, maps, path)
                            for span, path in _shards(parts.size(split), out / f"{name}.parquet", workers)])
         for kind in ("user", "item"):
             texts = {name: tokens[name] for name in vocabularies[TEXT_FEATURES[kind]]}
-            _write_entities(kind, codes[kind], parts, rows, maps, vocabularies[f"{kind}_id"], config.indexed_features(kind), texts, out)
+            _write_entities(kind, codes[kind], times, parts, rows, maps, vocabularies[f"{kind}_id"], config.indexed_features(kind), texts,
+                            out)
         spans = [[written.result() for written in split] for split in writes]
     kept = [span for split in spans for span in split if span is not None]  # the kept rows' earliest and latest times
     tested = [span for span in spans[TEST] if span is not None]
@@ -93,14 +95,14 @@ def _shards(rows: int, path: Path, workers: int) -> list[tuple[slice, Path]]:
     return [(slice(start, start + step), path / f"part-{number:03d}.parquet") for number, start in enumerate(range(0, rows, step))]
 
 
-def _write_shard(rows: Rows, parts: SplitRows, split: int, span: slice, codes: dict[str, tuple[np.ndarray, ...]], maps: IndexMaps,
-                 path: Path) -> tuple[int, int] | None:
+def _write_shard(rows: Rows, parts: SplitRows, split: int, span: slice, codes: dict[str, tuple[np.ndarray, ...]],
+                 split_times: tuple[np.ndarray, ...] | None, maps: IndexMaps, path: Path) -> tuple[int, int] | None:
     """Rows `span` of a split gathered and written; returns their earliest and latest time (None
     without times or rows)."""
     import pyarrow.parquet as pq
 
     users, items = maps.users[codes["user"][split][span]], maps.items[codes["item"][split][span]]
-    times = parts.take(rows.times, split, span) if rows.times is not None else None
+    times = split_times[split][span] if split_times is not None else None
     table: dict[str, pa.Array] = {
         TIME: pa.array(times, pa.timestamp("us")) if times is not None else pa.nulls(len(users), pa.timestamp("us")),
         "user_idx": pa.array(users),
@@ -126,8 +128,8 @@ def _write_shard(rows: Rows, parts: SplitRows, split: int, span: slice, codes: d
     return (int(times.min()), int(times.max())) if times is not None and len(times) else None
 
 
-def _write_entities(kind: str, codes: tuple[np.ndarray, ...], parts: SplitRows, rows: Rows, maps: IndexMaps, ids: list[str],
-                    features: tuple[str, ...], texts: dict[str, np.ndarray], out: Path) -> None:
+def _write_entities(kind: str, codes: tuple[np.ndarray, ...], times: tuple[np.ndarray, ...] | None, parts: SplitRows, rows: Rows,
+                    maps: IndexMaps, ids: list[str], features: tuple[str, ...], texts: dict[str, np.ndarray], out: Path) -> None:
     """One row per user or item: its feature values as indices (0 when none) and its texts' words
     (`texts`: each text feature's token matrix by text code), from its latest training row, or for
     one first seen after training from its first row (what a catalog or an account knows when it
@@ -137,10 +139,9 @@ def _write_entities(kind: str, codes: tuple[np.ndarray, ...], parts: SplitRows, 
     table: dict[str, Any] = {f"{kind}_idx": pa.array(np.arange(len(ids), dtype=np.int32)), f"{kind}_id": pa.array(ids, pa.string())}
     if features or texts:
         code_count, order = (len(maps.users), maps.user_codes) if kind == "user" else (len(maps.items), maps.item_codes)
-        times = [parts.take(rows.times, split) if rows.times is not None else None for split in SPLIT_ORDER]
-        latest = _extreme_rows(parts.positions(TRAIN), codes[TRAIN], times[TRAIN], code_count, latest=True)
+        latest = _extreme_rows(parts.positions(TRAIN), codes[TRAIN], None if times is None else times[TRAIN], code_count, latest=True)
         first = _extreme_rows(np.concatenate([parts.positions(VAL), parts.positions(TEST)]), np.concatenate([codes[VAL], codes[TEST]]),
-                              None if times[TRAIN] is None else np.concatenate([times[VAL], times[TEST]]), code_count, latest=False)
+                              None if times is None else np.concatenate([times[VAL], times[TEST]]), code_count, latest=False)
         chosen = np.where(latest >= 0, latest, first)[order]  # by code, then in index order
         for feature in features:
             values = np.where(chosen >= 0, rows.features[feature][np.maximum(chosen, 0)], MISSING)
