@@ -7,9 +7,9 @@ find, and may first have to compact, 2 MB of free contiguous memory, which is sl
 memory is fragmented or, in a virtual machine, not yet backed by the host. Data prep makes a few
 dozen arrays of a row per input row, each filled once and read a few times, so huge pages buy it
 little and their faults made its time swing from run to run. benchmarks/prep_scale.py
---huge-pages, 10M rows, best of 5 alternated runs (2026-12-06): prepare took 1.66x (invoice lines)
-and 1.10x (ISO-text log) as long with both defaults left on. pyarrow's read alone of the invoice
-file took 0.92 to 2.70 s with its default allocator, 1.12 to 1.19 s with the system one: where
+--huge-pages, 10M rows, best of 5 alternated runs (2026-12-06): prepare took 1.84x (invoice lines)
+and 1.22x (ISO-text log) as long with both defaults left on. pyarrow's read alone of the invoice
+file took 0.93 to 2.41 s with its default allocator, 1.09 to 1.21 s with the system one: where
 huge-page faults are cheap, the default reads faster, and that is what the switch gives up.
 
 NumPy documents the NUMPY_MADVISE_HUGEPAGE variable, read once at import; the switch it sets is
