@@ -138,8 +138,9 @@ def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: 
         for name, values in rows.numbers.items():
             features[name], bucket_edges[name] = numeric_features.bucketise(values, parts.take(values, TRAIN))
             rows.features[name] = features[name].codes
-        with ThreadPoolExecutor(max_workers=2) as pool:  # each split's codes and times, taken side by side (gathers release the GIL)
-            columns_by_split = [rows.users, rows.items, *([] if rows.times is None else [rows.times])]
+        # Each split's codes and times, taken side by side (NumPy's gathers release the GIL).
+        columns_by_split = [rows.users, rows.items, *([] if rows.times is None else [rows.times])]
+        with ThreadPoolExecutor(max_workers=len(columns_by_split)) as pool:
             by_split = list(pool.map(lambda values: tuple(parts.take(values, split) for split in SPLIT_ORDER), columns_by_split))
         codes, split_times = {"user": by_split[0], "item": by_split[1]}, (by_split[2] if rows.times is not None else None)
         counts = {"user": splits.counts(codes["user"], len(users.labels)), "item": splits.counts(codes["item"], len(items.labels))}
