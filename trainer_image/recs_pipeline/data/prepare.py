@@ -13,7 +13,6 @@ embeddings cover those, and a later id is embedded from its features alone (mode
 from __future__ import annotations
 
 import json
-import os
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -138,12 +137,14 @@ def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: 
         for name, values in rows.numbers.items():
             features[name], bucket_edges[name] = numeric_features.bucketise(values, parts.take(values, TRAIN))
             rows.features[name] = features[name].codes
-        # Each split's codes and times, taken side by side (NumPy's gathers release the GIL).
-        columns_by_split = [rows.users, rows.items, *([] if rows.times is None else [rows.times])]
-        with ThreadPoolExecutor(max_workers=len(columns_by_split)) as pool:
-            by_split = list(pool.map(lambda values: tuple(parts.take(values, split) for split in SPLIT_ORDER), columns_by_split))
-        codes, split_times = {"user": by_split[0], "item": by_split[1]}, (by_split[2] if rows.times is not None else None)
-        counts = {"user": splits.counts(codes["user"], len(users.labels)), "item": splits.counts(codes["item"], len(items.labels))}
+        # Each split's codes (and their row counts) and times, taken side by side: NumPy's gathers release the GIL.
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            user_job, item_job = (pool.submit(_by_split, parts, values, len(labels)) for values, labels in ((rows.users, users.labels),
+                                                                                                            (rows.items, items.labels)))
+            time_job = pool.submit(_by_split, parts, rows.times) if rows.times is not None else None
+            (user_codes, user_counts), (item_codes, item_counts) = user_job.result(), item_job.result()
+            split_times = time_job.result()[0] if time_job is not None else None
+        codes, counts = {"user": user_codes, "item": item_codes}, {"user": user_counts, "item": item_counts}
         vocabularies, maps = vocabulary.build(rows, parts, counts["user"], counts["item"], users, items, features, config, source)
         tokens = vocabulary.text_vocabularies(rows, parts, texts, config, vocabularies)
         vocabularies[BUCKET_EDGES] = {name: edges.tolist() for name, edges in bucket_edges.items()}
@@ -155,6 +156,12 @@ def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: 
     Path(output_dir, VOCAB_FILE).write_text(json.dumps(vocabularies))
     Path(output_dir, STATS_FILE).write_text(json.dumps(stats, indent=2))
     return stats
+
+
+def _by_split(parts: splits.SplitRows, values: np.ndarray, codes: int = 0) -> tuple[tuple[np.ndarray, ...], np.ndarray | None]:
+    """Each split's `values`, and for codes below `codes`, how many rows of each split hold each (splits.counts)."""
+    taken = tuple(parts.take(values, split) for split in SPLIT_ORDER)
+    return taken, splits.counts(taken, codes) if codes else None
 
 
 @dataclass(frozen=True)
@@ -177,7 +184,9 @@ def _read_columns(con, table: pa.Table, config: PrepConfig, source: str) -> _Col
         times = timestamps.parse(con, table, config.timestamp_column, config.timestamp_format, source) if config.timestamp_column else None
         return _passes(con, table, config, source), times
 
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    # One thread per column, more than the cores: each task waits on no other, and one thread per
+    # core would run the users' and items' encodings one after the other behind the time parse.
+    with ThreadPoolExecutor(max_workers=3 + len(names)) as pool:
         from_sql = pool.submit(sql_columns)
         users = pool.submit(identifiers.encode, table[config.user_column])
         items = pool.submit(identifiers.encode, table[config.item_column])
