@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny synthetic data, a prepared folder, and a real GCS emulator on 127.0.0.1."""
+"""Shared fixtures: tiny synthetic data, a prepared folder, a real GCS emulator on 127.0.0.1, and
+what the README's install brings."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ import re
 import socket
 import subprocess
 import time
+import tomllib
 import urllib.request
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import pytest
 from recs_pipeline.data import prepare, synthetic
 from recs_pipeline.tracking.collector import MetricsCollector, weight_statistics
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY = synthetic.SyntheticConfig(num_purchases=4000, num_customers=150, num_products=80, seed=7)
 
 
@@ -159,3 +164,33 @@ def http_stand_in():
     yield start
     for server in servers:
         server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def readme_install() -> set[str]:
+    """The distributions `pip install -e ".[train]"` brings, the README's install and the image's:
+    the base dependencies and the train extra from pyproject.toml, and theirs in turn (as this
+    environment's metadata declares them, markers evaluated here, extras followed). Names as pip
+    compares them (packaging's canonicalize_name)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pending = [Requirement(text) for text in project["dependencies"] + project["optional-dependencies"]["train"]]
+    names, done = {canonicalize_name(project["name"])}, set()
+    while pending:
+        requirement = pending.pop()
+        key = (canonicalize_name(requirement.name), frozenset(requirement.extras))
+        if key in done:
+            continue
+        done.add(key)
+        names.add(key[0])
+        try:
+            requires = metadata.distribution(requirement.name).requires or []
+        except metadata.PackageNotFoundError:  # e.g. for another platform: not installed here, nothing to follow
+            continue
+        for text in requires:
+            needed = Requirement(text)
+            if needed.marker is None or any(needed.marker.evaluate({"extra": extra}) for extra in ("", *requirement.extras)):
+                pending.append(needed)
+    return names

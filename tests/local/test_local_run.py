@@ -1,15 +1,18 @@
 """The whole pipeline through kfp.local (SubprocessRunner), run as a user runs it: `recs-pipeline
 run-local` in its own process. Its environment carries planted credentials, so the same run also
-shows that none of them, and no local path of the user, reaches the YAML, the logs or the artifacts."""
+shows that none of them, and no local path of the user, reaches the YAML, the logs or the artifacts;
+and a sitecustomize module on its PYTHONPATH lists the files each of its processes imported."""
 
 import json
 import os
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from packaging.utils import canonicalize_name
 from recs_pipeline.cli import main
 from recs_pipeline.core import metric_keys
 from recs_pipeline.tracking.schema import validate
@@ -22,6 +25,16 @@ FAKE_TOKEN = "ya29.planted-access-token-3f9a1c"
 FAKE_KEY = "-----BEGIN PRIVATE KEY-----\nMIIplantedKEYmaterial0417\n-----END PRIVATE KEY-----\n"
 # What leaves the machine: the history, its status, report, summary, evaluation, stats, model metadata.
 SHIPPED = ("training_metrics.json", "training_status.json", "report.html", "pipeline.yaml")
+# Run at start-up by every Python process of the run (the CLI and each task): at exit, the files of
+# the modules it imported, as JSON in $IMPORTED_FILES_DIR.
+LIST_IMPORTS = """
+import atexit, json, os, sys
+def _list_imports():
+    files = sorted({os.path.normpath(m.__file__) for m in list(sys.modules.values()) if getattr(m, "__file__", None)})
+    with open(os.path.join(os.environ["IMPORTED_FILES_DIR"], f"{os.getpid()}.json"), "w") as handle:
+        json.dump({"argv": sys.argv, "files": files}, handle)
+atexit.register(_list_imports)
+"""
 SHIPPED_IN_ROOT = ("evaluation.json", "data_stats.json", "data_stats", "model_info.json", "retrieval_info.json", "summary", "metrics")
 
 
@@ -33,14 +46,18 @@ def local_run(tmp_path_factory):
     key_file = home / "service-account.json"
     key_file.write_text(json.dumps({"type": "service_account", "private_key": FAKE_KEY,
                                     "client_email": "svc@example.iam.gserviceaccount.com"}))
+    imports = base / "imports"
+    (imports / "site").mkdir(parents=True)
+    (imports / "site" / "sitecustomize.py").write_text(LIST_IMPORTS)
     env = {**os.environ, "HOME": str(home), "GOOGLE_APPLICATION_CREDENTIALS": str(key_file), "CLOUDSDK_AUTH_ACCESS_TOKEN": FAKE_TOKEN,
-           "RECS_API_TOKEN": FAKE_TOKEN}
+           "RECS_API_TOKEN": FAKE_TOKEN, "IMPORTED_FILES_DIR": str(imports),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(imports / "site"), os.environ.get("PYTHONPATH")]))}
     out = base / "run"
     # {run_id}: train and publish must both resolve it to the same folder (the pipeline job name).
     command = [sys.executable, "-m", "recs_pipeline.cli", "run-local", "--output-dir", str(out), *TINY_ARGS,
                "--metrics-uri", str(base / "sink" / "{run_id}")]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
-    return {"out": out, "base": base, "home": home, "key_file": key_file, "result": done}
+    return {"out": out, "base": base, "home": home, "key_file": key_file, "result": done, "imports": imports}
 
 
 def manifest_of(out: Path) -> dict[str, str]:
@@ -106,6 +123,26 @@ def test_the_retrieval_model_answers_and_the_registry_upload_stayed_off(local_ru
     assert f"customer {customer}: top 3" in answer.output
     assert "customer nobody is not in the training data; popularity fallback" in answer.output
     assert len([line for line in answer.output.splitlines() if line.startswith("    ")]) == 6
+
+
+def test_every_process_imports_only_what_the_readme_install_brings(local_run, readme_install):
+    """The run works where only `pip install -e ".[train]"` ran (the README, the image): each of its
+    processes imports modules of the base install and the train extra only, none that the test
+    extra alone brings (TensorFlow 2.21 stopped bringing tensorboard, which tf.summary needs)."""
+    owner = {}
+    for distribution in metadata.distributions():
+        for file in distribution.files or ():
+            owner[os.path.normpath(distribution.locate_file(file))] = distribution.metadata["Name"]
+    processes = [json.loads(path.read_text()) for path in local_run["imports"].glob("*.json")]
+    trained = [process for process in processes if any("/tensorflow/" in file for file in process["files"])]
+    assert len(processes) >= 5 and trained, [process["argv"] for process in processes]  # the CLI and its tasks, one of them training
+    outside = {}
+    for process in processes:
+        for file in process["files"]:
+            name = owner.get(file)
+            if name is not None and canonicalize_name(name) not in readme_install:
+                outside.setdefault(name, file)
+    assert not outside, f"imported, but not brought by the README's install: {outside}"
 
 
 def text_files(folder: Path):
