@@ -172,8 +172,8 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
             split: How to split train/validation/test: temporal (by time) or random.
             test_start: Date from which rows are the test split (temporal split only). Empty: the last test_fraction of rows by
                 time.
-            test_fraction: Share of rows in the test split (0 to 0.5).
-            val_fraction: Share of rows in the validation split, taken from the end of train by time (0 to 0.5).
+            test_fraction: Share of rows in the test split, above 0 and below 0.5.
+            val_fraction: Share of rows in the validation split, taken from the end of train by time; above 0 and below 0.5.
             timestamp_format: strptime format of the timestamp column, e.g. %m/%d/%Y %H:%M. Empty: ISO and common formats are
                 tried.
             delimiter: CSV delimiter. Empty: detected.

@@ -191,3 +191,20 @@ def test_both_engines_stop_with_the_same_message(orders, bq_emulator, settings, 
             prep.run(str(bq_emulator.gcs_root / "bucket" / engine), source, {**settings, "engine": engine}, {}, output_uri=f"gs://bucket/{engine}")
         messages.append(str(raised.value))
     assert expected in messages[0] and messages[0] == messages[1]
+
+
+@pytest.mark.parametrize("as_text, timestamp_format", [
+    ("FORMAT_TIMESTAMP('%Y-%d-%m %H:%M', ts)", "%Y-%d-%m %H:%M"),  # ISO-looking text that only the format reads right
+    ("CAST(UNIX_SECONDS(ts) AS STRING)", "epoch_s"),
+    ("UNIX_MILLIS(ts)", "epoch_ms"),
+])
+def test_both_engines_read_times_by_the_format_given(orders, bq_emulator, as_text, timestamp_format):
+    typed = prep.run(str(bq_emulator.gcs_root / "bucket" / "typed"), TABLE, {"timestamp_column": "ts", "engine": "local"}, {})
+    query = f"SELECT customer_id, product_id, {as_text} AS ts FROM `test-project.shop.orders`"
+    settings = {"timestamp_column": "ts", "query": query, "bq_staging_dataset": "test-project.staging",
+                "timestamp_format": timestamp_format}
+    for engine in ("local", "bigquery"):
+        stats = prep.run(str(bq_emulator.gcs_root / "bucket" / engine), "", {**settings, "engine": engine}, {},
+                         output_uri=f"gs://bucket/{engine}")
+        assert [stats[key] for key in ("date_min", "date_max", "test_start", "train_rows")] == \
+            [typed[key] for key in ("date_min", "date_max", "test_start", "train_rows")], engine

@@ -81,17 +81,20 @@ def test_the_custom_job_arguments_parse_back_to_the_same_config(tmp_path):
 def test_the_data_settings_are_described_as_declared_wherever_kfp_needs_them_written_out():
     """KFP needs literal docstrings, so the data_prep component, the input fingerprint and the pipeline each
     write the data settings' Args out: each reads as PREP_HELP declares it."""
-    from recs_pipeline.core.config import PREP_HELP, PrepConfig
+    from recs_pipeline.core.config import PREP_HELP, SYNTHETIC_HELP, SYNTHETIC_SIZES, PrepConfig
 
     assert set(PREP_HELP) == {field.name for field in fields(PrepConfig)}
     places = [("components/data_prep.py", "data_prep"), ("components/input_fingerprint.py", "input_fingerprint"),
               ("pipelines/pipeline.py", "two_tower_pipeline")]
     wrong = []
     for relative, name in places:
-        described = signature(relative, name)[1]
+        parameters, described = signature(relative, name)
         for field in fields(PrepConfig):
             if field.name in described and described[field.name] != PREP_HELP[field.name]:
                 wrong.append(f"{relative}:{name} {field.name}: described {described[field.name]!r}, declared {PREP_HELP[field.name]!r}")
+        for setting, size in SYNTHETIC_SIZES.items() if "synthetic_purchases" in parameters else ():
+            if parameters[setting] != ("int", size) or described.get(setting) != SYNTHETIC_HELP[setting]:
+                wrong.append(f"{relative}:{name} {setting}: {parameters[setting]}, {described.get(setting)!r}")
     assert wrong == []
 
 
@@ -99,6 +102,7 @@ def test_the_data_settings_are_described_as_declared_wherever_kfp_needs_them_wri
                                                ("run-local", "data")])
 def test_the_cli_flags_are_the_fields(command, settings):
     from recs_pipeline.cli.commands import main
+    from recs_pipeline.cli.options import as_flags
     from recs_pipeline.core.config import PREP_HELP, PrepConfig
 
     config, helps = (TrainConfig, TRAIN_HELP) if settings == "training" else (PrepConfig, PREP_HELP)
@@ -108,4 +112,4 @@ def test_the_cli_flags_are_the_fields(command, settings):
             continue
         assert field.name in flags, f"recs-pipeline {command} lacks --{field.name.replace('_', '-')}"
         default = ",".join(field.default) if isinstance(field.default, tuple) else field.default
-        assert flags[field.name].default == default and flags[field.name].help == helps[field.name], field.name
+        assert flags[field.name].default == default and flags[field.name].help == as_flags(helps[field.name]), field.name

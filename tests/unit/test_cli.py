@@ -149,8 +149,13 @@ def test_run_local_checks_the_input_and_settings_before_the_pipeline_starts(tmp_
         (["--input", str(tmp_path / "nope.csv")], f"Error: input not found: {tmp_path / 'nope.csv'}"),
         (["--metrics-uri", "s3://bucket/runs/{run_id}"],
          "Error: unsupported URI 's3://bucket/runs/{run_id}': use gs://bucket/prefix or a local folder"),
-        (["--epochs", "0"], "Error: epochs=0 must be at least 1"),
-        (["--test-fraction", "0.7"], "Error: test_fraction=0.7 must be in (0, 0.5)"),
+        (["--epochs", "0"], "Error: --epochs 0 must be at least 1"),
+        (["--test-fraction", "0.7"], "Error: --test-fraction 0.7 must be above 0 and below 0.5"),
+        (["--test-start", "31/12/2024"], "Error: --test-start '31/12/2024' is not a date: give it as YYYY-MM-DD, or YYYY-MM-DD HH:MM[:SS]"),
+        (["--timestamp-format", "banana"],
+         "Error: --timestamp-format 'banana' is neither a strptime format (such as %d/%m/%Y %H:%M) nor epoch_s or epoch_ms"),
+        (["--split", "random", "--test-start", "2024-01-01"], "Error: --test-start needs a temporal split and a timestamp column"),
+        (["--encoding", "klingon"], "Error: --encoding 'klingon' is not a text encoding Python knows; e.g. utf-8, latin-1 or cp1252"),
     ]
     for args, expected in cases:
         code, lines = run_local_lines(tmp_path, *args)

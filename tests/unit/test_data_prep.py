@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from recs_pipeline.core.config import PrepConfig
+from recs_pipeline.core.errors import ConfigError
 from recs_pipeline.data import numeric_features, prepare, prepared_data, split_files
 from recs_pipeline.steps import prep
 
@@ -324,6 +325,38 @@ def test_iso_with_time_zones_becomes_utc(tmp_path):
     formatted = PrepConfig(user_features=(), item_features=(), timestamp_format="%d/%m/%Y %H:%M %z")
     prepared = prepare_csv(tmp_path / "format", with_times([f"{1 + d:02d}/01/2025 10:00 +0100" for d in range(20)]), formatted)
     assert first_train_time(prepared) == pd.Timestamp("2025-01-01 09:00")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_format_given_decides_what_iso_looking_text_means(tmp_path, suffix):
+    # Valid ISO dates all: the CSV reader would type them as such; under %Y-%d-%m they are March 1st to 12th.
+    frame = with_times([f"2025-{1 + d % 12:02d}-03" for d in range(240)])
+    path = tmp_path / f"orders{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    formatted = prep.run(str(tmp_path / "out"), str(path), {**PLAIN.__dict__, "timestamp_format": "%Y-%d-%m"}, {})
+    assert (formatted["date_min"], formatted["date_max"], formatted["timestamps_read_as"]) == \
+        ("2025-03-01T00:00:00", "2025-03-12T00:00:00", "%Y-%d-%m")
+    as_iso = prep.run(str(tmp_path / "iso"), str(path), {**PLAIN.__dict__}, {})
+    assert (as_iso["date_min"], as_iso["date_max"]) == ("2025-01-03T00:00:00", "2025-12-03T00:00:00")
+
+
+def test_a_format_that_does_not_fit_is_named_with_the_value(tmp_path):
+    frame = with_times([f"{1 + d % 28:02d}/01/2025" for d in range(240)])
+    frame.loc[5, "timestamp"] = "31/02/2025"
+    message = bad(tmp_path, frame, PrepConfig(user_features=(), item_features=(), timestamp_format="%d/%m/%Y"))
+    assert message.endswith("column 'timestamp', row 6: cannot parse timestamp '31/02/2025' with --timestamp-format '%d/%m/%Y'")
+
+
+@pytest.mark.parametrize("settings, expected", [
+    ({"timestamp_format": "banana"}, "timestamp_format='banana' is neither a strptime format (such as %d/%m/%Y %H:%M) nor epoch_s"),
+    ({"test_start": "31/12/2024"}, "test_start='31/12/2024' is not a date: give it as YYYY-MM-DD, or YYYY-MM-DD HH:MM[:SS]"),
+    ({"test_start": "2024-02-30"}, "test_start='2024-02-30' is not a date"),
+    ({"encoding": "klingon"}, "encoding='klingon' is not a text encoding Python knows; e.g. utf-8, latin-1 or cp1252"),
+])
+def test_settings_that_cannot_work_stop_before_any_data_is_read(settings, expected):
+    with pytest.raises(ConfigError) as raised:
+        PrepConfig(**settings)
+    assert expected in str(raised.value)
 
 
 def test_date_only_strings(tmp_path):

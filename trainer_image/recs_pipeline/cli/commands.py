@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from recs_pipeline.cli.options import data_options, train_options
+from recs_pipeline.cli.options import as_flags, data_options, synthetic_options, train_options
 from recs_pipeline.core.extras import require_train_extra
 from recs_pipeline.pipelines.run_folders import KEEP_RUNS
 
@@ -26,10 +26,13 @@ PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, as a shell reports a process stopped
 
 class FriendlyGroup(click.Group):
     def invoke(self, ctx: click.Context):
+        from recs_pipeline.core.errors import ConfigError
         from recs_pipeline.training.preemption import Preempted
 
         try:
             return super().invoke(ctx)
+        except ConfigError as error:  # a setting's message names it as the pipeline does: here, by its flag
+            raise click.ClickException(as_flags(str(error))) from error
         except _user_errors() as error:
             raise click.ClickException(str(error)) from error
         except Preempted as error:
@@ -57,9 +60,7 @@ def main() -> None:
 @click.option("--experiment-tensorboard", default="", help="Vertex AI TensorBoard backing the experiment's time series.")
 @click.option("--project", default="", help="Google Cloud project for --experiment (default: the environment's).")
 @click.option("--location", default="", help="Google Cloud region for --experiment (default: the environment's).")
-@click.option("--synthetic-purchases", type=int, default=200000, show_default=True)
-@click.option("--synthetic-customers", type=int, default=5000, show_default=True)
-@click.option("--synthetic-products", type=int, default=2000, show_default=True)
+@synthetic_options
 @click.option("--verbose", "-v", is_flag=True, help="Stream every task's whole log (it always goes to OUTPUT_DIR/run-local.log).")
 @click.option("--keep-runs", type=click.IntRange(min=0), default=KEEP_RUNS, show_default=True,
               help="kfp.local run folders kept in OUTPUT_DIR/pipeline_root (the newest; about 25 MB each); 0 keeps all.")

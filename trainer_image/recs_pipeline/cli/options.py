@@ -3,19 +3,49 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import click
 
-from recs_pipeline.core.config import ENGINES, PREP_HELP, SPLIT_KINDS, TRAIN_CHOICES, TRAIN_HELP, PrepConfig, TrainConfig
+from recs_pipeline.core.config import (
+    ENGINES,
+    PREP_HELP,
+    RUN_HELP,
+    SPLIT_KINDS,
+    SYNTHETIC_HELP,
+    SYNTHETIC_SIZES,
+    TRAIN_CHOICES,
+    TRAIN_HELP,
+    PrepConfig,
+    TrainConfig,
+)
 
 _PREP = PrepConfig()
+FLAG_OF = {"input_uri": "--input"}  # the settings whose flag is not their name with dashes
+_SETTINGS = sorted({field.name for config in (PrepConfig, TrainConfig) for field in dataclasses.fields(config)} | set(RUN_HELP)
+                   | set(SYNTHETIC_SIZES) | set(FLAG_OF), key=len, reverse=True)
+_SETTING = re.compile(r"\b(" + "|".join(_SETTINGS) + r")\b(=)?")
+
+
+def as_flags(text: str) -> str:
+    """Help or an error about settings in the command line's terms: `batch_size=0` reads
+    `--batch-size 0`, and a setting named in prose its flag (only names with an underscore: a
+    setting such as `split` is also a plain word)."""
+
+    def flag(match: re.Match) -> str:
+        name, assigned = match.group(1), match.group(2)
+        if not assigned and "_" not in name:
+            return match.group(0)
+        return FLAG_OF.get(name, "--" + name.replace("_", "-")) + (" " if assigned else "")
+
+    return _SETTING.sub(flag, text)
 
 
 def _text_option(name: str):
     """The flag of a data setting given as text: its default (a list of columns comma-separated) and its help."""
     value = getattr(_PREP, name)
     default = ",".join(value) if isinstance(value, tuple) else value
-    return click.option(f"--{name.replace('_', '-')}", default=default, show_default=bool(default), help=PREP_HELP[name])
+    return click.option(f"--{name.replace('_', '-')}", default=default, show_default=bool(default), help=as_flags(PREP_HELP[name]))
 
 
 DATA_OPTIONS = [
@@ -23,14 +53,18 @@ DATA_OPTIONS = [
                                                           "table bq://project.dataset.table. Default: the embedded synthetic data."),
     *map(_text_option, ("user_column", "item_column", "timestamp_column", "user_features", "item_features", "user_numeric_features",
                         "item_numeric_features", "user_text_features", "item_text_features", "users_input", "items_input", "where")),
-    click.option("--dedupe/--no-dedupe", default=_PREP.dedupe, help=PREP_HELP["dedupe"]),
-    click.option("--split", type=click.Choice(SPLIT_KINDS), default=_PREP.split, show_default=True, help=PREP_HELP["split"]),
+    click.option("--dedupe/--no-dedupe", default=_PREP.dedupe, help=as_flags(PREP_HELP["dedupe"])),
+    click.option("--split", type=click.Choice(SPLIT_KINDS), default=_PREP.split, show_default=True, help=as_flags(PREP_HELP["split"])),
     _text_option("test_start"),
-    click.option("--test-fraction", type=float, default=_PREP.test_fraction, show_default=True, help=PREP_HELP["test_fraction"]),
-    click.option("--val-fraction", type=float, default=_PREP.val_fraction, show_default=True, help=PREP_HELP["val_fraction"]),
+    click.option("--test-fraction", type=float, default=_PREP.test_fraction, show_default=True, help=as_flags(PREP_HELP["test_fraction"])),
+    click.option("--val-fraction", type=float, default=_PREP.val_fraction, show_default=True, help=as_flags(PREP_HELP["val_fraction"])),
     *map(_text_option, ("timestamp_format", "delimiter", "encoding", "query", "bq_staging_dataset")),
-    click.option("--engine", type=click.Choice(ENGINES), default=_PREP.engine, show_default=True, help=PREP_HELP["engine"]),
+    click.option("--engine", type=click.Choice(ENGINES), default=_PREP.engine, show_default=True, help=as_flags(PREP_HELP["engine"])),
 ]
+
+
+SYNTHETIC_OPTIONS = [click.option(f"--{name.replace('_', '-')}", type=click.IntRange(min=1), default=size, show_default=True,
+                                   help=as_flags(SYNTHETIC_HELP[name])) for name, size in SYNTHETIC_SIZES.items()]
 
 
 def with_options(options: list):
@@ -45,13 +79,14 @@ def with_options(options: list):
 
 
 data_options = with_options(DATA_OPTIONS)  # the same on `prepare` and `run-local` (and as pipeline parameters)
+synthetic_options = with_options(SYNTHETIC_OPTIONS)
 
 
 def _train_option(field: dataclasses.Field):
     """The flag of one TrainConfig field: --name VALUE, or --name/--no-name for a boolean; its
     default, type and help from the config (TRAIN_HELP, TRAIN_CHOICES)."""
     flag = "--" + field.name.replace("_", "-")
-    common = {"default": field.default, "show_default": True, "help": TRAIN_HELP[field.name]}
+    common = {"default": field.default, "show_default": True, "help": as_flags(TRAIN_HELP[field.name])}
     if isinstance(field.default, bool):
         return click.option(f"{flag}/--no-{flag[2:]}", **common)
     kind = click.Choice(TRAIN_CHOICES[field.name]) if field.name in TRAIN_CHOICES else type(field.default)

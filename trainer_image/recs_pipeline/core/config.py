@@ -10,7 +10,10 @@ the input fingerprint and the pipeline.
 
 from __future__ import annotations
 
+import codecs
+import re
 from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime
 from typing import Any
 
 from recs_pipeline.core.errors import ConfigError
@@ -21,6 +24,8 @@ SPLIT_KINDS = ("temporal", "random")
 EXCLUDE_SEEN_CHOICES = ("auto", "true", "false")
 EXCLUDE_SEEN_BELOW = 0.01  # share of repeat purchases under which "auto" excludes seen products
 ENGINES = ("auto", "local", "bigquery")
+EPOCH_FORMATS = {"epoch_s": 1_000_000, "epoch_ms": 1_000}  # timestamp_format's names for epoch numbers: microseconds per unit
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?")  # what test_start takes, in both engines
 # Rows above which `engine=auto` prepares a BigQuery table inside BigQuery instead of in the
 # step's one process. Measured (benchmarks/prep_scale.py, 6 columns, 2 of them read): peak memory
 # 2.0 GB at 10M rows, 9.0 GB at 50M, so about 45M rows fill 8 GB; 30M leaves room for wider tables.
@@ -64,11 +69,20 @@ class PrepConfig:
         for name in ("test_fraction", "val_fraction"):
             value = getattr(self, name)
             if not 0.0 < value < 0.5:
-                raise ConfigError(f"{name}={value} must be in (0, 0.5)")
+                raise ConfigError(f"{name}={value} must be above 0 and below 0.5")
         if self.split not in SPLIT_KINDS:
             raise ConfigError(f"split={self.split!r} must be one of {', '.join(SPLIT_KINDS)}")
         if self.test_start and (self.split != "temporal" or not self.timestamp_column):
             raise ConfigError("test_start needs a temporal split and a timestamp column")
+        if self.test_start and not _is_iso_date(self.test_start):
+            raise ConfigError(f"test_start={self.test_start!r} is not a date: give it as YYYY-MM-DD, or YYYY-MM-DD HH:MM[:SS]")
+        if self.timestamp_format and self.timestamp_format not in EPOCH_FORMATS and "%" not in self.timestamp_format:
+            raise ConfigError(f"timestamp_format={self.timestamp_format!r} is neither a strptime format (such as %d/%m/%Y %H:%M) "
+                              f"nor {' or '.join(EPOCH_FORMATS)}")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ConfigError(f"encoding={self.encoding!r} is not a text encoding Python knows; e.g. utf-8, latin-1 or cp1252") from None
         if ";" in self.where:
             raise ConfigError(f"where={self.where!r}: one condition, no ';'")
         named = [*self.all_user_features, *self.all_item_features]
@@ -243,8 +257,8 @@ PREP_HELP: dict[str, str] = {
                    " their features. A product bought in training but missing from it stops data prep; one "
                    "first bought after training has no feature values. Empty: the features come from the "
                    "purchase rows.",
-    "test_fraction": "Share of rows in the test split (0 to 0.5).",
-    "val_fraction": "Share of rows in the validation split, taken from the end of train by time (0 to 0.5).",
+    "test_fraction": "Share of rows in the test split, above 0 and below 0.5.",
+    "val_fraction": "Share of rows in the validation split, taken from the end of train by time; above 0 and below 0.5.",
     "seed": TRAIN_HELP["seed"],
     "split": "How to split train/validation/test: temporal (by time) or random.",
     "test_start": "Date from which rows are the test split (temporal split only). Empty: the last test_fraction"
@@ -262,6 +276,11 @@ PREP_HELP: dict[str, str] = {
     "engine": "Where data prep runs: local (this step's process), bigquery (SQL in BigQuery, splits exported as"
               " Parquet to GCS) or auto (bigquery for BigQuery tables above 30M rows).",
 }
+# The embedded synthetic data's size when no input is given (data.synthetic.SyntheticConfig's
+# defaults): pipeline parameters, written out by the data_prep component and the pipeline, and run-local's flags.
+SYNTHETIC_SIZES: dict[str, int] = {"synthetic_purchases": 200_000, "synthetic_customers": 5_000, "synthetic_products": 2_000}
+SYNTHETIC_HELP: dict[str, str] = {name: f"With no input_uri: {name.removeprefix('synthetic_')} in the embedded synthetic data."
+                                  for name in SYNTHETIC_SIZES}
 # The choices of the settings that have a fixed set of values (CLI choices, checked in __post_init__).
 TRAIN_CHOICES: dict[str, tuple[str, ...]] = {"optimizer": OPTIMIZERS, "exclude_seen": EXCLUDE_SEEN_CHOICES}
 # Where a training run writes and what it is called: the settings next to TrainConfig every trainer takes.
@@ -271,6 +290,17 @@ RUN_HELP: dict[str, str] = {
     "run_id": "Identifies the run in its training log and the sink claim. Empty: the pipeline job name.",
 }
 DEFAULT_RUN_ID = "local"  # a run given neither a run id nor a pipeline job name (a direct call of a component)
+
+
+def _is_iso_date(text: str) -> bool:
+    """A date, or a date and time, as both engines read it (DuckDB's and BigQuery's TIMESTAMP of the text)."""
+    if not ISO_DATE.fullmatch(text):
+        return False
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:  # the right shape, not a day of the calendar (2024-02-30)
+        return False
+    return True
 
 
 def resolve_run_id(run_id: str, pipeline_job_name: str = "") -> str:

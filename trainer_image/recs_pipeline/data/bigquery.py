@@ -115,6 +115,11 @@ def quote(name: str) -> str:
     return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
 
+def string(value: str) -> str:
+    """A BigQuery string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def fail(error: Exception, where: str, exists: bool = False) -> BigQueryError:
     """One line for a BigQuery API error: what failed, where, and BigQuery's own reason (`exists`:
     the table is known to exist, so a 404 is about something else, such as a bad --where)."""

@@ -197,7 +197,8 @@ def _report_bad_time(job: _Run, count: int) -> None:
                     f"{id_sql(config.user_column)} IS NOT NULL AND {id_sql(config.item_column)} IS NOT NULL "
                     f"AND {time_sql(config)} IS NULL LIMIT 1")[0]["value"]
     shown = "an empty value" if value is None or not str(value).strip() else repr(str(value))
-    hint = "" if config.timestamp_format else " (pass --timestamp-format, e.g. '%d/%m/%Y %H:%M')"
+    hint = (f" with --timestamp-format {config.timestamp_format!r}" if config.timestamp_format else
+            " (pass --timestamp-format, e.g. '%d/%m/%Y %H:%M')")
     raise DataError(f"{job.source}: column {config.timestamp_column!r}: cannot parse timestamp {shown} ({count} row(s)){hint}")
 
 

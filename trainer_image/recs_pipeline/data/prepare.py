@@ -274,5 +274,6 @@ def _report_bad_time(table: pa.Table, config: PrepConfig, source: str, row: int)
     """Stop at the first kept row whose timestamp does not parse, showing its value and row."""
     value = table[config.timestamp_column][row].as_py()
     shown = "an empty value" if value is None or not str(value).strip() else repr(str(value))
-    hint = "" if config.timestamp_format else " (pass --timestamp-format: a strptime format such as '%d/%m/%Y %H:%M', or epoch_s, epoch_ms)"
+    hint = (f" with --timestamp-format {config.timestamp_format!r}" if config.timestamp_format else
+            " (pass --timestamp-format: a strptime format such as '%d/%m/%Y %H:%M', or epoch_s, epoch_ms)")
     raise DataError(f"{source}: column {config.timestamp_column!r}, row {row + 1}: cannot parse timestamp {shown}{hint}")

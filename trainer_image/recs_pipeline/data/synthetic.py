@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recs_pipeline.core.config import PrepConfig
+from recs_pipeline.core.config import SYNTHETIC_SIZES, PrepConfig
 from recs_pipeline.core.errors import ConfigError
 
 SEGMENTS = ("manufacturing", "retail", "wholesale", "hospitality", "healthcare", "construction")
@@ -36,9 +36,9 @@ PREP_COLUMNS = {
 class SyntheticConfig:
     """Sizes and strengths of the planted signal; the defaults are the pipeline's default data."""
 
-    num_purchases: int = 200_000
-    num_customers: int = 5_000
-    num_products: int = 2_000
+    num_purchases: int = SYNTHETIC_SIZES["synthetic_purchases"]
+    num_customers: int = SYNTHETIC_SIZES["synthetic_customers"]
+    num_products: int = SYNTHETIC_SIZES["synthetic_products"]
     num_categories: int = 24
     latent_dim: int = 8
     affinity_strength: float = 5.0

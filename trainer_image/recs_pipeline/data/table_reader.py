@@ -18,7 +18,7 @@ import logging
 
 import pyarrow as pa
 
-from recs_pipeline.core.config import PrepConfig
+from recs_pipeline.core.config import EPOCH_FORMATS, PrepConfig
 from recs_pipeline.core.errors import UserError
 
 SNIFF_BYTES = 1 << 16
@@ -52,6 +52,12 @@ def text_columns(config: PrepConfig) -> list[str]:
     """Columns read as text whatever they look like: the ids and the features (a numeric feature's
     bad value is then reported by row, data.numeric_features, not as a CSV type error)."""
     return [config.user_column, config.item_column, *config.purchase_features]
+
+
+def time_as_text(config: PrepConfig) -> bool:
+    """Whether the timestamp column is read as text: with a strptime format given, the format
+    decides what a value means, not the CSV reader's guess (which takes 2024-01-02 as ISO)."""
+    return bool(config.timestamp_format) and config.timestamp_format not in EPOCH_FORMATS
 
 
 def read_frame(frame, connection) -> pa.Table:
@@ -149,6 +155,8 @@ def read_files(files: list[str], file_format: str, config: PrepConfig, source: s
         options = ["header = true", f"encoding = {sql_literal(config.encoding)}", "sample_size = 100000"]
         if config.delimiter:
             options.append(f"delim = {sql_literal(config.delimiter)}")
+        if time_as_text(config) and all(config.timestamp_column in _csv_header(path, config) for path in files):
+            options.append(f"types = {{{sql_literal(config.timestamp_column)}: 'VARCHAR'}}")
         reader = f"read_csv({listing}, {', '.join(options)})"
     import duckdb
 
@@ -176,6 +184,8 @@ def _read_csv_pyarrow(files: list[str], config: PrepConfig) -> pa.Table | None:
             if len(set(header)) != len(header) or "" in header:
                 return None
             wanted = {name: TEXT_CODES for name in text_columns(config) if name in header}
+            if time_as_text(config) and config.timestamp_column in header:
+                wanted[config.timestamp_column] = pa.string()
             table = pacsv.read_csv(
                 path,
                 read_options=pacsv.ReadOptions(encoding=config.encoding),

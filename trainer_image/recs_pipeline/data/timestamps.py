@@ -1,9 +1,11 @@
 """Timestamps as people have them, to epoch microseconds (UTC).
 
 - typed columns: Parquet timestamp (with or without a time zone) and date columns, and CSV text
-  that pyarrow types as such (ISO dates and times);
-- text: ISO with or without a time zone (`2025-03-01T10:00:00+02:00` is 08:00 UTC), date only,
-  a few common formats, or the strptime format given;
+  that pyarrow types as such (ISO dates and times; not with a strptime format given, whose
+  column is read as text);
+- text: the strptime format given, first (`2024-01-02` under `%Y-%d-%m` is February 1st), then
+  ISO; without one, ISO with or without a time zone (`2025-03-01T10:00:00+02:00` is 08:00 UTC),
+  date only, then a few common formats;
 - numbers: epoch seconds or milliseconds, told apart by size (below 1e11 seconds: up to the year
   5138; 1e11 milliseconds is 1973), or named with `epoch_s` / `epoch_ms`; integers that are all
   valid YYYYMMDD dates (20250301) are read as dates, since as epoch seconds they would all fall
@@ -21,15 +23,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from recs_pipeline.core.config import EPOCH_FORMATS
 from recs_pipeline.core.errors import DataError
 
-EPOCH_FORMATS = {"epoch_s": 1_000_000, "epoch_ms": 1_000}  # microseconds per unit
 COMMON_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d", "%m/%d/%Y %H:%M",
                   "%m/%d/%Y %H:%M:%S", "%m/%d/%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y")
 NO_TIME = np.iinfo(np.int64).min  # NaT as int64
 SECONDS_BELOW = 1e11
 MILLISECONDS_BELOW = 1e14
-_FIRST_US, _LAST_US = -62135596800 * 10**6, 253402300799 * 10**6  # years 1 to 9999
+FIRST_MICROS, LAST_MICROS = -62135596800 * 10**6, 253402300799 * 10**6  # years 1 to 9999 (BigQuery's TIMESTAMP range too)
 _YYYYMMDD = (19000101, 21001231)
 
 
@@ -96,7 +98,7 @@ def _numbers(con, values: pa.ChunkedArray, column: str) -> np.ndarray:
 def _from_epoch(numbers: np.ndarray, micros_per_unit: int) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
         scaled = numbers * micros_per_unit
-        valid = np.isfinite(scaled) & (scaled >= _FIRST_US) & (scaled <= _LAST_US)
+        valid = np.isfinite(scaled) & (scaled >= FIRST_MICROS) & (scaled <= LAST_MICROS)
         return np.where(valid, np.round(np.where(valid, scaled, 0)).astype(np.int64), NO_TIME)
 
 
@@ -127,14 +129,15 @@ def _all_dates(values: np.ndarray) -> bool:
 
 
 def _from_text(con, column: str, timestamp_format: str) -> np.ndarray:
-    """Text parsed by DuckDB: ISO first (with a time zone it is converted to UTC), then the given or common formats."""
+    """Text parsed by DuckDB: the given format first, then ISO (with a time zone it is converted to
+    UTC); without a format, ISO first, then the common formats."""
     text = f"trim(CAST({_q(column)} AS VARCHAR))"
     formats = [timestamp_format] if timestamp_format else list(COMMON_FORMATS)
     zoned = [f for f in formats if "%z" in f or "%Z" in f]
     plain = [f for f in formats if f not in zoned]
-    parts = [f"timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ))"]
-    if plain:
-        parts.append(f"try_strptime({text}, [{', '.join(map(_literal, plain))}])")
+    parts = [f"try_strptime({text}, [{', '.join(map(_literal, plain))}])"] if plain else []
     parts += [f"timezone('UTC', try_strptime({text}, {_literal(f)}))" for f in zoned]
+    iso = f"timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ))"
+    parts = [*parts, iso] if timestamp_format else [iso, *parts]
     parsed = con.sql(f"SELECT coalesce({', '.join(parts)}) AS t FROM input_table").to_arrow_table()["t"]
     return parsed.cast(pa.timestamp("us")).cast(pa.int64()).fill_null(NO_TIME).to_numpy()
