@@ -365,7 +365,17 @@ def build_pipeline(image: str = TRAINER_IMAGE, trainer: str = "custom-job"):
                                           reimport=False).set_display_name("parent_model")
                     ModelUploadOp(**upload, parent_model=parent.output).set_display_name("model_upload_version").set_caching_options(False)
 
+    _one_line_descriptions(two_tower_pipeline.pipeline_spec)
     return two_tower_pipeline
+
+
+def _one_line_descriptions(spec) -> None:
+    """KFP keeps a docstring's line breaks in each description, and the console shows them where the
+    source wrapped, mid-sentence: each description becomes one line (in place, before it is written)."""
+    for component in (spec.root, *spec.components.values()):
+        for definitions in (component.input_definitions, component.output_definitions):
+            for entry in (*definitions.parameters.values(), *definitions.artifacts.values()):
+                entry.description = " ".join(entry.description.split())
 
 
 def compile_pipeline(output: str, image: str = TRAINER_IMAGE, trainer: str = "custom-job") -> str:

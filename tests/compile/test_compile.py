@@ -93,6 +93,11 @@ def test_every_parameter_and_input_has_a_description(tmp_path):
             for name, entry in inputs.get("parameters", {}).items():
                 if name in pipeline and (component, name) not in OWN_WORDS:
                     assert entry["description"].split() == pipeline[name]["description"].split(), (component, name)
+        # one line each: the console would show a wrapped docstring's breaks mid-sentence
+        described = [entry["description"] for body in (spec["root"], *spec["components"].values())
+                     for side in ("inputDefinitions", "outputDefinitions") for kind in ("parameters", "artifacts")
+                     for entry in body.get(side, {}).get(kind, {}).values() if "description" in entry]
+        assert len(described) > 100 and [text for text in described if "\n" in text or "  " in text] == []
 
 
 def test_machine_gpus_replicas_and_spot_are_run_time_parameters(tmp_path):

@@ -105,6 +105,19 @@ def test_the_verdict_names_every_baseline_the_model_does_not_beat():
     assert output.verdict(result) == "model above every baseline at recall@10 and recall@100"
 
 
+def test_the_evaluate_line_compares_nothing_at_a_k_the_catalog_does_not_exceed():
+    """60 products: recall@100 is 1 for every method, said once, not as a tie with each baseline."""
+    from recs_pipeline.steps import evaluate
+
+    result = {"model": {"recall_at_10": 0.2, "recall_at_100": 1.0}, "ks": [5, 10, 50, 100], "catalog_size": 60, "test_rows": 90,
+              "baselines": {"popularity": {"recall_at_10": 0.1, "recall_at_100": 1.0},
+                            "repeat_purchase": {"recall_at_10": 0.25, "recall_at_100": 1.0}}}
+    line = evaluate.summary(result)
+    assert line.endswith("the catalog has only 60 products, so recall@100 is 1 for every method; "
+                         "model below repeat_purchase at recall@10: 0.2000 vs 0.2500"), line
+    assert evaluate.summary({**result, "catalog_size": 8}).endswith("so recall@10, recall@50, recall@100 are 1 for every method")
+
+
 def test_the_baselines_are_blends_with_fixed_weights():
     known = purchases([(0, 1, 0), (0, 2, 180), (1, 3, 10), (2, 3, 20), (2, 1, 25), (1, 0, 30)])
     terms = Terms(known, 90.0)

@@ -34,7 +34,7 @@ def test_show_and_report(tmp_path, one_epoch):
     path = history_file(tmp_path, one_epoch)
     shown = CliRunner().invoke(main, ["metrics", "show", str(path)])
     assert shown.exit_code == 0 and "run cli-run: 2 epoch(s)" in shown.output and "  loss" in shown.output and " 2.5000\n" in shown.output
-    output = tmp_path / "report.html"
+    output = tmp_path / "reports" / "new" / "report.html"  # a folder not made yet
     made = CliRunner().invoke(main, ["report", str(path), "--output", str(output)])
     assert made.exit_code == 0 and output.read_text().count("<svg") >= 4
 
@@ -88,7 +88,7 @@ def test_compare_marks_differences(tmp_path, one_epoch):
         collector.set_final_metrics({"test_recall_at_10": 0.1 * (index + 1)})
         paths.append(tmp_path / f"{run_id}.json")
         paths[-1].write_bytes(collector.serialise())
-    html = tmp_path / "compare.html"
+    html = tmp_path / "pages" / "compare.html"
     result = CliRunner().invoke(main, ["compare", *map(str, paths), "--html", str(html)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()

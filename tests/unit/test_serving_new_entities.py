@@ -255,6 +255,9 @@ def test_bad_product_tables_are_named_in_one_line(model, prepared_numeric, tmp_p
     good = {"product_id": "N1", "category": "cat_0", "price_band": "low", "weight": "2"}
     assert_one_line_error(export([{k: v for k, v in good.items() if k != "weight"}]), "bad.csv", "no column 'weight'",
                           "product_id, category, price_band, weight")
+    renamed = {("sku" if k == "product_id" else k): v for k, v in good.items()}
+    assert_one_line_error(export([renamed]), "bad.csv", "no column 'product_id'",
+                          "found sku, category, price_band, weight); give --product-column")
     assert_one_line_error(export([{**good, "weight": "heavy"}]), "bad.csv", "column 'weight', row 1: 'heavy' is not a number")
     assert_one_line_error(export([good, {**good, "product_id": ""}]), "bad.csv", "column 'product_id', row 2: no product id")
     assert_one_line_error(export([good, good]), "bad.csv", "row 2: product 'N1' is listed twice")

@@ -192,3 +192,13 @@ def test_the_built_in_image_name_is_warned_about(vertex_api):
     own = CliRunner().invoke(main, ["submit", *args, "--image", "europe-west4-docker.pkg.dev/p/recs/recs-pipeline-trainer:0.1.0"])
     assert own.exit_code == 0 and "warning" not in own.stderr
     assert vertex_api == []
+
+
+def test_compiling_with_the_built_in_image_name_warns_too(tmp_path):
+    from recs_pipeline.vertex.image import TRAINER_IMAGE
+
+    for trainer in ("custom-job", "task"):
+        built_in = CliRunner().invoke(main, ["compile", "--output", str(tmp_path / "p.yaml"), "--trainer", trainer])
+        assert built_in.exit_code == 0 and f"warning: the trainer image {TRAINER_IMAGE} is the package's built-in name" in built_in.stderr
+    own = CliRunner().invoke(main, ["compile", "--output", str(tmp_path / "p.yaml"), "--image", "europe-west4-docker.pkg.dev/p/r/t:1"])
+    assert own.exit_code == 0 and "warning" not in own.stderr

@@ -100,10 +100,13 @@ def compile_command(output: str, image: str | None, trainer: str) -> None:
     """Write the pipeline YAML for Vertex AI Pipelines."""
     from recs_pipeline.pipelines.pipeline import compile_pipeline
     from recs_pipeline.vertex.image import TRAINER_IMAGE
+    from recs_pipeline.vertex.submit import image_warning
 
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     compile_pipeline(output, image or TRAINER_IMAGE, trainer)
     click.echo(f"wrote {output} (image {image or TRAINER_IMAGE}, train step: {trainer})")
+    if warning := image_warning(image or TRAINER_IMAGE):
+        click.echo(f"warning: {warning}", err=True)
 
 
 @main.command("prepare")
@@ -302,7 +305,9 @@ def report_command(uri: str, output: str) -> None:
     from recs_pipeline.tracking.reader import load_training_metrics
     from recs_pipeline.tracking.report import html_report
 
-    Path(output).write_text(html_report(load_training_metrics(uri).raw))
+    report = html_report(load_training_metrics(uri).raw)
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    Path(output).write_text(report)
     click.echo(f"wrote {output}")
 
 
@@ -319,6 +324,7 @@ def compare_command(uris: tuple[str, ...], html_output: str | None) -> None:
     runs = [load_training_metrics(uri) for uri in uris]
     click.echo(comparison_text(runs))
     if html_output:
+        Path(html_output).parent.mkdir(parents=True, exist_ok=True)
         Path(html_output).write_text(comparison_html(runs))
         click.echo(f"\nwrote {html_output}")
 

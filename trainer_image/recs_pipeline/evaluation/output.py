@@ -74,7 +74,10 @@ def comparisons(model: dict[str, Any], baselines: dict[str, dict[str, Any]], met
             if model.get(metric) is not None and figures.get(metric) is not None and name not in metric_keys.MODEL_PARTS]
 
 
-def verdict(result: dict[str, Any], ks: tuple[int, ...] = (10, 100)) -> str:
+VERDICT_KS = (10, 100)  # the cut-offs the one-line verdict compares at
+
+
+def verdict(result: dict[str, Any], ks: tuple[int, ...] = VERDICT_KS) -> str:
     """One line a person reads: the model above every baseline at recall@K for each K, or each
     baseline it is below or level with."""
     found = comparisons(result["model"], result["baselines"], [metric_keys.recall(k) for k in ks])

@@ -49,7 +49,8 @@ def read(path: str, id_column: str, encodings: dict[str, feature_values.Encoding
     missing = [name for name in needed if name not in frame.columns]
     if missing:
         found = ", ".join(map(str, frame.columns))
-        raise DataError(f"{path}: no column {missing[0]!r} (the table needs {', '.join(needed)}; found {found})")
+        hint = "; give --product-column if its product ids are in another column" if missing[0] == id_column else ""
+        raise DataError(f"{path}: no column {missing[0]!r} (the table needs {', '.join(needed)}; found {found}){hint}")
     if not len(frame):
         raise DataError(f"{path}: no rows, only the header ({', '.join(map(str, frame.columns))})")
     ids = np.asarray(identifiers.id_texts(pa.array(frame[id_column].tolist(), pa.string())).to_pylist(), dtype=object)
