@@ -234,15 +234,16 @@ def _clean(table: pa.Table, config: PrepConfig, source: str, stats: dict[str, An
     if passes is None and users.complete and items.complete:  # no --where, no empty id: every row passes (no pass over them)
         keep = None
         stats.update(rows_filtered_out=0, rows_dropped_null_user=0, rows_dropped_null_item=0)
-    else:
-        passes = np.ones(table.num_rows, dtype=bool) if passes is None else passes
-        has_user, has_item = users.codes != MISSING, items.codes != MISSING
-        keep = passes & has_user & has_item
-        stats.update(
-            rows_filtered_out=int((~passes).sum()),
-            rows_dropped_null_user=int((passes & ~has_user).sum()),
-            rows_dropped_null_item=int((passes & has_user & ~has_item).sum()),
-        )
+    else:  # a row is dropped for the first of these reasons it meets; a complete id column drops none (no pass over it)
+        keep = np.ones(table.num_rows, dtype=bool) if passes is None else passes
+        stats["rows_filtered_out"] = table.num_rows - int(np.count_nonzero(keep))
+        for kind, column in (("user", users), ("item", items)):
+            dropped = 0
+            if not column.complete:
+                has_id = column.codes != MISSING
+                dropped = int(np.count_nonzero(keep & ~has_id))
+                keep = keep & has_id
+            stats[f"rows_dropped_null_{kind}"] = dropped
     kept = table.num_rows if keep is None else int(np.count_nonzero(keep))
     if kept == 0:
         raise DataError(f"{source}: no rows left after filtering and dropping rows with an empty user or item")
