@@ -171,7 +171,9 @@ def readme_install() -> set[str]:
     """The distributions `pip install -e ".[train]"` brings, the README's install and the image's:
     the base dependencies and the train extra from pyproject.toml, and theirs in turn (as this
     environment's metadata declares them, markers evaluated here, extras followed). Names as pip
-    compares them (packaging's canonicalize_name)."""
+    compares them (packaging's canonicalize_name). The installed versions' requirements: where
+    they differ from trainer_image/constraints.txt (a development environment), the image's own
+    closure may differ by what those versions added or dropped."""
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 

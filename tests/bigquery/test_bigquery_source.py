@@ -197,6 +197,8 @@ def test_both_engines_stop_with_the_same_message(orders, bq_emulator, settings, 
     ("FORMAT_TIMESTAMP('%Y-%d-%m %H:%M', ts)", "%Y-%d-%m %H:%M"),  # ISO-looking text that only the format reads right
     ("CAST(UNIX_SECONDS(ts) AS STRING)", "epoch_s"),
     ("UNIX_MILLIS(ts)", "epoch_ms"),
+    ("ts", "epoch_s"),  # a TIMESTAMP column is read as it is, whatever the format says
+    ("ts", "%Y-%d-%m %H:%M:%S"),
 ])
 def test_both_engines_read_times_by_the_format_given(orders, bq_emulator, as_text, timestamp_format):
     typed = prep.run(str(bq_emulator.gcs_root / "bucket" / "typed"), TABLE, {"timestamp_column": "ts", "engine": "local"}, {})

@@ -102,7 +102,7 @@ def test_the_data_settings_are_described_as_declared_wherever_kfp_needs_them_wri
                                                ("run-local", "data")])
 def test_the_cli_flags_are_the_fields(command, settings):
     from recs_pipeline.cli.commands import main
-    from recs_pipeline.cli.options import as_flags
+    from recs_pipeline.cli.options import help_text
     from recs_pipeline.core.config import PREP_HELP, PrepConfig
 
     config, helps = (TrainConfig, TRAIN_HELP) if settings == "training" else (PrepConfig, PREP_HELP)
@@ -112,4 +112,4 @@ def test_the_cli_flags_are_the_fields(command, settings):
             continue
         assert field.name in flags, f"recs-pipeline {command} lacks --{field.name.replace('_', '-')}"
         default = ",".join(field.default) if isinstance(field.default, tuple) else field.default
-        assert flags[field.name].default == default and flags[field.name].help == as_flags(helps[field.name]), field.name
+        assert flags[field.name].default == default and flags[field.name].help == help_text(helps[field.name]), field.name

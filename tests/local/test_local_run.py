@@ -136,6 +136,8 @@ def test_every_process_imports_only_what_the_readme_install_brings(local_run, re
     processes = [json.loads(path.read_text()) for path in local_run["imports"].glob("*.json")]
     trained = [process for process in processes if any("/tensorflow/" in file for file in process["files"])]
     assert len(processes) >= 5 and trained, [process["argv"] for process in processes]  # the CLI and its tasks, one of them training
+    tensorflow = next(file for file in trained[0]["files"] if file.endswith("/tensorflow/__init__.py"))
+    assert owner[tensorflow] == "tensorflow"  # the files map to their distributions: the check below sees them
     outside = {}
     for process in processes:
         for file in process["files"]:

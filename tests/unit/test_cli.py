@@ -155,6 +155,7 @@ def test_run_local_checks_the_input_and_settings_before_the_pipeline_starts(tmp_
         (["--timestamp-format", "banana"],
          "Error: --timestamp-format 'banana' is neither a strptime format (such as %d/%m/%Y %H:%M) nor epoch_s or epoch_ms"),
         (["--split", "random", "--test-start", "2024-01-01"], "Error: --test-start needs a temporal split and a timestamp column"),
+        (["--where", "seed=1; drop"], "Error: --where 'seed=1; drop': one condition, no ';'"),  # the value as given
         (["--encoding", "klingon"], "Error: --encoding 'klingon' is not a text encoding Python knows; e.g. utf-8, latin-1 or cp1252"),
     ]
     for args, expected in cases:
@@ -186,3 +187,10 @@ def test_the_run_log_shows_progress_lines_keeps_everything_and_the_last_failure(
             assert console.getvalue() == text + "\n"
         else:
             assert console.getvalue() == "epoch 1 of 3: loss 5.3100\n"
+
+
+def test_help_names_the_other_settings_by_their_flags():
+    help_page = " ".join(CliRunner().invoke(main, ["run-local", "--help"]).output.split())
+    assert "the customer id column (--user-column) and the customer feature columns" in help_page
+    assert "BigQuery SQL whose result is the interactions (instead of --input). Empty: read --input." in help_page
+    assert "folder; {run_id} becomes the run id" in help_page

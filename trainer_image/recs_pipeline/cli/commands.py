@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from recs_pipeline.cli.options import as_flags, data_options, synthetic_options, train_options
+from recs_pipeline.cli.options import data_options, error_text, synthetic_options, train_options
 from recs_pipeline.core.extras import require_train_extra
 from recs_pipeline.pipelines.run_folders import KEEP_RUNS
 
@@ -32,7 +32,7 @@ class FriendlyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ConfigError as error:  # a setting's message names it as the pipeline does: here, by its flag
-            raise click.ClickException(as_flags(str(error))) from error
+            raise click.ClickException(error_text(str(error))) from error
         except _user_errors() as error:
             raise click.ClickException(str(error)) from error
         except Preempted as error:
@@ -99,8 +99,7 @@ def recall_summary(document: dict) -> str:
 def compile_command(output: str, image: str | None, trainer: str) -> None:
     """Write the pipeline YAML for Vertex AI Pipelines."""
     from recs_pipeline.pipelines.pipeline import compile_pipeline
-    from recs_pipeline.vertex.image import TRAINER_IMAGE
-    from recs_pipeline.vertex.submit import image_warning
+    from recs_pipeline.vertex.image import TRAINER_IMAGE, image_warning
 
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     compile_pipeline(output, image or TRAINER_IMAGE, trainer)

@@ -22,30 +22,37 @@ from recs_pipeline.core.config import (
 
 _PREP = PrepConfig()
 FLAG_OF = {"input_uri": "--input"}  # the settings whose flag is not their name with dashes
-_SETTINGS = sorted({field.name for config in (PrepConfig, TrainConfig) for field in dataclasses.fields(config)} | set(RUN_HELP)
-                   | set(SYNTHETIC_SIZES) | set(FLAG_OF), key=len, reverse=True)
-_SETTING = re.compile(r"\b(" + "|".join(_SETTINGS) + r")\b(=)?")
+_SETTINGS = "|".join(sorted({field.name for config in (PrepConfig, TrainConfig) for field in dataclasses.fields(config)}
+                            | set(RUN_HELP) | set(SYNTHETIC_SIZES) | set(FLAG_OF), key=len, reverse=True))
+# In help, a setting named in prose: one with an underscore (a setting such as `split` is also a
+# plain word), not part of a path, placeholder or longer name.
+_NAMED = re.compile(rf"(?<![\w/{{.-])({_SETTINGS})(?![\w/}}])")
+_LEADING = re.compile(rf"({_SETTINGS})(=| )")  # what a settings error starts with: `batch_size=0 must ...`, `test_start needs ...`
 
 
-def as_flags(text: str) -> str:
-    """Help or an error about settings in the command line's terms: `batch_size=0` reads
-    `--batch-size 0`, and a setting named in prose its flag (only names with an underscore: a
-    setting such as `split` is also a plain word)."""
+def flag(setting: str) -> str:
+    """The command-line flag of a setting."""
+    return FLAG_OF.get(setting, "--" + setting.replace("_", "-"))
 
-    def flag(match: re.Match) -> str:
-        name, assigned = match.group(1), match.group(2)
-        if not assigned and "_" not in name:
-            return match.group(0)
-        return FLAG_OF.get(name, "--" + name.replace("_", "-")) + (" " if assigned else "")
 
-    return _SETTING.sub(flag, text)
+def help_text(text: str) -> str:
+    """A setting's help in the command line's terms: the other settings it names, as their flags."""
+    return _NAMED.sub(lambda match: flag(match.group(1)) if "_" in match.group(1) else match.group(1), text)
+
+
+def error_text(message: str) -> str:
+    """A settings error in the command line's terms: the setting it starts with as its flag
+    (`batch_size=0 must be at least 1` reads `--batch-size 0 must be at least 1`); the value and
+    the rest as they are."""
+    match = _LEADING.match(message)
+    return f"{flag(match.group(1))} {message[match.end():]}" if match else message
 
 
 def _text_option(name: str):
     """The flag of a data setting given as text: its default (a list of columns comma-separated) and its help."""
     value = getattr(_PREP, name)
     default = ",".join(value) if isinstance(value, tuple) else value
-    return click.option(f"--{name.replace('_', '-')}", default=default, show_default=bool(default), help=as_flags(PREP_HELP[name]))
+    return click.option(f"--{name.replace('_', '-')}", default=default, show_default=bool(default), help=help_text(PREP_HELP[name]))
 
 
 DATA_OPTIONS = [
@@ -53,18 +60,18 @@ DATA_OPTIONS = [
                                                           "table bq://project.dataset.table. Default: the embedded synthetic data."),
     *map(_text_option, ("user_column", "item_column", "timestamp_column", "user_features", "item_features", "user_numeric_features",
                         "item_numeric_features", "user_text_features", "item_text_features", "users_input", "items_input", "where")),
-    click.option("--dedupe/--no-dedupe", default=_PREP.dedupe, help=as_flags(PREP_HELP["dedupe"])),
-    click.option("--split", type=click.Choice(SPLIT_KINDS), default=_PREP.split, show_default=True, help=as_flags(PREP_HELP["split"])),
+    click.option("--dedupe/--no-dedupe", default=_PREP.dedupe, help=help_text(PREP_HELP["dedupe"])),
+    click.option("--split", type=click.Choice(SPLIT_KINDS), default=_PREP.split, show_default=True, help=help_text(PREP_HELP["split"])),
     _text_option("test_start"),
-    click.option("--test-fraction", type=float, default=_PREP.test_fraction, show_default=True, help=as_flags(PREP_HELP["test_fraction"])),
-    click.option("--val-fraction", type=float, default=_PREP.val_fraction, show_default=True, help=as_flags(PREP_HELP["val_fraction"])),
+    click.option("--test-fraction", type=float, default=_PREP.test_fraction, show_default=True, help=help_text(PREP_HELP["test_fraction"])),
+    click.option("--val-fraction", type=float, default=_PREP.val_fraction, show_default=True, help=help_text(PREP_HELP["val_fraction"])),
     *map(_text_option, ("timestamp_format", "delimiter", "encoding", "query", "bq_staging_dataset")),
-    click.option("--engine", type=click.Choice(ENGINES), default=_PREP.engine, show_default=True, help=as_flags(PREP_HELP["engine"])),
+    click.option("--engine", type=click.Choice(ENGINES), default=_PREP.engine, show_default=True, help=help_text(PREP_HELP["engine"])),
 ]
 
 
 SYNTHETIC_OPTIONS = [click.option(f"--{name.replace('_', '-')}", type=click.IntRange(min=1), default=size, show_default=True,
-                                   help=as_flags(SYNTHETIC_HELP[name])) for name, size in SYNTHETIC_SIZES.items()]
+                                   help=help_text(SYNTHETIC_HELP[name])) for name, size in SYNTHETIC_SIZES.items()]
 
 
 def with_options(options: list):
@@ -86,7 +93,7 @@ def _train_option(field: dataclasses.Field):
     """The flag of one TrainConfig field: --name VALUE, or --name/--no-name for a boolean; its
     default, type and help from the config (TRAIN_HELP, TRAIN_CHOICES)."""
     flag = "--" + field.name.replace("_", "-")
-    common = {"default": field.default, "show_default": True, "help": as_flags(TRAIN_HELP[field.name])}
+    common = {"default": field.default, "show_default": True, "help": help_text(TRAIN_HELP[field.name])}
     if isinstance(field.default, bool):
         return click.option(f"{flag}/--no-{flag[2:]}", **common)
     kind = click.Choice(TRAIN_CHOICES[field.name]) if field.name in TRAIN_CHOICES else type(field.default)

@@ -10,7 +10,6 @@ the input fingerprint and the pipeline.
 
 from __future__ import annotations
 
-import codecs
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
@@ -24,7 +23,7 @@ SPLIT_KINDS = ("temporal", "random")
 EXCLUDE_SEEN_CHOICES = ("auto", "true", "false")
 EXCLUDE_SEEN_BELOW = 0.01  # share of repeat purchases under which "auto" excludes seen products
 ENGINES = ("auto", "local", "bigquery")
-EPOCH_FORMATS = {"epoch_s": 1_000_000, "epoch_ms": 1_000}  # timestamp_format's names for epoch numbers: microseconds per unit
+EPOCH_FORMATS = ("epoch_s", "epoch_ms")  # timestamp_format's names for epoch seconds and milliseconds (data.timestamps reads them)
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?")  # what test_start takes, in both engines
 # Rows above which `engine=auto` prepares a BigQuery table inside BigQuery instead of in the
 # step's one process. Measured (benchmarks/prep_scale.py, 6 columns, 2 of them read): peak memory
@@ -80,7 +79,7 @@ class PrepConfig:
             raise ConfigError(f"timestamp_format={self.timestamp_format!r} is neither a strptime format (such as %d/%m/%Y %H:%M) "
                               f"nor {' or '.join(EPOCH_FORMATS)}")
         try:
-            codecs.lookup(self.encoding)
+            "".encode(self.encoding)  # a LookupError too for a codec that is not a text encoding (rot13, base64)
         except LookupError:
             raise ConfigError(f"encoding={self.encoding!r} is not a text encoding Python knows; e.g. utf-8, latin-1 or cp1252") from None
         if ";" in self.where:

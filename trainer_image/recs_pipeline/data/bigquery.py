@@ -115,9 +115,10 @@ def quote(name: str) -> str:
     return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
 
-def string(value: str) -> str:
-    """A BigQuery string literal."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+def string_literal(value: str) -> str:
+    """A BigQuery string literal of any text: quotes, backslashes and line breaks escaped."""
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
+    return "'" + escaped + "'"
 
 
 def fail(error: Exception, where: str, exists: bool = False) -> BigQueryError:

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import DataError
 from recs_pipeline.data import bigquery, numeric_features, splits
-from recs_pipeline.data.bigquery import TableRef, quote
+from recs_pipeline.data.bigquery import TableRef, quote, string_literal
 from recs_pipeline.data.bigquery_values import Feature, buckets_sql, id_sql, not_a_number_sql, number_sql, time_sql
 from recs_pipeline.data.prepared_data import (
     BUCKET_EDGES,
@@ -63,6 +63,9 @@ def gcs_uri_of(output_dir: str, output_uri: str) -> str:
                     "(run on Vertex AI, give an output folder under /gcs/BUCKET/ mounted by Cloud Storage FUSE, or --engine local)")
 
 
+TIME_TYPES = ("TIMESTAMP", "DATETIME", "DATE")  # a time column of these types needs no --timestamp-format
+
+
 class _Run:
     """One prep run's tables and the bytes its jobs scanned."""
 
@@ -78,6 +81,7 @@ class _Run:
         self.categorical = [*config.user_features, *config.item_features]
         self.numeric = [*config.user_numeric_features, *config.item_numeric_features]
         self.features: dict[str, Feature] = {}  # every feature, once its vocabulary is known
+        self.time = time_sql(config, self.time_is_typed())  # the time column as a TIMESTAMP
 
     def table(self, name: str) -> TableRef:
         return TableRef(self.project, self.dataset, f"{self.prefix}_{name}")
@@ -90,6 +94,21 @@ class _Run:
             raise bigquery.fail(error, self.source) from error
         self.bytes_scanned += int(job.total_bytes_processed or 0)
         return rows
+
+    def time_is_typed(self) -> bool:
+        """Whether the source's time column is a TIMESTAMP, DATETIME or DATE, which is read as it is
+        whatever --timestamp-format says, as the local engine reads a typed column (a dry run: no
+        bytes scanned)."""
+        if not self.config.timestamp_column:
+            return False
+        from google.cloud.bigquery import QueryJobConfig
+
+        try:
+            job = self.client.query(f"SELECT {quote(self.config.timestamp_column)} FROM {self.source_sql}",
+                                    job_config=QueryJobConfig(dry_run=True))
+        except bigquery.api_errors() as error:
+            raise bigquery.fail(error, self.source) from error
+        return bool(job.schema) and job.schema[0].field_type in TIME_TYPES
 
     def create(self, name: str, select: str) -> str:
         ref = self.table(name)
@@ -166,7 +185,7 @@ def _clean(job: _Run, stats: dict[str, Any]) -> str:
     numbers = "".join(f", {number_sql(name)} AS {quote(name)}, {not_a_number_sql(name)} AS bad{n}" for n, name in enumerate(job.numeric))
     where = f"COALESCE(({config.where}), FALSE)" if config.where else "TRUE"
     rows = job.create("rows", f"SELECT {id_sql(config.user_column)} AS user_id, {id_sql(config.item_column)} AS item_id, "
-                              f"{time_sql(config)} AS `timestamp`{features}{numbers}, {where} AS passes FROM {job.source_sql}")
+                              f"{job.time} AS `timestamp`{features}{numbers}, {where} AS passes FROM {job.source_sql}")
     has_both = "passes AND user_id IS NOT NULL AND item_id IS NOT NULL"
     bad = "".join(f", COUNTIF(bad{n} IS NOT NULL) AS bad{n}, MIN(bad{n}) AS bad_value{n}" for n in range(len(job.numeric)))
     counts = job.run(f"SELECT COUNT(*) AS rows_in, COUNTIF(NOT passes) AS filtered, COUNTIF(passes AND user_id IS NULL) AS null_user, "
@@ -195,7 +214,7 @@ def _report_bad_time(job: _Run, count: int) -> None:
     where = f"COALESCE(({config.where}), FALSE) AND " if config.where else ""
     value = job.run(f"SELECT CAST({quote(config.timestamp_column)} AS STRING) AS value FROM {job.source_sql} WHERE {where}"
                     f"{id_sql(config.user_column)} IS NOT NULL AND {id_sql(config.item_column)} IS NOT NULL "
-                    f"AND {time_sql(config)} IS NULL LIMIT 1")[0]["value"]
+                    f"AND {job.time} IS NULL LIMIT 1")[0]["value"]
     shown = "an empty value" if value is None or not str(value).strip() else repr(str(value))
     hint = (f" with --timestamp-format {config.timestamp_format!r}" if config.timestamp_format else
             " (pass --timestamp-format, e.g. '%d/%m/%Y %H:%M')")
@@ -219,7 +238,7 @@ def _split_sql(job: _Run, kept: str) -> str:
                        f"FROM {kept} WHERE {condition}")[0]["cut"]
 
     if config.test_start:
-        test_cut = job.run(f"SELECT UNIX_MICROS(TIMESTAMP('{config.test_start}')) AS cut")[0]["cut"]
+        test_cut = job.run(f"SELECT UNIX_MICROS(TIMESTAMP({string_literal(config.test_start)})) AS cut")[0]["cut"]
     else:
         test_cut = quantile(1 - config.test_fraction)
     side = job.run(f"SELECT UNIX_MICROS(MIN(`timestamp`)) AS earliest, UNIX_MICROS(MAX(`timestamp`)) AS latest, "

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recs_pipeline.core.config import EPOCH_FORMATS, PrepConfig
-from recs_pipeline.data.bigquery import quote, string
+from recs_pipeline.core.config import PrepConfig
+from recs_pipeline.data.bigquery import quote, string_literal
 from recs_pipeline.data.identifiers import INTEGER_LIKE  # "17850.0" is the id "17850", in both engines
-from recs_pipeline.data.timestamps import FIRST_MICROS, LAST_MICROS
+from recs_pipeline.data.timestamps import EPOCH_MICROS, FIRST_MICROS, LAST_MICROS
 
 
 def id_sql(column: str) -> str:
@@ -18,20 +18,20 @@ def id_sql(column: str) -> str:
     return f"NULLIF(REGEXP_REPLACE(TRIM(CAST({quote(column)} AS STRING)), r'{INTEGER_LIKE}', r'\\1'), '')"
 
 
-def time_sql(config: PrepConfig) -> str:
+def time_sql(config: PrepConfig, typed: bool) -> str:
     """The timestamp column as a TIMESTAMP (NULL: none, or a value that does not parse), as the local
-    engine reads it (timestamps): epoch numbers by the unit named, text by the strptime format given
-    first, then as ISO (a TIMESTAMP or DATE column as it is)."""
+    engine reads it (timestamps): a `typed` column (TIMESTAMP, DATETIME, DATE) as it is; else epoch
+    numbers by the unit named, text by the strptime format given first, then as ISO."""
     if not config.timestamp_column:
         return "CAST(NULL AS TIMESTAMP)"
     column = quote(config.timestamp_column)
-    if config.timestamp_format in EPOCH_FORMATS:
-        micros = f"ROUND(SAFE_CAST(TRIM(CAST({column} AS STRING)) AS FLOAT64) * {EPOCH_FORMATS[config.timestamp_format]})"
+    if typed or not config.timestamp_format:
+        return f"SAFE_CAST({column} AS TIMESTAMP)"
+    if config.timestamp_format in EPOCH_MICROS:
+        micros = f"ROUND(SAFE_CAST(TRIM(CAST({column} AS STRING)) AS FLOAT64) * {EPOCH_MICROS[config.timestamp_format]})"
         return f"IF({micros} BETWEEN {FIRST_MICROS} AND {LAST_MICROS}, TIMESTAMP_MICROS(CAST({micros} AS INT64)), NULL)"
-    if config.timestamp_format:
-        return (f"COALESCE(SAFE.PARSE_TIMESTAMP({string(config.timestamp_format)}, TRIM(CAST({column} AS STRING))), "
-                f"SAFE_CAST({column} AS TIMESTAMP))")
-    return f"SAFE_CAST({column} AS TIMESTAMP)"
+    return (f"COALESCE(SAFE.PARSE_TIMESTAMP({string_literal(config.timestamp_format)}, TRIM(CAST({column} AS STRING))), "
+            f"SAFE_CAST({column} AS TIMESTAMP))")
 
 
 def _parsed_sql(column: str) -> str:

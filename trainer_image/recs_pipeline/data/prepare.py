@@ -13,6 +13,7 @@ embeddings cover those, and a later id is embedded from its features alone (mode
 from __future__ import annotations
 
 import json
+import os
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -158,10 +159,10 @@ def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: 
     return stats
 
 
-def _by_split(parts: splits.SplitRows, values: np.ndarray, codes: int = 0) -> tuple[tuple[np.ndarray, ...], np.ndarray | None]:
-    """Each split's `values`, and for codes below `codes`, how many rows of each split hold each (splits.counts)."""
+def _by_split(parts: splits.SplitRows, values: np.ndarray, labels: int | None = None) -> tuple[tuple[np.ndarray, ...], np.ndarray | None]:
+    """Each split's `values`; for codes of `labels` distinct labels, also how many rows of each split hold each (splits.counts)."""
     taken = tuple(parts.take(values, split) for split in SPLIT_ORDER)
-    return taken, splits.counts(taken, codes) if codes else None
+    return taken, splits.counts(taken, labels) if labels is not None else None
 
 
 @dataclass(frozen=True)
@@ -184,9 +185,9 @@ def _read_columns(con, table: pa.Table, config: PrepConfig, source: str) -> _Col
         times = timestamps.parse(con, table, config.timestamp_column, config.timestamp_format, source) if config.timestamp_column else None
         return _passes(con, table, config, source), times
 
-    # One thread per column, more than the cores: each task waits on no other, and one thread per
-    # core would run the users' and items' encodings one after the other behind the time parse.
-    with ThreadPoolExecutor(max_workers=3 + len(names)) as pool:
+    # At least three threads, more than two cores: one per core would run the users' and items'
+    # encodings one after the other behind the time parse. More columns than threads queue.
+    with ThreadPoolExecutor(max_workers=max(3, os.cpu_count() or 1)) as pool:
         from_sql = pool.submit(sql_columns)
         users = pool.submit(identifiers.encode, table[config.user_column])
         items = pool.submit(identifiers.encode, table[config.item_column])

@@ -26,6 +26,7 @@ import pyarrow as pa
 from recs_pipeline.core.config import EPOCH_FORMATS
 from recs_pipeline.core.errors import DataError
 
+EPOCH_MICROS = dict(zip(EPOCH_FORMATS, (1_000_000, 1_000), strict=True))  # microseconds per second, per millisecond
 COMMON_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d", "%m/%d/%Y %H:%M",
                   "%m/%d/%Y %H:%M:%S", "%m/%d/%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y")
 NO_TIME = np.iinfo(np.int64).min  # NaT as int64
@@ -55,7 +56,7 @@ def parse(con, table: pa.Table, column: str, timestamp_format: str, source: str)
     if pa.types.is_timestamp(values.type) or pa.types.is_date(values.type):
         return ParsedTimes(_typed(values), f"{values.type} column")
     if timestamp_format in EPOCH_FORMATS:
-        return ParsedTimes(_from_epoch(_numbers(con, values, column), EPOCH_FORMATS[timestamp_format]), timestamp_format)
+        return ParsedTimes(_from_epoch(_numbers(con, values, column), EPOCH_MICROS[timestamp_format]), timestamp_format)
     if not timestamp_format and (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
         return _detected(_numbers(con, values, column), column, source)
     micros = _from_text(con, column, timestamp_format)
@@ -113,9 +114,9 @@ def _detected(numbers: np.ndarray, column: str, source: str) -> ParsedTimes:
         return ParsedTimes(np.where(np.isfinite(numbers), parsed, NO_TIME), "%Y%m%d")
     largest = float(np.abs(finite).max())
     if largest < SECONDS_BELOW:
-        return ParsedTimes(_from_epoch(numbers, EPOCH_FORMATS["epoch_s"]), "epoch_s")
+        return ParsedTimes(_from_epoch(numbers, EPOCH_MICROS["epoch_s"]), "epoch_s")
     if largest < MILLISECONDS_BELOW:
-        return ParsedTimes(_from_epoch(numbers, EPOCH_FORMATS["epoch_ms"]), "epoch_ms")
+        return ParsedTimes(_from_epoch(numbers, EPOCH_MICROS["epoch_ms"]), "epoch_ms")
     raise DataError(f"{source}: column {column!r} holds numbers up to {largest:.6g}, too large for epoch seconds or milliseconds "
                     "(microseconds?); convert them to seconds, or pass --timestamp-format")
 

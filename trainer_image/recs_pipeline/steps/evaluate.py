@@ -113,6 +113,6 @@ def summary(result: dict[str, Any], k: int = 10) -> str:
     if too_large:
         shown = ", ".join(metric_keys.recall_label(K) for K in too_large) + (" is" if len(too_large) == 1 else " are")
         line += f"; the catalog has only {result['catalog_size']:,} products, so {shown} 1 for every method"
-    compared = tuple(K for K in output.VERDICT_KS if K not in too_large)  # a K every method reaches compares nothing
+    compared = tuple(K for K in output.VERDICT_KS if K < result["catalog_size"])  # a K every method reaches compares nothing
     return f"{line}; {output.verdict(result, compared)}" if compared else line
 

@@ -19,3 +19,14 @@ def is_gpu_image(image: str) -> bool:
     """Whether `image` is a GPU build: its tag (after the last ':' past any registry port) ends in -gpu."""
     name = image.rsplit("/", 1)[-1]
     return ":" in name and name.rsplit(":", 1)[1].endswith(GPU_TAG_SUFFIX)
+
+
+def image_warning(image: str) -> str:
+    """The package's built-in image name lies in a project the user does not own, and Vertex AI
+    pulls task images with the user's project's service agent: such a run fails at its first task
+    unless that project lets the agent read it ('' for any other image)."""
+    if image.startswith(IMAGE_REPOSITORY + ":"):
+        return (f"the trainer image {image} is the package's built-in name, in a project you do not own: build the image into your "
+                "own Artifact Registry (cloudbuild.yaml, docs/vertex.md step 5) and pass --image, "
+                "or --template with a template built there")
+    return ""

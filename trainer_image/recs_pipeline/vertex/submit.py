@@ -207,22 +207,11 @@ def trainer_image_of(spec: dict[str, Any]) -> str:
 
 
 def image_warnings(spec: dict[str, Any]) -> list[str]:
-    """What is wrong with the template's trainer image (image_warning)."""
+    """What is wrong with the template's trainer image (image.image_warning)."""
+    from recs_pipeline.vertex.image import image_warning
+
     warning = image_warning(trainer_image_of(spec))
     return [warning] if warning else []
-
-
-def image_warning(image: str) -> str:
-    """The package's built-in image name lies in a project the user does not own, and Vertex AI
-    pulls task images with the user's project's service agent: such a run fails at its first task
-    unless that project lets the agent read it ('' for any other image)."""
-    from recs_pipeline.vertex.image import IMAGE_REPOSITORY
-
-    if image.startswith(IMAGE_REPOSITORY + ":"):
-        return (f"the trainer image {image} is the package's built-in name, in a project you do not own: build the image into your "
-                "own Artifact Registry (cloudbuild.yaml, docs/vertex.md step 5) and pass --image, "
-                "or --template with a template built there")
-    return ""
 
 
 def check_accelerators(spec: dict[str, Any], parameters: dict[str, Any]) -> None:
