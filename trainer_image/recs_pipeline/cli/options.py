@@ -52,7 +52,7 @@ def _text_option(name: str):
     """The flag of a data setting given as text: its default (a list of columns comma-separated) and its help."""
     value = getattr(_PREP, name)
     default = ",".join(value) if isinstance(value, tuple) else value
-    return click.option(f"--{name.replace('_', '-')}", default=default, show_default=bool(default), help=help_text(PREP_HELP[name]))
+    return click.option(flag(name), default=default, show_default=bool(default), help=help_text(PREP_HELP[name]))
 
 
 DATA_OPTIONS = [
@@ -70,7 +70,7 @@ DATA_OPTIONS = [
 ]
 
 
-SYNTHETIC_OPTIONS = [click.option(f"--{name.replace('_', '-')}", type=click.IntRange(min=1), default=size, show_default=True,
+SYNTHETIC_OPTIONS = [click.option(flag(name), type=click.IntRange(min=1), default=size, show_default=True,
                                    help=help_text(SYNTHETIC_HELP[name])) for name, size in SYNTHETIC_SIZES.items()]
 
 
@@ -92,12 +92,12 @@ synthetic_options = with_options(SYNTHETIC_OPTIONS)
 def _train_option(field: dataclasses.Field):
     """The flag of one TrainConfig field: --name VALUE, or --name/--no-name for a boolean; its
     default, type and help from the config (TRAIN_HELP, TRAIN_CHOICES)."""
-    flag = "--" + field.name.replace("_", "-")
+    name = flag(field.name)
     common = {"default": field.default, "show_default": True, "help": help_text(TRAIN_HELP[field.name])}
     if isinstance(field.default, bool):
-        return click.option(f"{flag}/--no-{flag[2:]}", **common)
+        return click.option(f"{name}/--no-{name[2:]}", **common)
     kind = click.Choice(TRAIN_CHOICES[field.name]) if field.name in TRAIN_CHOICES else type(field.default)
-    return click.option(flag, type=kind, **common)
+    return click.option(name, type=kind, **common)
 
 
 TRAIN_OPTIONS = [_train_option(field) for field in dataclasses.fields(TrainConfig)]
