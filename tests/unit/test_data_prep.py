@@ -1,13 +1,16 @@
 """data_prep on small hand-made tables and files: splits, cleaning, and one test per bad input."""
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
 from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import ConfigError
-from recs_pipeline.data import numeric_features, prepare, prepared_data, split_files
+from recs_pipeline.data import numeric_features, prepare, prepared_data, split_files, splits
+from recs_pipeline.data.kept_rows import Rows
+from recs_pipeline.data.timestamps import NO_TIME
 from recs_pipeline.steps import prep
 
 PLAIN = PrepConfig(user_features=(), item_features=())
@@ -46,6 +49,46 @@ def test_split_is_temporal_and_counts_add_up(tmp_path):
     assert prepared.vocabularies["user_id"] == [f"U{i}" for i in range(6)]
     assert list(train.columns) == ["timestamp", "user_idx", "item_idx"]  # indices only: the vocabularies name them
     assert (prepared.users["user_id"].tolist()) == prepared.vocabularies["user_id"]
+
+
+def reference_split(times: np.ndarray, keep: np.ndarray, config: PrepConfig) -> list[np.ndarray]:
+    """Each split's rows by the definition: test from the test cut (--test-start, or the kept times'
+    1 - test_fraction quantile_disc), validation from the same quantile of the times before it."""
+    kept = np.sort(times[keep])
+
+    def position(fraction: float, count: int) -> int:  # SQL's quantile_disc
+        return max(math.ceil(fraction * count) - 1, 0)
+
+    test_cut = (int(np.datetime64(config.test_start, "us").astype(np.int64)) if config.test_start
+                else kept[position(1 - config.test_fraction, len(kept))])
+    earlier = kept[kept < test_cut]
+    val_cut = earlier[position(1 - config.val_fraction, len(earlier))]
+    label = np.where(times >= test_cut, 2, np.where(times >= val_cut, 1, 0))
+    return [np.flatnonzero(keep & (label == split)) for split in splits.SPLIT_ORDER]
+
+
+@pytest.mark.parametrize("order", ["in order", "in order, dropped rows too", "only the kept rows in order", "shuffled"])
+@pytest.mark.parametrize("test_start", ["", "2025-03-01"])
+def test_temporal_split_rows_match_their_definition_in_every_order(order, test_start):
+    """The split finds its cuts by bisection when the times are in order, by partition otherwise: each
+    way gives the rows the definition gives, ties at a cut included."""
+    rng = np.random.default_rng(len(order) + len(test_start))
+    count = 5000
+    times = np.sort(rng.integers(0, 120, count)) * 86_400_000_000 + int(np.datetime64("2025-01-01", "us").astype(np.int64))
+    keep = rng.random(count) < 0.9
+    if order == "in order":
+        keep[:] = True
+    if order == "only the kept rows in order":
+        times[~keep] = NO_TIME  # a time that did not parse, on a row the filter drops
+    if order == "shuffled":
+        times = rng.permutation(times)
+    config = PrepConfig(user_features=(), item_features=(), test_fraction=0.15, val_fraction=0.2, test_start=test_start)
+    codes = np.zeros(count, np.intp)
+    rows = Rows(codes, codes, times, {}, {}, {}, None if keep.all() else keep)
+    parts = splits.split_rows(prepare.connect(), rows, np.array(["u"], object), np.array(["i"], object), config, "orders.csv")
+    for split, expected in zip(splits.SPLIT_ORDER, reference_split(times, keep, config), strict=True):
+        assert parts.size(split) == len(expected) > 0
+        np.testing.assert_array_equal(parts.positions(split), expected)
 
 
 def test_test_start_date_and_random_split(tmp_path):

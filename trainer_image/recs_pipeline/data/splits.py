@@ -28,14 +28,6 @@ def _quantile_position(fraction: float, count: int) -> int:
     return max(math.ceil(fraction * count) - 1, 0)
 
 
-def _smallest(values: np.ndarray, position: int, in_order: bool) -> int:
-    """The value at `position` of the sorted `values`; unless they are in order, found by
-    partitioning them in place (so `values` must be a copy the caller owns)."""
-    if not in_order:
-        values.partition(position)
-    return int(values[position])
-
-
 @dataclass(frozen=True)
 class SplitRows:
     """The rows of TRAIN, VAL and TEST (in that order), each a slice of the rows or their positions, in file order.
@@ -95,33 +87,75 @@ def split_rows(con, rows: Rows, user_labels: np.ndarray, item_labels: np.ndarray
         labels = np.where(draw < config.test_fraction, TEST, np.where(draw < val_bound, VAL, TRAIN)).astype(np.int8)
         parts = SplitRows.of(_dropped(labels, keep))
     else:
-        kept = times if keep is None else times[keep]
-        in_order = len(kept) < 2 or bool((kept[1:] >= kept[:-1]).all())  # a log in time order: no partition, no copies
-        earliest, latest = (int(kept[0]), int(kept[-1])) if in_order else (int(kept.min()), int(kept.max()))
-        ordered = kept if in_order or keep is not None else kept.copy()  # partitioned in place: never the rows' own times
-        below = len(ordered)  # the times below the test cut are among ordered[:below]
-        if config.test_start:
-            start = con.execute("SELECT CAST(CAST($1 AS TIMESTAMP) AS VARCHAR)", [config.test_start]).fetchall()[0][0]
-            test_cut = int(np.datetime64(start, "us").astype(np.int64))
-        else:
-            below = _quantile_position(1 - config.test_fraction, len(ordered))
-            test_cut = _smallest(ordered, below, in_order)
-        before = int(np.searchsorted(ordered, test_cut)) if in_order else int(np.count_nonzero(ordered[:below] < test_cut))
-        require_purchases_both_sides(earliest, latest, before, len(kept), config, source)
-        # Validation ends where test starts: the val_fraction quantile of the `before` times below test_cut,
-        # which are the smallest of all, so it is found among ordered[:below] without taking them out.
-        val_cut = _smallest(ordered[:below], _quantile_position(1 - config.val_fraction, before), in_order)
-        if in_order:
-            bounds = (int(np.searchsorted(kept, val_cut)), before)
-            parts = SplitRows.at(*bounds, len(kept)) if keep is None else SplitRows.among(np.flatnonzero(keep), *bounds)
-        else:
-            # TRAIN 0, VAL 1, TEST 2 as the count of cuts reached, in int8 throughout (no 10M-row int64 temporaries).
-            labels = (times >= val_cut).view(np.int8)
-            labels += times >= test_cut
-            parts = SplitRows.of(_dropped(labels, keep))
+        parts = _temporal(con, times, keep, config, source)
     if not parts.size(TRAIN):
         raise DataError(f"{source}: the training split is empty")
     return parts
+
+
+def _temporal(con, times: np.ndarray, keep: np.ndarray | None, config: PrepConfig, source: str) -> SplitRows:
+    """Test from --test-start or the time quantile of --test-fraction, validation the end of train
+    by time (the val_fraction quantile of the times before test)."""
+    if _in_order(times):  # a log in time order, its dropped rows too: the kept times are read where they are
+        kept_rows = None if keep is None else np.flatnonzero(keep)
+        return _in_split_order(kept_rows, *_bounds_in_order(con, times, kept_rows, config, source))
+    kept = times if keep is None else times[keep]
+    if keep is not None and _in_order(kept):  # only the dropped rows out of order (a time that did not parse)
+        return _in_split_order(np.flatnonzero(keep), *_bounds_in_order(con, kept, None, config, source))
+    earliest, latest = int(kept.min()), int(kept.max())
+    ordered = kept if keep is not None else kept.copy()  # partitioned in place: never the rows' own times
+    below = len(ordered)  # the times below the test cut are among ordered[:below]
+    if config.test_start:
+        test_cut = _test_start(con, config)
+    else:
+        below = _quantile_position(1 - config.test_fraction, len(ordered))
+        ordered.partition(below)
+        test_cut = int(ordered[below])
+    before = int(np.count_nonzero(ordered[:below] < test_cut))
+    require_purchases_both_sides(earliest, latest, before, len(kept), config, source)
+    # The `before` times below test_cut are the smallest of all, so the validation cut is found
+    # among ordered[:below] without taking them out.
+    position = _quantile_position(1 - config.val_fraction, before)
+    ordered[:below].partition(position)
+    val_cut = int(ordered[position])
+    # TRAIN 0, VAL 1, TEST 2 as the count of cuts reached, in int8 throughout (no 10M-row int64 temporaries).
+    labels = (times >= val_cut).view(np.int8)
+    labels += times >= test_cut
+    return SplitRows.of(_dropped(labels, keep))
+
+
+def _bounds_in_order(con, times: np.ndarray, kept: np.ndarray | None, config: PrepConfig, source: str) -> tuple[int, int, int]:
+    """Where validation and test start among the kept rows, and how many there are, for times in
+    order: each cut found by bisection, nothing copied (`kept`: the kept rows' positions in
+    `times`; None: every row)."""
+    count = len(times) if kept is None else len(kept)
+
+    def time_at(position: int) -> int:  # the time of the kept row at `position` in their order
+        return int(times[position if kept is None else kept[position]])
+
+    def count_before(cut: int) -> int:  # how many kept rows are earlier than `cut`
+        rows = int(np.searchsorted(times, cut))
+        return rows if kept is None else int(np.searchsorted(kept, rows))
+
+    test_cut = _test_start(con, config) if config.test_start else time_at(_quantile_position(1 - config.test_fraction, count))
+    test_start = count_before(test_cut)
+    require_purchases_both_sides(time_at(0), time_at(count - 1), test_start, count, config, source)
+    return count_before(time_at(_quantile_position(1 - config.val_fraction, test_start))), test_start, count
+
+
+def _in_split_order(kept: np.ndarray | None, val_start: int, test_start: int, count: int) -> SplitRows:
+    """The splits of kept rows in time order (`kept`: their positions; None: every row)."""
+    return SplitRows.at(val_start, test_start, count) if kept is None else SplitRows.among(kept, val_start, test_start)
+
+
+def _in_order(times: np.ndarray) -> bool:
+    return len(times) < 2 or bool((times[1:] >= times[:-1]).all())
+
+
+def _test_start(con, config: PrepConfig) -> int:
+    """--test-start in epoch microseconds, read as DuckDB reads a time (its connection's zone is UTC)."""
+    start = con.execute("SELECT CAST(CAST($1 AS TIMESTAMP) AS VARCHAR)", [config.test_start]).fetchall()[0][0]
+    return int(np.datetime64(start, "us").astype(np.int64))
 
 
 def _dropped(labels: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
