@@ -53,10 +53,11 @@ def index_map(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     return order, mapping, int(trained.sum())
 
 
-def build(rows: Rows, parts: SplitRows, user_counts: np.ndarray, item_counts: np.ndarray, users: EncodedColumn, items: EncodedColumn,
-          features: dict[str, EncodedColumn], config: PrepConfig, source: str) -> tuple[dict[str, Any], IndexMaps]:
+def build(train_features: dict[str, np.ndarray], user_counts: np.ndarray, item_counts: np.ndarray, users: EncodedColumn,
+          items: EncodedColumn, features: dict[str, EncodedColumn], config: PrepConfig, source: str) -> tuple[dict[str, Any], IndexMaps]:
     """Every user and item, those seen in training first (each part sorted by text); feature values
-    seen in training, sorted by text (numeric buckets in their order)."""
+    seen in training, sorted by text (numeric buckets in their order). `train_features`: each
+    feature's codes on the training rows."""
     user_codes, user_map, known_users = index_map(user_counts)
     item_codes, item_map, known_items = index_map(item_counts)
     if known_users < 2 or known_items < 2:
@@ -64,8 +65,10 @@ def build(rows: Rows, parts: SplitRows, user_counts: np.ndarray, item_counts: np
                         "a retrieval model needs at least 2 of each")
     feature_vocabularies, feature_maps = {}, {}
     for name, column in features.items():
-        # Shifted by one so MISSING (-1) counts in slot 0, which is then dropped: no filtered copy.
-        seen = np.flatnonzero(np.bincount(parts.take(rows.features[name], TRAIN) + 1, minlength=len(column.labels) + 1)[1:] > 0)
+        if column.complete:  # no MISSING code: counted as they are
+            seen = np.flatnonzero(np.bincount(train_features[name], minlength=len(column.labels)))
+        else:  # shifted by one so MISSING (-1) counts in slot 0, which is then dropped: no filtered copy
+            seen = np.flatnonzero(np.bincount(train_features[name] + 1, minlength=len(column.labels) + 1)[1:] > 0)
         seen = seen[column.labels[seen] != ""]
         mapping = np.zeros(len(column.labels) + 1, np.int32)  # the last slot: MISSING
         mapping[seen] = np.arange(1, len(seen) + 1, dtype=np.int32)  # index 0: empty or unseen
