@@ -1,6 +1,8 @@
 """The fast CSV path of data prep gives what the general one gives: ids dictionary-encoded as they
 are read, columns nobody uses left unconverted, DuckDB started only when SQL runs."""
 
+import itertools
+import re
 import subprocess
 import sys
 
@@ -64,6 +66,47 @@ def test_dictionary_chunks_encode_as_the_plain_column_does():
     chunks = pa.chunked_array([pa.array(values[:3]).dictionary_encode(), pa.array(values[3:]).dictionary_encode()])
     encoded = identifiers.encode(chunks)
     assert np.array_equal(encoded.codes, plain.codes) and encoded.labels.tolist() == plain.labels.tolist() == ["17850", "a", "b"]
+
+
+def reference_label(value: str | None) -> str | None:
+    """The id rules, one value at a time: trimmed, blank is missing, 17850.0 is 17850."""
+    text = None if value is None else value.strip()
+    if text and re.fullmatch(r"-?[0-9]+\.0+", text):
+        text = text.split(".")[0]
+    return text or None
+
+
+def dictionary_chunk(piece: list[str | None], dictionary: list[str | None], null_entry: bool) -> pa.DictionaryArray:
+    """`piece` as indices into `dictionary`; a None is a null index, or with `null_entry`, an index to a null entry."""
+    entries = [*dictionary, None] if null_entry else dictionary
+    indices = [entries.index(value) if value is not None or null_entry else None for value in piece]
+    return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(entries, pa.string()))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_many_chunks_each_with_its_own_dictionary_encode_by_the_id_rules(seed):
+    """As the CSV reader gives a large file: one dictionary per block, each listing only that
+    block's values; here also null entries, an empty block, and blocks sharing one dictionary."""
+    rng = np.random.default_rng(seed)
+    pool = ["17850.0", "17850", "007", "7", " 12 ", "12.00", "U5", "", " ", None, *(f"C{i}" for i in range(40))]
+    values = [pool[i] for i in rng.integers(0, len(pool), 3000)]
+    cuts = [0, *sorted(rng.choice(np.arange(1, len(values)), 24, replace=False).tolist()), len(values)]
+    pieces = [values[start:stop] for start, stop in itertools.pairwise(cuts)]
+    pieces.insert(3, [])
+    chunks = [dictionary_chunk(piece, sorted({value for value in piece if value is not None}), null_entry=number % 2 == 0)
+              for number, piece in enumerate(pieces)]
+    shared = sorted({value for value in pieces[5] + pieces[6] if value is not None})
+    chunks[5], chunks[6] = (dictionary_chunk(pieces[number], shared, null_entry=False) for number in (5, 6))
+    chunks[6] = pa.DictionaryArray.from_arrays(chunks[6].indices, chunks[5].dictionary)  # the very same dictionary
+    encoded = identifiers.encode(pa.chunked_array(chunks))
+    labels = sorted({label for value in values if (label := reference_label(value)) is not None})
+    expected = [identifiers.MISSING if reference_label(value) is None else labels.index(reference_label(value)) for value in values]
+    assert encoded.labels.tolist() == labels
+    assert encoded.codes.tolist() == expected
+    assert encoded.complete is False and identifiers.MISSING in expected
+    valid = [[value for value in piece if reference_label(value)] for piece in pieces]
+    complete = identifiers.encode(pa.chunked_array([dictionary_chunk(piece, sorted(set(piece)), null_entry=False) for piece in valid]))
+    assert complete.complete is True and (complete.codes >= 0).all()
 
 
 @pytest.mark.parametrize("values, complete", [

@@ -5,7 +5,7 @@ spreadsheet export leaves customer numbers) is the same id as the integer; blank
 are missing. A column is hash-encoded once (pyarrow), and the rules run on its distinct values
 only, so a 10M-row column with 200k customers costs one hash pass, not 10M string edits; a
 column that arrives dictionary-encoded (the CSV reader encodes ids while it reads) is not hashed
-again: its chunks' dictionaries are merged and its indices remapped.
+again: its chunks' dictionaries are merged, and each chunk's indices read through its own map.
 """
 
 from __future__ import annotations
@@ -36,42 +36,66 @@ def encode(column: pa.ChunkedArray | pa.Array, normalise_ids: bool = True) -> En
         column = pa.chunked_array([column])
     if len(column) == 0:
         return EncodedColumn(np.zeros(0, np.intp), np.array([], dtype=object))
-    encoded = _dictionary_encoded(column)
-    dictionary = encoded.chunk(0).dictionary  # one dictionary shared by all chunks
-    texts = id_texts(dictionary) if normalise_ids else feature_texts(dictionary)
+    chunks = _dictionary_chunks(column)
+    entries, starts = _dictionary_entries(chunks)
+    # Each chunk's dictionary lists its own distinct values (the CSV reader encodes block by block):
+    # those are hashed once more into the distinct values of the column, and the rules run on these.
+    distinct = pc.dictionary_encode(entries)
+    texts = id_texts(distinct.dictionary) if normalise_ids else feature_texts(distinct.dictionary)
     # Distinct raw values may share a label ("17850" and "17850.0"): merge them, then sort.
     merged = pc.dictionary_encode(texts)
     unique = merged.dictionary
     order = pc.array_sort_indices(unique).to_numpy()
-    rank = np.empty(len(order), np.int32)
-    rank[order] = np.arange(len(order), dtype=np.int32)
+    rank = np.empty(len(order) + 1, np.intp)  # its last slot, read by index MISSING (-1): MISSING
+    rank[order] = np.arange(len(order))
+    rank[-1] = MISSING
     labels = unique.take(pa.array(order)).to_numpy(zero_copy_only=False).astype(object)
-    merged_index = merged.indices.fill_null(MISSING).to_numpy().astype(np.int32, copy=False)
-    # raw dictionary index -> label code; its last slot (index MISSING = -1) is a null row's.
-    remap = np.append(np.where(merged_index == MISSING, MISSING, rank[np.maximum(merged_index, 0)] if len(rank) else MISSING),
-                      MISSING).astype(np.intp)
-    nulls = any(chunk.indices.null_count for chunk in encoded.chunks)
-    return EncodedColumn(_row_codes(encoded, remap), labels, complete=not nulls and bool((remap[:-1] != MISSING).all()))
+    # dictionary entry -> label code, by way of its distinct value and that value's label (a null on either way: MISSING)
+    label_of_value = np.append(np.take(rank, _codes(merged.indices), mode="wrap"), MISSING)
+    label_of_entry = np.take(label_of_value, _codes(distinct.indices), mode="wrap")
+    nulls = any(chunk.indices.null_count for chunk in chunks)
+    return EncodedColumn(_row_codes(chunks, starts, label_of_entry), labels, complete=not nulls and bool((label_of_entry != MISSING).all()))
 
 
-def _dictionary_encoded(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """The column as dictionary chunks sharing one dictionary. Already dictionary-encoded: only
-    the chunks' small dictionaries are hashed (unify), not every row again."""
-    return column.unify_dictionaries() if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+def _dictionary_chunks(column: pa.ChunkedArray) -> list[pa.DictionaryArray]:
+    """The column's chunks as dictionary arrays: as they are when the reader encoded them, else
+    hash-encoded here (its chunks then share one dictionary)."""
+    encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+    return [chunk for chunk in encoded.chunks if len(chunk)]
 
 
-def _row_codes(encoded: pa.ChunkedArray, remap: np.ndarray) -> np.ndarray:
-    """Each row's code, remap[dictionary index] (a null row reads remap's last slot, MISSING):
-    one gather per chunk straight into the result, the 10M-row path."""
-    out = np.empty(len(encoded), np.intp)
+def _dictionary_entries(chunks: list[pa.DictionaryArray]) -> tuple[pa.Array, list[int]]:
+    """Every chunk's dictionary end to end (one shared by consecutive chunks once), and where each
+    chunk's starts in it."""
+    dictionaries: list[pa.Array] = []
+    starts: list[int] = []
+    size = 0
+    for chunk in chunks:
+        if not dictionaries or not chunk.dictionary.equals(dictionaries[-1]):
+            dictionaries.append(chunk.dictionary)
+            size += len(chunk.dictionary)
+        starts.append(size - len(dictionaries[-1]))
+    return (pa.concat_arrays(dictionaries) if len(dictionaries) > 1 else dictionaries[0]), starts
+
+
+def _codes(indices: pa.Array) -> np.ndarray:
+    """Dictionary indices as NumPy, MISSING (-1) where null."""
+    if indices.null_count:
+        indices = indices.fill_null(MISSING)
+    return indices.to_numpy(zero_copy_only=False)
+
+
+def _row_codes(chunks: list[pa.DictionaryArray], starts: list[int], label_of_entry: np.ndarray) -> np.ndarray:
+    """Each row's label code: its chunk's slice of `label_of_entry` at its dictionary index (a null
+    row reads the slice's appended MISSING). One gather per chunk straight into the result, the
+    10M-row path; the chunks' indices are not rewritten to one dictionary first."""
+    out = np.empty(sum(len(chunk) for chunk in chunks), np.intp)
     position = 0
-    for chunk in encoded.chunks:
-        indices = chunk.indices
-        length = len(indices)
-        if indices.null_count:
-            indices = indices.fill_null(MISSING)
+    for chunk, start in zip(chunks, starts, strict=True):
+        table = np.append(label_of_entry[start:start + len(chunk.dictionary)], MISSING)
+        length = len(chunk)
         # mode wrap: index -1 reads the last slot (and an unbuffered output, unlike mode raise)
-        np.take(remap, indices.to_numpy(zero_copy_only=False), out=out[position:position + length], mode="wrap")
+        np.take(table, _codes(chunk.indices), out=out[position:position + length], mode="wrap")
         position += length
     return out
 
