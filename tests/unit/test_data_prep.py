@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import ConfigError
-from recs_pipeline.data import numeric_features, prepare, prepared_data, split_files, splits
+from recs_pipeline.data import numeric_features, prepare, prepared_data, split_files, splits, timestamps
 from recs_pipeline.data.kept_rows import Rows
 from recs_pipeline.data.timestamps import NO_TIME
 from recs_pipeline.steps import prep
@@ -445,6 +445,17 @@ def test_parquet_timestamp_and_date_columns(tmp_path):
                        folder / "o.parquet")
         prep.run(str(folder / "out"), str(folder / "o.parquet"), {**PLAIN.__dict__}, {})
         assert first_train_time(prepared_data.load(str(folder / "out"))) == expected[name], name
+
+
+@pytest.mark.parametrize("unit, scale", [("s", 10**6), ("ms", 10**3), ("us", 1)])
+def test_typed_times_in_many_chunks_are_epoch_microseconds(unit, scale):
+    import pyarrow as pa
+
+    stored = [0, 1_700_000_000, -5, 7, 253_402_300_799]
+    kind = pa.timestamp(unit, tz="Europe/Berlin")  # the stored integers are UTC whatever the zone
+    column = pa.chunked_array([pa.array(stored[:2], kind), pa.array([], kind), pa.array(stored[2:3], kind), pa.array(stored[3:], kind)])
+    parsed = timestamps.parse(None, pa.table({"t": column}), "t", "", "orders.parquet")
+    assert parsed.micros.tolist() == [value * scale for value in stored]
 
 
 def test_an_empty_file_says_it_is_empty(tmp_path):
