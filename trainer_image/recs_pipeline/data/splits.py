@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,9 +40,10 @@ class SplitRows:
     @classmethod
     def of(cls, labels: np.ndarray) -> SplitRows:
         """From TRAIN, VAL, TEST or DROPPED per row."""
-        if len(labels) < 2 or bool((labels[1:] >= labels[:-1]).all()):
+        if _in_order(labels):
             return cls.at(*np.cumsum(np.bincount(labels, minlength=len(SPLIT_ORDER))[:len(SPLIT_ORDER)]).tolist())
-        return cls(tuple(np.flatnonzero(labels == split) for split in SPLIT_ORDER))
+        with ThreadPoolExecutor(max_workers=len(SPLIT_ORDER)) as pool:  # NumPy's comparisons and nonzero release the GIL
+            return cls(tuple(pool.map(lambda split: np.flatnonzero(labels == split), SPLIT_ORDER)))
 
     @classmethod
     def at(cls, val_start: int, test_start: int, end: int) -> SplitRows:
@@ -148,8 +150,14 @@ def _in_split_order(kept: np.ndarray | None, val_start: int, test_start: int, co
     return SplitRows.at(val_start, test_start, count) if kept is None else SplitRows.among(kept, val_start, test_start)
 
 
-def _in_order(times: np.ndarray) -> bool:
-    return len(times) < 2 or bool((times[1:] >= times[:-1]).all())
+def _in_order(values: np.ndarray, block: int = 1 << 20) -> bool:
+    """Whether `values` never decrease: block by block (each overlapping the next by one), so values
+    out of order are told by the first block that has some, not after a pass over all of them."""
+    for start in range(0, len(values) - 1, block):
+        part = values[start:start + block + 1]
+        if not (part[1:] >= part[:-1]).all():
+            return False
+    return True
 
 
 def _test_start(con, config: PrepConfig) -> int:
