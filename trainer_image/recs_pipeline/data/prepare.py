@@ -252,7 +252,9 @@ def _clean(table: pa.Table, config: PrepConfig, source: str, stats: dict[str, An
     kept = table.num_rows if keep is None else int(np.count_nonzero(keep))
     if kept == 0:
         raise DataError(f"{source}: no rows left after filtering and dropping rows with an empty user or item")
-    if times is not None and (bad := (times == NO_TIME) if keep is None else keep & (times == NO_TIME)).any():
+    # NO_TIME is the smallest int64: one reduction tells whether any time failed to parse, before looking for the first kept one.
+    if (times is not None and len(times) and times.min() == NO_TIME
+            and (bad := (times == NO_TIME) if keep is None else keep & (times == NO_TIME)).any()):
         _report_bad_time(table, config, source, int(np.argmax(bad)))
     features = {name: column.codes for name, column in columns.features.items()}
     if kept == table.num_rows and not config.dedupe:  # every row kept (a clean log)
