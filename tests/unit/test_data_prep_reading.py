@@ -86,7 +86,8 @@ def dictionary_chunk(piece: list[str | None], dictionary: list[str | None], null
 @pytest.mark.parametrize("seed", range(4))
 def test_many_chunks_each_with_its_own_dictionary_encode_by_the_id_rules(seed):
     """As the CSV reader gives a large file: one dictionary per block, each listing only that
-    block's values; here also null entries, an empty block, and blocks sharing one dictionary."""
+    block's values; here also null entries, blocks sharing one dictionary, and an empty block whose
+    dictionary lists a value no row has (a label all the same, as any unused entry is)."""
     rng = np.random.default_rng(seed)
     pool = ["17850.0", "17850", "007", "7", " 12 ", "12.00", "U5", "", " ", None, *(f"C{i}" for i in range(40))]
     values = [pool[i] for i in rng.integers(0, len(pool), 3000)]
@@ -98,8 +99,10 @@ def test_many_chunks_each_with_its_own_dictionary_encode_by_the_id_rules(seed):
     shared = sorted({value for value in pieces[5] + pieces[6] if value is not None})
     chunks[5], chunks[6] = (dictionary_chunk(pieces[number], shared, null_entry=False) for number in (5, 6))
     chunks[6] = pa.DictionaryArray.from_arrays(chunks[6].indices, chunks[5].dictionary)  # the very same dictionary
+    chunks[3] = dictionary_chunk([], [" Z9 "], null_entry=False)
     encoded = identifiers.encode(pa.chunked_array(chunks))
-    labels = sorted({label for value in values if (label := reference_label(value)) is not None})
+    labels = sorted({label for chunk in chunks for value in chunk.dictionary.to_pylist() if (label := reference_label(value)) is not None})
+    assert "Z9" in labels and "Z9" not in {reference_label(value) for value in values}
     expected = [identifiers.MISSING if reference_label(value) is None else labels.index(reference_label(value)) for value in values]
     assert encoded.labels.tolist() == labels
     assert encoded.codes.tolist() == expected

@@ -60,13 +60,12 @@ def encode(column: pa.ChunkedArray | pa.Array, normalise_ids: bool = True) -> En
 def _dictionary_chunks(column: pa.ChunkedArray) -> list[pa.DictionaryArray]:
     """The column's chunks as dictionary arrays: as they are when the reader encoded them, else
     hash-encoded here (its chunks then share one dictionary)."""
-    encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
-    return [chunk for chunk in encoded.chunks if len(chunk)]
+    return (column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)).chunks
 
 
 def _dictionary_entries(chunks: list[pa.DictionaryArray]) -> tuple[pa.Array, list[int]]:
     """Every chunk's dictionary end to end (one shared by consecutive chunks once), and where each
-    chunk's starts in it."""
+    chunk's dictionary starts in it."""
     dictionaries: list[pa.Array] = []
     starts: list[int] = []
     size = 0
@@ -90,9 +89,11 @@ def _row_codes(chunks: list[pa.DictionaryArray], starts: list[int], label_of_ent
     row reads the slice's appended MISSING). One gather per chunk straight into the result, the
     10M-row path; the chunks' indices are not rewritten to one dictionary first."""
     out = np.empty(sum(len(chunk) for chunk in chunks), np.intp)
-    position = 0
+    position, entries, table = 0, None, label_of_entry
     for chunk, start in zip(chunks, starts, strict=True):
-        table = np.append(label_of_entry[start:start + len(chunk.dictionary)], MISSING)
+        if (start, len(chunk.dictionary)) != entries:  # chunks sharing a dictionary share its map
+            entries = (start, len(chunk.dictionary))
+            table = np.append(label_of_entry[start:start + len(chunk.dictionary)], MISSING)
         length = len(chunk)
         # mode wrap: index -1 reads the last slot (and an unbuffered output, unlike mode raise)
         np.take(table, _codes(chunk.indices), out=out[position:position + length], mode="wrap")

@@ -138,23 +138,24 @@ def _prepare(con, table: pa.Table, config: PrepConfig, output_dir: str, source: 
         for name, values in rows.numbers.items():
             features[name], bucket_edges[name] = numeric_features.bucketise(values, parts.take(values, TRAIN))
             rows.features[name] = features[name].codes
-        # Each split's codes (ids with their row counts, and features) and times, taken side by side:
-        # NumPy's gathers release the GIL.
+        # Each split's id codes (and their row counts) and times, and each feature's training codes
+        # (its vocabulary's), taken side by side: NumPy's gathers release the GIL. A feature's codes
+        # per split are taken again by each shard's writer, and freed with it.
         with ThreadPoolExecutor(max_workers=max(3, os.cpu_count() or 1)) as pool:
             user_job, item_job = (pool.submit(_by_split, parts, values, len(labels)) for values, labels in ((rows.users, users.labels),
                                                                                                             (rows.items, items.labels)))
             time_job = pool.submit(_by_split, parts, rows.times) if rows.times is not None else None
-            feature_jobs = {name: pool.submit(_by_split, parts, values) for name, values in rows.features.items()}
+            feature_jobs = {name: pool.submit(parts.take, values, TRAIN) for name, values in rows.features.items()}
             (user_codes, user_counts), (item_codes, item_counts) = user_job.result(), item_job.result()
             split_times = time_job.result()[0] if time_job is not None else None
-            split_features = {name: job.result()[0] for name, job in feature_jobs.items()}
+            train_features = {name: job.result() for name, job in feature_jobs.items()}
         codes, counts = {"user": user_codes, "item": item_codes}, {"user": user_counts, "item": item_counts}
-        train_features = {name: taken[TRAIN] for name, taken in split_features.items()}
         vocabularies, maps = vocabulary.build(train_features, counts["user"], counts["item"], users, items, features, config, source)
+        del train_features
         tokens = vocabulary.text_vocabularies(rows, parts, texts, config, vocabularies)
         vocabularies[BUCKET_EDGES] = {name: edges.tolist() for name, edges in bucket_edges.items()}
         splits.require_evaluable(counts["user"], config, source)
-        split_files.write(rows, parts, codes, split_times, split_features, counts, maps, vocabularies, tokens, config, output_dir, stats)
+        split_files.write(rows, parts, codes, split_times, counts, maps, vocabularies, tokens, config, output_dir, stats)
     except _sql_errors() as error:  # evaluated when an exception arrives, so after any SQL ran
         raise DataError(f"{source}: {table_reader.first_line(error)}{table_reader.encoding_hint(error, config)}") from error
     entity_tables.complete(output_dir, vocabularies, stats, source)

@@ -32,12 +32,12 @@ SHARD_ROWS = 1 << 21  # a split of more rows is written as shards, one per core
 
 
 def write(rows: Rows, parts: SplitRows, codes: dict[str, tuple[np.ndarray, ...]], times: tuple[np.ndarray, ...] | None,
-          features: dict[str, tuple[np.ndarray, ...]], counts: dict[str, np.ndarray], maps: IndexMaps, vocabularies: dict[str, Any],
-          tokens: dict[str, np.ndarray], config: PrepConfig, output_dir: str, stats: dict[str, Any]) -> None:
+          counts: dict[str, np.ndarray], maps: IndexMaps, vocabularies: dict[str, Any], tokens: dict[str, np.ndarray], config: PrepConfig,
+          output_dir: str, stats: dict[str, Any]) -> None:
     """Per split: the indices joined, written as Parquet; then the entity tables and the remaining
     stats, which count the validation and test rows by customers or of products new to them
-    (`codes`, `times`, `features` and `counts`: each split's "user" and "item" codes, its times
-    (None without a time column), its codes of each feature, and rows per split and code)."""
+    (`codes`, `times` and `counts`: each split's "user" and "item" codes, its times (None without a
+    time column), and rows per split and code)."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     stats.update(new_rows(counts["user"], counts["item"]))
@@ -47,7 +47,7 @@ def write(rows: Rows, parts: SplitRows, codes: dict[str, tuple[np.ndarray, ...]]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         writes = []  # per split, its shards' writes, each giving its rows' earliest and latest time
         for split, name in enumerate(SPLITS):  # train first: its write is the longest
-            writes.append([pool.submit(_write_shard, split, span, codes, times, features, maps, path)
+            writes.append([pool.submit(_write_shard, rows, parts, split, span, codes, times, maps, path)
                            for span, path in _shards(parts.size(split), out / f"{name}.parquet", workers)])
         for kind in ("user", "item"):
             texts = {name: tokens[name] for name in vocabularies[TEXT_FEATURES[kind]]}
@@ -95,8 +95,8 @@ def _shards(rows: int, path: Path, workers: int) -> list[tuple[slice, Path]]:
     return [(slice(start, start + step), path / f"part-{number:03d}.parquet") for number, start in enumerate(range(0, rows, step))]
 
 
-def _write_shard(split: int, span: slice, codes: dict[str, tuple[np.ndarray, ...]], split_times: tuple[np.ndarray, ...] | None,
-                 features: dict[str, tuple[np.ndarray, ...]], maps: IndexMaps, path: Path) -> tuple[int, int] | None:
+def _write_shard(rows: Rows, parts: SplitRows, split: int, span: slice, codes: dict[str, tuple[np.ndarray, ...]],
+                 split_times: tuple[np.ndarray, ...] | None, maps: IndexMaps, path: Path) -> tuple[int, int] | None:
     """Rows `span` of a split gathered and written; returns their earliest and latest time (None
     without times or rows)."""
     import pyarrow.parquet as pq
@@ -108,8 +108,8 @@ def _write_shard(split: int, span: slice, codes: dict[str, tuple[np.ndarray, ...
         "user_idx": pa.array(users),
         "item_idx": pa.array(items),
     }
-    for feature, feature_codes in features.items():
-        table[f"{feature}_idx"] = pa.array(maps.feature_indices(feature, feature_codes[split][span]))
+    for feature, feature_codes in rows.features.items():
+        table[f"{feature}_idx"] = pa.array(maps.feature_indices(feature, parts.take(feature_codes, split, span)))
     # Ids and feature values are not repeated per row: users.parquet, items.parquet and
     # vocabularies.json map each index back. Columns without nulls are declared so (Parquet
     # REQUIRED): the writer then computes and encodes no definition levels, a fifth of its time.
