@@ -23,7 +23,7 @@ from recs_pipeline.core.config import EPOCH_FORMATS, PrepConfig
 from recs_pipeline.core.errors import UserError
 
 SNIFF_BYTES = 1 << 16
-BLOCK_BYTES = 1 << 22  # the CSV reader's unit of work: each block's id columns get a dictionary, all merged after the read
+BLOCK_BYTES = 1 << 22  # the CSV reader's unit of work: each block's id columns get their own dictionary (data.identifiers maps each)
 TEXT_CODES = pa.dictionary(pa.int32(), pa.string())  # how the CSV reader gives id and feature columns
 DELIMITERS = ",;\t|"
 
