@@ -16,9 +16,10 @@ NumPy documents the NUMPY_MADVISE_HUGEPAGE variable, read once at import; the sw
 the private `_set_madvise_hugepage`, used here so the step needs no environment of its own.
 Arrow's pool is switched with pyarrow's public `set_memory_pool`, the pool pyarrow's functions
 take when given none; a buffer is freed by the pool that made it, so arrays made inside the block
-may outlive it. Arrow's C++ conversions that take no pool (a chunked column's `to_numpy`) still
-use Arrow's own default, huge pages and all: the 10M-row path converts chunk by chunk instead
-(data.timestamps, data.identifiers). Both settings are process-wide: the
+may outlive it. Arrow's C++ code that takes no pool (a chunked column's `to_numpy`, the Parquet
+writer's dictionary encoder) still uses Arrow's own default, huge pages and all: the 10M-row path
+converts chunk by chunk instead (data.timestamps, data.identifiers) and writes no dictionary for
+columns whose values never repeat (data.prepared_data). Both settings are process-wide: the
 block is not for threads that run work of their own beside it (each pipeline step runs in its own
 process). The other steps keep both defaults.
 """

@@ -29,8 +29,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import DataError
 from recs_pipeline.data import bigquery, numeric_features, splits
@@ -46,6 +44,7 @@ from recs_pipeline.data.prepared_data import (
     TEXT_FEATURES,
     VOCAB_FILE,
     new_rows_stats,
+    write_entity_table,
 )
 from recs_pipeline.data.splits import TEST, TRAIN, VAL
 
@@ -373,7 +372,7 @@ def _entities(job: _Run, labelled: str, out: Path) -> None:
         else:
             job.create(f"{kind}_entities", f"SELECT {kind}_idx, {kind}_id FROM {vocabulary}")
         table = job.read(f"{kind}_entities").sort_by(f"{kind}_idx")
-        pq.write_table(table, out / f"{kind}s.parquet")
+        write_entity_table(table, out / f"{kind}s.parquet")
 
 
 def _summary(job: _Run, labelled: str, stats: dict[str, Any], vocabularies: dict[str, Any]) -> None:

@@ -36,7 +36,15 @@ from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.core.errors import DataError
 from recs_pipeline.data import identifiers, numeric_features, sources, table_reader, text_features
 from recs_pipeline.data.identifiers import MISSING
-from recs_pipeline.data.prepared_data import BUCKET_EDGES, KNOWN_ITEMS, KNOWN_USERS, NUMERIC_FEATURES, TEXT_FEATURES, TOKENS_SUFFIX
+from recs_pipeline.data.prepared_data import (
+    BUCKET_EDGES,
+    KNOWN_ITEMS,
+    KNOWN_USERS,
+    NUMERIC_FEATURES,
+    TEXT_FEATURES,
+    TOKENS_SUFFIX,
+    write_entity_table,
+)
 
 KINDS = ("user", "item")
 OPTIONS = {"user": "--users-input", "item": "--items-input"}
@@ -216,7 +224,7 @@ def _append(path: Path, kind: str, entity: EntityTable, new: list[str], first_in
             feature = name.removesuffix("_idx")
             columns[name] = pa.array(_indices(values[feature], feature, vocabularies[f"{kind}_features"][feature], vocabularies))
     added = pa.table(columns).cast(existing.schema)
-    pq.write_table(pa.concat_tables([existing, added]), path)
+    write_entity_table(pa.concat_tables([existing, added]), path)
 
 
 def _indices(column: pa.ChunkedArray, name: str, values: list[str], vocabularies: dict[str, Any]) -> np.ndarray:

@@ -133,6 +133,16 @@ def read_stats(folder: str) -> dict[str, Any]:
     return json.loads((Path(folder) / STATS_FILE).read_text())
 
 
+def write_entity_table(table, path: Path) -> None:
+    """users.parquet or items.parquet (a pyarrow table: the index, the id, then any features). The
+    index and id are distinct per row, so only the features are dictionary-encoded: for the others
+    the writer would hash every value only to fall back to plain, in memory Arrow takes from its
+    own allocator's huge pages (core/memory_pages.py)."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, path, use_dictionary=table.column_names[2:] or False)
+
+
 def write_stats(folder: str, stats: dict[str, Any]) -> None:
     """(Re)write the data stats, e.g. with what the source itself reported (a BigQuery read's cost)."""
     (Path(folder) / STATS_FILE).write_text(json.dumps(stats, indent=2))

@@ -21,7 +21,15 @@ from recs_pipeline.core.config import PrepConfig
 from recs_pipeline.data import text_features
 from recs_pipeline.data.identifiers import MISSING
 from recs_pipeline.data.kept_rows import Rows
-from recs_pipeline.data.prepared_data import KNOWN_ITEMS, KNOWN_USERS, SPLITS, TEXT_FEATURES, TOKENS_SUFFIX, new_rows_stats
+from recs_pipeline.data.prepared_data import (
+    KNOWN_ITEMS,
+    KNOWN_USERS,
+    SPLITS,
+    TEXT_FEATURES,
+    TOKENS_SUFFIX,
+    new_rows_stats,
+    write_entity_table,
+)
 from recs_pipeline.data.splits import TEST, TRAIN, VAL, SplitRows, iso
 from recs_pipeline.data.timestamps import NO_TIME
 from recs_pipeline.data.vocabulary import IndexMaps
@@ -135,8 +143,6 @@ def _write_entities(kind: str, codes: tuple[np.ndarray, ...], times: tuple[np.nd
     (`texts`: each text feature's token matrix by text code), from its latest training row, or for
     one first seen after training from its first row (what a catalog or an account knows when it
     starts buying). `codes`: each split's user or item codes."""
-    import pyarrow.parquet as pq
-
     table: dict[str, Any] = {f"{kind}_idx": pa.array(np.arange(len(ids), dtype=np.int32)), f"{kind}_id": pa.array(ids, pa.string())}
     if features or texts:
         code_count, order = (len(maps.users), maps.user_codes) if kind == "user" else (len(maps.items), maps.item_codes)
@@ -150,7 +156,7 @@ def _write_entities(kind: str, codes: tuple[np.ndarray, ...], times: tuple[np.nd
         for feature, matrix in texts.items():
             values = np.where(chosen >= 0, rows.texts[feature][np.maximum(chosen, 0)], MISSING)
             table[feature + TOKENS_SUFFIX] = pa.FixedSizeListArray.from_arrays(pa.array(matrix[values].ravel()), text_features.TOKENS)
-    pq.write_table(pa.table(table), out / f"{kind}s.parquet")
+    write_entity_table(pa.table(table), out / f"{kind}s.parquet")
 
 
 def _extreme_rows(positions: np.ndarray, entity: np.ndarray, when: np.ndarray | None, size: int, latest: bool) -> np.ndarray:
