@@ -119,11 +119,7 @@ def _temporal(con, times: np.ndarray, keep: np.ndarray | None, config: PrepConfi
     # among ordered[:below] without taking them out.
     position = _quantile_position(1 - config.val_fraction, before)
     ordered[:below].partition(position)
-    val_cut = int(ordered[position])
-    # TRAIN 0, VAL 1, TEST 2 as the count of cuts reached, in int8 throughout (no 10M-row int64 temporaries).
-    labels = (times >= val_cut).view(np.int8)
-    labels += times >= test_cut
-    return SplitRows.of(_dropped(labels, keep))
+    return _between_cuts(times, keep, int(ordered[position]), test_cut)
 
 
 def _bounds_in_order(con, times: np.ndarray, kept: np.ndarray | None, config: PrepConfig, source: str) -> tuple[int, int, int]:
@@ -148,6 +144,25 @@ def _bounds_in_order(con, times: np.ndarray, kept: np.ndarray | None, config: Pr
 def _in_split_order(kept: np.ndarray | None, val_start: int, test_start: int, count: int) -> SplitRows:
     """The splits of kept rows in time order (`kept`: their positions; None: every row)."""
     return SplitRows.at(val_start, test_start, count) if kept is None else SplitRows.among(kept, val_start, test_start)
+
+
+def _between_cuts(times: np.ndarray, keep: np.ndarray | None, val_cut: int, test_cut: int) -> SplitRows:
+    """The kept rows earlier than `val_cut` (training), from it to `test_cut` (validation) and from
+    `test_cut` on (test): each split's rows found in a thread of its own (NumPy's comparisons and
+    nonzero release the GIL), with no label per row in between."""
+    bounds = ((None, val_cut), (val_cut, test_cut), (test_cut, None))
+
+    def rows_of(split: int) -> np.ndarray:
+        low, high = bounds[split]
+        inside = times >= low if low is not None else times < high
+        if low is not None and high is not None:
+            inside &= times < high
+        if keep is not None:
+            inside &= keep
+        return np.flatnonzero(inside)
+
+    with ThreadPoolExecutor(max_workers=len(SPLIT_ORDER)) as pool:
+        return SplitRows(tuple(pool.map(rows_of, SPLIT_ORDER)))
 
 
 def _in_order(values: np.ndarray, block: int = 1 << 20) -> bool:
