@@ -95,11 +95,11 @@ def test_temporal_split_rows_match_their_definition_in_every_order(order, test_s
 @pytest.mark.parametrize("block", [2, 3, 4])
 def test_times_out_of_order_are_told_at_every_block_boundary(block):
     times = np.arange(10)
-    assert splits._in_order(times, block) and splits._in_order(times[:1], block) and splits._in_order(times[:0], block)
+    assert splits.in_order(times, block) and splits.in_order(times[:1], block) and splits.in_order(times[:0], block)
     for position in range(len(times) - 1):  # one swapped pair, inside a block or across two
         swapped = times.copy()
         swapped[[position, position + 1]] = swapped[[position + 1, position]]
-        assert not splits._in_order(swapped, block), position
+        assert not splits.in_order(swapped, block), position
 
 
 def test_test_start_date_and_random_split(tmp_path):

@@ -30,7 +30,7 @@ from recs_pipeline.data.prepared_data import (
     new_rows_stats,
     write_entity_table,
 )
-from recs_pipeline.data.splits import TEST, TRAIN, VAL, SplitRows, iso
+from recs_pipeline.data.splits import TEST, TRAIN, VAL, SplitRows, in_order, iso
 from recs_pipeline.data.timestamps import NO_TIME
 from recs_pipeline.data.vocabulary import IndexMaps
 
@@ -166,7 +166,7 @@ def _extreme_rows(positions: np.ndarray, entity: np.ndarray, when: np.ndarray | 
     entity's last (first) row."""
     sign = 1 if latest else -1  # the earliest row is the latest of the negated positions
     chosen = np.full(size, NO_TIME, np.int64)
-    if when is None or bool((when[1:] >= when[:-1]).all() and (positions[1:] > positions[:-1]).all()):
+    if when is None or (in_order(when) and in_order(positions)):
         np.maximum.at(chosen, entity, positions if latest else -positions)
     else:
         extreme = np.full(size, NO_TIME if latest else np.iinfo(np.int64).max, np.int64)

@@ -40,7 +40,7 @@ class SplitRows:
     @classmethod
     def of(cls, labels: np.ndarray) -> SplitRows:
         """From TRAIN, VAL, TEST or DROPPED per row."""
-        if _in_order(labels):
+        if in_order(labels):
             return cls.at(*np.cumsum(np.bincount(labels, minlength=len(SPLIT_ORDER))[:len(SPLIT_ORDER)]).tolist())
         with ThreadPoolExecutor(max_workers=len(SPLIT_ORDER)) as pool:  # NumPy's comparisons and nonzero release the GIL
             return cls(tuple(pool.map(lambda split: np.flatnonzero(labels == split), SPLIT_ORDER)))
@@ -98,11 +98,11 @@ def split_rows(con, rows: Rows, user_labels: np.ndarray, item_labels: np.ndarray
 def _temporal(con, times: np.ndarray, keep: np.ndarray | None, config: PrepConfig, source: str) -> SplitRows:
     """Test from --test-start or the time quantile of --test-fraction, validation the end of train
     by time (the val_fraction quantile of the times before test)."""
-    if _in_order(times):  # a log in time order, its dropped rows too: the kept times are read where they are
+    if in_order(times):  # a log in time order, its dropped rows too: the kept times are read where they are
         kept_rows = None if keep is None else np.flatnonzero(keep)
         return _in_split_order(kept_rows, *_bounds_in_order(con, times, kept_rows, config, source))
     kept = times if keep is None else times[keep]
-    if keep is not None and _in_order(kept):  # only the dropped rows out of order (a time that did not parse)
+    if keep is not None and in_order(kept):  # only the dropped rows out of order (a time that did not parse)
         return _in_split_order(np.flatnonzero(keep), *_bounds_in_order(con, kept, None, config, source))
     earliest, latest = int(kept.min()), int(kept.max())
     ordered = kept if keep is not None else kept.copy()  # partitioned in place: never the rows' own times
@@ -165,7 +165,7 @@ def _between_cuts(times: np.ndarray, keep: np.ndarray | None, val_cut: int, test
         return SplitRows(tuple(pool.map(rows_of, SPLIT_ORDER)))
 
 
-def _in_order(values: np.ndarray, block: int = 1 << 20) -> bool:
+def in_order(values: np.ndarray, block: int = 1 << 20) -> bool:
     """Whether `values` never decrease: block by block (each overlapping the next by one), so values
     out of order are told by the first block that has some, not after a pass over all of them."""
     for start in range(0, len(values) - 1, block):
