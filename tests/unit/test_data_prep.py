@@ -140,17 +140,19 @@ def test_features_of_a_new_customer_come_from_their_first_row(tmp_path):
     assert values[users.loc["U1", "segment_idx"]] == "retail"
 
 
-def test_entity_tables_hold_their_own_index_and_id_plainly_and_a_feature_by_dictionary(tmp_path):
-    """An index or id is distinct per row, so a dictionary would only be built to be dropped."""
+def test_entity_tables_hold_their_own_index_and_id_plainly_and_features_by_dictionary(tmp_path):
+    """An index or id is distinct per row, so a dictionary would only be built to be dropped; a
+    feature's values, a text feature's words among them, repeat."""
     frame = grid()
     frame["segment"] = np.where(frame["customer_id"] == "U0", "wholesale", "retail")
-    prepare_rows(tmp_path, frame, PrepConfig(user_features=("segment",), item_features=()))
-    for kind, columns in (("user", ("user_idx", "user_id", "segment_idx")), ("item", ("item_idx", "item_id"))):
+    frame["description"] = "fresh green tea"
+    prepare_rows(tmp_path, frame, PrepConfig(user_features=("segment",), item_features=(), item_text_features=("description",)))
+    expected = {"user": {"user_idx": False, "user_id": False, "segment_idx": True},
+                "item": {"item_idx": False, "item_id": False, "description_tokens.list.element": True}}
+    for kind, columns in expected.items():
         chunks = pq.ParquetFile(tmp_path / "out" / f"{kind}s.parquet").metadata.row_group(0)
         encodings = {chunks.column(i).path_in_schema: chunks.column(i).encodings for i in range(chunks.num_columns)}
-        assert set(encodings) == set(columns)
-        by_dictionary = {name for name, used in encodings.items() if "RLE_DICTIONARY" in used or "PLAIN_DICTIONARY" in used}
-        assert by_dictionary == ({"segment_idx"} if kind == "user" else set())
+        assert {name: "RLE_DICTIONARY" in used or "PLAIN_DICTIONARY" in used for name, used in encodings.items()} == columns
 
 
 def test_numeric_features_are_bucketised_by_training_quantiles(tmp_path):

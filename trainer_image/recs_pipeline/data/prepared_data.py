@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from recs_pipeline.core.errors import DataError
 
@@ -133,14 +134,19 @@ def read_stats(folder: str) -> dict[str, Any]:
     return json.loads((Path(folder) / STATS_FILE).read_text())
 
 
-def write_entity_table(table, path: Path) -> None:
+def write_entity_table(table: pa.Table, path: Path) -> None:
     """users.parquet or items.parquet (a pyarrow table: the index, the id, then any features). The
     index and id are distinct per row, so only the features are dictionary-encoded: for the others
     the writer would hash every value only to fall back to plain, in memory Arrow takes from its
-    own allocator's huge pages (core/memory_pages.py)."""
+    own allocator's huge pages (core/memory_pages.py). The writer names a column by its leaf: a
+    text feature's words (a list per row) are `<name>.list.element` in Parquet's nested layout."""
     import pyarrow.parquet as pq
 
-    pq.write_table(table, path, use_dictionary=table.column_names[2:] or False)
+    def leaf(field: pa.Field) -> str:
+        nested = pa.types.is_list(field.type) or pa.types.is_fixed_size_list(field.type) or pa.types.is_large_list(field.type)
+        return f"{field.name}.list.element" if nested else field.name
+
+    pq.write_table(table, path, use_dictionary=[leaf(field) for field in table.schema][2:] or False)
 
 
 def write_stats(folder: str, stats: dict[str, Any]) -> None:
